@@ -1,0 +1,70 @@
+"""Metrics by task type. Names are lower case and match ``metrics.json``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn import metrics as skm
+
+TASK_TYPES = ("binary", "regression", "multiclass", "ranking")
+
+#: The metric each task type is judged by, and whether higher is better.
+PRIMARY_METRIC = {
+    "binary": ("auroc", True),
+    "regression": ("mae", False),
+    "multiclass": ("macro_f1", True),
+    "ranking": ("map@k", True),
+}
+
+
+def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    y_true = np.asarray(y_true).astype(int)
+    prob = np.asarray(prob, dtype=float)
+    out = {"accuracy": float(skm.accuracy_score(y_true, prob >= threshold)), "threshold": float(threshold)}
+    if len(np.unique(y_true)) == 2:
+        out["auroc"] = float(skm.roc_auc_score(y_true, prob))
+        out["average_precision"] = float(skm.average_precision_score(y_true, prob))
+    else:
+        out["auroc"] = float("nan")
+        out["average_precision"] = float("nan")
+    return out
+
+
+def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    y_true = np.asarray(y_true, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    return {
+        "mae": float(skm.mean_absolute_error(y_true, pred)),
+        "rmse": float(np.sqrt(skm.mean_squared_error(y_true, pred))),
+        "r2": float(skm.r2_score(y_true, pred)) if len(y_true) > 1 else float("nan"),
+    }
+
+
+def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence) -> dict[str, float]:
+    """``proba`` is [n, n_classes] in the order of ``classes``."""
+    pred = np.asarray(classes)[np.asarray(proba).argmax(axis=1)]
+    return {
+        "accuracy": float(skm.accuracy_score(y_true, pred)),
+        "macro_f1": float(skm.f1_score(y_true, pred, average="macro")),
+    }
+
+
+def ranking_metrics(actual: Sequence[Sequence], predicted: Sequence[Sequence], k: int) -> dict[str, float]:
+    """MAP@k, recall@k and NDCG@k over entities with at least one actual item."""
+    aps, recalls, ndcgs = [], [], []
+    for act, pred in zip(actual, predicted):
+        act_set = set(act)
+        if not act_set:
+            continue
+        pred = list(pred)[:k]
+        hits = np.array([p in act_set for p in pred], dtype=float)
+        precision_at = np.cumsum(hits) / (np.arange(len(pred)) + 1) if len(pred) else np.array([])
+        aps.append(float((precision_at * hits).sum() / min(len(act_set), k)))
+        recalls.append(float(hits.sum() / len(act_set)))
+        discounts = 1.0 / np.log2(np.arange(len(pred)) + 2)
+        ideal = discounts[: min(len(act_set), k)].sum()
+        ndcgs.append(float((hits * discounts).sum() / ideal) if ideal > 0 else 0.0)
+    if not aps:
+        return {"map@k": float("nan"), "recall@k": float("nan"), "ndcg@k": float("nan"), "k": k}
+    return {"map@k": float(np.mean(aps)), "recall@k": float(np.mean(recalls)), "ndcg@k": float(np.mean(ndcgs)), "k": k}

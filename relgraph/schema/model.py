@@ -1,0 +1,105 @@
+"""Schema data classes: what relgraph understood of a database.
+
+These are the contract every later layer reads. Inference fills them (``infer.py``);
+a schema file (TOML/YAML) overrides them (``io.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class SType(str, Enum):
+    """Semantic type of a column: decides how it is encoded, or whether it is a feature at all."""
+
+    NUMERICAL = "numerical"
+    CATEGORICAL = "categorical"
+    MULTICATEGORICAL = "multicategorical"
+    TEXT = "text"
+    TIMESTAMP = "timestamp"
+    KEY = "key"  # primary or foreign key: structure, never a feature
+    IGNORED = "ignored"  # e.g. constant or all-null columns, audit columns
+
+
+@dataclass
+class Column:
+    name: str
+    dtype: str  # Arrow type as text, e.g. "int64", "timestamp[us]", "string"
+    stype: SType
+    evidence: str = ""
+
+
+@dataclass
+class ForeignKey:
+    """``table.column`` references ``references_table.references_column``."""
+
+    column: str
+    references_table: str
+    references_column: str
+    inferred: bool = False
+    coverage: float = 1.0  # share of non-null values found in the referenced key
+    evidence: str = ""
+
+
+@dataclass
+class TimeInfo:
+    """Where a table's row time comes from.
+
+    ``column`` is the table's own time column, or, when ``inherited_via`` is set, the time
+    column of the parent reached through the foreign key column ``inherited_via``
+    (e.g. results inherits races.date via results.raceId). ``time_of_day_column`` is an
+    optional companion column holding the clock time (Ergast's races.time).
+    """
+
+    column: str
+    inherited_via: str | None = None
+    parent_table: str | None = None
+    time_of_day_column: str | None = None
+    inferred: bool = False
+    evidence: str = ""
+
+
+@dataclass
+class TableSchema:
+    name: str
+    rows: int
+    columns: list[Column]
+    primary_key: str | None = None
+    primary_key_inferred: bool = False
+    primary_key_evidence: str = ""
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    time: TimeInfo | None = None  # None: a static table (rows always exist)
+
+    @property
+    def time_column(self) -> str | None:
+        return self.time.column if self.time else None
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass
+class Schema:
+    tables: dict[str, TableSchema]
+
+    def __getitem__(self, name: str) -> TableSchema:
+        return self.tables[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tables
+
+    @property
+    def table_names(self) -> list[str]:
+        return list(self.tables)
+
+    def edges(self) -> list[tuple[str, ForeignKey]]:
+        """All foreign keys as (child table, fk)."""
+        return [(t.name, fk) for t in self.tables.values() for fk in t.foreign_keys]
