@@ -1,0 +1,47 @@
+"""The temporal heterogeneous graph: one node type per table, two edge types per foreign key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+EdgeType = tuple[str, str, str]
+
+#: Node time of a row in a timed table whose time is unknown: such a row is never sampled.
+NEVER = np.iinfo(np.int64).max
+
+
+def reverse_relation(fk_column: str) -> str:
+    """Relation name of the reverse edge type of foreign key ``fk_column``."""
+    return f"rev_{fk_column}"
+
+
+@dataclass
+class TemporalGraph:
+    """Structure and times of a database as a graph.
+
+    Attributes:
+        num_nodes: rows per node type (table).
+        node_time: per node type, int64 seconds since epoch [num_nodes], or None for a static
+            table (its rows always exist). Unknown times in a timed table are ``NEVER``.
+        edge_index: per edge type ``(src, relation, dst)``, int64 [2, E] row positions.
+            Forward ``(child, fk_column, parent)`` and reverse ``(parent, "rev_"+fk_column, child)``.
+        dropped_edges: per forward edge type, how many foreign-key values were null or dangling.
+        features: per node type, materialised column features (see ``graph.features``).
+    """
+
+    num_nodes: dict[str, int]
+    node_time: dict[str, np.ndarray | None]
+    edge_index: dict[EdgeType, np.ndarray]
+    dropped_edges: dict[EdgeType, int] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def node_types(self) -> list[str]:
+        return list(self.num_nodes)
+
+    @property
+    def edge_types(self) -> list[EdgeType]:
+        return list(self.edge_index)
