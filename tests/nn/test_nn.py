@@ -1,0 +1,151 @@
+"""nn modules on hand-built batches shaped like the sampler's output (see ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from relgraph.nn import RelGNN, TableEncoder, TableInputs, TableSpec, TaskHead
+from relgraph.nn.encoders import RelativeTimeEncoder
+from relgraph.nn.message_passing import HeteroSAGELayer, HeteroTimeAttentionLayer, scatter_softmax
+
+DAY = 86_400.0
+FWD = ("orders", "customer_id", "customers")
+REV = ("customers", "rev_customer_id", "orders")
+
+
+def _specs() -> dict[str, TableSpec]:
+    return {
+        "customers": TableSpec(categorical_sizes=[3], num_timestamp=1),
+        "orders": TableSpec(numerical_mean=[10.0], numerical_std=[5.0], text_dim=4, multicategorical_sizes=[5]),
+    }
+
+
+def _batch(order_amounts: list[float], order_customer: list[int], order_age_days: list[float], n_customers: int):
+    """A batch: customers 0..n-1 are seeds at t=1000 days; each order belongs to one customer."""
+    seed_t = 1000 * DAY
+    n_orders = len(order_amounts)
+    inputs = {
+        "customers": TableInputs(
+            categorical=torch.tensor([[i % 3] for i in range(n_customers)]),
+            timestamp=torch.tensor([[seed_t - 400 * DAY]] * n_customers, dtype=torch.float64),
+        ),
+        "orders": TableInputs(
+            numerical=torch.tensor([[a] for a in order_amounts]),
+            text=torch.ones(n_orders, 4),
+            multicategorical=[torch.tensor([[1, 2, -1]] * n_orders)],
+        ),
+    }
+    rel_time = {
+        "customers": torch.zeros(n_customers, dtype=torch.float64),
+        "orders": torch.tensor(order_age_days, dtype=torch.float64) * DAY,
+    }
+    seed_time = {
+        "customers": torch.full((n_customers,), seed_t, dtype=torch.float64),
+        "orders": torch.full((n_orders,), seed_t, dtype=torch.float64),
+    }
+    src = torch.arange(n_orders)
+    dst = torch.tensor(order_customer)
+    edge_index = {FWD: torch.stack([src, dst]), REV: torch.stack([dst, src])}
+    return inputs, rel_time, seed_time, edge_index
+
+
+def test_encoder_missing_and_unseen_share_a_bucket() -> None:
+    enc = TableEncoder(TableSpec(numerical_mean=[0.0], numerical_std=[1.0], categorical_sizes=[4]), hidden=8)
+    seed = torch.zeros(3, dtype=torch.float64)
+    out = enc(
+        TableInputs(numerical=torch.tensor([[1.0], [1.0], [1.0]]), categorical=torch.tensor([[-1], [4], [2]])),
+        seed,
+    )
+    assert torch.allclose(out[0], out[1])  # missing (-1) and unseen (4 >= size) -> same bucket
+    assert not torch.allclose(out[0], out[2])
+    nan_row = enc(TableInputs(numerical=torch.tensor([[math.nan]]), categorical=torch.tensor([[0]])), seed[:1])
+    assert torch.isfinite(nan_row).all()
+
+
+def test_encoder_timestamp_age_is_relative_to_seed() -> None:
+    enc = TableEncoder(TableSpec(num_timestamp=1), hidden=8)
+    ts = torch.tensor([[100 * DAY], [100 * DAY]], dtype=torch.float64)
+    same_seed = enc(TableInputs(timestamp=ts), torch.tensor([200 * DAY, 200 * DAY], dtype=torch.float64))
+    other_seed = enc(TableInputs(timestamp=ts), torch.tensor([200 * DAY, 900 * DAY], dtype=torch.float64))
+    assert torch.allclose(same_seed[0], same_seed[1])
+    assert not torch.allclose(other_seed[0], other_seed[1])
+
+
+def test_relative_time_features_distinguish_ages() -> None:
+    enc = RelativeTimeEncoder(hidden=8)
+    feats = enc.features(torch.tensor([0.0, DAY, 30 * DAY, 3000 * DAY], dtype=torch.float64))
+    assert feats.shape == (4, enc.linear.in_features)
+    assert torch.unique(feats, dim=0).shape[0] == 4
+    assert feats[0, -1] == 1.0 and feats[1, -1] == 0.0  # "is now" flag
+
+
+def test_scatter_softmax_normalises_per_destination() -> None:
+    scores = torch.randn(6, 2)
+    index = torch.tensor([0, 0, 1, 1, 1, 3])
+    alpha = scatter_softmax(scores, index, 4)
+    sums = torch.zeros(4, 2).index_add_(0, index, alpha)
+    assert torch.allclose(sums[[0, 1, 3]], torch.ones(3, 2))
+    assert torch.allclose(sums[2], torch.zeros(2))
+
+
+@pytest.mark.parametrize("layer_cls", [HeteroSAGELayer, HeteroTimeAttentionLayer])
+def test_messages_only_flow_along_edges(layer_cls: type) -> None:
+    torch.manual_seed(0)
+    node_types, edge_types = ["customers", "orders"], [FWD, REV]
+    if layer_cls is HeteroSAGELayer:
+        layer = layer_cls(node_types, edge_types, 8)
+    else:
+        layer = layer_cls(node_types, edge_types, 8, time_features=3, heads=2)
+    x = {"customers": torch.randn(2, 8), "orders": torch.randn(3, 8)}
+    ei = {FWD: torch.tensor([[0, 1, 2], [0, 0, 1]])}
+    tf = {"customers": torch.zeros(2, 3), "orders": torch.randn(3, 3)}
+    args = () if layer_cls is HeteroSAGELayer else (tf,)
+    base = layer(x, ei, *args)
+    x2 = {"customers": x["customers"], "orders": x["orders"].clone()}
+    x2["orders"][2] += 5.0  # order 2 only sends to customer 1
+    moved = layer(x2, ei, *args)
+    assert torch.allclose(base["customers"][0], moved["customers"][0])
+    assert not torch.allclose(base["customers"][1], moved["customers"][1])
+
+
+def test_regression_head_clamps_to_training_range() -> None:
+    head = TaskHead("regression", 4, label_mean=5.0, label_std=2.0, label_min=1.0, label_max=9.0)
+    out = head.predict(torch.tensor([-100.0, 0.0, 100.0]))
+    assert out.tolist() == [1.0, 5.0, 9.0]
+
+
+def test_multiclass_head_gives_probabilities() -> None:
+    head = TaskHead("multiclass", 4, num_classes=3, class_weight=[1.0, 2.0, 1.0])
+    raw = head(torch.randn(5, 4))
+    assert raw.shape == (5, 3)
+    assert torch.allclose(head.predict(raw).sum(1), torch.ones(5))
+    assert head.loss(raw, torch.tensor([0, 1, 2, 0, 1])).item() > 0
+
+
+@pytest.mark.parametrize("conv", ["sage", "attention"])
+def test_gnn_learns_a_recency_rule(conv: str) -> None:
+    """Label = amount of the customer's most recent order > 10: needs edges and relative time."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    n = 64
+    amounts = (torch.rand(n * 3, generator=gen) * 20).tolist()
+    owner = [i // 3 for i in range(n * 3)]
+    ages = [float(1 + (i % 3) * 50) for i in range(n * 3)]  # the first order of each customer is the newest
+    label = torch.tensor([amounts[3 * i] > 10 for i in range(n)], dtype=torch.float32)
+    batch = _batch(amounts, owner, ages, n)
+    model = RelGNN(_specs(), [FWD, REV], TaskHead("binary", 32), hidden=32, num_layers=2, conv=conv, dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    first = None
+    for _ in range(150):
+        opt.zero_grad()
+        loss = model.head.loss(model(*batch, "customers", n), label)
+        loss.backward()
+        opt.step()
+        first = loss.item() if first is None else first
+    prob = model.head.predict(model(*batch, "customers", n))
+    acc = ((prob > 0.5).float() == label).float().mean().item()
+    assert loss.item() < 0.5 * first
+    assert acc > 0.9
