@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
+
+    from relgraph.graph.features import FeatureStats
 
 EdgeType = tuple[str, str, str]
 
@@ -45,3 +50,15 @@ class TemporalGraph:
     @property
     def edge_types(self) -> list[EdgeType]:
         return list(self.edge_index)
+
+    def feature_stats(self, cutoff_seconds: int) -> FeatureStats:
+        """Normalisation statistics from rows with node time <= ``cutoff_seconds`` only (leakage-safe)."""
+        from relgraph.graph.features import fit_feature_stats
+
+        return fit_feature_stats(self, cutoff_seconds)
+
+    def to_hetero_data(self) -> HeteroData:
+        """This graph as a PyG ``HeteroData`` (imports torch; see ``graph.hetero``)."""
+        from relgraph.graph.hetero import to_hetero_data
+
+        return to_hetero_data(self)
