@@ -2,14 +2,15 @@
 
 Inputs come as a :class:`TableInputs` per node type (already gathered for the rows of a batch):
 
-- ``numerical``: float32 [n, Dn], NaN where missing; normalised here with the training-cutoff
-  mean / std held as buffers (saved with the weights), plus a missing-value indicator.
-- ``categorical``: int64 [n, Dc], codes 0..size-1 of the training vocabulary; -1 (missing) and
-  codes >= size (unseen at training time) share one extra bucket.
+- ``numerical``: float32 [n, Dn], already standardised with training-cutoff statistics
+  (``relgraph.graph.features.normalize``), 0 where missing; ``numerical_missing`` float32
+  [n, Dn], 1 where missing.
+- ``categorical``: int64 [n, Dc], 0 missing, 1..k seen by the training cutoff, k + 1 the shared
+  bucket for values unseen at training time (cardinality k + 2); larger codes fall in it too.
 - ``timestamp``: float64 [n, Dt], seconds since epoch, NaN where missing; encoded as cyclic
   parts (month, weekday, hour) and as age relative to the row's seed time.
 - ``text``: float32 [n, Dx], dense hashed vectors from the graph layer, through a linear layer.
-- ``multicategorical``: one int64 [n, L] tensor per column, codes padded with -1.
+- ``multicategorical``: float32 [n, K] multi-hot over the training vocabulary (all columns).
 
 :class:`RelativeTimeEncoder` turns ``seed time - node time`` (seconds) into a hidden vector;
 the model adds it to every node's input.
@@ -30,30 +31,11 @@ SECONDS_PER_DAY = 86_400.0
 class TableSpec:
     """What one table's encoder needs to build its layers (all from training-cutoff rows)."""
 
-    numerical_mean: list[float] = field(default_factory=list)
-    numerical_std: list[float] = field(default_factory=list)
-    categorical_sizes: list[int] = field(default_factory=list)
+    num_numerical: int = 0
+    categorical_cardinality: list[int] = field(default_factory=list)
     num_timestamp: int = 0
     text_dim: int = 0
-    multicategorical_sizes: list[int] = field(default_factory=list)
-
-    @property
-    def num_numerical(self) -> int:
-        return len(self.numerical_mean)
-
-    def to_dict(self) -> dict:
-        return {
-            "numerical_mean": list(self.numerical_mean),
-            "numerical_std": list(self.numerical_std),
-            "categorical_sizes": list(self.categorical_sizes),
-            "num_timestamp": self.num_timestamp,
-            "text_dim": self.text_dim,
-            "multicategorical_sizes": list(self.multicategorical_sizes),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TableSpec:
-        return cls(**data)
+    multicategorical_dim: int = 0
 
 
 @dataclass
@@ -61,20 +43,15 @@ class TableInputs:
     """Raw feature tensors of some rows of one table (see the module docstring for shapes)."""
 
     numerical: Tensor | None = None
+    numerical_missing: Tensor | None = None
     categorical: Tensor | None = None
     timestamp: Tensor | None = None
     text: Tensor | None = None
-    multicategorical: list[Tensor] = field(default_factory=list)
+    multicategorical: Tensor | None = None
 
     def select(self, rows: Tensor) -> TableInputs:
         """The same features for ``rows`` (int64 positions), in that order."""
-        return TableInputs(
-            numerical=None if self.numerical is None else self.numerical[rows],
-            categorical=None if self.categorical is None else self.categorical[rows],
-            timestamp=None if self.timestamp is None else self.timestamp[rows],
-            text=None if self.text is None else self.text[rows],
-            multicategorical=[m[rows] for m in self.multicategorical],
-        )
+        return TableInputs(**{k: None if v is None else v[rows] for k, v in self.__dict__.items()})
 
 
 def _timestamp_features(ts: Tensor, seed_time: Tensor) -> Tensor:
@@ -113,42 +90,40 @@ class TableEncoder(nn.Module):
         super().__init__()
         self.spec = spec
         self.type_embedding = nn.Parameter(torch.zeros(hidden))
-        self.register_buffer("num_mean", torch.tensor(spec.numerical_mean, dtype=torch.float32))
-        self.register_buffer("num_std", torch.tensor(spec.numerical_std, dtype=torch.float32))
         self.numerical = nn.Linear(2 * spec.num_numerical, hidden) if spec.num_numerical else None
-        # One extra row per column: the shared bucket for missing and unseen categories.
-        self.categorical = nn.ModuleList(nn.Embedding(size + 1, hidden) for size in spec.categorical_sizes)
+        self.categorical = nn.ModuleList(nn.Embedding(size, hidden) for size in spec.categorical_cardinality)
         self.timestamp = nn.Linear(8 * spec.num_timestamp, hidden) if spec.num_timestamp else None
         self.text = nn.Linear(spec.text_dim, hidden) if spec.text_dim else None
-        self.multicategorical = nn.ModuleList(
-            nn.Embedding(size + 1, hidden, padding_idx=size) for size in spec.multicategorical_sizes
+        self.multicategorical = (
+            nn.Linear(spec.multicategorical_dim, hidden, bias=False) if spec.multicategorical_dim else None
         )
         self.norm = nn.LayerNorm(hidden)
+        #: Training only: share of categorical codes replaced by the unseen bucket, so that bucket
+        #: is learned (rows at or before the training cutoff never hold an unseen value).
+        self.unseen_dropout = 0.0
 
     def forward(self, inputs: TableInputs, seed_time: Tensor) -> Tensor:
         n = seed_time.shape[0]
         out = self.type_embedding.expand(n, -1)
         if self.numerical is not None and inputs.numerical is not None:
-            raw = inputs.numerical.float()
-            missing = torch.isnan(raw)
-            scaled = ((raw - self.num_mean) / self.num_std).clamp(-10.0, 10.0)
-            scaled = torch.where(missing, torch.zeros_like(scaled), scaled)
-            out = out + self.numerical(torch.cat([scaled, missing.float()], dim=1))
+            missing = inputs.numerical_missing
+            if missing is None:
+                missing = torch.zeros_like(inputs.numerical)
+            out = out + self.numerical(torch.cat([inputs.numerical.float(), missing.float()], dim=1))
         if len(self.categorical) and inputs.categorical is not None:
             for j, emb in enumerate(self.categorical):
-                codes = inputs.categorical[:, j]
-                bucket = emb.num_embeddings - 1
-                codes = torch.where((codes < 0) | (codes >= bucket), torch.full_like(codes, bucket), codes)
+                unseen = emb.num_embeddings - 1
+                codes = inputs.categorical[:, j].clamp(min=0, max=unseen)
+                if self.training and self.unseen_dropout > 0:
+                    drop = torch.rand(codes.shape, device=codes.device) < self.unseen_dropout
+                    codes = torch.where(drop & (codes > 0), torch.full_like(codes, unseen), codes)
                 out = out + emb(codes)
         if self.timestamp is not None and inputs.timestamp is not None:
             out = out + self.timestamp(_timestamp_features(inputs.timestamp.double(), seed_time.double()))
         if self.text is not None and inputs.text is not None:
             out = out + self.text(inputs.text.float())
-        for emb, codes in zip(self.multicategorical, inputs.multicategorical):
-            pad = emb.num_embeddings - 1
-            codes = torch.where((codes < 0) | (codes >= pad), torch.full_like(codes, pad), codes)
-            count = (codes != pad).sum(dim=1, keepdim=True).clamp(min=1)
-            out = out + emb(codes).sum(dim=1) / count
+        if self.multicategorical is not None and inputs.multicategorical is not None:
+            out = out + self.multicategorical(inputs.multicategorical.float())
         return self.norm(out)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -18,8 +16,8 @@ REV = ("customers", "rev_customer_id", "orders")
 
 def _specs() -> dict[str, TableSpec]:
     return {
-        "customers": TableSpec(categorical_sizes=[3], num_timestamp=1),
-        "orders": TableSpec(numerical_mean=[10.0], numerical_std=[5.0], text_dim=4, multicategorical_sizes=[5]),
+        "customers": TableSpec(categorical_cardinality=[5], num_timestamp=1),
+        "orders": TableSpec(num_numerical=1, text_dim=4, multicategorical_dim=3),
     }
 
 
@@ -29,13 +27,14 @@ def _batch(order_amounts: list[float], order_customer: list[int], order_age_days
     n_orders = len(order_amounts)
     inputs = {
         "customers": TableInputs(
-            categorical=torch.tensor([[i % 3] for i in range(n_customers)]),
+            categorical=torch.tensor([[1 + i % 3] for i in range(n_customers)]),
             timestamp=torch.tensor([[seed_t - 400 * DAY]] * n_customers, dtype=torch.float64),
         ),
         "orders": TableInputs(
-            numerical=torch.tensor([[a] for a in order_amounts]),
+            numerical=torch.tensor([[(a - 10.0) / 5.0] for a in order_amounts]),
+            numerical_missing=torch.zeros(n_orders, 1),
             text=torch.ones(n_orders, 4),
-            multicategorical=[torch.tensor([[1, 2, -1]] * n_orders)],
+            multicategorical=torch.tensor([[1.0, 0.0, 1.0]] * n_orders),
         ),
     }
     rel_time = {
@@ -52,17 +51,33 @@ def _batch(order_amounts: list[float], order_customer: list[int], order_age_days
     return inputs, rel_time, seed_time, edge_index
 
 
-def test_encoder_missing_and_unseen_share_a_bucket() -> None:
-    enc = TableEncoder(TableSpec(numerical_mean=[0.0], numerical_std=[1.0], categorical_sizes=[4]), hidden=8)
-    seed = torch.zeros(3, dtype=torch.float64)
+def test_encoder_unseen_codes_share_a_bucket_and_missing_is_flagged() -> None:
+    enc = TableEncoder(TableSpec(num_numerical=1, categorical_cardinality=[4]), hidden=8)
+    seed = torch.zeros(4, dtype=torch.float64)
     out = enc(
-        TableInputs(numerical=torch.tensor([[1.0], [1.0], [1.0]]), categorical=torch.tensor([[-1], [4], [2]])),
+        TableInputs(
+            numerical=torch.zeros(4, 1),
+            numerical_missing=torch.tensor([[0.0], [0.0], [0.0], [1.0]]),
+            categorical=torch.tensor([[3], [7], [2], [3]]),
+        ),
         seed,
     )
-    assert torch.allclose(out[0], out[1])  # missing (-1) and unseen (4 >= size) -> same bucket
+    assert torch.allclose(out[0], out[1])  # 3 = k + 1 is the unseen bucket; 7 falls into it too
     assert not torch.allclose(out[0], out[2])
-    nan_row = enc(TableInputs(numerical=torch.tensor([[math.nan]]), categorical=torch.tensor([[0]])), seed[:1])
-    assert torch.isfinite(nan_row).all()
+    assert not torch.allclose(out[0], out[3])  # same value, but flagged missing
+
+
+def test_unseen_dropout_only_in_training() -> None:
+    enc = TableEncoder(TableSpec(categorical_cardinality=[4]), hidden=8)
+    enc.unseen_dropout = 1.0
+    codes = TableInputs(categorical=torch.tensor([[1], [3]]))
+    seed = torch.zeros(2, dtype=torch.float64)
+    enc.train()
+    trained = enc(codes, seed)
+    assert torch.allclose(trained[0], trained[1])  # every known code replaced by the unseen bucket
+    enc.eval()
+    evaluated = enc(codes, seed)
+    assert not torch.allclose(evaluated[0], evaluated[1])
 
 
 def test_encoder_timestamp_age_is_relative_to_seed() -> None:
