@@ -1,0 +1,127 @@
+"""Mini-batch iteration over seed entities with their seed times, reproducible under a seed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torch_geometric.data import HeteroData
+
+from relgraph.errors import QueryError, RelgraphError
+from relgraph.graph.temporal_graph import TemporalGraph
+from relgraph.sampling.sampler import Fanouts, Strategy, TemporalSampler
+
+
+class _BatchSampling(Dataset):
+    """Item ``b`` = the sampled mini-batch of seed positions ``batches[b]`` (used by worker processes)."""
+
+    def __init__(
+        self,
+        sampler: TemporalSampler,
+        seed_type: str,
+        seeds: np.ndarray,
+        seed_times: np.ndarray,
+        batches: list[np.ndarray],
+        entropy: tuple[int, int],
+    ) -> None:
+        self.sampler = sampler
+        self.seed_type = seed_type
+        self.seeds = seeds
+        self.seed_times = seed_times
+        self.batches = batches
+        self.entropy = entropy
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> HeteroData:
+        positions = self.batches[index]
+        # one generator per (seed, epoch, batch): identical batches whichever worker samples them
+        rng = np.random.default_rng([*self.entropy, index])
+        batch = self.sampler.sample(self.seed_type, self.seeds[positions], self.seed_times[positions], rng)
+        batch.input_id = torch.from_numpy(positions)
+        return batch
+
+
+class TemporalNeighborLoader:
+    """Iterates sampled mini-batches of seed entities.
+
+    Args:
+        graph: the temporal graph.
+        seed_type: node type (table) of the seeds.
+        seeds: int64 [N] row ids of the seed entities (an entity may repeat with different times).
+        seed_times: int64 [N] seconds since epoch, the prediction time of each seed.
+        fanouts: per hop, or per edge type (see :class:`TemporalSampler`).
+        batch_size: seeds per batch; the last batch may be smaller.
+        shuffle: permute the seeds each pass. Passes are then numbered (epoch 0, 1, ...) and each
+            pass draws a new order and new neighbour samples; without shuffle every pass yields
+            identical batches (so evaluation is repeatable).
+        num_workers: >0 samples in that many worker processes through a torch ``DataLoader``;
+            batches are identical to ``num_workers=0`` (randomness is keyed by batch, not worker).
+        seed: makes everything reproducible: the same seed gives the same batches.
+        strategy, replace: see :class:`TemporalSampler`.
+
+    Each batch is the sampler's ``HeteroData`` plus ``input_id`` (int64 [B]): the positions of its
+    seeds in ``seeds`` / ``seed_times``, to align labels.
+    """
+
+    def __init__(
+        self,
+        graph: TemporalGraph,
+        seed_type: str,
+        seeds: np.ndarray,
+        seed_times: np.ndarray,
+        fanouts: Fanouts,
+        batch_size: int = 512,
+        shuffle: bool = False,
+        num_workers: int = 0,
+        seed: int = 0,
+        strategy: Strategy = "recent",
+        replace: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise RelgraphError(f"batch_size is {batch_size}; use a positive number of seeds per batch")
+        if num_workers < 0:
+            raise RelgraphError(f"num_workers is {num_workers}; use 0 (sample in this process) or more")
+        self.seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+        self.seed_times = np.asarray(seed_times, dtype=np.int64).reshape(-1)
+        if len(self.seeds) != len(self.seed_times):
+            raise QueryError(
+                f"{len(self.seeds)} seeds but {len(self.seed_times)} seed times; pass one time per seed"
+            )
+        self.sampler = TemporalSampler(graph, fanouts, strategy=strategy, replace=replace)
+        # validate every seed once here, so a bad row fails before training starts
+        self.sampler.check_seeds(seed_type, self.seeds, self.seed_times)
+        self.seed_type = seed_type
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.num_workers = num_workers
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.seeds) // self.batch_size)
+
+    def __iter__(self) -> Iterator[HeteroData]:
+        epoch = self.epoch
+        if self.shuffle:
+            self.epoch += 1
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.seeds))
+        else:
+            order = np.arange(len(self.seeds))
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        dataset = _BatchSampling(
+            self.sampler, self.seed_type, self.seeds, self.seed_times, batches, (self.seed, epoch)
+        )
+        if self.num_workers == 0:
+            return (dataset[b] for b in range(len(dataset)))
+        loader = DataLoader(
+            dataset, batch_size=None, shuffle=False, num_workers=self.num_workers, collate_fn=_identity
+        )
+        return iter(loader)
+
+
+def _identity(batch: HeteroData) -> HeteroData:
+    return batch

@@ -1,0 +1,407 @@
+"""Temporal heterogeneous neighbour sampling, vectorised NumPy (no pyg-lib, no per-node Python loop).
+
+A sample is a *computation tree* per seed: every sampled node has exactly one parent edge, nodes are
+never deduplicated (neither across seeds nor within one seed), so the same database row reached from
+two seeds, or twice from one seed through different paths, is several local nodes. With fanouts at
+least the degrees, an L-layer GNN on this tree computes exactly the seed embedding the same GNN would
+compute on the full graph cut at the seed's time; deduplicating would add messages the full graph
+does not have at the leaves and costs a sort per hop.
+
+Time rule: a neighbour is eligible for a seed with time ``t`` iff its table is static (node time
+None) or its node time is ``<= t``; rows with time ``NEVER`` are never eligible. The adjacency is
+stored in CSR grouped by the node messages flow *to* (the node being expanded) and sorted by
+(node, neighbour time, edge position), so the eligible neighbours of a node are a prefix of its
+segment, found for all frontier nodes at once with one global ``np.searchsorted`` on a composite
+(node, time code) key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch_geometric.data import HeteroData
+
+from relgraph.errors import QueryError, RelgraphError, SchemaError
+from relgraph.graph.temporal_graph import NEVER, EdgeType, TemporalGraph
+
+Strategy = Literal["uniform", "recent"]
+Fanouts = list[int] | dict[EdgeType, list[int]]
+RngLike = np.random.Generator | int | None
+
+_INT64_HEADROOM = 2**62  # composite keys node * span + code must stay below this
+
+
+@dataclass(frozen=True)
+class _Adjacency:
+    """CSR of one edge type ``(src, rel, dst)`` grouped by ``dst``: the ``src`` neighbours of each ``dst``.
+
+    Attributes:
+        indptr: int64 [num_dst + 1]; the neighbours of dst node ``v`` are ``neighbor[indptr[v]:indptr[v+1]]``.
+        neighbor: int64 [E'] src node ids, sorted by (dst, src time, edge position); edges whose src
+            time is ``NEVER`` are dropped.
+        key: int64 [E'] ``dst * span + time code`` (sorted), or None when src is static (all eligible).
+        time_min: smallest eligible src time (affine time codes) — unused when ``unique_times`` is set.
+        span: codes of stored entries are in ``[1, span - 1]``, query codes in ``[0, span - 1]``.
+        unique_times: sorted distinct src times when codes are ranks (times too spread for affine codes).
+    """
+
+    indptr: np.ndarray
+    neighbor: np.ndarray
+    key: np.ndarray | None
+    time_min: int
+    span: int
+    unique_times: np.ndarray | None
+
+    @classmethod
+    def build(cls, edge_index: np.ndarray, num_dst: int, src_time: np.ndarray | None) -> _Adjacency:
+        src, dst = edge_index[0], edge_index[1]
+        if src_time is None:
+            order = np.argsort(dst, kind="stable")
+            key = None
+            time_min, span, unique_times = 0, 1, None
+        else:
+            times = src_time[src]
+            keep = times != NEVER
+            if not keep.all():
+                src, dst, times = src[keep], dst[keep], times[keep]
+            time_min = int(times.min()) if len(times) else 0
+            time_max = int(times.max()) if len(times) else 0
+            span = time_max - time_min + 2
+            unique_times = None
+            if span * max(num_dst, 1) >= _INT64_HEADROOM:
+                unique_times = np.unique(times)
+                span = len(unique_times) + 1
+                codes = np.searchsorted(unique_times, times, side="left") + 1
+            else:
+                codes = times - time_min + 1
+            key = dst * span + codes
+            order = np.argsort(key, kind="stable")  # stable: equal times keep edge order
+            key = key[order]
+        counts = np.bincount(dst, minlength=num_dst)
+        indptr = np.zeros(num_dst + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return cls(indptr, src[order].astype(np.int64, copy=False), key, time_min, span, unique_times)
+
+    def eligible_end(self, nodes: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """End position (exclusive) of the eligible prefix of each node's segment at each time."""
+        if self.key is None:
+            return self.indptr[nodes + 1]
+        if self.unique_times is not None:
+            codes = np.searchsorted(self.unique_times, times, side="right")
+        else:
+            # clip before subtracting so extreme seed times cannot overflow int64
+            codes = np.clip(times, self.time_min - 1, self.time_min + self.span - 2) - (self.time_min - 1)
+        return np.searchsorted(self.key, nodes * self.span + codes, side="right")
+
+
+def _draw_positions(
+    start: np.ndarray,
+    end: np.ndarray,
+    fanout: int,
+    strategy: Strategy,
+    replace: bool,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose neighbour positions for each frontier node.
+
+    Args:
+        start, end: int64 [F] eligible CSR range per frontier node.
+        fanout: neighbours per node; -1 takes all eligible ones.
+
+    Returns:
+        (parent, position): int64 [M] frontier index and CSR position of each chosen neighbour.
+    """
+    degree = end - start
+    if fanout < 0:
+        return _tail_ranges(end, degree)
+    if strategy == "recent":
+        return _tail_ranges(end, np.minimum(degree, fanout))
+    if replace:
+        parent = np.repeat(np.arange(len(start)), np.where(degree > 0, fanout, 0))
+        offset = (rng.random(len(parent)) * degree[parent]).astype(np.int64)
+        return parent, start[parent] + offset
+    over = degree > fanout
+    parent, position = _tail_ranges(end, np.where(over, 0, degree))  # small segments: take all
+    rows = np.flatnonzero(over)
+    if len(rows):
+        sub_parent, sub_position = _floyd_subsets(start[rows], degree[rows], fanout, rng)
+        parent = np.concatenate([parent, rows[sub_parent]])
+        position = np.concatenate([position, sub_position])
+    return parent, position
+
+
+def _tail_ranges(end: np.ndarray, take: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each i, the positions ``end[i] - take[i] .. end[i] - 1`` (the latest ``take[i]`` entries)."""
+    total = int(take.sum())
+    parent = np.repeat(np.arange(len(end)), take)
+    first = np.cumsum(take) - take  # index in the output of each node's first entry
+    position = np.arange(total, dtype=np.int64) + np.repeat(end - take - first, take)
+    return parent, position
+
+
+def _floyd_subsets(
+    start: np.ndarray, degree: np.ndarray, fanout: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform ``fanout``-subsets without replacement of each ``[start, start + degree)`` (degree > fanout).
+
+    Robert Floyd's algorithm run for all rows at once: step j draws t in [0, degree - fanout + j] and
+    keeps t, or the upper bound itself when t was already chosen. Loops over the fanout, not over nodes.
+    """
+    rows = len(start)
+    chosen = np.empty((rows, fanout), dtype=np.int64)
+    for step in range(fanout):
+        upper = degree - fanout + step  # inclusive bound of this step's draw
+        pick = (rng.random(rows) * (upper + 1)).astype(np.int64)
+        if step:
+            taken = (chosen[:, :step] == pick[:, None]).any(axis=1)
+            pick = np.where(taken, upper, pick)
+        chosen[:, step] = pick
+    parent = np.repeat(np.arange(rows), fanout)
+    return parent, (start[:, None] + chosen).ravel()
+
+
+class TemporalSampler:
+    """Samples per-seed temporal computation trees from a :class:`TemporalGraph`.
+
+    Args:
+        graph: the graph; its arrays are read, never modified.
+        fanouts: neighbours per hop, for every edge type (``[10, 10]``), or per edge type
+            (``{(src, rel, dst): [10, 5]}``; edge types left out are not followed). All lists have the
+            same length (number of hops). ``-1`` takes every eligible neighbour, ``0`` none.
+        strategy: ``"recent"`` takes the k latest eligible neighbours (ties: later edge in
+            ``edge_index`` counts as more recent; static neighbours: the last k edges);
+            ``"uniform"`` draws k uniformly.
+        replace: uniform only: draw k with replacement (k draws whenever a node has a neighbour).
+    """
+
+    def __init__(
+        self,
+        graph: TemporalGraph,
+        fanouts: Fanouts,
+        strategy: Strategy = "recent",
+        replace: bool = False,
+    ) -> None:
+        if strategy not in ("uniform", "recent"):
+            raise RelgraphError(f"sampling strategy {strategy!r} is unknown; use 'uniform' or 'recent'")
+        if replace and strategy == "recent":
+            raise RelgraphError("replace=True only applies to strategy='uniform'; drop it for 'recent'")
+        self.graph = graph
+        self.strategy: Strategy = strategy
+        self.replace = replace
+        self.fanouts = _normalise_fanouts(graph, fanouts)
+        self.num_hops = len(next(iter(self.fanouts.values()))) if self.fanouts else 0
+        self._adjacency: dict[EdgeType, _Adjacency] = {}
+        for edge_type in self.fanouts:
+            src, _, dst = edge_type
+            edge_index = _checked_edge_index(graph, edge_type)
+            self._adjacency[edge_type] = _Adjacency.build(
+                edge_index, graph.num_nodes[dst], graph.node_time[src]
+            )
+        self._edge_types_into: dict[str, list[EdgeType]] = {nt: [] for nt in graph.num_nodes}
+        for edge_type in self.fanouts:
+            self._edge_types_into[edge_type[2]].append(edge_type)
+
+    def sample(
+        self,
+        seed_type: str,
+        seed_nodes: np.ndarray,
+        seed_times: np.ndarray,
+        rng: RngLike = None,
+    ) -> HeteroData:
+        """Sample one mini-batch.
+
+        Args:
+            seed_type: node type of the seeds.
+            seed_nodes: int64 [B] row ids of the seeds (repeats allowed: each is its own subgraph).
+            seed_times: int64 [B] seconds since epoch; seed i only sees rows with time <= seed_times[i].
+            rng: a ``np.random.Generator`` or an int seed (None: fresh entropy).
+
+        Returns:
+            ``HeteroData`` with, per node type, ``n_id`` (int64 global row ids), ``seed`` (int64 index
+            of the seed each node belongs to), ``rel_time`` (float32 seconds, seed time - node time,
+            0 for static tables), ``seed_time`` (int64) and ``num_nodes``; per edge type ``edge_index``
+            (int64 [2, E'] local ids, src -> dst as in the graph). The first B nodes of ``seed_type``
+            are the seeds in order; ``batch_size`` = B, ``seed_type``; ``num_sampled_nodes_dict`` /
+            ``num_sampled_edges_dict`` give per-hop counts (hop 0 = seeds) for layer-wise trimming.
+            Every node type and edge type of the graph is present, empty when not reached.
+        """
+        seed_nodes, seed_times = self.check_seeds(seed_type, seed_nodes, seed_times)
+        generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        batch_size = len(seed_nodes)
+        node_types = self.graph.node_types
+
+        node_ids: dict[str, list[np.ndarray]] = {nt: [] for nt in node_types}
+        node_seeds: dict[str, list[np.ndarray]] = {nt: [] for nt in node_types}
+        hop_nodes: dict[str, list[int]] = {nt: [0] * (self.num_hops + 1) for nt in node_types}
+        edge_src: dict[EdgeType, list[np.ndarray]] = {et: [] for et in self.graph.edge_types}
+        edge_dst: dict[EdgeType, list[np.ndarray]] = {et: [] for et in self.graph.edge_types}
+        hop_edges: dict[EdgeType, list[int]] = {et: [0] * self.num_hops for et in self.graph.edge_types}
+        count = dict.fromkeys(node_types, 0)
+
+        seed_index = np.arange(batch_size, dtype=np.int64)
+        node_ids[seed_type].append(seed_nodes)
+        node_seeds[seed_type].append(seed_index)
+        count[seed_type] = batch_size
+        hop_nodes[seed_type][0] = batch_size
+        # frontier per node type: (local ids, global ids, seed index) of the nodes added last hop
+        frontier: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
+            seed_type: (seed_index, seed_nodes, seed_index)
+        }
+
+        for hop in range(self.num_hops):
+            reached: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+            for dst_type, (local, global_ids, seeds) in frontier.items():
+                for edge_type in self._edge_types_into[dst_type]:
+                    fanout = self.fanouts[edge_type][hop]
+                    if fanout == 0:
+                        continue
+                    adjacency = self._adjacency[edge_type]
+                    start = adjacency.indptr[global_ids]
+                    end = adjacency.eligible_end(global_ids, seed_times[seeds])
+                    parent, position = _draw_positions(
+                        start, end, fanout, self.strategy, self.replace, generator
+                    )
+                    if not len(parent):
+                        continue
+                    src_type = edge_type[0]
+                    child_global = adjacency.neighbor[position]
+                    child_seed = seeds[parent]
+                    child_local = np.arange(count[src_type], count[src_type] + len(parent), dtype=np.int64)
+                    count[src_type] += len(parent)
+                    hop_nodes[src_type][hop + 1] += len(parent)
+                    hop_edges[edge_type][hop] += len(parent)
+                    node_ids[src_type].append(child_global)
+                    node_seeds[src_type].append(child_seed)
+                    edge_src[edge_type].append(child_local)
+                    edge_dst[edge_type].append(local[parent])
+                    reached.setdefault(src_type, []).append((child_local, child_global, child_seed))
+            frontier = {nt: _concat_triples(parts) for nt, parts in reached.items()}
+
+        return self._to_hetero_data(
+            seed_type, seed_times, node_ids, node_seeds, edge_src, edge_dst, hop_nodes, hop_edges
+        )
+
+    def _to_hetero_data(
+        self,
+        seed_type: str,
+        seed_times: np.ndarray,
+        node_ids: dict[str, list[np.ndarray]],
+        node_seeds: dict[str, list[np.ndarray]],
+        edge_src: dict[EdgeType, list[np.ndarray]],
+        edge_dst: dict[EdgeType, list[np.ndarray]],
+        hop_nodes: dict[str, list[int]],
+        hop_edges: dict[EdgeType, list[int]],
+    ) -> HeteroData:
+        data = HeteroData()
+        for node_type in self.graph.node_types:
+            ids = _concat(node_ids[node_type])
+            seeds = _concat(node_seeds[node_type])
+            seed_time = seed_times[seeds]
+            node_time = self.graph.node_time[node_type]
+            if node_time is None:
+                rel_time = np.zeros(len(ids), dtype=np.float32)
+            else:
+                rel_time = (seed_time - node_time[ids]).astype(np.float32)
+            store = data[node_type]
+            store.n_id = torch.from_numpy(ids)
+            store.seed = torch.from_numpy(seeds)
+            store.rel_time = torch.from_numpy(rel_time)
+            store.seed_time = torch.from_numpy(seed_time)
+            store.num_nodes = len(ids)
+        for edge_type in self.graph.edge_types:
+            edge_index = np.stack([_concat(edge_src[edge_type]), _concat(edge_dst[edge_type])])
+            data[edge_type].edge_index = torch.from_numpy(edge_index)
+        data.seed_type = seed_type
+        data.batch_size = len(seed_times)
+        data.num_sampled_nodes_dict = hop_nodes
+        data.num_sampled_edges_dict = hop_edges
+        return data
+
+    def check_seeds(
+        self, seed_type: str, seed_nodes: np.ndarray, seed_times: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Validated int64 copies of seed rows and times; raises ``QueryError`` naming the bad position."""
+        if seed_type not in self.graph.num_nodes:
+            raise QueryError(
+                f"seed type {seed_type!r} is not a table of the graph; use one of {self.graph.node_types}"
+            )
+        nodes = np.asarray(seed_nodes, dtype=np.int64).reshape(-1)
+        times = np.asarray(seed_times, dtype=np.int64).reshape(-1)
+        if len(nodes) != len(times):
+            raise QueryError(f"{len(nodes)} seed nodes but {len(times)} seed times; pass one time per seed")
+        bad = np.flatnonzero((nodes < 0) | (nodes >= self.graph.num_nodes[seed_type]))
+        if len(bad):
+            raise QueryError(
+                f"seed position {bad[0]}: row {nodes[bad[0]]} is outside table {seed_type!r} "
+                f"({self.graph.num_nodes[seed_type]} rows); pass row positions"
+            )
+        bad = np.flatnonzero(times == NEVER)
+        if len(bad):
+            raise QueryError(f"seed position {bad[0]}: seed time is NEVER; give every seed a real time")
+        node_time = self.graph.node_time[seed_type]
+        if node_time is not None:
+            bad = np.flatnonzero(node_time[nodes] > times)
+            if len(bad):
+                i = bad[0]
+                raise QueryError(
+                    f"seed position {i}: row {nodes[i]} of {seed_type!r} has time {node_time[nodes[i]]} "
+                    f"after its seed time {times[i]}; drop entities that did not exist yet at the seed time"
+                )
+        return nodes, times
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _concat_triples(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if len(parts) == 1:
+        return parts[0]
+    local, global_ids, seeds = zip(*parts)
+    return np.concatenate(local), np.concatenate(global_ids), np.concatenate(seeds)
+
+
+def _normalise_fanouts(graph: TemporalGraph, fanouts: Fanouts) -> dict[EdgeType, list[int]]:
+    """Per edge type fanout lists, all the same length, validated against the graph."""
+    if isinstance(fanouts, dict):
+        unknown = [et for et in fanouts if tuple(et) not in graph.edge_index]
+        if unknown:
+            raise RelgraphError(
+                f"fanouts name edge type {unknown[0]} which the graph lacks; use {graph.edge_types}"
+            )
+        per_type = {tuple(et): list(f) for et, f in fanouts.items()}
+    else:
+        per_type = {et: list(fanouts) for et in graph.edge_types}
+    lengths = {len(f) for f in per_type.values()}
+    if len(lengths) > 1:
+        raise RelgraphError(
+            f"fanout lists have different lengths {sorted(lengths)}; give every edge type one per hop"
+        )
+    for edge_type, values in per_type.items():
+        if any(not isinstance(v, (int, np.integer)) or v < -1 for v in values):
+            raise RelgraphError(
+                f"fanouts {values} of {edge_type} must be integers >= -1 (-1 = all neighbours)"
+            )
+    return {et: [int(v) for v in f] for et, f in per_type.items()}  # type: ignore[misc]
+
+
+def _checked_edge_index(graph: TemporalGraph, edge_type: EdgeType) -> np.ndarray:
+    src, _, dst = edge_type
+    edge_index = np.asarray(graph.edge_index[edge_type], dtype=np.int64)
+    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
+        raise SchemaError(f"edge_index of {edge_type} has shape {edge_index.shape}; expected [2, E]")
+    for row, node_type in ((0, src), (1, dst)):
+        if len(edge_index[row]) and (
+            edge_index[row].min() < 0 or edge_index[row].max() >= graph.num_nodes[node_type]
+        ):
+            raise SchemaError(
+                f"edge_index of {edge_type} points outside table {node_type!r}; rebuild the graph"
+            )
+    return edge_index
