@@ -28,7 +28,7 @@ from relgraph.graph.temporal_graph import EdgeType, TemporalGraph
 logger = logging.getLogger(__name__)
 
 #: Bump whenever the graph or feature layout changes, so stale caches are ignored.
-GRAPH_CODE_VERSION = "graph-1"
+GRAPH_CODE_VERSION = "graph-2"
 
 _META = "meta.json"
 _ARRAYS = "graph.npz"
@@ -80,12 +80,14 @@ def save_graph(graph: TemporalGraph, cache_dir: Path, key: str) -> Path:
         if f is None:
             meta["features"].append(None)
             continue
-        for kind in ("numerical", "categorical", "timestamp", "text", "multicategorical"):
+        for kind in ("numerical", "categorical", "timestamp", "text"):
             arrays[f"f{i}_{kind}"] = getattr(f, kind)
         for c, first in enumerate(f.categorical_first_seen):
             arrays[f"f{i}_catfirst_{c}"] = first
-        for c, first in enumerate(f.multicategorical_first_seen):
-            arrays[f"f{i}_multifirst_{c}"] = first
+        for c in range(len(f.multicategorical_names)):
+            arrays[f"f{i}_multifirst_{c}"] = f.multicategorical_first_seen[c]
+            arrays[f"f{i}_multirows_{c}"] = f.multicategorical_rows[c]
+            arrays[f"f{i}_multicodes_{c}"] = f.multicategorical_codes[c]
         meta["features"].append(
             {
                 "num_rows": f.num_rows,
@@ -130,6 +132,7 @@ def load_graph(cache_dir: Path, key: str) -> TemporalGraph | None:
     for i, (table, fm) in enumerate(zip(tables, meta["features"])):
         if fm is None:
             continue
+        multi = range(len(fm["multicategorical_names"]))
         features[table] = NodeFeatures(
             num_rows=fm["num_rows"],
             numerical=arrays[f"f{i}_numerical"],
@@ -144,12 +147,11 @@ def load_graph(cache_dir: Path, key: str) -> TemporalGraph | None:
             timestamp_names=fm["timestamp_names"],
             text=arrays[f"f{i}_text"],
             text_names=fm["text_names"],
-            multicategorical=arrays[f"f{i}_multicategorical"],
             multicategorical_names=fm["multicategorical_names"],
             multicategorical_vocab=fm["multicategorical_vocab"],
-            multicategorical_first_seen=[
-                arrays[f"f{i}_multifirst_{c}"] for c in range(len(fm["multicategorical_names"]))
-            ],
+            multicategorical_first_seen=[arrays[f"f{i}_multifirst_{c}"] for c in multi],
+            multicategorical_rows=[arrays[f"f{i}_multirows_{c}"] for c in multi],
+            multicategorical_codes=[arrays[f"f{i}_multicodes_{c}"] for c in multi],
         )
     return TemporalGraph(
         num_nodes=dict(zip(tables, meta["num_nodes"])),

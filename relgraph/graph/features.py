@@ -1,31 +1,36 @@
 """Column features of each table, materialised by semantic type, and leakage-safe statistics.
 
-``build_node_features`` turns a table's columns into raw arrays (:class:`NodeFeatures`), with no
-statistic over rows: anything that depends on *which* rows exist (means, standard deviations,
-the set of known categories) lives in :class:`FeatureStats`, computed by
-:func:`fit_feature_stats` from rows whose node time is at or before a cutoff only. A model
-trained with the stats of its training cutoff therefore never sees a normalisation shaped by
-the future. :func:`normalize` applies the stats.
+``build_node_features`` turns a table's columns into raw arrays (:class:`NodeFeatures`) with no
+statistic over rows: everything that depends on *which* rows exist (means, standard deviations,
+the known categories, the most frequent multi-category values) lives in :class:`FeatureStats`,
+computed by :func:`fit_feature_stats` from rows whose node time is at or before a cutoff only.
+A model trained with the stats of its training cutoff never sees a normalisation shaped by the
+future. :func:`normalize` applies the stats (matching categories by value, so stats fitted on
+one graph apply to the graph of a later snapshot of the same database).
 
 Shapes (N = rows of the table):
 
-* ``numerical``        float32 [N, Fn]; NaN = missing.
-* ``categorical``      int64 [N, Fc]; 0 = missing, code ``i`` = ``categorical_vocab[c][i - 1]``.
-  Codes are assigned in order of first appearance in time (rows sorted by node time, then row
-  order), so ``categorical_first_seen[c]`` (int64 [V + 1], seconds) is non-decreasing over codes
-  ``1..V`` and the codes known at a cutoff are exactly ``1..k``.
-* ``timestamp``        float64 [N, Ft]; seconds since epoch, NaN = missing.
-* ``text``             float32 [N, Fx * TEXT_DIM]; hashed word uni/bi-grams, l2-normalised, then a
-  fixed-seed Gaussian projection to ``TEXT_DIM`` per column (stateless: no fitted vocabulary).
-* ``multicategorical`` float32 [N, sum(K_c)]; multi-hot over each column's ``MULTI_TOP_K`` most
-  frequent values (``multicategorical_vocab``), ``multicategorical_first_seen`` per value.
+* ``numerical``   float32 [N, Fn]; NaN = missing.
+* ``categorical`` int64 [N, Fc]; 0 = missing, code ``i`` = ``categorical_vocab[c][i - 1]``.
+  Codes are assigned in order of first appearance in time (rows sorted by node time, ties in
+  row order, unknown times last), so ``categorical_first_seen[c]`` (int64 [V + 1], seconds;
+  ``ALWAYS`` for static tables and for code 0) is non-decreasing over codes ``1..V`` and the
+  codes known at a cutoff are exactly ``1..k``.
+* ``timestamp``   float64 [N, Ft]; seconds since epoch, NaN = missing.
+* ``text``        float32 [N, Fx * TEXT_DIM]; hashed word uni/bi-grams, l2-normalised, times a
+  fixed-seed Gaussian projection to ``TEXT_DIM`` per column (stateless: nothing fitted).
+* multi-categorical (e.g. Stack Exchange tags ``<a><b>``, ``a,b``, list columns), per column
+  ``c``: ``multicategorical_rows[c]`` / ``multicategorical_codes[c]`` int64 [M] (row, value code)
+  pairs, codes by first appearance in time like ``categorical`` (vocabulary and first-seen
+  alike); :func:`normalize` turns them into a multi-hot over the ``MULTI_TOP_K`` values most
+  frequent among rows at or before the cutoff.
 
 ``SType.KEY`` and ``SType.IGNORED`` columns are never features.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from relgraph.database import Database
-from relgraph.errors import SchemaError
+from relgraph.errors import ModelError, SchemaError
 from relgraph.schema.model import SType
 
 #: First-seen time of values of static tables (and of the "missing" code): always known.
@@ -45,9 +50,9 @@ TEXT_DIM = 32
 TEXT_HASH_FEATURES = 2**14
 #: Seed of the text projection matrix: fixed so encodings are comparable across runs.
 TEXT_PROJECTION_SEED = 20240607
-#: Values kept per multi-categorical column.
+#: Values kept per multi-categorical column (the most frequent by the cutoff).
 MULTI_TOP_K = 32
-#: Normalised numerical / timestamp values are clipped to +- this many standard deviations.
+#: Standardised numerical / timestamp values are clipped to +- this many standard deviations.
 CLIP_STD = 10.0
 
 
@@ -66,38 +71,53 @@ class NodeFeatures:
     timestamp_names: list[str]
     text: np.ndarray
     text_names: list[str]
-    multicategorical: np.ndarray
     multicategorical_names: list[str]
     multicategorical_vocab: list[list[str]]
     multicategorical_first_seen: list[np.ndarray]
-
-    @property
-    def multicategorical_slices(self) -> list[slice]:
-        """Column range of each multi-categorical column in ``multicategorical``."""
-        bounds = np.cumsum([0] + [len(v) for v in self.multicategorical_vocab])
-        return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    multicategorical_rows: list[np.ndarray]
+    multicategorical_codes: list[np.ndarray]
 
 
 @dataclass
 class TableStats:
     """Statistics of one table from rows with node time <= cutoff (static tables: all rows).
 
-    ``numerical_mean/std`` float64 [Fn]; ``timestamp_mean/std`` float64 [Ft] (std 1 when a column
-    has < 2 known values); ``categorical_num_seen`` int64 [Fc]: codes ``1..k`` were seen by the
-    cutoff; ``multicategorical_seen`` bool [K_c] per column.
+    ``numerical_mean/std`` float64 [Fn] and ``timestamp_mean/std`` float64 [Ft] (mean 0 / std 1
+    when a column has too few known values); ``categorical_values[c]``: the values seen by the
+    cutoff, in code order; ``multicategorical_values[c]``: the (at most ``MULTI_TOP_K``) most
+    frequent values by the cutoff, most frequent first. Column names are kept so that stats
+    applied to another schema fail loudly.
     """
 
+    numerical_names: list[str]
     numerical_mean: np.ndarray
     numerical_std: np.ndarray
+    timestamp_names: list[str]
     timestamp_mean: np.ndarray
     timestamp_std: np.ndarray
-    categorical_num_seen: np.ndarray
-    multicategorical_seen: list[np.ndarray]
+    categorical_names: list[str]
+    categorical_values: list[list[Any]]
+    multicategorical_names: list[str]
+    multicategorical_values: list[list[str]]
 
     @property
     def categorical_cardinality(self) -> list[int]:
-        """Embedding-table size per categorical column: missing, seen values, one unseen bucket."""
-        return [int(k) + 2 for k in self.categorical_num_seen]
+        """Embedding-table size per categorical column: missing, the seen values, one unseen bucket."""
+        return [len(values) + 2 for values in self.categorical_values]
+
+    @property
+    def multicategorical_dim(self) -> int:
+        """Width of the normalised multi-hot block (all multi-categorical columns)."""
+        return sum(len(values) for values in self.multicategorical_values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (arrays as lists), e.g. to save next to model weights."""
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableStats:
+        arrays = {"numerical_mean", "numerical_std", "timestamp_mean", "timestamp_std"}
+        return cls(**{k: (np.asarray(v, dtype=np.float64) if k in arrays else v) for k, v in data.items()})
 
 
 @dataclass
@@ -110,15 +130,26 @@ class FeatureStats:
     def __getitem__(self, table: str) -> TableStats:
         return self.tables[table]
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form; :meth:`from_dict` restores it."""
+        return {"cutoff": self.cutoff, "tables": {t: s.to_dict() for t, s in self.tables.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureStats:
+        return cls(int(data["cutoff"]), {t: TableStats.from_dict(s) for t, s in data["tables"].items()})
+
 
 @dataclass
 class NormalizedFeatures:
     """Model-ready arrays of one table (N rows).
 
-    ``numerical`` float32 [N, Fn] standardised, clipped to +-``CLIP_STD``, missing -> 0, with
-    ``numerical_missing`` float32 [N, Fn] (1 = missing); same for ``timestamp``. ``categorical``
-    int64 [N, Fc]: 0 missing, 1..k seen by the cutoff, k + 1 unseen (``categorical_cardinality``
-    = k + 2). ``text`` as built; ``multicategorical`` with values unseen by the cutoff zeroed.
+    ``numerical`` float32 [N, Fn]: standardised, clipped to +-``CLIP_STD``, missing -> 0, with
+    ``numerical_missing`` float32 [N, Fn] (1 = missing). ``categorical`` int64 [N, Fc]: 0 missing,
+    1..k the values seen by the cutoff, k + 1 unseen (``categorical_cardinality`` = k + 2).
+    ``timestamp`` float64 [N, Ft]: raw seconds, NaN missing (models take parts / age relative to
+    the seed); ``timestamp_scaled`` float32 [N, Ft] standardised like ``numerical`` (missing -> 0).
+    ``text`` float32 as built. ``multicategorical`` float32 [N, multicategorical_dim] multi-hot over
+    each column's ``multicategorical_values``.
     """
 
     numerical: np.ndarray
@@ -126,32 +157,30 @@ class NormalizedFeatures:
     categorical: np.ndarray
     categorical_cardinality: list[int]
     timestamp: np.ndarray
-    timestamp_missing: np.ndarray
+    timestamp_scaled: np.ndarray
     text: np.ndarray
     multicategorical: np.ndarray
 
 
 def build_node_features(db: Database, table: str, node_time: np.ndarray | None) -> NodeFeatures:
-    """Materialise the feature columns of ``table``; ``node_time`` int64 seconds or None (static)."""
+    """Materialise the feature columns of ``table``; ``node_time`` int64 seconds [N] or None (static)."""
     data = db.tables[table]
     n = data.num_rows
     by_stype: dict[SType, list[str]] = {}
     for col in db.schema[table].columns:
+        if col.name not in data.column_names:
+            raise SchemaError(
+                f"schema names column {table}.{col.name}, which the data lacks: fix the schema file"
+            )
         by_stype.setdefault(SType(col.stype), []).append(col.name)
-    for names in by_stype.values():
-        for name in names:
-            if name not in data.column_names:
-                raise SchemaError(
-                    f"schema names column {table}.{name}, which the data lacks: fix the schema file"
-                )
 
     def column(name: str) -> pa.Array:
         arr = data.column(name).combine_chunks()
         return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
 
-    # Rows in order of time (unknown last), ties in row order: defines "first appearance".
-    time_order = np.argsort(node_time, kind="stable") if node_time is not None else np.arange(n)
-    sorted_times = node_time[time_order] if node_time is not None else np.full(n, ALWAYS, dtype=np.int64)
+    row_times = node_time if node_time is not None else np.full(n, ALWAYS, dtype=np.int64)
+    # Rows in order of time (unknown = NEVER last), ties in row order: defines "first appearance".
+    time_order = np.argsort(row_times, kind="stable")
 
     num_names = by_stype.get(SType.NUMERICAL, [])
     numerical = np.empty((n, len(num_names)), dtype=np.float32)
@@ -160,12 +189,13 @@ def build_node_features(db: Database, table: str, node_time: np.ndarray | None) 
 
     cat_names = by_stype.get(SType.CATEGORICAL, [])
     categorical = np.empty((n, len(cat_names)), dtype=np.int64)
-    vocabs: list[list[Any]] = []
-    cat_first_seen: list[np.ndarray] = []
+    cat_vocab, cat_first = [], []
     for j, name in enumerate(cat_names):
-        categorical[:, j], vocab, first = _encode_categorical(column(name), time_order, sorted_times)
-        vocabs.append(vocab)
-        cat_first_seen.append(first)
+        categorical[:, j], vocab, first = _first_appearance_codes(
+            column(name), time_order, row_times[time_order]
+        )
+        cat_vocab.append(vocab)
+        cat_first.append(first)
 
     ts_names = by_stype.get(SType.TIMESTAMP, [])
     timestamp = np.empty((n, len(ts_names)), dtype=np.float64)
@@ -178,32 +208,34 @@ def build_node_features(db: Database, table: str, node_time: np.ndarray | None) 
         text[:, j * TEXT_DIM : (j + 1) * TEXT_DIM] = encode_text(column(name))
 
     multi_names = by_stype.get(SType.MULTICATEGORICAL, [])
-    multi_blocks, multi_vocabs, multi_first = [], [], []
-    times_by_row = node_time if node_time is not None else np.full(n, ALWAYS, dtype=np.int64)
+    rank = np.empty(n, dtype=np.int64)
+    rank[time_order] = np.arange(n)
+    multi_vocab, multi_first, multi_rows, multi_codes = [], [], [], []
     for name in multi_names:
-        block, vocab, first = _encode_multicategorical(column(name), times_by_row)
-        multi_blocks.append(block)
-        multi_vocabs.append(vocab)
+        values, rows = split_multicategorical(column(name))
+        pair_order = np.argsort(rank[rows], kind="stable")
+        codes, vocab, first = _first_appearance_codes(values, pair_order, row_times[rows[pair_order]])
+        multi_vocab.append([str(v) for v in vocab])
         multi_first.append(first)
-    multicategorical = (
-        np.concatenate(multi_blocks, axis=1) if multi_blocks else np.zeros((n, 0), dtype=np.float32)
-    )
+        multi_rows.append(rows)
+        multi_codes.append(codes)
     return NodeFeatures(
         num_rows=n,
         numerical=numerical,
         numerical_names=num_names,
         categorical=categorical,
         categorical_names=cat_names,
-        categorical_vocab=vocabs,
-        categorical_first_seen=cat_first_seen,
+        categorical_vocab=cat_vocab,
+        categorical_first_seen=cat_first,
         timestamp=timestamp,
         timestamp_names=ts_names,
         text=text,
         text_names=text_names,
-        multicategorical=multicategorical,
         multicategorical_names=multi_names,
-        multicategorical_vocab=multi_vocabs,
+        multicategorical_vocab=multi_vocab,
         multicategorical_first_seen=multi_first,
+        multicategorical_rows=multi_rows,
+        multicategorical_codes=multi_codes,
     )
 
 
@@ -253,14 +285,23 @@ def _json_safe(value: Any) -> Any:
     return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
-def _encode_categorical(
-    arr: pa.Array, time_order: np.ndarray, sorted_times: np.ndarray
+def _json_safe(value: Any) -> Any:
+    """Vocabulary values as JSON scalars (dates, decimals, bytes as text) so the cache stays pickle-free."""
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def _first_appearance_codes(
+    values: pa.Array, order: np.ndarray, sorted_times: np.ndarray
 ) -> tuple[np.ndarray, list[Any], np.ndarray]:
-    """Codes (0 missing) in order of first appearance in time, vocabulary, first-seen per code."""
-    encoded = pc.dictionary_encode(arr.take(pa.array(time_order)))
+    """Codes of ``values`` (0 = null) numbered in the order ``order`` visits them.
+
+    ``sorted_times`` are the times of ``values.take(order)``. Returns codes int64 [len(values)],
+    the vocabulary (code i -> vocab[i - 1]) and first-seen time per code int64 [V + 1].
+    """
+    encoded = pc.dictionary_encode(values.take(pa.array(order, type=pa.int64())))
     sorted_codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
     codes = np.empty_like(sorted_codes)
-    codes[time_order] = sorted_codes
+    codes[order] = sorted_codes
     vocab = [_json_safe(v) for v in encoded.dictionary.to_pylist()]
     first_seen = np.full(len(vocab) + 1, ALWAYS, dtype=np.int64)
     present, first_pos = np.unique(sorted_codes, return_index=True)
@@ -269,9 +310,12 @@ def _encode_categorical(
     return codes, vocab, first_seen
 
 
-def _split_multicategorical(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Flatten a list column or a delimited string column (``<a><b>``, ``a,b``, ``a|b``, ``a;b``)
-    into (values, row position of each value)."""
+def split_multicategorical(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Flatten a list column or a delimited string column (``<a><b>``, ``a,b``, ``a|b``, ``a;b``).
+
+    Returns (values: string array [M], row position of each value: int64 [M]); empty and null
+    entries are dropped.
+    """
     if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
         text = pc.cast(arr, pa.string())
         if pc.any(pc.starts_with(text, "<")).as_py():
@@ -280,32 +324,8 @@ def _split_multicategorical(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
             arr = pc.split_pattern_regex(text, r"[,;|]")
     values = pc.utf8_trim_whitespace(pc.cast(pc.list_flatten(arr), pa.string()))
     rows = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False).astype(np.int64)
-    keep = pc.and_(pc.is_valid(values), pc.not_equal(values, "")).to_numpy(zero_copy_only=False)
+    keep = pc.fill_null(pc.not_equal(values, ""), False).to_numpy(zero_copy_only=False)
     return pc.filter(values, pa.array(keep)), rows[keep]
-
-
-def _encode_multicategorical(
-    arr: pa.Array, row_times: np.ndarray
-) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Multi-hot [N, K] over the K most frequent values (ties by value), vocabulary, first-seen per value.
-
-    The vocabulary choice looks at all rows; values first seen after a cutoff are zeroed by
-    :func:`normalize` with that cutoff's stats, so their presence never leaks.
-    """
-    values, rows = _split_multicategorical(arr)
-    counts = pc.value_counts(values)
-    table = pa.table({"value": counts.field("values"), "count": counts.field("counts")})
-    top = table.sort_by([("count", "descending"), ("value", "ascending")]).slice(0, MULTI_TOP_K)
-    vocab = top.column("value").to_pylist()
-    block = np.zeros((len(arr), len(vocab)), dtype=np.float32)
-    first_seen = np.full(len(vocab), np.iinfo(np.int64).max, dtype=np.int64)
-    if vocab:
-        idx = pc.index_in(values, value_set=top.column("value").combine_chunks())
-        hit = idx.is_valid().to_numpy(zero_copy_only=False)
-        cols = pc.drop_null(idx).to_numpy().astype(np.int64)
-        block[rows[hit], cols] = 1.0
-        np.minimum.at(first_seen, cols, row_times[rows[hit]])
-    return block, vocab, first_seen
 
 
 _TEXT_PROJECTION: np.ndarray | None = None
@@ -349,17 +369,29 @@ def fit_feature_stats(graph: Any, cutoff_seconds: int) -> FeatureStats:
         visible = np.ones(feats.num_rows, dtype=bool) if times is None else times <= cutoff
         num_mean, num_std = _mean_std(feats.numerical[visible])
         ts_mean, ts_std = _mean_std(feats.timestamp[visible])
-        num_seen = np.array(
-            [int(np.count_nonzero(first[1:] <= cutoff)) for first in feats.categorical_first_seen],
-            dtype=np.int64,
-        )
+        # First-seen times are non-decreasing over codes, so the seen values are a prefix.
+        cat_values = [
+            vocab[: int(np.count_nonzero(first[1:] <= cutoff))]
+            for vocab, first in zip(feats.categorical_vocab, feats.categorical_first_seen)
+        ]
+        multi_values = []
+        for vocab, rows, codes in zip(
+            feats.multicategorical_vocab, feats.multicategorical_rows, feats.multicategorical_codes
+        ):
+            counts = np.bincount(codes[visible[rows]], minlength=len(vocab) + 1)[1:]
+            top = np.argsort(-counts, kind="stable")[:MULTI_TOP_K]
+            multi_values.append([vocab[i] for i in top if counts[i] > 0])
         stats.tables[table] = TableStats(
+            numerical_names=list(feats.numerical_names),
             numerical_mean=num_mean,
             numerical_std=num_std,
+            timestamp_names=list(feats.timestamp_names),
             timestamp_mean=ts_mean,
             timestamp_std=ts_std,
-            categorical_num_seen=num_seen,
-            multicategorical_seen=[first <= cutoff for first in feats.multicategorical_first_seen],
+            categorical_names=list(feats.categorical_names),
+            categorical_values=cat_values,
+            multicategorical_names=list(feats.multicategorical_names),
+            multicategorical_values=multi_values,
         )
     return stats
 
@@ -378,26 +410,58 @@ def _mean_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def normalize(features: NodeFeatures, stats: TableStats) -> NormalizedFeatures:
-    """Apply cutoff statistics to one table's raw features (see :class:`NormalizedFeatures`)."""
+def normalize(features: NodeFeatures, stats: TableStats, table: str = "") -> NormalizedFeatures:
+    """Apply cutoff statistics to one table's raw features (see :class:`NormalizedFeatures`).
+
+    Categories are matched by value, so ``stats`` may come from another graph of the same schema
+    (e.g. the training snapshot). Raises :class:`ModelError` when the feature columns differ.
+    """
+    for kind in ("numerical", "timestamp", "categorical", "multicategorical"):
+        have, want = getattr(features, f"{kind}_names"), getattr(stats, f"{kind}_names")
+        if list(have) != list(want):
+            raise ModelError(
+                f"table {table or '?'}: {kind} columns {have} differ from the fitted ones {want}; "
+                "use stats fitted on this schema"
+            )
     numerical, numerical_missing = _standardize(features.numerical, stats.numerical_mean, stats.numerical_std)
-    timestamp, timestamp_missing = _standardize(features.timestamp, stats.timestamp_mean, stats.timestamp_std)
-    num_seen = stats.categorical_num_seen[None, :]
-    # Codes beyond those seen by the cutoff share one "unseen" bucket, k + 1.
-    categorical = np.where(features.categorical > num_seen, num_seen + 1, features.categorical)
-    multicategorical = features.multicategorical.copy()
-    for sl, seen in zip(features.multicategorical_slices, stats.multicategorical_seen):
-        multicategorical[:, sl] *= seen.astype(np.float32)[None, :]
+    timestamp_scaled, _ = _standardize(features.timestamp, stats.timestamp_mean, stats.timestamp_std)
+    categorical = np.empty_like(features.categorical)
+    for c, (vocab, seen) in enumerate(zip(features.categorical_vocab, stats.categorical_values)):
+        categorical[:, c] = _code_lookup(vocab, seen, unseen=len(seen) + 1)[features.categorical[:, c]]
+    blocks = []
+    for vocab, rows, codes, top in zip(
+        features.multicategorical_vocab,
+        features.multicategorical_rows,
+        features.multicategorical_codes,
+        stats.multicategorical_values,
+    ):
+        # Column of each code in the multi-hot (0 = not among the top values).
+        column = _code_lookup(vocab, top, unseen=0)[codes]
+        block = np.zeros((features.num_rows, len(top) + 1), dtype=np.float32)
+        block[rows, column] = 1.0
+        blocks.append(block[:, 1:])
+    multicategorical = (
+        np.concatenate(blocks, axis=1) if blocks else np.zeros((features.num_rows, 0), np.float32)
+    )
     return NormalizedFeatures(
         numerical=numerical,
         numerical_missing=numerical_missing,
-        categorical=categorical.astype(np.int64),
+        categorical=categorical,
         categorical_cardinality=stats.categorical_cardinality,
-        timestamp=timestamp,
-        timestamp_missing=timestamp_missing,
+        timestamp=features.timestamp,
+        timestamp_scaled=timestamp_scaled,
         text=features.text,
         multicategorical=multicategorical,
     )
+
+
+def _code_lookup(vocab: list[Any], known: list[Any], unseen: int) -> np.ndarray:
+    """int64 [len(vocab) + 1]: graph code -> 1 + position in ``known`` (0 -> 0; absent -> ``unseen``)."""
+    position = {value: i + 1 for i, value in enumerate(known)}
+    lookup = np.empty(len(vocab) + 1, dtype=np.int64)
+    lookup[0] = 0
+    lookup[1:] = [position.get(value, unseen) for value in vocab]
+    return lookup
 
 
 def _standardize(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,14 +10,15 @@ if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
 
 #: Raw feature arrays copied onto each node store, under these attribute names.
-FEATURE_KINDS = ("numerical", "categorical", "timestamp", "text", "multicategorical")
+FEATURE_KINDS = ("numerical", "categorical", "timestamp", "text")
 
 
 def to_hetero_data(graph: TemporalGraph) -> HeteroData:
     """``HeteroData`` with, per node type: ``num_nodes``; ``time`` int64 [N] seconds (only for timed
     tables: static tables have no ``time`` attribute; unknown times are ``NEVER``); the raw
-    feature arrays as tensors under ``numerical`` / ``categorical`` / ``timestamp`` / ``text`` /
-    ``multicategorical`` (only non-empty ones); and per edge type ``edge_index`` int64 [2, E].
+    feature arrays as tensors under ``numerical`` / ``categorical`` / ``timestamp`` / ``text``
+    (only non-empty ones; multi-categorical columns need a cutoff's top values, see
+    ``graph.features.normalize``); and per edge type ``edge_index`` int64 [2, E].
     """
     import torch
     from torch_geometric.data import HeteroData
