@@ -1,0 +1,58 @@
+"""Connectors: read any supported source into Arrow tables plus the keys it declares.
+
+    >>> data = read_source("../shared/datasets/f1")            # folder of CSV files
+    >>> data = read_source("sqlite:///shop.db")                # read-only
+    >>> data = read_source("postgresql://postgres@127.0.0.1:5432/test?schema=public")
+
+Nothing here ever writes to the source. See ``docs/connectors.md`` for which engine reads what.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from relgraph.connectors.base import CompositeKeys, DeclaredKeys, SourceData
+from relgraph.errors import SourceError
+
+__all__ = ["CompositeKeys", "DeclaredKeys", "SourceData", "SUPPORTED", "read_source"]
+
+#: What ``read_source`` accepts, for error messages and docs.
+SUPPORTED = "a folder or file path (CSV, Parquet, RelBench db/, Stack Exchange XML dump)"
+
+
+def read_source(source: str) -> SourceData:
+    """Read a source into memory, column-wise, without writing to it.
+
+    Args:
+        source: a folder of CSV / Parquet files (one file = one table, named by the file stem),
+            a RelBench dataset folder (``db/*.parquet``) or its ``db`` folder, or a single
+            CSV / Parquet file.
+
+    Returns:
+        :class:`SourceData` with ``tables`` (name -> ``pa.Table``), ``declared`` keys,
+        a content ``fingerprint`` and the ``source`` locator (password removed).
+
+    Raises:
+        SourceError: unknown scheme, missing or unreadable path, no tables.
+    """
+    if "://" in source:
+        scheme = source.split("://", 1)[0]
+        raise SourceError(f"unknown source scheme {scheme}:// in {source!r}; supported: {SUPPORTED}")
+    return _read_path(Path(source).expanduser())
+
+
+def _read_path(path: Path) -> SourceData:
+    from relgraph.connectors import files
+
+    if not path.exists():
+        raise SourceError(
+            f"source path {path} does not exist; give a folder of CSV/Parquet files or a database URL"
+        )
+    resolved = str(path.resolve())
+    if path.is_dir():
+        return files.read_folder(path, resolved)
+    if path.name.lower().endswith(files.CSV_SUFFIXES + files.PARQUET_SUFFIXES):
+        tables = {files.table_name(path): files.read_file(path)}
+        declared = files.relbench_keys(tables, path.parent)
+        return SourceData(resolved, tables, declared, files.fingerprint_tables(tables, declared))
+    raise SourceError(f"cannot read {path}: not a folder, CSV or Parquet file; supported: {SUPPORTED}")

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@dataclass
+class CompositeKeys:
+    """Multi-column keys a source declares; relgraph links single columns only.
+
+    Kept apart from the single-column keys so the schema layer can report them rather than
+    silently dropping them.
+    """
+
+    primary_keys: dict[str, list[str]] = field(default_factory=dict)  # table -> columns
+    # table -> [(columns, referenced table, referenced columns)]
+    foreign_keys: dict[str, list[tuple[list[str], str, list[str]]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -15,6 +33,7 @@ class DeclaredKeys:
     # table -> [(column, referenced table, referenced column)]
     foreign_keys: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     time_columns: dict[str, str] = field(default_factory=dict)  # table -> column
+    composite: CompositeKeys = field(default_factory=CompositeKeys)  # multi-column keys, reported only
 
 
 @dataclass
@@ -30,3 +49,79 @@ class SourceData:
     tables: dict[str, pa.Table]
     declared: DeclaredKeys
     fingerprint: str
+
+
+# Fingerprint format version: bump when the reading of a source changes meaning.
+_FINGERPRINT_VERSION = b"relgraph-source-v1"
+
+
+def fingerprint_tables(tables: dict[str, pa.Table], declared: DeclaredKeys) -> str:
+    """Content hash of tables (names, types, values, nulls) and declared keys.
+
+    Independent of how a reader chunked the data and of the undefined bytes Arrow leaves
+    under null slots: each column is hashed as its null mask plus its non-null values.
+
+    Args:
+        tables: table name -> Arrow table, as read.
+        declared: the keys the source declares (part of what a cache depends on).
+
+    Returns:
+        32 hex characters (blake2b-128).
+    """
+    digest = hashlib.blake2b(_FINGERPRINT_VERSION, digest_size=16)
+    for name in sorted(tables):
+        table = tables[name]
+        digest.update(f"table\0{name}\0{table.num_rows}\n".encode())
+        for field_, column in zip(table.schema, table.columns):
+            digest.update(f"column\0{field_.name}\0{field_.type}\n".encode())
+            _hash_column(digest, column)
+    digest.update(json.dumps(asdict(declared), sort_keys=True).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _hash_column(digest: hashlib._Hash, column: pa.ChunkedArray) -> None:
+    if column.null_count:
+        digest.update(np.packbits(column.is_null().to_numpy(zero_copy_only=False)).tobytes())
+    values = pc.drop_null(column).combine_chunks()
+    sink = pa.BufferOutputStream()
+    batch = pa.record_batch([values], names=["v"])
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    digest.update(memoryview(sink.getvalue()))
+
+
+def fingerprint_files(paths: list[Path]) -> str:
+    """Cheap fingerprint of files: names, sizes and modification times (no content read)."""
+    digest = hashlib.blake2b(_FINGERPRINT_VERSION, digest_size=16)
+    for path in sorted(paths):
+        stat = path.stat()
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+# ISO 8601 dates and naive date-times ("2020-01-02", "2020-01-02 03:04:05.123", "…T03:04").
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
+
+
+def parse_temporal_strings(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A string column whose non-null values are all ISO dates (date-times) as date32 (timestamp[us]).
+
+    Anything else (other formats, time zones, a single unparsable value) comes back unchanged,
+    so this never loses information. Vectorised: regex match and cast run in Arrow.
+    """
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    values = pc.drop_null(column)
+    if len(values) == 0:
+        return column
+    if pc.all(pc.match_substring_regex(values, _ISO_DATE)).as_py():
+        target: pa.DataType = pa.date32()
+    elif pc.all(pc.match_substring_regex(values, _ISO_DATETIME)).as_py():
+        target = pa.timestamp("us")
+    else:
+        return column
+    try:
+        return pc.cast(column, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column  # e.g. "2020-02-31": matches the pattern, is no date
