@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cached_property
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from relgraph.connectors.base import SourceData
 from relgraph.schema.model import Schema
+from relgraph.schema.times import resolve_row_times
 
 #: Name of the extra column holding each row's time (own or inherited) in ``Database.duckdb()`` views.
 TIME_COLUMN = "__rg_time"
@@ -40,36 +41,21 @@ class Database:
     def row_times(self, name: str) -> np.ndarray | None:
         """Each row's time as ``datetime64[ns]`` (NaT where unknown), or None for a static table.
 
-        Inherited times (a results row takes its race's date) are resolved through the
-        foreign key named in the schema.
+        Own times combine the time column with its clock-time column when the schema names
+        one (Ergast ``races.date`` + ``races.time``). Inherited times (a results row takes its
+        race's time) are looked up through the foreign key ``inherited_via``; rows whose key is
+        null or dangling get NaT. Unknown table names raise ``KeyError``.
         """
+        if name not in self.tables:
+            raise KeyError(name)
         return self._row_times.get(name)
 
     @cached_property
     def _row_times(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        # Own times first, then inherited ones (a parent's time is always an own time).
-        for tname, ts in self.schema.tables.items():
-            if ts.time is not None and ts.time.inherited_via is None:
-                out[tname] = _own_times(self.tables[tname], ts.time.column, ts.time.time_of_day_column)
-        for tname, ts in self.schema.tables.items():
-            if ts.time is None or ts.time.inherited_via is None:
-                continue
-            parent = ts.time.parent_table
-            assert parent is not None
-            fk = next(f for f in ts.foreign_keys if f.column == ts.time.inherited_via)
-            parent_times = out.get(parent)
-            if parent_times is None:
-                continue
-            out[tname] = _lookup(
-                self.tables[tname].column(fk.column),
-                self.tables[parent].column(fk.references_column),
-                parent_times,
-            )
-        return out
+        return resolve_row_times(self.tables, self.schema)
 
     def time_span(self) -> tuple[np.datetime64, np.datetime64] | None:
-        """Earliest and latest known row time over all timed tables."""
+        """Earliest and latest known row time over all timed tables (None if there is none)."""
         lo, hi = [], []
         for times in self._row_times.values():
             valid = times[~np.isnat(times)]
@@ -83,61 +69,41 @@ class Database:
     def duckdb(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with one view per table, named as the table.
 
-        Timed tables carry an extra ``__rg_time`` TIMESTAMP column with the row's time
-        (own or inherited). The connection is created once and reused.
+        Timed tables carry an extra ``__rg_time`` TIMESTAMP column with the row's time (own or
+        inherited; NULL where unknown). Quote names in SQL (``SELECT * FROM "order"``): tables
+        may be called by reserved words or non-ASCII names. The connection is created once and
+        reused; it reads the Arrow tables in place (no copy, nothing written to the source).
         """
         if self._con is None:
             con = duckdb.connect(":memory:")
             for name, table in self.tables.items():
                 times = self.row_times(name)
                 if times is not None:
-                    table = table.append_column(TIME_COLUMN, pa.array(times, type=pa.timestamp("ns")))
+                    table = table.append_column(
+                        TIME_COLUMN, pa.array(times, type=pa.timestamp("ns"), from_pandas=True)
+                    )
                 con.register(name, table)
             self._con = con
         return self._con
 
     def cut(self, cutoff: np.datetime64 | str) -> Database:
-        """A copy holding only rows with time <= cutoff (static tables whole): used to prove no leakage."""
+        """A copy holding only rows with time <= cutoff, used to prove that nothing leaks.
+
+        Static tables are kept whole; rows of timed tables whose time is unknown (NaT) are
+        dropped, as they are never sampled. The schema is copied with updated row counts.
+        """
         cutoff = np.datetime64(cutoff, "ns")
         tables = {}
+        schema = copy.deepcopy(self.schema)
         for name, table in self.tables.items():
             times = self.row_times(name)
-            if times is None:
-                tables[name] = table
-            else:
+            if times is not None:
                 keep = ~np.isnat(times) & (times <= cutoff)
-                tables[name] = table.filter(pa.array(keep))
+                table = table.filter(pa.array(keep))
+            tables[name] = table
+            schema.tables[name].rows = table.num_rows
         data = SourceData(self.source, tables, self.declared, f"{self.fingerprint}@{cutoff}")
-        return Database(data, self.schema)
-
-
-def _own_times(table: pa.Table, column: str, time_of_day: str | None) -> np.ndarray:
-    arr = table.column(column)
-    if not pa.types.is_timestamp(arr.type) and not pa.types.is_date(arr.type):
-        arr = pc.cast(arr, pa.timestamp("ns"))
-    times = arr.to_numpy().astype("datetime64[ns]")
-    if time_of_day is not None:
-        tod = table.column(time_of_day)
-        if pa.types.is_time(tod.type):
-            secs = pc.cast(tod, pa.int64()) if tod.type.unit == "s" else None
-            if secs is None:
-                nanos = pc.cast(pc.cast(tod, pa.time64("ns")), pa.int64())
-            else:
-                nanos = pc.multiply(secs, 1_000_000_000)
-            offs = nanos.to_numpy(zero_copy_only=False)
-            offs = np.where(np.isnan(offs.astype(float)), 0, offs).astype("int64")
-            times = times + offs.astype("timedelta64[ns]")
-    return times
-
-
-def _lookup(child_keys: pa.ChunkedArray, parent_keys: pa.ChunkedArray, parent_values: np.ndarray) -> np.ndarray:
-    """For each child key, the value of the parent row with that key (NaT when dangling or null)."""
-    idx = pc.index_in(child_keys, value_set=parent_keys.combine_chunks()).to_numpy(zero_copy_only=False)
-    idx = np.asarray(idx, dtype="float64")
-    out = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[ns]")
-    ok = ~np.isnan(idx)
-    out[ok] = parent_values[idx[ok].astype(np.int64)]
-    return out
+        return Database(data, schema)
 
 
 def connect(source: str | Path, schema: str | Path | None = None) -> Database:

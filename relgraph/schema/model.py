@@ -40,6 +40,7 @@ class ForeignKey:
     inferred: bool = False
     coverage: float = 1.0  # share of non-null values found in the referenced key
     evidence: str = ""
+    dangling: int = 0  # non-null values not found in the referenced key (rows)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class TableSchema:
     primary_key_evidence: str = ""
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     time: TimeInfo | None = None  # None: a static table (rows always exist)
+    time_evidence: str = ""  # why a table is static (when ``time`` is None), e.g. a birth date skipped
 
     @property
     def time_column(self) -> str | None:
@@ -89,6 +91,8 @@ class TableSchema:
 @dataclass
 class Schema:
     tables: dict[str, TableSchema]
+    #: Things worth a look that are not errors (dangling keys, audit columns, parents newer than children).
+    warnings: list[str] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> TableSchema:
         return self.tables[name]

@@ -1,0 +1,735 @@
+"""``build_schema``: declared keys first, inferred keys and times next, schema-file overrides last.
+
+Inference rules (each inferred item records its evidence as one readable sentence):
+
+Primary keys (tables without a declared or file-given key): a column that is unique, non-null,
+integer or string, and named as an id: ``id``, ``<table>Id``/``<table>_id`` (plural or singular
+table name) scores highest, ``<prefix>Id`` where the prefix resembles the table name
+(``qualifyId`` for ``qualifying``) next, any other ``...id``/``...key`` column last. A column
+named as another table's id (``driverId`` in a 1:1 extension table) is not taken as the key.
+
+Foreign keys (only when the source declares none; catalog constraints are authoritative): a
+column whose name equals another table's primary-key name (``raceId`` -> ``races.raceId``), or
+ends with ``<table>Id``/``<table>_id``/that key's name (``OwnerUserId`` -> ``Users``), or, for
+self-references, ends with ``id`` but names no table (``manager_id``, ``ParentId``) and whose
+values are found in the table's own key. Accepted when at least ``MIN_COVERAGE`` of its non-null
+values are found in the candidate key (``MIN_SELF_COVERAGE`` for self-references); the coverage
+and the dangling count are reported. A table's own primary key is never a foreign key.
+
+Time columns (tables without a declared or file-given time): date/timestamp columns and ISO
+date strings, preferring creation names (``created``, ``CreationDate``) over plain ``date``/``time``
+over other ``...date``/``...time``/``..._at`` names over unnamed ones. Birth dates (``dob``,
+``birth...``) are never row times (a feature of a static row). Audit columns (``last_update``,
+``updated_at``, ``modified``, ``LastEditDate``) are used only when nothing better exists, with a
+warning. A date-only column with a clock-time companion (``date`` + ``time``,
+``fp1_date`` + ``fp1_time``) is combined with it.
+
+Inherited time: a table without its own time that references exactly one timed table (own or
+inherited time, self-references excluded) takes that parent's row time through the foreign key.
+With several timed parents none is picked (a warning says how to choose in the schema file).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from relgraph.connectors.base import SourceData
+from relgraph.errors import SchemaError
+from relgraph.schema.io import SchemaOverrides, TableOverride, closest, load_schema_file
+from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
+from relgraph.schema.stypes import infer_stype
+from relgraph.schema.times import (
+    is_clock_type,
+    is_date_only,
+    is_datetime_type,
+    is_stringlike,
+    lookup_parent_values,
+    own_row_times,
+    parse_clock_times,
+    parse_datetimes,
+    resolve_row_times,
+)
+
+MIN_COVERAGE = 0.8
+MIN_SELF_COVERAGE = 0.95
+#: Primary-key names too generic to link by name alone (``airports.code`` is no FK to ``countries.code``).
+GENERIC_KEY_NAMES = {"id", "key", "code", "name", "uuid", "guid", "pk"}
+BIRTH_PATTERN = re.compile(r"^dob$|birth", re.IGNORECASE)
+AUDIT_PATTERN = re.compile(
+    r"updat|modif|^last|lastedit|lastactivity|lastaccess|deleted|changed", re.IGNORECASE
+)
+CREATION_PATTERN = re.compile(r"creat|insert|regist|signup|joined", re.IGNORECASE)
+TIME_WORD_PATTERN = re.compile(r"date|time|stamp|(_at|[a-z]At)$|^ts$")
+
+
+def norm(name: str) -> str:
+    """Lower-case name without separators: ``driver_Id`` and ``driverId`` both give ``driverid``."""
+    return re.sub(r"[\W_]", "", name.casefold())
+
+
+def table_stems(table: str) -> set[str]:
+    """Normalised plural and singular forms of a table name (``races`` -> {races, race})."""
+    n = norm(table)
+    stems = {n}
+    if n.endswith("ies") and len(n) > 4:
+        stems.add(n[:-3] + "y")
+    elif n.endswith(("ses", "xes", "ches", "shes")):
+        stems.add(n[:-2])
+    if n.endswith("s") and not n.endswith("ss") and len(n) > 2:
+        stems.add(n[:-1])
+    return stems
+
+
+def _id_prefix(name: str) -> str | None:
+    """``raceId`` -> ``race``; None when the name does not end with ``id``."""
+    n = norm(name)
+    return n[:-2] if n.endswith("id") and len(n) > 2 else None
+
+
+def _is_key_type(dtype: pa.DataType) -> bool:
+    return pa.types.is_integer(dtype) or is_stringlike(dtype)
+
+
+def _describe(values: pa.Array) -> str:
+    return repr(values[0].as_py()) if len(values) else "?"
+
+
+@dataclass
+class _Key:
+    column: str | None
+    inferred: bool
+    evidence: str
+
+
+def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Schema:
+    """What relgraph understands of ``data``: keys, times and semantic types.
+
+    Args:
+        data: tables and declared keys from a connector.
+        schema_file: optional TOML/YAML overrides (format: :mod:`relgraph.schema.io`).
+    Returns:
+        A :class:`Schema` with one :class:`TableSchema` per table, in source order.
+    Raises:
+        SchemaError: declared or file-given keys/times that contradict the data, or a schema
+            file naming a missing table/column; one line naming ``table.column``.
+    """
+    overrides = load_schema_file(schema_file) if schema_file is not None else SchemaOverrides(path="")
+    tables = data.tables
+    _check_override_names(overrides, tables)
+    warnings: list[str] = []
+    _report_composite_keys(data, warnings)
+
+    keys = _primary_keys(data, overrides)
+    for name, key in keys.items():
+        if key.column is not None and not key.inferred:
+            _validate_primary_key(name, key.column, tables[name])
+    foreign = _foreign_keys(data, keys, overrides)
+    static_reasons: dict[str, str] = {}
+    times = _times(data, keys, foreign, overrides, warnings, static_reasons)
+
+    schema_tables: dict[str, TableSchema] = {}
+    for name, table in tables.items():
+        override = overrides.tables.get(name, TableOverride())
+        key = keys[name]
+        fks = foreign[name]
+        time = times[name]
+        schema_tables[name] = TableSchema(
+            name=name,
+            rows=table.num_rows,
+            columns=_columns(table, key.column, fks, time, override),
+            primary_key=key.column,
+            primary_key_inferred=key.inferred,
+            primary_key_evidence=key.evidence,
+            foreign_keys=fks,
+            time=time,
+            time_evidence=static_reasons.get(name, "") if time is None else "",
+        )
+    schema = Schema(tables=schema_tables, warnings=warnings)
+    _report(schema, tables, warnings)
+    return schema
+
+
+# ----------------------------------------------------------------------------- file names
+
+
+def _check_override_names(overrides: SchemaOverrides, tables: dict[str, pa.Table]) -> None:
+    """Every table and column a schema file names must exist."""
+    where = f"schema file {overrides.path}"
+    for name, override in overrides.tables.items():
+        if name not in tables:
+            raise SchemaError(f"{where}: table {name!r} does not exist{closest(name, list(tables))}")
+        columns = tables[name].column_names
+        named = list(override.stypes)
+        if isinstance(override.primary_key, str):
+            named.append(override.primary_key)
+        if override.time is not None:
+            named += [
+                c for c in (override.time.column, override.time.time_of_day, override.time.inherit_via) if c
+            ]
+        for column, reference in override.foreign_keys or []:
+            named.append(column)
+            ref_table, ref_column = _split_reference(reference, tables, f"{where}: {name}.{column}")
+            if ref_column not in tables[ref_table].column_names:
+                raise SchemaError(
+                    f"{where}: {name}.{column} references missing column {ref_table}.{ref_column}"
+                    f"{closest(ref_column, tables[ref_table].column_names)}"
+                )
+        for column in named:
+            if column not in columns:
+                raise SchemaError(f"{where}: column {name}.{column} does not exist{closest(column, columns)}")
+
+
+def _split_reference(reference: str, tables: dict[str, pa.Table], where: str) -> tuple[str, str]:
+    """``"races.raceId"`` -> ``("races", "raceId")``; the longest table-name prefix wins (names may hold dots)."""
+    matches = [t for t in tables if reference.startswith(t + ".")]
+    if not matches:
+        head = reference.split(".", 1)[0]
+        if "." not in reference:
+            raise SchemaError(f'{where}: references must read "table.column", got {reference!r}')
+        raise SchemaError(f"{where} references missing table {head!r}{closest(head, list(tables))}")
+    table = max(matches, key=len)
+    return table, reference[len(table) + 1 :]
+
+
+def _report_composite_keys(data: SourceData, warnings: list[str]) -> None:
+    composite = getattr(data.declared, "composite", None)
+    if composite is None:
+        return
+    for table, columns in composite.primary_keys.items():
+        warnings.append(
+            f"{table}: composite primary key ({', '.join(columns)}) is not supported; the table is read "
+            "without a primary key (add a surrogate key column to link it)"
+        )
+    for table, fks in composite.foreign_keys.items():
+        for columns, ref_table, _ in fks:
+            warnings.append(
+                f"{table}: composite foreign key ({', '.join(columns)}) -> {ref_table} is not linked"
+            )
+
+
+# ----------------------------------------------------------------------------- primary keys
+
+
+def _primary_keys(data: SourceData, overrides: SchemaOverrides) -> dict[str, _Key]:
+    declared = data.declared
+    # A source declaring foreign keys states its keys fully: tables without a declared key have none.
+    fully_declared = any(declared.foreign_keys.values())
+    other_id_names = {
+        name: {s + "id" for t in data.tables if t != name for s in table_stems(t)} for name in data.tables
+    }
+    out: dict[str, _Key] = {}
+    for name, table in data.tables.items():
+        override = overrides.tables.get(name)
+        if override is not None and override.primary_key is not None:
+            column = override.primary_key or None
+            out[name] = _Key(column, False, f"schema file {overrides.path}")
+        elif name in declared.primary_keys:
+            column = declared.primary_keys[name]
+            if column not in table.column_names:
+                raise SchemaError(
+                    f"{name}: declared primary key {column!r} is not a column{closest(column, table.column_names)}"
+                )
+            out[name] = _Key(column, False, "declared by the source")
+        elif fully_declared:
+            out[name] = _Key(None, False, "none declared by the source")
+        else:
+            out[name] = _infer_primary_key(name, table, other_id_names[name])
+    return out
+
+
+def _validate_primary_key(table_name: str, column: str, table: pa.Table) -> None:
+    """Declared or file-given keys are trusted but must be unique and non-null."""
+    values = table.column(column)
+    fix = "fix the data or name another key in a schema file"
+    if values.null_count:
+        raise SchemaError(f"{table_name}.{column}: primary key has {values.null_count} NULL values; {fix}")
+    distinct = pc.count_distinct(values).as_py()
+    if distinct < table.num_rows:
+        counts = pc.value_counts(values)
+        dupes = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+        raise SchemaError(
+            f"{table_name}.{column}: primary key has {table.num_rows - distinct} duplicate values "
+            f"(e.g. {_describe(dupes)}); {fix}"
+        )
+
+
+def _infer_primary_key(name: str, table: pa.Table, other_id_names: set[str]) -> _Key:
+    stems = table_stems(name)
+    best: tuple[int, int, str, str] | None = None  # (score, -position, column, evidence)
+    for position, column in enumerate(table.column_names):
+        values = table.column(column)
+        n = norm(column)
+        prefix = _id_prefix(column)
+        if not _is_key_type(values.type) or values.null_count or table.num_rows == 0:
+            continue
+        if n == "id" or n in {s + "id" for s in stems}:
+            score, why = 3, "named as the table's id"
+        elif prefix and any(
+            s.startswith(prefix) or difflib.SequenceMatcher(None, prefix, s).ratio() >= 0.75 for s in stems
+        ):
+            score, why = 2, f"name resembles the table name {name!r}"
+        elif (prefix or n.endswith("key")) and n not in other_id_names:
+            score, why = 1, "an id-like name"
+        else:
+            continue
+        if n in other_id_names and score < 3:
+            continue  # named as another table's id: a reference, not this table's key
+        if best is not None and (score, -position) <= best[:2]:
+            continue
+        if pc.count_distinct(values).as_py() != table.num_rows:
+            continue
+        best = (score, -position, column, f"unique, non-null, {why}")
+    if best is None:
+        return _Key(None, True, "no unique, non-null, id-named column")
+    return _Key(best[2], True, best[3])
+
+
+# ----------------------------------------------------------------------------- foreign keys
+
+
+def _foreign_keys(
+    data: SourceData, keys: dict[str, _Key], overrides: SchemaOverrides
+) -> dict[str, list[ForeignKey]]:
+    tables = data.tables
+    declared = data.declared.foreign_keys
+    infer = not any(declared.values())
+    out: dict[str, list[ForeignKey]] = {}
+    for name, table in tables.items():
+        override = overrides.tables.get(name)
+        if override is not None and override.foreign_keys is not None:
+            fks = []
+            for column, reference in override.foreign_keys:
+                ref_table, ref_column = _split_reference(
+                    reference, tables, f"schema file {overrides.path}: {name}.{column}"
+                )
+                fks.append(
+                    _declared_fk(tables, name, column, ref_table, ref_column, f"schema file {overrides.path}")
+                )
+        elif declared.get(name):
+            fks = [
+                _declared_fk(tables, name, c, rt, rc, "declared by the source")
+                for c, rt, rc in declared[name]
+            ]
+        elif infer:
+            fks = _infer_foreign_keys(name, table, tables, keys)
+        else:
+            fks = []
+        out[name] = fks
+    return out
+
+
+def _containment(child: pa.ChunkedArray, parent: pa.ChunkedArray) -> tuple[float, int]:
+    """(share of the child's non-null values found in ``parent``, count of those not found)."""
+    values = child.drop_null()
+    if len(values) == 0:
+        return 1.0, 0
+    parent_values = parent.drop_null()
+    if values.type != parent_values.type:
+        if not (_is_key_type(values.type) and _is_key_type(parent_values.type)):
+            return 0.0, len(values)
+        values, parent_values = values.cast(pa.string()), parent_values.cast(pa.string())
+    found = pc.sum(pc.is_in(values, value_set=parent_values.combine_chunks())).as_py() or 0
+    return found / len(values), len(values) - found
+
+
+def _declared_fk(
+    tables: dict[str, pa.Table], table: str, column: str, ref_table: str, ref_column: str, source: str
+) -> ForeignKey:
+    """A declared or file-given foreign key, checked against the data."""
+    where = f"{table}.{column}"
+    if column not in tables[table].column_names:
+        raise SchemaError(
+            f"{where}: foreign-key column does not exist{closest(column, tables[table].column_names)}"
+        )
+    if ref_table not in tables:
+        raise SchemaError(
+            f"{where}: references missing table {ref_table!r}{closest(ref_table, list(tables))}"
+        )
+    if ref_column not in tables[ref_table].column_names:
+        raise SchemaError(
+            f"{where}: references missing column {ref_table}.{ref_column}{closest(ref_column, tables[ref_table].column_names)}"
+        )
+    parent = tables[ref_table].column(ref_column)
+    if parent.null_count or pc.count_distinct(parent).as_py() < len(parent):
+        raise SchemaError(
+            f"{where}: references {ref_table}.{ref_column}, which is not unique and non-null; reference a key column"
+        )
+    coverage, dangling = _containment(tables[table].column(column), parent)
+    return ForeignKey(column, ref_table, ref_column, False, coverage, source, dangling)
+
+
+def _fk_name_match(
+    column: str, child: str, parent: str, parent_key: str, table_names: list[str]
+) -> tuple[int, str] | None:
+    """How strongly a column's name says it references ``parent.parent_key`` (3 strong .. 1 weak), with why."""
+    n, key = norm(column), norm(parent_key)
+    if n == key and key not in GENERIC_KEY_NAMES:
+        return 3, f"same name as {parent}.{parent_key}"
+    if any(n.endswith(stem + "id") for stem in table_stems(parent)):
+        return 2, f"name ends with the table name {parent!r} + id"
+    if key not in GENERIC_KEY_NAMES and n.endswith(key) and n != key:
+        return 2, f"name ends with {parent}.{parent_key}"
+    prefix = _id_prefix(column)
+    if (
+        parent == child
+        and prefix
+        and not any(prefix.endswith(s) for t in table_names for s in table_stems(t))
+    ):
+        return 1, f"{column!r} names no table: a self-reference"
+    return None
+
+
+def _infer_foreign_keys(
+    name: str, table: pa.Table, tables: dict[str, pa.Table], keys: dict[str, _Key]
+) -> list[ForeignKey]:
+    fks: list[ForeignKey] = []
+    table_names = list(tables)
+    for column in table.column_names:
+        values = table.column(column)
+        if column == keys[name].column or not _is_key_type(values.type) or values.null_count == len(values):
+            continue
+        best: tuple[int, float, ForeignKey] | None = None
+        for parent, key in keys.items():
+            if key.column is None:
+                continue
+            match = _fk_name_match(column, name, parent, key.column, table_names)
+            if match is None:
+                continue
+            strength, why = match
+            coverage, dangling = _containment(values, tables[parent].column(key.column))
+            if coverage < (MIN_COVERAGE if strength > 1 else MIN_SELF_COVERAGE):
+                continue
+            evidence = f"{why}; {coverage:.1%} of {len(values) - values.null_count} non-null values found in {parent}.{key.column}"
+            candidate = ForeignKey(column, parent, key.column, True, coverage, evidence, dangling)
+            if best is None or (strength, coverage) > best[:2]:
+                best = (strength, coverage, candidate)
+        if best is not None:
+            fks.append(best[2])
+    return fks
+
+
+# ----------------------------------------------------------------------------- times
+
+
+def _time_score(column: str) -> int:
+    """Preference of a column name as row time: creation 4, plain date/time 3, telling name 2, other 1, audit 0."""
+    n = norm(column)
+    if AUDIT_PATTERN.search(column):
+        return 0
+    if CREATION_PATTERN.search(column):
+        return 4
+    if n in {"date", "time", "timestamp", "datetime", "ts", "eventtime", "eventdate"}:
+        return 3
+    if TIME_WORD_PATTERN.search(column) or TIME_WORD_PATTERN.search(n):
+        return 2
+    return 1
+
+
+def _clock_companion(table: pa.Table, column: str) -> str | None:
+    """The clock-time column paired with a date column (``date``->``time``, ``fp1_date``->``fp1_time``)."""
+    wanted = norm(column).replace("date", "time")
+    if wanted == norm(column):
+        return None
+    for other in table.column_names:
+        if norm(other) != wanted:
+            continue
+        values = table.column(other)
+        if values.null_count == len(values):
+            return None
+        if is_clock_type(values.type) and not pa.types.is_duration(values.type):
+            return other
+        if is_stringlike(values.type) and not len(parse_clock_times(values)[1]):
+            return other
+    return None
+
+
+def _infer_own_time(
+    name: str, table: pa.Table, key_columns: set[str], warnings: list[str]
+) -> tuple[TimeInfo | None, str]:
+    """The table's own time column, or None and why not."""
+    candidates: list[tuple[int, int, int, str]] = []  # (score, -nulls, -position, column)
+    skipped: list[str] = []
+    for position, column in enumerate(table.column_names):
+        values = table.column(column)
+        if column in key_columns or values.null_count == len(values):
+            continue
+        if is_datetime_type(values.type):
+            pass
+        elif is_stringlike(values.type):
+            sample = values.drop_null().slice(0, 1000)
+            if not pc.all(pc.match_substring_regex(sample, r"^\d{4}-\d{2}-\d{2}")).as_py():
+                continue
+            if len(parse_datetimes(values)[1]):
+                continue
+        else:
+            continue
+        if BIRTH_PATTERN.search(column):
+            skipped.append(f"{column!r} is a birth date, a feature, not the time a row came to exist")
+            continue
+        candidates.append((_time_score(column), -values.null_count, -position, column))
+    if not candidates:
+        return None, "; ".join(["no date/time column of its own", *skipped])
+    score, _, _, column = max(candidates)
+    audits = [c[3] for c in candidates if c[0] == 0 and c[3] != column]
+    reason = {
+        4: "a creation time",
+        3: "named as the row's date/time",
+        2: "a date/time name",
+        1: "the only date/time values",
+    }
+    if score == 0:
+        evidence = f"{column!r} looks like an audit column (time of last change), used only because nothing better exists"
+        warnings.append(
+            f"{name}.{column}: only an audit-like time column; used as row time (time = false in a schema file makes {name} static)"
+        )
+    else:
+        evidence = f"{column!r}: {reason[score]}"
+    if audits:
+        evidence += f"; audit columns {', '.join(map(repr, audits))} not used"
+    if skipped:
+        evidence += "; " + "; ".join(skipped)
+    companion = _clock_companion(table, column) if is_date_only(table.column(column)) else None
+    if companion is not None:
+        evidence += f", combined with its clock time {companion!r}"
+    return TimeInfo(column=column, time_of_day_column=companion, inferred=True, evidence=evidence), ""
+
+
+def _check_time_values(name: str, table: pa.Table, column: str, time_of_day: str | None) -> None:
+    try:
+        _, bad = own_row_times(table, column, time_of_day)
+    except TypeError as err:
+        raise SchemaError(
+            f"{name}.{column}: {err}; a time column needs dates, timestamps or ISO 8601 strings"
+        ) from err
+    if len(bad):
+        raise SchemaError(
+            f"{name}.{column}: {len(bad)} time values do not parse, e.g. {_describe(bad)}; "
+            "use ISO 8601 (2024-01-31 or 2024-01-31 12:00:00) or name another time column in a schema file"
+        )
+
+
+def _times(
+    data: SourceData,
+    keys: dict[str, _Key],
+    foreign: dict[str, list[ForeignKey]],
+    overrides: SchemaOverrides,
+    warnings: list[str],
+    static_reasons: dict[str, str],
+) -> dict[str, TimeInfo | None]:
+    """Each table's time (own, inherited or None); ``static_reasons`` receives why a table has none."""
+    tables = data.tables
+    declared = data.declared.time_columns
+    times: dict[str, TimeInfo | None] = {}
+    file_inherit: dict[str, str] = {}
+    undecided: list[str] = []
+    for name, table in tables.items():
+        override = overrides.tables.get(name)
+        if override is not None and override.time is not None:
+            spec = override.time
+            if spec.inherit_via is not None:
+                file_inherit[name] = spec.inherit_via
+                continue
+            if spec.column is None:
+                times[name] = None
+                static_reasons[name] = f"time = false in schema file {overrides.path}"
+            else:
+                _check_time_values(name, table, spec.column, spec.time_of_day)
+                times[name] = TimeInfo(
+                    spec.column, time_of_day_column=spec.time_of_day, evidence=f"schema file {overrides.path}"
+                )
+        elif name in declared:
+            column = declared[name]
+            if column not in table.column_names:
+                raise SchemaError(
+                    f"{name}: declared time column {column!r} does not exist{closest(column, table.column_names)}"
+                )
+            _check_time_values(name, table, column, None)
+            times[name] = TimeInfo(column, evidence="declared by the source")
+        elif declared:
+            times[name] = None  # a source that declares times (RelBench) declares all of them
+            static_reasons[name] = "the source declares no time column for it"
+        else:
+            key_columns = {keys[name].column} | {fk.column for fk in foreign[name]}
+            own, static_reasons[name] = _infer_own_time(name, table, key_columns, warnings)
+            if own is None:
+                undecided.append(name)
+            else:
+                times[name] = own
+
+    for name, via in file_inherit.items():
+        fk = next((f for f in foreign[name] if f.column == via), None)
+        if fk is None:
+            raise SchemaError(
+                f"schema file {overrides.path}: {name}.time inherit_via {via!r} is not a foreign key of {name}"
+                f"{closest(via, [f.column for f in foreign[name]])}"
+            )
+    # Inherit in dependency order: a table decides once each parent it references has decided.
+    resolved_inherit: dict[str, TimeInfo] = {}
+
+    def parent_time(parent: str) -> TimeInfo | None:
+        return times.get(parent) or resolved_inherit.get(parent)
+
+    pending = set(undecided) | set(file_inherit)
+    while pending:
+        progressed = False
+        for name in sorted(pending, key=list(tables).index):
+            parents = {fk.references_table for fk in foreign[name] if fk.references_table != name}
+            if parents & pending and name not in file_inherit:
+                continue
+            if name in file_inherit:
+                fk = next(f for f in foreign[name] if f.column == file_inherit[name])
+                if fk.references_table in pending:
+                    continue
+                parent = parent_time(fk.references_table)
+                if parent is None:
+                    raise SchemaError(
+                        f"schema file {overrides.path}: {name}.time inherit_via {fk.column!r}, but "
+                        f"{fk.references_table} has no time to inherit"
+                    )
+                resolved_inherit[name] = _inherited(
+                    fk, parent, f"schema file {overrides.path}", inferred=False
+                )
+            else:
+                decided, why = _infer_inherited(name, foreign[name], parent_time, warnings)
+                if decided is None:
+                    times[name] = None
+                    static_reasons[name] += f"; {why}"
+                else:
+                    resolved_inherit[name] = decided
+            pending.discard(name)
+            progressed = True
+        if not progressed:  # a cycle of tables that only reference each other: break it as static
+            name = min(pending, key=list(tables).index)
+            if name in file_inherit:
+                raise SchemaError(
+                    f"schema file {overrides.path}: {name}.time inherit_via forms a cycle of inherited times"
+                )
+            times[name] = None
+            static_reasons[name] += "; its parents form a cycle without a time"
+            pending.discard(name)
+    times.update(resolved_inherit)
+    return {name: times.get(name) for name in tables}
+
+
+def _inherited(fk: ForeignKey, parent: TimeInfo, evidence: str, inferred: bool) -> TimeInfo:
+    return TimeInfo(
+        column=parent.column,
+        inherited_via=fk.column,
+        parent_table=fk.references_table,
+        time_of_day_column=parent.time_of_day_column,
+        inferred=inferred,
+        evidence=evidence,
+    )
+
+
+def _infer_inherited(
+    name: str, fks: list[ForeignKey], parent_time: Callable[[str], TimeInfo | None], warnings: list[str]
+) -> tuple[TimeInfo | None, str]:
+    """The time inherited from the one timed parent, or None and why not."""
+    with_time = [(fk, parent_time(fk.references_table)) for fk in fks if fk.references_table != name]
+    timed = [(fk, t) for fk, t in with_time if t is not None]
+    if not timed:
+        return None, "references no timed table: static"
+    if len(timed) > 1:
+        options = ", ".join(f"{fk.references_table} via {fk.column}" for fk, _ in timed)
+        hint = f'set time = {{ inherit_via = "{timed[0][0].column}" }} in a schema file to pick one'
+        warnings.append(
+            f"{name}: no time column of its own and several timed parents ({options}); left static, {hint}"
+        )
+        return None, f"several timed parents ({options}): none picked; {hint}"
+    fk, parent = timed[0]
+    source = (
+        parent.column
+        if parent.time_of_day_column is None
+        else f"{parent.column} + {parent.time_of_day_column}"
+    )
+    evidence = (
+        f"no time column of its own; each row belongs to one {fk.references_table} row via {fk.column!r}, "
+        f"its only timed parent, so it takes {fk.references_table}.{source}"
+    )
+    return _inherited(fk, parent, evidence, inferred=True), ""
+
+
+# ----------------------------------------------------------------------------- columns and report
+
+
+def _columns(
+    table: pa.Table,
+    primary_key: str | None,
+    fks: list[ForeignKey],
+    time: TimeInfo | None,
+    override: TableOverride,
+) -> list[Column]:
+    fk_by_column = {fk.column: fk for fk in fks}
+    columns = []
+    for field in table.schema:
+        name = field.name
+        if name == primary_key:
+            stype, why = SType.KEY, "primary key"
+        elif name in fk_by_column:
+            fk = fk_by_column[name]
+            stype, why = SType.KEY, f"foreign key to {fk.references_table}.{fk.references_column}"
+        elif name in override.stypes:
+            stype, why = override.stypes[name], "schema file"
+        elif time is not None and time.inherited_via is None and name == time.column:
+            stype, why = SType.TIMESTAMP, "the row time"
+        elif time is not None and time.inherited_via is None and name == time.time_of_day_column:
+            stype, why = SType.IGNORED, f"clock part of the row time ({time.column} + {name})"
+        else:
+            stype, why = infer_stype(table.column(name))
+        columns.append(Column(name, str(field.type), stype, why))
+    return columns
+
+
+def _report(schema: Schema, tables: dict[str, pa.Table], warnings: list[str]) -> None:
+    """Warnings: dangling foreign keys, audit columns, parent rows newer than their children."""
+    for child, fk in schema.edges():
+        if fk.dangling:
+            warnings.append(
+                f"{child}.{fk.column}: {fk.dangling} values ({1 - fk.coverage:.1%}) not found in "
+                f"{fk.references_table}.{fk.references_column}; those links are dropped"
+            )
+    for name, ts in schema.tables.items():
+        for column in ts.columns:
+            own = ts.time.column if ts.time is not None and ts.time.inherited_via is None else None
+            if column.stype is SType.TIMESTAMP and column.name != own and AUDIT_PATTERN.search(column.name):
+                warnings.append(
+                    f"{name}.{column.name}: looks like an audit column (time of last change), not a row time"
+                )
+    try:
+        row_times = resolve_row_times(tables, schema)
+    except SchemaError:
+        return  # reported where the time was chosen; never reached for validated times
+    for child, fk in schema.edges():
+        child_time = schema[child].time
+        if child not in row_times or fk.references_table not in row_times or fk.references_table == child:
+            continue
+        if child_time is not None and child_time.inherited_via == fk.column:
+            continue
+        parent_times = _parent_values(tables, child, fk, row_times[fk.references_table])
+        child_times = row_times[child]
+        both = ~np.isnat(parent_times) & ~np.isnat(child_times)
+        older = int(np.sum(child_times[both] < parent_times[both]))
+        if older:
+            warnings.append(
+                f"{child}.{fk.column}: {older} of {int(both.sum())} rows ({older / both.sum():.1%}) are older than "
+                f"their {fk.references_table} row (parent created after its child)"
+            )
+
+
+def _parent_values(
+    tables: dict[str, pa.Table], child: str, fk: ForeignKey, parent_times: np.ndarray
+) -> np.ndarray:
+    return lookup_parent_values(
+        tables[child].column(fk.column),
+        tables[fk.references_table].column(fk.references_column),
+        parent_times,
+    )

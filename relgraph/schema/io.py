@@ -1,0 +1,220 @@
+"""Schema files: the user's overrides (TOML or YAML, chosen by extension) and ``--write-schema``.
+
+Format (TOML shown; YAML has the same structure). Every key is optional; a table not listed
+keeps what relgraph declared or inferred::
+
+    [tables.results]
+    primary_key = "resultId"            # or false: the table has no primary key
+    time = { inherit_via = "raceId" }   # row time of the parent reached through raceId
+    # time = "date"                                  own time column
+    # time = { column = "date", time_of_day = "time" }  date column + clock-time column
+    # time = false                                   static table (rows always exist)
+    foreign_keys = [                     # when present, replaces all of the table's foreign keys
+      { column = "raceId", references = "races.raceId" },
+    ]
+
+    [tables.results.stypes]             # semantic type per column (see relgraph.schema.SType)
+    statusId = "categorical"
+
+Composite primary keys (``primary_key = ["a", "b"]``) are not supported: add a surrogate key
+column. ``write_schema`` writes every table in this format, with all foreign keys and column
+stypes, so the written file reproduces the schema exactly and can be edited.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
+    import tomli as tomllib
+
+from relgraph.errors import SchemaError
+from relgraph.schema.model import Schema, SType, TableSchema
+
+TABLE_KEYS = ("primary_key", "time", "foreign_keys", "stypes")
+TIME_KEYS = ("column", "time_of_day", "inherit_via")
+
+
+@dataclass
+class TimeOverride:
+    """A table's time as a schema file states it. All three None: the table is static."""
+
+    column: str | None = None
+    time_of_day: str | None = None
+    inherit_via: str | None = None
+
+
+@dataclass
+class TableOverride:
+    """What a schema file says about one table; None means "not stated, keep inferred"."""
+
+    primary_key: str | bool | None = None  # False: no primary key
+    time: TimeOverride | None = None
+    foreign_keys: list[tuple[str, str]] | None = None  # (column, "table.column")
+    stypes: dict[str, SType] = field(default_factory=dict)
+
+
+@dataclass
+class SchemaOverrides:
+    path: str
+    tables: dict[str, TableOverride] = field(default_factory=dict)
+
+
+def closest(name: str, options: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for the closest option, or an empty string."""
+    match = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def load_schema_file(path: str | Path) -> SchemaOverrides:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) schema file into overrides.
+
+    Raises:
+        SchemaError: unreadable file, unknown extension, or an invalid entry (one line naming it).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SchemaError(f"schema file {path}: cannot read it ({err.strerror})") from err
+    try:
+        if suffix == ".toml":
+            raw = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            raw = yaml.safe_load(text) or {}
+        else:
+            raise SchemaError(
+                f"schema file {path}: use a .toml, .yaml or .yml file, not {suffix or 'no extension'!r}"
+            )
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
+        first_line = str(err).splitlines()[0]
+        raise SchemaError(f"schema file {path}: not valid {suffix[1:].upper()}: {first_line}") from err
+    if not isinstance(raw, dict) or not isinstance(raw.get("tables", {}), dict):
+        raise SchemaError(f"schema file {path}: expected a top-level 'tables' mapping")
+    unknown = [k for k in raw if k != "tables"]
+    if unknown:
+        raise SchemaError(
+            f"schema file {path}: unknown top-level key {unknown[0]!r}{closest(unknown[0], ['tables'])}"
+        )
+    tables = {
+        str(name): _parse_table(str(path), str(name), spec) for name, spec in raw.get("tables", {}).items()
+    }
+    return SchemaOverrides(path=str(path), tables=tables)
+
+
+def _parse_table(path: str, table: str, spec: Any) -> TableOverride:
+    where = f"schema file {path}: tables.{table}"
+    if not isinstance(spec, dict):
+        raise SchemaError(f"{where}: expected a mapping of {', '.join(TABLE_KEYS)}")
+    for key in spec:
+        if key not in TABLE_KEYS:
+            raise SchemaError(f"{where}: unknown key {key!r}{closest(key, TABLE_KEYS)}")
+    out = TableOverride()
+    pk = spec.get("primary_key")
+    if isinstance(pk, list):
+        raise SchemaError(
+            f"{where}.primary_key: composite primary keys ({', '.join(map(str, pk))}) are not supported; "
+            "add a single surrogate key column (e.g. a row number) and name it here"
+        )
+    if pk is not None and not isinstance(pk, str) and pk is not False:
+        raise SchemaError(f"{where}.primary_key: expected a column name or false, got {pk!r}")
+    out.primary_key = pk
+    if "time" in spec:
+        out.time = _parse_time(where, spec["time"])
+    if "foreign_keys" in spec:
+        fks = spec["foreign_keys"]
+        if not isinstance(fks, list):
+            raise SchemaError(f"{where}.foreign_keys: expected a list of {{column, references}}")
+        out.foreign_keys = []
+        for i, fk in enumerate(fks):
+            if (
+                not isinstance(fk, dict)
+                or not isinstance(fk.get("column"), str)
+                or not isinstance(fk.get("references"), str)
+                or set(fk) - {"column", "references"}
+            ):
+                raise SchemaError(
+                    f'{where}.foreign_keys[{i}]: expected {{ column = "col", references = "table.column" }}'
+                )
+            out.foreign_keys.append((fk["column"], fk["references"]))
+    stypes = spec.get("stypes", {})
+    if not isinstance(stypes, dict):
+        raise SchemaError(f"{where}.stypes: expected a mapping column -> stype")
+    names = [s.value for s in SType]
+    for column, value in stypes.items():
+        if value not in names:
+            raise SchemaError(f"{where}.stypes.{column}: unknown stype {value!r}{closest(str(value), names)}")
+        out.stypes[str(column)] = SType(value)
+    return out
+
+
+def _parse_time(where: str, spec: Any) -> TimeOverride:
+    if spec is False:
+        return TimeOverride()
+    if isinstance(spec, str):
+        return TimeOverride(column=spec)
+    if isinstance(spec, dict):
+        for key in spec:
+            if key not in TIME_KEYS:
+                raise SchemaError(f"{where}.time: unknown key {key!r}{closest(key, TIME_KEYS)}")
+        values = {k: spec.get(k) for k in TIME_KEYS}
+        if any(v is not None and not isinstance(v, str) for v in values.values()):
+            raise SchemaError(f"{where}.time: column, time_of_day and inherit_via must be column names")
+        if (values["column"] is None) == (values["inherit_via"] is None):
+            raise SchemaError(f"{where}.time: give exactly one of 'column' or 'inherit_via'")
+        if values["time_of_day"] is not None and values["column"] is None:
+            raise SchemaError(f"{where}.time: 'time_of_day' needs a 'column' holding the date")
+        return TimeOverride(**values)
+    raise SchemaError(
+        f'{where}.time: expected "column", false, or {{ column = ..., time_of_day = ... }} / {{ inherit_via = ... }}'
+    )
+
+
+def schema_to_dict(schema: Schema) -> dict[str, Any]:
+    """The schema in schema-file structure (what :func:`write_schema` writes)."""
+    return {"tables": {name: _table_to_dict(t) for name, t in schema.tables.items()}}
+
+
+def _table_to_dict(table: TableSchema) -> dict[str, Any]:
+    out: dict[str, Any] = {"primary_key": table.primary_key if table.primary_key is not None else False}
+    time = table.time
+    if time is None:
+        out["time"] = False
+    elif time.inherited_via is not None:
+        out["time"] = {"inherit_via": time.inherited_via}
+    elif time.time_of_day_column is not None:
+        out["time"] = {"column": time.column, "time_of_day": time.time_of_day_column}
+    else:
+        out["time"] = time.column
+    out["foreign_keys"] = [
+        {"column": fk.column, "references": f"{fk.references_table}.{fk.references_column}"}
+        for fk in table.foreign_keys
+    ]
+    out["stypes"] = {c.name: c.stype.value for c in table.columns if c.stype is not SType.KEY}
+    return out
+
+
+def write_schema(schema: Schema, path: str | Path) -> None:
+    """Write ``schema`` as a schema file (TOML for ``.toml``, YAML for ``.yaml``/``.yml``)."""
+    path = Path(path)
+    content = schema_to_dict(schema)
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        text = tomli_w.dumps(content)
+    elif suffix in (".yaml", ".yml"):
+        text = yaml.safe_dump(content, sort_keys=False, allow_unicode=True)
+    else:
+        raise SchemaError(
+            f"schema file {path}: use a .toml, .yaml or .yml file, not {suffix or 'no extension'!r}"
+        )
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,86 @@
+"""Semantic-type rules: how a non-key column is used as a feature.
+
+Rules, applied in order (keys are decided by the caller: primary and foreign keys are ``key``):
+
+1. all null, or a single distinct value -> ``ignored`` (carries no information);
+2. date / timestamp types -> ``timestamp``; time-of-day and duration types -> ``ignored``
+   (a clock value without a date; a companion clock column is folded into the row time);
+3. booleans -> ``categorical``;
+4. floats and decimals -> ``numerical``;
+5. integers -> ``categorical`` when they take at most ``MAX_CATEGORICAL_INTS`` distinct values,
+   else ``numerical``;
+6. strings:
+   - all ISO-8601 dates -> ``timestamp``;
+   - every value distinct and without whitespace (slugs, URLs, codes) -> ``ignored`` (id-like);
+   - most values are delimited lists (``<a><b>``, ``a|b``) -> ``multicategorical``;
+   - at most ``MAX_CATEGORICAL_SHARE`` of the values distinct (or at most
+     ``MAX_CATEGORICAL_STRINGS`` distinct values) and short -> ``categorical``;
+   - otherwise -> ``text``;
+7. anything else (lists, structs, binary) -> ``ignored``.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from relgraph.schema.model import SType
+from relgraph.schema.times import is_clock_type, is_datetime_type, is_stringlike, parse_datetimes
+
+MAX_CATEGORICAL_INTS = 20
+MAX_CATEGORICAL_STRINGS = 50
+MAX_CATEGORICAL_SHARE = 0.2
+MAX_CATEGORICAL_LENGTH = 40  # mean characters; longer strings are prose
+MULTI_SHARE = 0.5  # share of values that must look like a delimited list
+#: ``<a><b>`` (Stack Exchange tags) or at least two ``|``/``;``-separated items.
+MULTI_PATTERN = r"^(<[^<>]+>)+$|^[^|;]+([|;][^|;]+)+$"
+
+
+def infer_stype(values: pa.ChunkedArray | pa.Array) -> tuple[SType, str]:
+    """Semantic type of a non-key column and a short reason (see the module rules)."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    dtype = arr.type
+    non_null = len(arr) - arr.null_count
+    if non_null == 0:
+        return SType.IGNORED, "all values are null"
+    if pa.types.is_dictionary(dtype):
+        arr = arr.cast(dtype.value_type)
+        dtype = arr.type
+    distinct = pc.count_distinct(arr, mode="only_valid").as_py()
+    if distinct == 1:
+        return SType.IGNORED, "a single distinct value"
+    if is_datetime_type(dtype):
+        return SType.TIMESTAMP, f"{dtype} values"
+    if is_clock_type(dtype):
+        return SType.IGNORED, f"{dtype}: a clock value without a date"
+    if pa.types.is_boolean(dtype):
+        return SType.CATEGORICAL, "boolean"
+    if pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
+        return SType.NUMERICAL, f"{dtype} values"
+    if pa.types.is_integer(dtype):
+        if distinct <= MAX_CATEGORICAL_INTS:
+            return SType.CATEGORICAL, f"integer with {distinct} distinct values (<= {MAX_CATEGORICAL_INTS})"
+        return SType.NUMERICAL, f"integer with {distinct} distinct values"
+    if is_stringlike(dtype):
+        return _string_stype(arr, non_null, distinct)
+    return SType.IGNORED, f"{dtype} is not supported as a feature"
+
+
+def _string_stype(arr: pa.Array, non_null: int, distinct: int) -> tuple[SType, str]:
+    valid = arr.drop_null().cast(pa.string())
+    if pc.all(pc.match_substring_regex(valid, r"^\d{4}-\d{2}-\d{2}")).as_py() and not len(
+        parse_datetimes(valid)[1]
+    ):
+        return SType.TIMESTAMP, "ISO-8601 date strings"
+    has_space = pc.match_substring_regex(valid, r"\s")
+    if distinct == non_null and not pc.any(has_space).as_py() and non_null > 1:
+        return SType.IGNORED, "every value distinct, no whitespace: an identifier"
+    multi_share = pc.mean(pc.match_substring_regex(valid, MULTI_PATTERN).cast(pa.float64())).as_py()
+    if multi_share >= MULTI_SHARE:
+        return SType.MULTICATEGORICAL, f"{multi_share:.0%} of values are delimited lists"
+    mean_length = pc.mean(pc.utf8_length(valid)).as_py()
+    if mean_length <= MAX_CATEGORICAL_LENGTH and (
+        distinct <= MAX_CATEGORICAL_STRINGS or distinct <= MAX_CATEGORICAL_SHARE * non_null
+    ):
+        return SType.CATEGORICAL, f"{distinct} distinct strings"
+    return SType.TEXT, f"{distinct} distinct strings, mean length {mean_length:.0f}"
