@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +122,10 @@ def load_graph(cache_dir: Path, key: str) -> TemporalGraph | None:
         meta = json.loads((folder / _META).read_text())
         with np.load(folder / _ARRAYS, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, KeyError) as err:
-        logger.warning("ignoring unreadable graph cache %s: %s", folder, err)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        # Drop the broken entry so the rebuilt graph can take its place.
+        logger.warning("removing unreadable graph cache %s: %s", folder, err)
+        shutil.rmtree(folder, ignore_errors=True)
         return None
     if meta.get("version") != GRAPH_CODE_VERSION:
         return None
