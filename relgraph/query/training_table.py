@@ -1,0 +1,118 @@
+"""Run a planned query: training tables of (entity, timestamp, label) rows, and whole tasks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from relgraph.errors import QueryError
+from relgraph.query.ast import Query
+from relgraph.query.parser import parse
+from relgraph.query.planner import plan
+from relgraph.query.splits import plan_splits
+from relgraph.query.task import TaskTables
+from relgraph.query.validator import ResolvedQuery, validate
+
+SPLITS = ("train", "val", "test")
+
+
+def _timestamps_frame(timestamps: Iterable[object]) -> pd.DataFrame:
+    values = pd.to_datetime(pd.Series(list(timestamps), dtype=object), errors="coerce")
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert(None)
+    if values.isna().any():
+        raise QueryError("timestamps contain a missing or unreadable value; pass dates like 2010-01-01")
+    return pd.DataFrame({"ts": values.astype("datetime64[ns]").drop_duplicates().to_numpy()})
+
+
+def _resolve(db: object, query: Query | str | ResolvedQuery) -> ResolvedQuery:
+    if isinstance(query, ResolvedQuery):
+        return query
+    parsed = parse(query) if isinstance(query, str) else query
+    return validate(parsed, db.schema)  # type: ignore[attr-defined]
+
+
+def make_training_table(
+    db: object, query: Query | str | ResolvedQuery, timestamps: Iterable[object]
+) -> pd.DataFrame:
+    """Rows ``[<entity key>, "timestamp", "label"]`` for every entity existing at each timestamp
+    that passes WHERE / ASSUMING and has a label, sorted by (timestamp, entity key).
+
+    Args:
+        db: a :class:`relgraph.database.Database` (queried through ``db.duckdb()``).
+        query: PQL text, a parsed :class:`Query` or a :class:`ResolvedQuery`.
+        timestamps: prediction times (anything ``pd.to_datetime`` reads; duplicates ignored).
+
+    Label dtypes: binary int64 (0/1), regression float64, multiclass the column's own type,
+    ranking a sorted ``list`` of target ids.
+    """
+    resolved = _resolve(db, query)
+    relation = f"__rg_timestamps_{uuid.uuid4().hex}"
+    sql_plan = plan(db.schema, resolved, timestamps_relation=relation)  # type: ignore[attr-defined]
+    con = db.duckdb()  # type: ignore[attr-defined]
+    con.register(relation, _timestamps_frame(timestamps))
+    try:
+        frame = con.execute(sql_plan.sql, sql_plan.params).df()
+    finally:
+        con.unregister(relation)
+    frame["timestamp"] = frame["timestamp"].astype("datetime64[ns]")
+    if resolved.task_type == "binary":
+        frame["label"] = frame["label"].astype("int64")
+    elif resolved.task_type == "regression":
+        frame["label"] = frame["label"].astype("float64")
+    elif resolved.task_type == "ranking":
+        frame["label"] = pd.Series([list(ids) for ids in frame["label"]], index=frame.index, dtype=object)
+    return frame.reset_index(drop=True)
+
+
+def build_task(
+    db: object,
+    query: Query | str,
+    val_cutoff: object = None,
+    test_cutoff: object = None,
+    timestamps: dict[str, Iterable[object]] | None = None,
+) -> TaskTables:
+    """Train / val / test tables for ``query`` on ``db``.
+
+    Args:
+        val_cutoff, test_cutoff: split starts; defaults from the data (see :mod:`relgraph.query.splits`).
+        timestamps: explicit prediction times per split (``{"train": [...], "val": [...],
+            "test": [...]}``), used instead of the cutoffs.
+
+    The three splits come from one SQL run over the union of their timestamps.
+    """
+    parsed = parse(query) if isinstance(query, str) else query
+    resolved = validate(parsed, db.schema)  # type: ignore[attr-defined]
+    extra: dict[str, object] = {}
+    if timestamps is None:
+        split_plan = plan_splits(db, parsed, val_cutoff, test_cutoff)
+        per_split = split_plan.timestamps
+        extra = {
+            "val_cutoff": split_plan.val_cutoff,
+            "test_cutoff": split_plan.test_cutoff,
+            "step": str(split_plan.step),
+        }
+    else:
+        missing = [name for name in SPLITS if name not in timestamps]
+        if missing:
+            raise QueryError(f"timestamps lack the split(s) {', '.join(missing)}; give train, val and test")
+        per_split = {name: list(timestamps[name]) for name in SPLITS}
+    stamps = {name: _timestamps_frame(per_split[name])["ts"].to_numpy() for name in SPLITS}
+    everything = make_training_table(db, resolved, np.concatenate(list(stamps.values())))
+    times = everything["timestamp"].to_numpy()
+    frames = {name: everything[np.isin(times, stamps[name])].reset_index(drop=True) for name in SPLITS}
+    return TaskTables(
+        task_type=resolved.task_type,
+        entity_table=resolved.entity_table,
+        entity_key=resolved.entity_key,
+        train=frames["train"],
+        val=frames["val"],
+        test=frames["test"],
+        query=str(parsed),
+        target_table=resolved.target_table,
+        k=resolved.k,
+        extra=extra,
+    )

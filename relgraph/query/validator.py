@@ -1,0 +1,360 @@
+"""Check a parsed query against a schema and resolve what the planner needs.
+
+``validate(query, schema) -> ResolvedQuery``: tables and columns exist (with close-name
+suggestions), the entity column is the primary key, every aggregated table is timed and
+reaches the entity table through foreign keys, types fit the aggregates and literals,
+windows are non-empty, WHERE only looks at the past, LIST_DISTINCT only ranks.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+import pandas as pd
+
+from relgraph.errors import QueryError
+from relgraph.query.ast import (
+    COUNTING_AGGREGATES,
+    NUMERIC_AGGREGATES,
+    Aggregate,
+    And,
+    ColumnRef,
+    Comparison,
+    Condition,
+    IsNull,
+    Literal,
+    Not,
+    Operand,
+    Or,
+    Query,
+    Rank,
+)
+from relgraph.schema.model import Column, Schema, SType
+
+log = logging.getLogger(__name__)
+
+#: Output columns of a training table besides the entity key.
+RESERVED_OUTPUT_COLUMNS = ("timestamp", "label")
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One foreign-key step: ``child.fk_column`` references ``parent.parent_column``."""
+
+    child: str
+    fk_column: str
+    parent: str
+    parent_column: str
+
+
+@dataclass(frozen=True)
+class ResolvedQuery:
+    """A query that passed validation, plus what the planner reads from the schema.
+
+    ``paths[table]``: foreign-key hops from ``table`` up to the entity table (at least one).
+    ``primary_keys[table]``: each aggregated table's primary key (None: none; FIRST/LAST
+    then break time ties by nothing). ``timestamp_columns``: ``(table, column)`` pairs of
+    timestamp type, whose literals are bound as timestamps.
+    """
+
+    query: Query
+    task_type: str
+    entity_table: str
+    entity_key: str
+    entity_timed: bool
+    paths: dict[str, tuple[Hop, ...]]
+    primary_keys: dict[str, str | None]
+    timestamp_columns: frozenset[tuple[str, str]]
+    target_table: str | None = None
+    k: int | None = None
+
+
+def validate(query: Query, schema: Schema) -> ResolvedQuery:
+    """Check ``query`` against ``schema``; raise :class:`QueryError` with one actionable line."""
+    return _Validator(query, schema).run()
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + " or ".join(close) + "?"
+    return "known: " + ", ".join(options[:20]) + (" ..." if len(options) > 20 else "")
+
+
+def _is_numeric(column: Column) -> bool:
+    dtype = column.dtype.lower()
+    return dtype.startswith(("int", "uint", "float", "double", "decimal", "halffloat"))
+
+
+def _is_bool(column: Column) -> bool:
+    return column.dtype.lower() in ("bool", "boolean")
+
+
+def _is_temporal(column: Column) -> bool:
+    return column.dtype.lower().startswith(("timestamp", "date"))
+
+
+class _Validator:
+    def __init__(self, query: Query, schema: Schema) -> None:
+        self.query = query
+        self.schema = schema
+        self.paths: dict[str, tuple[Hop, ...]] = {}
+        self.timestamp_columns: set[tuple[str, str]] = set()
+
+    def run(self) -> ResolvedQuery:
+        query = self.query
+        entity_table = self.table(query.entity_table)
+        entity_key = query.entity_key
+        self.column(entity_table, entity_key)
+        pk = self.schema[entity_table].primary_key
+        if pk is not None and pk != entity_key:
+            raise QueryError(
+                f"FOR EACH {query.entity}: the primary key of {entity_table} is {pk}; write FOR EACH {entity_table}.{pk}"
+            )
+        if entity_key in RESERVED_OUTPUT_COLUMNS:
+            raise QueryError(
+                f"entity key {entity_table}.{entity_key} clashes with the training table column "
+                f"'{entity_key}'; rename it in a schema file"
+            )
+        target = query.target
+        if isinstance(target, Rank):
+            self.aggregate(target.aggregate, context="target", allow_list=True)
+        elif isinstance(target, (Comparison, IsNull)):
+            self.condition(target, context="target")
+        elif isinstance(target, Aggregate):
+            self.aggregate(target, context="target")
+        else:
+            self.entity_column(target, context="target")
+        for cond, context in ((query.where, "WHERE"), (query.assuming, "ASSUMING")):
+            if cond is not None:
+                self.condition(cond, context)
+        target_table, k = None, None
+        if isinstance(target, Rank):
+            column = target.aggregate.column
+            assert column.column is not None
+            fk = next(f for f in self.schema[column.table].foreign_keys if f.column == column.column)
+            target_table, k = fk.references_table, target.k
+        return ResolvedQuery(
+            query=query,
+            task_type=self.task_type(),
+            entity_table=entity_table,
+            entity_key=entity_key,
+            entity_timed=self.schema[entity_table].time is not None,
+            paths=dict(self.paths),
+            primary_keys={table: self.schema[table].primary_key for table in self.paths},
+            timestamp_columns=frozenset(self.timestamp_columns),
+            target_table=target_table,
+            k=k,
+        )
+
+    # -- names ---------------------------------------------------------------------------
+    def table(self, name: str) -> str:
+        if name not in self.schema:
+            raise QueryError(f"unknown table '{name}': {_suggest(name, self.schema.table_names)}")
+        return name
+
+    def column(self, table: str, name: str) -> Column:
+        table_schema = self.schema[self.table(table)]
+        try:
+            return table_schema.column(name)
+        except KeyError:
+            raise QueryError(
+                f"unknown column '{name}' in table '{table}': {_suggest(name, table_schema.column_names)}"
+            ) from None
+
+    def entity_column(self, ref: ColumnRef, context: str) -> Column:
+        if ref.table != self.query.entity_table:
+            self.table(ref.table)
+            raise QueryError(
+                f"{context}: {ref} is not a column of the entity table {self.query.entity_table}; "
+                f"aggregate it instead, e.g. COUNT({ref.table}.*, -30, 0, days)"
+            )
+        assert ref.column is not None
+        return self.column(ref.table, ref.column)
+
+    # -- aggregates ----------------------------------------------------------------------
+    def aggregate(self, agg: Aggregate, context: str, allow_list: bool = False) -> None:
+        table = self.table(agg.column.table)
+        name = agg.column.column
+        if agg.func == "LIST_DISTINCT" and not allow_list:
+            raise QueryError(
+                f"{context}: LIST_DISTINCT can only be a ranking target: PREDICT {agg} RANK TOP k FOR EACH ..."
+            )
+        if name is None:
+            if agg.func != "COUNT":
+                raise QueryError(
+                    f"{context}: {agg.func}({table}.*) is not defined; name a column, e.g. {agg.func}({table}.<column>)"
+                )
+        else:
+            column = self.column(table, name)
+            if agg.func in NUMERIC_AGGREGATES and not _is_numeric(column):
+                raise QueryError(
+                    f"{context}: {agg.func} needs a numeric column but {table}.{name} is {column.dtype}; "
+                    "use COUNT, COUNT_DISTINCT, FIRST or LAST"
+                )
+            if agg.func == "LIST_DISTINCT" and name not in {
+                fk.column for fk in self.schema[table].foreign_keys
+            }:
+                fks = ", ".join(fk.column for fk in self.schema[table].foreign_keys) or "none"
+                raise QueryError(
+                    f"{context}: LIST_DISTINCT needs a foreign key column of {table} (the ids to rank); "
+                    f"{table}.{name} is not one (foreign keys: {fks})"
+                )
+        window = agg.window
+        if window.end <= window.start:
+            raise QueryError(
+                f"{context}: empty window in {agg}: end ({window.end}) must be greater than start ({window.start})"
+            )
+        if context == "WHERE" and window.end > 0:
+            raise QueryError(
+                f"WHERE looks into the future in {agg}: entity conditions may only use rows up to the "
+                f"prediction time (end <= 0); move the condition to ASSUMING or use a window like -{window.end}, 0"
+            )
+        if self.schema[table].time is None:
+            raise QueryError(
+                f"{context}: table {table} has no time column, so the window in {agg} is meaningless; "
+                "declare its time column in a schema file"
+            )
+        if agg.where is not None:
+            self.row_condition(agg.where, table, context)
+        self.paths[table] = self.key_path(table)
+
+    def key_path(self, table: str) -> tuple[Hop, ...]:
+        """Shortest foreign-key path (>= 1 hop) from ``table`` up to the entity table."""
+        if table in self.paths:
+            return self.paths[table]
+        entity = self.query.entity_table
+        found: list[tuple[Hop, ...]] = []
+        queue: deque[tuple[str, tuple[Hop, ...]]] = deque([(table, ())])
+        while queue:
+            current, path = queue.popleft()
+            if found and len(path) >= len(found[0]):
+                break
+            for fk in self.schema[current].foreign_keys:
+                if fk.references_table not in self.schema or any(
+                    h.child == fk.references_table for h in path
+                ):
+                    continue
+                hop = Hop(current, fk.column, fk.references_table, fk.references_column)
+                if fk.references_table == entity:
+                    found.append((*path, hop))
+                elif fk.references_table != table:
+                    queue.append((fk.references_table, (*path, hop)))
+        if not found:
+            reachable = [t for t in self.schema.table_names if self._reaches_entity(t)]
+            hint = f"tables that reach it: {', '.join(reachable)}" if reachable else "no table references it"
+            raise QueryError(f"no foreign-key path from {table} to the entity table {entity}; {hint}")
+        if len(found) > 1:
+            log.warning(
+                "several key paths from %s to %s; using %s",
+                table,
+                entity,
+                " -> ".join(f"{h.child}.{h.fk_column}" for h in found[0]),
+            )
+        return found[0]
+
+    def _reaches_entity(self, table: str) -> bool:
+        seen, stack = {table}, [table]
+        while stack:
+            for fk in self.schema[stack.pop()].foreign_keys:
+                if fk.references_table == self.query.entity_table:
+                    return True
+                if fk.references_table in self.schema and fk.references_table not in seen:
+                    seen.add(fk.references_table)
+                    stack.append(fk.references_table)
+        return False
+
+    # -- conditions ----------------------------------------------------------------------
+    def condition(self, cond: Condition, context: str) -> None:
+        if isinstance(cond, (And, Or)):
+            for item in cond.items:
+                self.condition(item, context)
+        elif isinstance(cond, Not):
+            self.condition(cond.item, context)
+        else:
+            operand = cond.left if isinstance(cond, Comparison) else cond.operand
+            if isinstance(operand, Aggregate):
+                self.aggregate(operand, context)
+            else:
+                self.entity_column(operand, context)
+            if isinstance(cond, Comparison):
+                self.literal(operand, cond.right, context)
+
+    def row_condition(self, cond: Condition, table: str, context: str) -> None:
+        if isinstance(cond, (And, Or)):
+            for item in cond.items:
+                self.row_condition(item, table, context)
+        elif isinstance(cond, Not):
+            self.row_condition(cond.item, table, context)
+        else:
+            operand = cond.left if isinstance(cond, Comparison) else cond.operand
+            if isinstance(operand, Aggregate) or operand.table != table or operand.column is None:
+                raise QueryError(
+                    f"{context}: the row condition of an aggregate over {table} may only compare "
+                    f"columns of {table}, found {operand}"
+                )
+            self.column(table, operand.column)
+            if isinstance(cond, Comparison):
+                self.literal(operand, cond.right, context)
+
+    def literal(self, operand: Operand, literal: Literal, context: str) -> None:
+        value = literal.value
+        if value is None:
+            return
+        kind = self.operand_kind(operand)
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = {
+            "number": is_number,
+            "bool": isinstance(value, bool),
+            "string": isinstance(value, str),
+            "timestamp": isinstance(value, str),
+        }.get(kind, True)
+        if not ok:
+            raise QueryError(f"{context}: {operand} is a {kind} and cannot be compared with {literal}")
+        if kind == "timestamp":
+            try:
+                pd.Timestamp(str(value))
+            except ValueError:
+                raise QueryError(
+                    f"{context}: {literal} is not a timestamp (write e.g. '2020-01-31')"
+                ) from None
+            assert isinstance(operand, (ColumnRef, Aggregate))
+            ref = operand.column if isinstance(operand, Aggregate) else operand
+            assert ref.column is not None
+            self.timestamp_columns.add((ref.table, ref.column))
+
+    def operand_kind(self, operand: Operand) -> str:
+        """number | bool | string | timestamp | other: what an operand's values are."""
+        if isinstance(operand, Aggregate):
+            if operand.func in COUNTING_AGGREGATES or operand.func in ("SUM", "AVG"):
+                return "number"
+            operand = operand.column
+        assert operand.column is not None
+        column = self.column(operand.table, operand.column)
+        if _is_bool(column):
+            return "bool"
+        if _is_numeric(column):
+            return "number"
+        if _is_temporal(column):
+            return "timestamp"
+        if column.dtype.lower() in ("string", "large_string", "utf8", "large_utf8"):
+            return "string"
+        return "other"
+
+    # -- task type -----------------------------------------------------------------------
+    def task_type(self) -> str:
+        target = self.query.target
+        syntactic = self.query.task_type
+        if syntactic != "multiclass":
+            return syntactic
+        ref = target.column if isinstance(target, Aggregate) else target
+        assert isinstance(ref, ColumnRef) and ref.column is not None
+        column = self.column(ref.table, ref.column)
+        if _is_bool(column):
+            return "binary"
+        if _is_numeric(column) and column.stype == SType.NUMERICAL:
+            return "regression"
+        return "multiclass"
