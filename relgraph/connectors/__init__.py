@@ -17,16 +17,20 @@ from relgraph.errors import SourceError
 __all__ = ["CompositeKeys", "DeclaredKeys", "SourceData", "SUPPORTED", "read_source"]
 
 #: What ``read_source`` accepts, for error messages and docs.
-SUPPORTED = "a folder or file path (CSV, Parquet, RelBench db/, Stack Exchange XML dump)"
+SUPPORTED = (
+    "sqlite:///file.db, duckdb:///file.duckdb, "
+    "or a folder or file path (CSV, Parquet, RelBench db/, Stack Exchange XML dump, SQLite or DuckDB file)"
+)
 
 
 def read_source(source: str) -> SourceData:
     """Read a source into memory, column-wise, without writing to it.
 
     Args:
-        source: a folder of CSV / Parquet files (one file = one table, named by the file stem),
-            a RelBench dataset folder (``db/*.parquet``) or its ``db`` folder, or a single
-            CSV / Parquet file.
+        source: ``sqlite:///path.db`` (read-only), ``duckdb:///path.duckdb[?schema=NAME]``
+            (read-only), a folder of CSV / Parquet files (one file = one table, named by the
+            file stem), a RelBench dataset folder (``db/*.parquet``) or its ``db`` folder, or a
+            single CSV / Parquet / SQLite / DuckDB file.
 
     Returns:
         :class:`SourceData` with ``tables`` (name -> ``pa.Table``), ``declared`` keys,
@@ -36,7 +40,15 @@ def read_source(source: str) -> SourceData:
         SourceError: unknown scheme, missing or unreadable path, no tables.
     """
     if "://" in source:
-        scheme = source.split("://", 1)[0]
+        scheme = source.split("://", 1)[0].lower()
+        if scheme == "sqlite":
+            from relgraph.connectors.sqlite import read_sqlite
+
+            return read_sqlite(source)
+        if scheme == "duckdb":
+            from relgraph.connectors.duckdbfile import read_duckdb
+
+            return read_duckdb(source)
         raise SourceError(f"unknown source scheme {scheme}:// in {source!r}; supported: {SUPPORTED}")
     return _read_path(Path(source).expanduser())
 
@@ -55,4 +67,14 @@ def _read_path(path: Path) -> SourceData:
         tables = {files.table_name(path): files.read_file(path)}
         declared = files.relbench_keys(tables, path.parent)
         return SourceData(resolved, tables, declared, files.fingerprint_tables(tables, declared))
-    raise SourceError(f"cannot read {path}: not a folder, CSV or Parquet file; supported: {SUPPORTED}")
+    from relgraph.connectors.sqlite import is_sqlite_file, read_sqlite_file
+
+    if is_sqlite_file(path):
+        return read_sqlite_file(path)
+    if path.suffix.lower() in (".duckdb", ".ddb"):
+        from relgraph.connectors.duckdbfile import read_duckdb_file
+
+        return read_duckdb_file(path)
+    raise SourceError(
+        f"cannot read {path}: not a folder, CSV, Parquet, SQLite or DuckDB file; supported: {SUPPORTED}"
+    )

@@ -125,3 +125,25 @@ def parse_temporal_strings(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.
         return pc.cast(column, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return column  # e.g. "2020-02-31": matches the pattern, is no date
+
+
+def normalize_types(table: pa.Table) -> pa.Table:
+    """Arrow types every later layer handles: decimals as int64 (scale 0, ≤ 18 digits) or float64,
+    dictionary columns decoded. Database drivers return these for NUMERIC / ENUM columns."""
+    fields, columns, changed = [], [], False
+    for field_, column in zip(table.schema, table.columns):
+        target = _plain_type(field_.type)
+        if target != field_.type:
+            column = pc.cast(column, target)
+            changed = True
+        fields.append(field_.with_type(target))
+        columns.append(column)
+    return pa.table(columns, schema=pa.schema(fields, metadata=table.schema.metadata)) if changed else table
+
+
+def _plain_type(type_: pa.DataType) -> pa.DataType:
+    if pa.types.is_dictionary(type_):
+        return _plain_type(type_.value_type)
+    if pa.types.is_decimal(type_):
+        return pa.int64() if type_.scale == 0 and type_.precision <= 18 else pa.float64()
+    return type_
