@@ -11,8 +11,9 @@ named as another table's id (``driverId`` in a 1:1 extension table) is not taken
 Foreign keys (only when the source declares none; catalog constraints are authoritative): a
 column whose name equals another table's primary-key name (``raceId`` -> ``races.raceId``), or
 ends with ``<table>Id``/``<table>_id``/that key's name (``OwnerUserId`` -> ``Users``), or, for
-self-references, ends with ``id`` but names no table (``manager_id``, ``ParentId``) and whose
-values are found in the table's own key. Accepted when at least ``MIN_COVERAGE`` of its non-null
+self-references, ends with ``id``, names no table but a relation such as parent, manager,
+previous, related or answer (``manager_id``, ``ParentId``, ``AcceptedAnswerId``; see
+``SELF_REFERENCE_HINT``) and whose values are found in the table's own key. Accepted when at least ``MIN_COVERAGE`` of its non-null
 values are found in the candidate key (``MIN_SELF_COVERAGE`` for self-references); the coverage
 and the dangling count are reported. A table's own primary key is never a foreign key.
 
@@ -52,7 +53,6 @@ from relgraph.schema.times import (
     is_datetime_type,
     is_stringlike,
     lookup_parent_values,
-    own_row_times,
     parse_clock_times,
     parse_datetimes,
     resolve_row_times,
@@ -62,6 +62,11 @@ MIN_COVERAGE = 0.8
 MIN_SELF_COVERAGE = 0.95
 #: Primary-key names too generic to link by name alone (``airports.code`` is no FK to ``countries.code``).
 GENERIC_KEY_NAMES = {"id", "key", "code", "name", "uuid", "guid", "pk"}
+#: Prefixes of ``...id`` columns that point back into their own table (``manager_id``, ``ParentId``).
+SELF_REFERENCE_HINT = re.compile(
+    r"parent|manager|boss|supervisor|reportsto|mentor|referr|invitedby|replyto|repliedto|answer|question|"
+    r"original|previous|prev|next|root|related|duplicate|successor|predecessor|child|spouse|partner|friend"
+)
 BIRTH_PATTERN = re.compile(r"^dob$|birth", re.IGNORECASE)
 AUDIT_PATTERN = re.compile(
     r"updat|modif|^last|lastedit|lastactivity|lastaccess|deleted|changed", re.IGNORECASE
@@ -381,9 +386,10 @@ def _fk_name_match(
     if (
         parent == child
         and prefix
+        and SELF_REFERENCE_HINT.search(prefix)
         and not any(prefix.endswith(s) for t in table_names for s in table_stems(t))
     ):
-        return 1, f"{column!r} names no table: a self-reference"
+        return 1, f"{column!r} names a relation, not a table: a self-reference"
     return None
 
 
@@ -503,16 +509,27 @@ def _infer_own_time(
 
 
 def _check_time_values(name: str, table: pa.Table, column: str, time_of_day: str | None) -> None:
+    """A given time column (and clock column) must parse entirely; else one line with a bad example."""
+    fix = "use ISO 8601 (2024-01-31 or 2024-01-31 12:00:00) or name another time column in a schema file"
     try:
-        _, bad = own_row_times(table, column, time_of_day)
+        _, bad = parse_datetimes(table.column(column))
+    except TypeError as err:
+        raise SchemaError(f"{name}.{column}: {err}; {fix}") from err
+    if len(bad):
+        raise SchemaError(
+            f"{name}.{column}: {len(bad)} time values do not parse, e.g. {_describe(bad)}; {fix}"
+        )
+    if time_of_day is None:
+        return
+    try:
+        _, bad = parse_clock_times(table.column(time_of_day))
     except TypeError as err:
         raise SchemaError(
-            f"{name}.{column}: {err}; a time column needs dates, timestamps or ISO 8601 strings"
+            f"{name}.{time_of_day}: {err}; a clock-time column needs times like 06:00:00"
         ) from err
     if len(bad):
         raise SchemaError(
-            f"{name}.{column}: {len(bad)} time values do not parse, e.g. {_describe(bad)}; "
-            "use ISO 8601 (2024-01-31 or 2024-01-31 12:00:00) or name another time column in a schema file"
+            f"{name}.{time_of_day}: {len(bad)} clock times do not parse, e.g. {_describe(bad)}; use times like 06:00:00"
         )
 
 

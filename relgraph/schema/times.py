@@ -18,6 +18,8 @@ from relgraph.errors import SchemaError
 from relgraph.schema.model import Schema, TableSchema
 
 _local = threading.local()
+#: A clock time as text: ``6:00``, ``06:00:00``, ``06:00:00.5``.
+CLOCK_PATTERN = r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$"
 
 
 def _duckdb() -> duckdb.DuckDBPyConnection:
@@ -103,7 +105,9 @@ def parse_clock_times(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, p
         nanos = arr.cast(pa.time64("ns")).cast(pa.int64())
         bad = pa.array([], arr.type)
     elif is_stringlike(arr.type):
-        parsed = _try_cast_strings(arr, "TIME")
+        # DuckDB also reads "2009-03-27 10:00" as a TIME; a clock column must hold only clock values.
+        is_clock = pc.fill_null(pc.match_substring_regex(arr, CLOCK_PATTERN), False)
+        parsed = pc.if_else(is_clock, _try_cast_strings(arr, "TIME"), pa.scalar(None, pa.time64("us")))
         nanos = parsed.cast(pa.time64("ns")).cast(pa.int64())
         bad = arr.filter(pc.and_(pc.is_valid(arr), pc.is_null(parsed)))
     else:
