@@ -32,7 +32,8 @@ from relgraph.metrics import PRIMARY_METRIC
 from relgraph.nn import RelGNN, TableInputs, TaskHead
 from relgraph.query.task import TaskTables
 from relgraph.sampling import TemporalSampler
-from relgraph.train.evaluation import choose_threshold, task_metrics
+from relgraph.schema.io import schema_to_dict
+from relgraph.train.evaluation import task_metrics
 from relgraph.train.features import FeatureStore
 
 logger = logging.getLogger(__name__)
@@ -74,21 +75,11 @@ def to_seconds(timestamps: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype="datetime64[ns]").astype("datetime64[s]").astype(np.int64)
 
 
-def schema_signature(db: Database) -> dict[str, Any]:
-    """What a trained model depends on: tables, feature columns with semantic types, foreign keys."""
-    out: dict[str, Any] = {}
-    for name, table in db.schema.tables.items():
-        out[name] = {
-            "columns": {c.name: str(getattr(c.stype, "value", c.stype)) for c in table.columns},
-            "primary_key": table.primary_key,
-            "foreign_keys": sorted(f"{fk.column}->{fk.references_table}" for fk in table.foreign_keys),
-        }
-    return out
-
-
 def check_schema(trained: dict[str, Any], db: Database) -> None:
-    """Raise ``ModelError`` naming the first difference between ``trained`` and ``db``'s schema."""
-    now = schema_signature(db)
+    """Raise ``ModelError`` naming the first difference between the schema a model was trained
+    on (``schema_to_dict`` form) and ``db``'s schema."""
+    now = schema_to_dict(db.schema)["tables"]
+    trained = trained["tables"]
     for table in trained:
         if table not in now:
             raise ModelError(f"table {table!r} the model was trained on is missing from the database")
@@ -97,21 +88,22 @@ def check_schema(trained: dict[str, Any], db: Database) -> None:
             raise ModelError(f"table {table!r} is new in the database; the model was trained without it")
     for table, spec in trained.items():
         cur = now[table]
-        for col, stype in spec["columns"].items():
-            if col not in cur["columns"]:
+        for col, stype in spec["stypes"].items():
+            if col not in cur["stypes"]:
                 raise ModelError(f"column {table}.{col} the model was trained on is missing from the database")
-            if cur["columns"][col] != stype:
+            if cur["stypes"][col] != stype:
                 raise ModelError(
-                    f"column {table}.{col} is {cur['columns'][col]} but the model was trained with it as {stype}"
+                    f"column {table}.{col} is {cur['stypes'][col]} but the model was trained with it as {stype}"
                 )
-        for col in cur["columns"]:
-            if col not in spec["columns"]:
+        for col in cur["stypes"]:
+            if col not in spec["stypes"]:
                 raise ModelError(f"column {table}.{col} is new in the database; the model was trained without it")
-        if sorted(cur["foreign_keys"]) != sorted(spec["foreign_keys"]):
-            raise ModelError(
-                f"table {table!r} foreign keys are {cur['foreign_keys']} but the model was trained with "
-                f"{spec['foreign_keys']}"
-            )
+        for part in ("primary_key", "foreign_keys", "time"):
+            if cur[part] != spec[part]:
+                raise ModelError(
+                    f"table {table!r}: {part.replace('_', ' ')} is {cur[part]} but the model was trained with "
+                    f"{spec[part]}"
+                )
 
 
 class GNNPredictor:
@@ -130,7 +122,6 @@ class GNNPredictor:
         self.entity_table = ""
         self.entity_key = ""
         self.classes: list[Any] = []
-        self.threshold = 0.5
         self.head_args: dict[str, Any] = {}
         self.edge_types: list[tuple[str, str, str]] = []
         self.schema: dict[str, Any] = {}
@@ -221,7 +212,7 @@ class GNNPredictor:
         torch.set_num_threads(cfg.num_threads)
         torch.manual_seed(cfg.seed)
         self.task_type, self.entity_table, self.entity_key = task.task_type, task.entity_table, task.entity_key
-        self.schema = schema_signature(db)
+        self.schema = schema_to_dict(db.schema)
         train, val = task.train, task.val
         if len(train) == 0:
             raise ModelError("the training split is empty: move --val-cutoff later or check the query")
@@ -304,8 +295,6 @@ class GNNPredictor:
             train_seconds=total_seconds,
             sample_share=sample_seconds / total_seconds if total_seconds else 0.0,
         )
-        if self.task_type == "binary" and len(val):
-            self.threshold = choose_threshold(val["label"].to_numpy(), self.predict(db, val))
         return self
 
     def _set_head_args(self, labels: pd.Series) -> None:
@@ -407,7 +396,6 @@ class GNNPredictor:
             "entity_table": self.entity_table,
             "entity_key": self.entity_key,
             "classes": self.classes,
-            "threshold": self.threshold,
             "head_args": self.head_args,
             "edge_types": [list(et) for et in self.edge_types],
             "schema": self.schema,
@@ -426,7 +414,7 @@ class GNNPredictor:
         self = cls(GNNConfig(**state["config"]), quiet=quiet)
         self.task_type = state["task_type"]
         self.entity_table, self.entity_key = state["entity_table"], state["entity_key"]
-        self.classes, self.threshold = state["classes"], float(state["threshold"])
+        self.classes = state["classes"]
         self.head_args = state["head_args"]
         self.edge_types = [tuple(et) for et in state["edge_types"]]  # type: ignore[misc]
         self.schema, self.history, self.timing = state["schema"], state["history"], state.get("timing", {})

@@ -1,0 +1,385 @@
+"""One training run end to end, and what ``predict`` / ``evaluate`` need to reuse it.
+
+A run folder (``relgraph train --out DIR``) holds:
+
+- ``config.json``: model kept, models trained, task (query or task-table folder), cutoffs,
+  decision threshold, GNN hyper-parameters, seed;
+- ``query.pql`` (when a query was given), ``schema.toml`` (the schema used);
+- ``<model>/``: each trained model's files (``gnn/``: safetensors weights + JSON state);
+- ``metrics.json``: ``{"task", "model", "val", "test", "baselines": {name: {"val", "test"}}}``;
+- ``predictions.parquet``: test rows with the kept model's predictions;
+- ``report.html``; ``train.log``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from relgraph.database import Database
+from relgraph.errors import ModelError, QueryError
+from relgraph.metrics import PRIMARY_METRIC
+from relgraph.query.task import TaskTables
+from relgraph.train.evaluation import choose_threshold, task_metrics
+from relgraph.train.report import ModelRun, write_report
+from relgraph.train.trivial import TrivialPredictor
+
+logger = logging.getLogger(__name__)
+
+MODEL_KINDS = ("gnn", "lightgbm", "auto")
+CONFIG_FILE = "config.json"
+SPLITS = ("train", "val", "test")
+
+
+@dataclasses.dataclass
+class TaskSource:
+    """Where a run's task comes from: a query with cutoffs, or given task tables."""
+
+    query: str | None = None
+    val_cutoff: str | None = None
+    test_cutoff: str | None = None
+    task_tables: str | None = None
+    entity_col: str | None = None
+    time_col: str | None = None
+    label_col: str | None = None
+
+
+def _entity_table_for(db: Database, key: str) -> str:
+    tables = [name for name, t in db.schema.tables.items() if t.primary_key == key]
+    if len(tables) != 1:
+        found = "no table" if not tables else f"tables {tables}"
+        raise QueryError(
+            f"entity column {key!r}: {found} has it as primary key; pass --query to name the entity table"
+        )
+    return tables[0]
+
+
+def _task_type_of(labels: pd.Series) -> str:
+    values = labels.dropna()
+    if pd.api.types.is_bool_dtype(values) or set(pd.unique(values)) <= {0, 1}:
+        return "binary"
+    if pd.api.types.is_float_dtype(values) or (pd.api.types.is_integer_dtype(values) and values.nunique() > 20):
+        return "regression"
+    return "multiclass"
+
+
+def load_task_tables(db: Database, source: TaskSource) -> TaskTables:
+    """Read ``train/val/test.parquet`` from ``source.task_tables`` into a :class:`TaskTables`.
+
+    The entity key, time and label columns are taken from the options, else recognised: the
+    time column is the one of datetime type, the entity column one that is some table's primary
+    key (the query's entity key when a query is given), the label the remaining column.
+    """
+    assert source.task_tables is not None
+    folder = Path(source.task_tables)
+    frames = {}
+    for split in SPLITS:
+        path = folder / f"{split}.parquet"
+        if not path.exists():
+            raise QueryError(f"task tables folder {folder} lacks {split}.parquet; give train, val and test tables")
+        frames[split] = pd.read_parquet(path)
+    columns = list(frames["train"].columns)
+    parsed = None
+    if source.query:
+        from relgraph.query import parse
+
+        parsed = parse(source.query)
+    entity = source.entity_col or (parsed.entity_key if parsed else None)
+    if entity is None:
+        keys = {t.primary_key for t in db.schema.tables.values()}
+        entity = next((c for c in columns if c in keys), None)
+    time_col = source.time_col or next(
+        (c for c in columns if pd.api.types.is_datetime64_any_dtype(frames["train"][c])), None
+    )
+    label = source.label_col or next((c for c in columns if c not in (entity, time_col)), None)
+    for what, name in (("entity", entity), ("time", time_col), ("label", label)):
+        if name is None or name not in columns:
+            raise QueryError(
+                f"task tables in {folder}: cannot find the {what} column among {columns}; "
+                f"name it with --{what if what != 'entity' else 'entity'}-col"
+            )
+    assert entity is not None and time_col is not None and label is not None
+    entity_table = parsed.entity_table if parsed else _entity_table_for(db, entity)
+    renamed = {
+        s: f.rename(columns={time_col: "timestamp", label: "label"})[[entity, "timestamp", "label"]]
+        for s, f in frames.items()
+    }
+    task_type = parsed.task_type if parsed else _task_type_of(renamed["train"]["label"])
+    if task_type == "binary":
+        for frame in renamed.values():
+            frame["label"] = frame["label"].astype("int64")
+    return TaskTables(
+        task_type,
+        entity_table,
+        entity,
+        renamed["train"],
+        renamed["val"],
+        renamed["test"],
+        query=source.query,
+        extra={"label_column": label, "time_column": time_col},
+    )
+
+
+def build_run_task(db: Database, source: TaskSource) -> TaskTables:
+    """The task of a run: given tables, or the query's tables built by the query layer."""
+    if source.task_tables:
+        return load_task_tables(db, source)
+    if not source.query:
+        raise QueryError("give a predictive query with --query, or task tables with --task-tables")
+    from relgraph.query import build_task
+
+    return build_task(db, source.query, val_cutoff=source.val_cutoff, test_cutoff=source.test_cutoff)
+
+
+def new_model(kind: str, seed: int, quiet: bool, gnn_config: Any = None, model_dir: Path | None = None) -> Any:
+    """An untrained predictor of ``kind`` (``gnn`` | ``lightgbm``)."""
+    if kind == "gnn":
+        from relgraph.train.gnn import GNNConfig, GNNPredictor
+
+        config = dataclasses.replace(gnn_config or GNNConfig(), seed=seed)
+        return GNNPredictor(config, checkpoint_dir=model_dir, quiet=quiet)
+    if kind == "lightgbm":
+        from relgraph.baselines import LightGBMPredictor
+
+        return LightGBMPredictor(seed=seed)
+    raise ModelError(f"unknown model {kind!r}; use one of {MODEL_KINDS}")
+
+
+def load_model(run_dir: Path, kind: str | None = None) -> Any:
+    """The predictor kept in ``run_dir`` (or the one named ``kind``)."""
+    config = read_config(run_dir)
+    kind = kind or config["model"]
+    if kind == "gnn":
+        from relgraph.train.gnn import GNNPredictor
+
+        return GNNPredictor.load(run_dir / "gnn")
+    if kind == "lightgbm":
+        from relgraph.baselines import LightGBMPredictor
+
+        return LightGBMPredictor.load(run_dir / "lightgbm")
+    raise ModelError(f"{run_dir}: unknown model {kind!r} in {CONFIG_FILE}")
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise ModelError(f"{run_dir} is not a relgraph run folder ({CONFIG_FILE} missing); pass `relgraph train --out` DIR")
+    return json.loads(path.read_text())
+
+
+def prediction_frame(
+    task: TaskTables | dict[str, Any], frame: pd.DataFrame, pred: np.ndarray, threshold: float,
+    classes: list[Any] | None = None,
+) -> pd.DataFrame:
+    """``frame``'s entity key and timestamp (and label when present) with prediction columns:
+    binary ``probability`` + ``prediction`` (0/1 at ``threshold``); regression ``prediction``;
+    multiclass ``prediction`` (class) + ``probability`` (of that class)."""
+    task_type = task.task_type if isinstance(task, TaskTables) else task["task_type"]
+    key = task.entity_key if isinstance(task, TaskTables) else task["entity_key"]
+    out = frame[[c for c in (key, "timestamp", "label") if c in frame.columns]].reset_index(drop=True).copy()
+    if task_type == "binary":
+        out["probability"] = pred
+        out["prediction"] = (pred >= threshold).astype("int64")
+    elif task_type == "regression":
+        out["prediction"] = pred
+    elif task_type == "multiclass":
+        assert classes is not None
+        out["prediction"] = np.asarray(classes, dtype=object)[pred.argmax(axis=1)] if len(pred) else []
+        out["probability"] = pred.max(axis=1) if len(pred) else []
+    else:
+        out["prediction"] = [list(p) for p in pred]
+    return out
+
+
+def _model_classes(model: Any, trivial: TrivialPredictor) -> list[Any]:
+    return list(getattr(model, "classes", None) or trivial.classes)
+
+
+def _feature_importance(model: Any) -> pd.Series | None:
+    importance = getattr(model, "feature_importance", None)
+    if importance is None:
+        return None
+    if callable(importance):
+        importance = importance()
+    return pd.Series(importance, dtype=float) if not isinstance(importance, pd.Series) else importance
+
+
+def train_run(
+    db: Database,
+    task: TaskTables,
+    out_dir: Path,
+    source: TaskSource,
+    model: str = "gnn",
+    seed: int = 0,
+    quiet: bool = False,
+    gnn_config: Any = None,
+    schema_file: str | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` (``gnn`` | ``lightgbm`` | ``auto``: both, the better on validation kept),
+    evaluate it and the trivial baseline, write every artifact into ``out_dir``; returns metrics.json."""
+    if model not in MODEL_KINDS:
+        raise ModelError(f"unknown model {model!r}; use one of {MODEL_KINDS}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    primary, higher_better = PRIMARY_METRIC[task.task_type]
+    kinds = ["gnn", "lightgbm"] if model == "auto" else [model]
+
+    trivial = TrivialPredictor().fit(db, task) if task.task_type != "ranking" else None
+    runs: list[ModelRun] = []
+    fitted: dict[str, Any] = {}
+    thresholds: dict[str, float] = {}
+    for kind in kinds:
+        started = time.perf_counter()
+        predictor = new_model(kind, seed, quiet, gnn_config, out_dir / kind).fit(db, task)
+        seconds = time.perf_counter() - started
+        fitted[kind] = predictor
+        run, thresholds[kind] = _evaluate(kind, predictor, db, task, trivial)
+        run.seconds = seconds
+        run.history = list(getattr(predictor, "history", []) or [])
+        run.feature_importance = _feature_importance(predictor)
+        runs.append(run)
+        logger.info("%s: val %s, test %s (%.1f s)", kind, run.val, run.test, seconds)
+
+    def score(run: ModelRun) -> float:
+        value = run.val.get(primary, float("nan"))
+        value = -np.inf if np.isnan(value) else value
+        return value if higher_better else -value
+
+    chosen = max((r for r in runs), key=score).name
+    if trivial is not None:
+        trivial_run, _ = _evaluate("trivial", trivial, db, task, trivial)
+        runs.append(trivial_run)
+
+    for kind, predictor in fitted.items():
+        predictor.save(out_dir / kind)
+        checkpoint = out_dir / kind / "checkpoint.pt"
+        if checkpoint.exists():  # the run finished: nothing to resume
+            checkpoint.unlink()
+    kept = next(r for r in runs if r.name == chosen)
+    classes = _model_classes(fitted[chosen], trivial) if trivial is not None else None
+    metrics = {
+        "task": task.task_type,
+        "model": chosen,
+        "val": kept.val,
+        "test": kept.test,
+        "baselines": {r.name: {"val": r.val, "test": r.test} for r in runs if r.name != chosen},
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    preds = prediction_frame(task, task.test, kept.test_pred, thresholds[chosen], classes)
+    preds.to_parquet(out_dir / "predictions.parquet", index=False)
+
+    config = {
+        "model": chosen,
+        "models": kinds,
+        "task_type": task.task_type,
+        "entity_table": task.entity_table,
+        "entity_key": task.entity_key,
+        "source": dataclasses.asdict(source),
+        "seed": seed,
+        "threshold": thresholds[chosen],
+        "classes": classes,
+        "gnn": dataclasses.asdict(fitted["gnn"].config) if "gnn" in fitted else None,
+        "source_database": db.source,
+        "schema_file": schema_file,
+    }
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
+    if source.query:
+        (out_dir / "query.pql").write_text(source.query.strip() + "\n")
+    from relgraph.schema.io import write_schema
+
+    write_schema(db.schema, out_dir / "schema.toml")
+    summary = {
+        "task type": task.task_type,
+        "query": source.query or "(given task tables)",
+        "task tables": source.task_tables or "built from the query",
+        "entity": f"{task.entity_table}.{task.entity_key}",
+        "database": db.source,
+        **{f"{s} rows": len(task.split(s)) for s in SPLITS},
+        **{
+            f"{s} time range": f"{task.split(s)['timestamp'].min()} .. {task.split(s)['timestamp'].max()}"
+            for s in SPLITS
+            if len(task.split(s))
+        },
+        "model kept": f"{chosen} (best validation {primary})",
+        "seed": seed,
+    }
+    write_report(out_dir / "report.html", summary, {s: task.split(s) for s in SPLITS}, runs, chosen, primary, classes)
+    return metrics
+
+
+def _evaluate(
+    name: str, predictor: Any, db: Database, task: TaskTables, trivial: TrivialPredictor | None
+) -> tuple[ModelRun, float]:
+    """Val and test metrics of one model; binary threshold chosen on validation."""
+    classes = _model_classes(predictor, trivial) if trivial is not None else None
+    val_pred = predictor.predict(db, task.val) if len(task.val) else np.zeros(0)
+    test_pred = predictor.predict(db, task.test) if len(task.test) else np.zeros(0)
+    threshold = 0.5
+    if task.task_type == "binary" and len(task.val):
+        threshold = choose_threshold(task.val["label"].to_numpy(), val_pred)
+    val = task_metrics(task.task_type, task.val["label"], val_pred, classes, threshold, task.k) if len(task.val) else {}
+    test = task_metrics(task.task_type, task.test["label"], test_pred, classes, threshold, task.k) if len(task.test) else {}
+    return ModelRun(name, val, test, test_pred=test_pred), threshold
+
+
+def evaluate_run(db: Database, run_dir: Path) -> dict[str, Any]:
+    """Recompute the kept model's val/test metrics on ``db`` from the run's task definition."""
+    config = read_config(run_dir)
+    source = TaskSource(**config["source"])
+    task = build_run_task(db, source)
+    model = load_model(Path(run_dir))
+    classes = config.get("classes")
+    out: dict[str, Any] = {"task": task.task_type, "model": config["model"]}
+    for split in ("val", "test"):
+        frame = task.split(split)
+        pred = model.predict(db, frame) if len(frame) else np.zeros(0)
+        out[split] = (
+            task_metrics(task.task_type, frame["label"], pred, classes, config["threshold"], task.k) if len(frame) else {}
+        )
+    return out
+
+
+def prediction_rows(db: Database, query: str | None, entity_table: str, entity_key: str, at: pd.Timestamp) -> pd.DataFrame:
+    """The entities to predict for at ``at``: rows of the entity table that exist by then
+    (static tables: all) and pass the query's WHERE (past-only) condition. ASSUMING is the
+    user's assumption about the future window, so it is not applied here."""
+    if query:
+        from relgraph.query import make_training_table, parse
+        from relgraph.query.ast import ColumnRef, Query
+
+        parsed = parse(query)
+        # Same entity and WHERE, target = the entity's own key: one row per selected entity.
+        selector = Query(target=ColumnRef(entity_table, entity_key), entity=parsed.entity, where=parsed.where)
+        rows = make_training_table(db, selector, [at])
+        return rows[[entity_key, "timestamp"]].reset_index(drop=True)
+    keys = db.tables[entity_table].column(entity_key).to_pandas()
+    times = db.row_times(entity_table)
+    exists = np.ones(len(keys), dtype=bool) if times is None else (~np.isnat(times)) & (times <= np.datetime64(at, "ns"))
+    return pd.DataFrame({entity_key: keys[exists].to_numpy(), "timestamp": pd.Timestamp(at)})
+
+
+def predict_run(db: Database, run_dir: Path, at: object = None) -> pd.DataFrame:
+    """Predictions of the kept model for every selected entity at ``at`` (default: latest time in ``db``)."""
+    config = read_config(run_dir)
+    if at is None:
+        span = db.time_span()
+        if span is None:
+            raise QueryError("the database has no timed rows: pass --at TIMESTAMP")
+        at_ts = pd.Timestamp(span[1])
+    else:
+        try:
+            at_ts = pd.Timestamp(at)
+        except (ValueError, TypeError) as err:
+            raise QueryError(f"--at {at!r} is not a timestamp; use e.g. 2024-01-31 or 2024-01-31T12:00") from err
+    source = config["source"]
+    rows = prediction_rows(db, source.get("query"), config["entity_table"], config["entity_key"], at_ts)
+    model = load_model(Path(run_dir))
+    pred = model.predict(db, rows) if len(rows) else np.zeros((0, len(config.get("classes") or [])))
+    return prediction_frame(config, rows, pred, config["threshold"], config.get("classes"))
