@@ -103,6 +103,11 @@ def _is_key_type(dtype: pa.DataType) -> bool:
     return pa.types.is_integer(dtype) or is_stringlike(dtype)
 
 
+def _distinct_count(values: pa.ChunkedArray) -> int:
+    """Distinct non-null values (0 for an empty column, whatever its type, even Arrow's null type)."""
+    return pc.count_distinct(values).as_py() if len(values) else 0
+
+
 def _describe(values: pa.Array) -> str:
     return repr(values[0].as_py()) if len(values) else "?"
 
@@ -256,7 +261,7 @@ def _validate_primary_key(table_name: str, column: str, table: pa.Table) -> None
     fix = "fix the data or name another key in a schema file"
     if values.null_count:
         raise SchemaError(f"{table_name}.{column}: primary key has {values.null_count} NULL values; {fix}")
-    distinct = pc.count_distinct(values).as_py()
+    distinct = _distinct_count(values)
     if distinct < table.num_rows:
         counts = pc.value_counts(values)
         dupes = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
@@ -363,7 +368,7 @@ def _declared_fk(
             f"{where}: references missing column {ref_table}.{ref_column}{closest(ref_column, tables[ref_table].column_names)}"
         )
     parent = tables[ref_table].column(ref_column)
-    if parent.null_count or pc.count_distinct(parent).as_py() < len(parent):
+    if parent.null_count or _distinct_count(parent) < len(parent):
         raise SchemaError(
             f"{where}: references {ref_table}.{ref_column}, which is not unique and non-null; reference a key column"
         )
