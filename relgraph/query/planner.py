@@ -152,7 +152,7 @@ class _Planner:
             expr = f"{'arg_min' if func == 'FIRST' else 'arg_max'}({column}, {order})"
         else:  # LIST_DISTINCT
             filters.append(f"{column} IS NOT NULL")
-            expr = f"list_sort(list(DISTINCT {column}))"
+            expr = f"list(DISTINCT {column} ORDER BY {column})"
         if filters:
             expr += " FILTER (WHERE " + " AND ".join(filters) + ")"
         return expr

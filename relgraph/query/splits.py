@@ -106,6 +106,8 @@ def plan_splits(db: object, query: Query, val_cutoff: object = None, test_cutoff
     approx = _approx(step)
     if val_cutoff is None or test_cutoff is None:
         data_hi = _data_end(db, query) or db_hi
+        if approx >= pd.Timedelta(days=1):
+            data_hi = data_hi.floor("D")  # whole-day windows: default cutoffs at midnight
         n_eval = int(np.clip(int(DEFAULT_EVAL_SHARE * (data_hi - db_lo) / approx), 1, MAX_EVAL_TIMESTAMPS))
         if test_cutoff is None:
             test_cutoff = (

@@ -64,7 +64,9 @@ def make_training_table(
     elif resolved.task_type == "regression":
         frame["label"] = frame["label"].astype("float64")
     elif resolved.task_type == "ranking":
-        frame["label"] = pd.Series([list(ids) for ids in frame["label"]], index=frame.index, dtype=object)
+        frame["label"] = pd.Series(
+            [np.asarray(ids).tolist() for ids in frame["label"]], index=frame.index, dtype=object
+        )
     return frame.reset_index(drop=True)
 
 

@@ -340,7 +340,7 @@ class _Validator:
             return "number"
         if _is_temporal(column):
             return "timestamp"
-        if column.dtype.lower() in ("string", "large_string", "utf8", "large_utf8"):
+        if column.dtype.lower() in ("string", "large_string", "string_view", "utf8", "large_utf8"):
             return "string"
         return "other"
 
