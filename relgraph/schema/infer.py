@@ -210,9 +210,7 @@ def _split_reference(reference: str, tables: dict[str, pa.Table], where: str) ->
 
 
 def _report_composite_keys(data: SourceData, warnings: list[str]) -> None:
-    composite = getattr(data.declared, "composite", None)
-    if composite is None:
-        return
+    composite = data.declared.composite
     for table, columns in composite.primary_keys.items():
         warnings.append(
             f"{table}: composite primary key ({', '.join(columns)}) is not supported; the table is read "
@@ -642,11 +640,11 @@ def _times(
 
 
 def _inherited(fk: ForeignKey, parent: TimeInfo, evidence: str, inferred: bool) -> TimeInfo:
+    """Time taken from the parent through ``fk``; the parent's clock column is its own business (not repeated)."""
     return TimeInfo(
         column=parent.column,
         inherited_via=fk.column,
         parent_table=fk.references_table,
-        time_of_day_column=parent.time_of_day_column,
         inferred=inferred,
         evidence=evidence,
     )
@@ -739,12 +737,23 @@ def _report(schema: Schema, tables: dict[str, pa.Table], warnings: list[str]) ->
         parent_times = _parent_values(tables, child, fk, row_times[fk.references_table])
         child_times = row_times[child]
         both = ~np.isnat(parent_times) & ~np.isnat(child_times)
-        older = int(np.sum(child_times[both] < parent_times[both]))
+        child_known, parent_known = child_times[both], parent_times[both]
+        if _all_midnight(child_known) or _all_midnight(parent_known):
+            # A date-only side cannot order events within a day: compare whole days.
+            child_known, parent_known = (
+                child_known.astype("datetime64[D]"),
+                parent_known.astype("datetime64[D]"),
+            )
+        older = int(np.sum(child_known < parent_known))
         if older:
             warnings.append(
                 f"{child}.{fk.column}: {older} of {int(both.sum())} rows ({older / both.sum():.1%}) are older than "
                 f"their {fk.references_table} row (parent created after its child)"
             )
+
+
+def _all_midnight(times: np.ndarray) -> bool:
+    return bool(np.all(times == times.astype("datetime64[D]")))
 
 
 def _parent_values(

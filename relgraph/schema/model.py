@@ -50,7 +50,8 @@ class TimeInfo:
     ``column`` is the table's own time column, or, when ``inherited_via`` is set, the time
     column of the parent reached through the foreign key column ``inherited_via``
     (e.g. results inherits races.date via results.raceId). ``time_of_day_column`` is an
-    optional companion column holding the clock time (Ergast's races.time).
+    optional companion column of the table's own date column holding the clock time (Ergast's
+    races.time); it is None for inherited times (the parent's TimeInfo names its own).
     """
 
     column: str

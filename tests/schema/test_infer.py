@@ -344,3 +344,28 @@ def test_reserved_words_and_non_ascii_names(source_factory):
     assert schema["größe"].primary_key == "größe_id"
     assert fk_set(schema) == {("größe", "order_id", "order", "order_id")}
     assert schema["größe"].time.parent_table == "order"
+
+
+def test_date_only_children_are_compared_by_day(source_factory):
+    """A vote dated 2020-01-02 (no clock) on a post created 2020-01-02 15:00 is not older than its post."""
+    data = source_factory(
+        {
+            "posts": {"post_id": [1, 2], "created": ["2020-01-02 15:00:00", "2020-01-05 09:00:00"]},
+            "votes": {"vote_id": [1, 2], "post_id": [1, 2], "created": ["2020-01-02", "2020-01-04"]},
+        }
+    )
+    warnings = [w for w in build_schema(data).warnings if w.startswith("votes.post_id")]
+    assert warnings == [
+        "votes.post_id: 1 of 2 rows (50.0%) are older than their posts row (parent created after its child)"
+    ]
+
+
+def test_declared_composite_keys_are_reported(source_factory):
+    declared = DeclaredKeys(primary_keys={"a": "a_id"})
+    declared.composite.primary_keys["pairs"] = ["x", "y"]
+    declared.composite.foreign_keys["pairs"] = [(["x", "y"], "a", ["a_id", "b"])]
+    data = source_factory({"a": {"a_id": [1]}, "pairs": {"x": [1], "y": [2]}}, declared)
+    schema = build_schema(data)
+    assert schema["pairs"].primary_key is None
+    assert any(w.startswith("pairs: composite primary key (x, y) is not supported") for w in schema.warnings)
+    assert any(w.startswith("pairs: composite foreign key (x, y) -> a") for w in schema.warnings)
