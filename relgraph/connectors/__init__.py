@@ -18,7 +18,8 @@ __all__ = ["CompositeKeys", "DeclaredKeys", "SourceData", "SUPPORTED", "read_sou
 
 #: What ``read_source`` accepts, for error messages and docs.
 SUPPORTED = (
-    "sqlite:///file.db, duckdb:///file.duckdb, "
+    "sqlite:///file.db, duckdb:///file.duckdb, postgresql://user@host:port/db[?schema=NAME], "
+    "mysql://user@host:port/db (or mariadb://), "
     "or a folder or file path (CSV, Parquet, RelBench db/, Stack Exchange XML dump, SQLite or DuckDB file)"
 )
 
@@ -28,7 +29,8 @@ def read_source(source: str) -> SourceData:
 
     Args:
         source: ``sqlite:///path.db`` (read-only), ``duckdb:///path.duckdb[?schema=NAME]``
-            (read-only), a folder of CSV / Parquet files (one file = one table, named by the
+            (read-only), ``postgresql://user[:pw]@host:port/db[?schema=NAME]`` (default schema
+            ``public``), ``mysql://user[:pw]@host:port/db``, a folder of CSV / Parquet files (one file = one table, named by the
             file stem), a RelBench dataset folder (``db/*.parquet``) or its ``db`` folder, or a
             single CSV / Parquet / SQLite / DuckDB file.
 
@@ -49,6 +51,14 @@ def read_source(source: str) -> SourceData:
             from relgraph.connectors.duckdbfile import read_duckdb
 
             return read_duckdb(source)
+        if scheme in ("postgresql", "postgres"):
+            from relgraph.connectors.server import read_postgres
+
+            return read_postgres(source)
+        if scheme in ("mysql", "mariadb"):
+            from relgraph.connectors.server import read_mysql
+
+            return read_mysql(source)
         raise SourceError(f"unknown source scheme {scheme}:// in {source!r}; supported: {SUPPORTED}")
     return _read_path(Path(source).expanduser())
 

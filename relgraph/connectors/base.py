@@ -128,14 +128,21 @@ def parse_temporal_strings(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.
 
 
 def normalize_types(table: pa.Table) -> pa.Table:
-    """Arrow types every later layer handles: decimals as int64 (scale 0, ≤ 18 digits) or float64,
-    dictionary columns decoded. Database drivers return these for NUMERIC / ENUM columns."""
+    """One Arrow type per kind of value, whatever the driver: every later layer handles these.
+
+    Integers of any width -> int64 (uint64 only when its values fit), float32 -> float64,
+    decimals -> int64 (scale 0, at most 18 digits) or float64, dictionaries decoded, and
+    time-zone-aware timestamps -> naive UTC.
+    """
     fields, columns, changed = [], [], False
     for field_, column in zip(table.schema, table.columns):
         target = _plain_type(field_.type)
         if target != field_.type:
-            column = pc.cast(column, target)
-            changed = True
+            try:
+                column = pc.cast(column, target)
+            except pa.ArrowInvalid:  # uint64 beyond int64
+                target = field_.type
+            changed = changed or target != field_.type
         fields.append(field_.with_type(target))
         columns.append(column)
     return pa.table(columns, schema=pa.schema(fields, metadata=table.schema.metadata)) if changed else table
@@ -144,6 +151,12 @@ def normalize_types(table: pa.Table) -> pa.Table:
 def _plain_type(type_: pa.DataType) -> pa.DataType:
     if pa.types.is_dictionary(type_):
         return _plain_type(type_.value_type)
+    if pa.types.is_integer(type_):
+        return pa.int64()
+    if pa.types.is_floating(type_):
+        return pa.float64()
     if pa.types.is_decimal(type_):
         return pa.int64() if type_.scale == 0 and type_.precision <= 18 else pa.float64()
+    if pa.types.is_timestamp(type_) and type_.tz is not None:
+        return pa.timestamp(type_.unit)
     return type_

@@ -16,7 +16,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from relgraph.connectors.base import DeclaredKeys, SourceData, fingerprint_tables, parse_temporal_strings
+from relgraph.connectors.base import (
+    DeclaredKeys,
+    SourceData,
+    fingerprint_tables,
+    normalize_types,
+    parse_temporal_strings,
+)
 from relgraph.errors import SourceError
 
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
@@ -156,6 +162,5 @@ def read_folder(folder: Path, source: str) -> SourceData:
 
 def read_file(path: Path) -> pa.Table:
     """One CSV or Parquet file as a table."""
-    if path.name.lower().endswith(PARQUET_SUFFIXES):
-        return read_parquet(path)
-    return read_csv(path)
+    table = read_parquet(path) if path.name.lower().endswith(PARQUET_SUFFIXES) else read_csv(path)
+    return normalize_types(table)

@@ -1,4 +1,4 @@
-"""Source locators: paths inside ``sqlite:///`` / ``duckdb:///`` URLs, password removal, SQL quoting."""
+"""Source locators: paths inside ``sqlite:///`` / ``duckdb:///`` URLs, password removal, identifier quoting."""
 
 from __future__ import annotations
 
@@ -40,8 +40,3 @@ def redact_password(url: str) -> str:
 def quote_ident(name: str, quote: str = '"') -> str:
     """An SQL identifier quoted (reserved words, spaces, non-ASCII all safe); ``quote`` is ``"`` or `` ` ``."""
     return quote + name.replace(quote, quote * 2) + quote
-
-
-def quote_literal(value: str) -> str:
-    """An SQL string literal (single quotes doubled)."""
-    return "'" + value.replace("'", "''") + "'"
