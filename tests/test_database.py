@@ -172,3 +172,14 @@ def test_cut_never_keeps_a_row_after_the_cutoff(parent_days, child_refs, cutoff)
     ]
     for name in ("events", "event_items"):
         assert (cut.row_times(name) <= limit).all()
+
+
+def test_inherited_times_match_float_keys_to_integer_keys():
+    db = database(
+        {
+            "users": {"user_id": [1, 2], "joined": ["2020-01-01", "2020-01-02"]},
+            "logins": {"login_id": [1, 2, 3], "user_id": [2.0, None, 1.0]},
+        }
+    )
+    expected = np.array([ns("2020-01-02"), np.datetime64("NaT"), ns("2020-01-01")], dtype="datetime64[ns]")
+    np.testing.assert_array_equal(db.row_times("logins"), expected)

@@ -48,10 +48,12 @@ from relgraph.schema.io import SchemaOverrides, TableOverride, closest, load_sch
 from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
 from relgraph.schema.stypes import infer_stype
 from relgraph.schema.times import (
+    comparable_keys,
     is_clock_type,
     is_date_only,
     is_datetime_type,
     is_stringlike,
+    is_whole_number,
     lookup_parent_values,
     parse_clock_times,
     parse_datetimes,
@@ -100,7 +102,15 @@ def _id_prefix(name: str) -> str | None:
 
 
 def _is_key_type(dtype: pa.DataType) -> bool:
+    """Types a key can have: integers and strings (floats only as references, see ``_is_reference_type``)."""
     return pa.types.is_integer(dtype) or is_stringlike(dtype)
+
+
+def _is_reference_type(values: pa.ChunkedArray) -> bool:
+    """Foreign-key values: key types, or whole-number floats (integer ids with nulls after pandas)."""
+    if pa.types.is_floating(values.type):
+        return is_whole_number(values)
+    return _is_key_type(values.type)
 
 
 def _distinct_count(values: pa.ChunkedArray) -> int:
@@ -339,12 +349,10 @@ def _containment(child: pa.ChunkedArray, parent: pa.ChunkedArray) -> tuple[float
     values = child.drop_null()
     if len(values) == 0:
         return 1.0, 0
-    parent_values = parent.drop_null()
-    if values.type != parent_values.type:
-        if not (_is_key_type(values.type) and _is_key_type(parent_values.type)):
-            return 0.0, len(values)
-        values, parent_values = values.cast(pa.string()), parent_values.cast(pa.string())
-    found = pc.sum(pc.is_in(values, value_set=parent_values.combine_chunks())).as_py() or 0
+    if not (_is_reference_type(values) and _is_key_type(parent.type)):
+        return 0.0, len(values)
+    values, parent_values = comparable_keys(values, parent.drop_null())
+    found = pc.sum(pc.is_in(values, value_set=parent_values)).as_py() or 0
     return found / len(values), len(values) - found
 
 
@@ -403,7 +411,7 @@ def _infer_foreign_keys(
     table_names = list(tables)
     for column in table.column_names:
         values = table.column(column)
-        if column == keys[name].column or not _is_key_type(values.type) or values.null_count == len(values):
+        if column == keys[name].column or not _is_reference_type(values) or values.null_count == len(values):
             continue
         best: tuple[int, float, ForeignKey] | None = None
         for parent, key in keys.items():

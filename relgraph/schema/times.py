@@ -145,16 +145,38 @@ def own_row_times(
     return times, bad
 
 
+def is_whole_number(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Floats that are all whole numbers (integer keys that went through pandas with nulls)."""
+    valid = values.drop_null()
+    return bool(pc.all(pc.equal(pc.floor(valid), valid)).as_py()) if len(valid) else True
+
+
+def comparable_keys(
+    child: pa.Array | pa.ChunkedArray, parent: pa.Array | pa.ChunkedArray
+) -> tuple[pa.Array, pa.Array]:
+    """Key columns cast to one type so equal keys compare equal.
+
+    Same type: unchanged. Integers and whole-number floats (``3.0``): int64. Other numbers:
+    float64. Anything else (e.g. integer vs string): strings.
+    """
+    child, parent = _as_array(child), _as_array(parent)
+    if child.type == parent.type:
+        return child, parent
+    numeric = [pa.types.is_integer(a.type) or pa.types.is_floating(a.type) for a in (child, parent)]
+    if all(numeric):
+        target = pa.int64() if is_whole_number(child) and is_whole_number(parent) else pa.float64()
+        return child.cast(target), parent.cast(target)
+    return child.cast(pa.string()), parent.cast(pa.string())
+
+
 def lookup_parent_values(
     child_keys: pa.ChunkedArray, parent_keys: pa.ChunkedArray, parent_values: np.ndarray
 ) -> np.ndarray:
     """For each child key, ``parent_values`` at the parent row holding that key (NaT when null or dangling).
 
-    Keys of different types (integer vs string) are compared as strings.
+    Keys of different types are compared as :func:`comparable_keys` makes them.
     """
-    child, parent = _as_array(child_keys), _as_array(parent_keys)
-    if child.type != parent.type:
-        child, parent = child.cast(pa.string()), parent.cast(pa.string())
+    child, parent = comparable_keys(child_keys, parent_keys)
     idx = pc.index_in(child, value_set=parent)
     found = pc.is_valid(idx).to_numpy(zero_copy_only=False)
     out = np.full(len(child), np.datetime64("NaT"), dtype="datetime64[ns]")

@@ -369,3 +369,17 @@ def test_declared_composite_keys_are_reported(source_factory):
     assert schema["pairs"].primary_key is None
     assert any(w.startswith("pairs: composite primary key (x, y) is not supported") for w in schema.warnings)
     assert any(w.startswith("pairs: composite foreign key (x, y) -> a") for w in schema.warnings)
+
+
+def test_whole_number_float_references_are_linked(source_factory):
+    """Integer ids with nulls that went through pandas arrive as floats (3.0); they still reference."""
+    data = source_factory(
+        {
+            "users": {"user_id": [1, 2, 3], "joined": ["2020-01-01", "2020-01-02", "2020-01-03"]},
+            "logins": {"login_id": [1, 2, 3], "user_id": [1.0, None, 3.0]},
+            "scores": {"score_id": [1, 2], "user_id": [1.5, 2.0]},  # not whole numbers: a measurement
+        }
+    )
+    schema = build_schema(data)
+    assert fk_set(schema) == {("logins", "user_id", "users", "user_id")}
+    assert schema["logins"].time.inherited_via == "user_id"
