@@ -29,7 +29,7 @@ from relgraph.graph.temporal_graph import EdgeType, TemporalGraph
 logger = logging.getLogger(__name__)
 
 #: Bump whenever the graph or feature layout changes, so stale caches are ignored.
-GRAPH_CODE_VERSION = "graph-2"
+GRAPH_CODE_VERSION = "graph-3"
 
 _META = "meta.json"
 _ARRAYS = "graph.npz"

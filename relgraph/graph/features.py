@@ -17,8 +17,8 @@ Shapes (N = rows of the table):
   ``ALWAYS`` for static tables and for code 0) is non-decreasing over codes ``1..V`` and the
   codes known at a cutoff are exactly ``1..k``.
 * ``timestamp``   float64 [N, Ft]; seconds since epoch, NaN = missing.
-* ``text``        float32 [N, Fx * TEXT_DIM]; hashed word uni/bi-grams, l2-normalised, times a
-  fixed-seed Gaussian projection to ``TEXT_DIM`` per column (stateless: nothing fitted).
+* ``text``        float32 [N, Fx * TEXT_DIM]; signed hashing of word uni/bi-grams, l2-normalised,
+  times a fixed-seed Gaussian projection to ``TEXT_DIM`` per column (stateless: nothing fitted).
 * multi-categorical (e.g. Stack Exchange tags ``<a><b>``, ``a,b``, list columns), per column
   ``c``: ``multicategorical_rows[c]`` / ``multicategorical_codes[c]`` int64 [M] (row, value code)
   pairs, codes by first appearance in time like ``categorical`` (vocabulary and first-seen
@@ -30,6 +30,7 @@ Shapes (N = rows of the table):
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -332,28 +333,58 @@ _TEXT_PROJECTION: np.ndarray | None = None
 
 
 def _text_projection() -> np.ndarray:
+    """Fixed Gaussian projection float32 [TEXT_HASH_FEATURES, TEXT_DIM], created once per process."""
     global _TEXT_PROJECTION
     if _TEXT_PROJECTION is None:
         rng = np.random.default_rng(TEXT_PROJECTION_SEED)
-        _TEXT_PROJECTION = (rng.standard_normal((TEXT_HASH_FEATURES, TEXT_DIM)) / np.sqrt(TEXT_DIM)).astype(
-            np.float32
-        )
+        scale = 1.0 / np.sqrt(TEXT_DIM)
+        _TEXT_PROJECTION = (rng.standard_normal((TEXT_HASH_FEATURES, TEXT_DIM)) * scale).astype(np.float32)
     return _TEXT_PROJECTION
 
 
-def encode_text(arr: pa.Array) -> np.ndarray:
-    """float32 [N, TEXT_DIM]: hashed word uni/bi-grams (l2-normalised) times a fixed random projection.
-
-    Stateless (no fitted vocabulary), so it cannot leak; missing text encodes as zeros.
-    """
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    docs = pc.fill_null(pc.cast(arr, pa.string()), "").to_numpy(zero_copy_only=False)
-    vectorizer = HashingVectorizer(
-        n_features=TEXT_HASH_FEATURES, ngram_range=(1, 2), alternate_sign=True, norm="l2", dtype=np.float32
+def _terms(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Lower-cased words of 2+ letters/digits and adjacent-word bigrams, with the row of each term."""
+    words = pc.split_pattern_regex(pc.utf8_lower(pc.cast(arr, pa.string())), r"[^\pL\pN_]+")
+    tokens = pc.list_flatten(words)
+    rows = pc.list_parent_indices(words).to_numpy(zero_copy_only=False).astype(np.int64)
+    keep = pc.fill_null(pc.greater_equal(pc.utf8_length(tokens), 2), False).to_numpy(zero_copy_only=False)
+    tokens, rows = pc.filter(tokens, pa.array(keep)), rows[keep]
+    same_row = np.flatnonzero(rows[1:] == rows[:-1])
+    bigrams = pc.binary_join_element_wise(
+        tokens.take(pa.array(same_row)), tokens.take(pa.array(same_row + 1)), " "
     )
-    hashed = vectorizer.transform(docs)
-    return np.asarray(hashed @ _text_projection(), dtype=np.float32)
+    return pa.concat_arrays([tokens, bigrams]), np.concatenate([rows, rows[same_row]])
+
+
+def encode_text(arr: pa.Array) -> np.ndarray:
+    """float32 [N, TEXT_DIM]: hashed word uni/bi-grams (signed, l2-normalised) times a fixed projection.
+
+    The hashing trick of scikit-learn's ``HashingVectorizer`` done column-wise in Arrow/NumPy
+    (crc32 of each distinct term picks its bucket and sign). Stateless (nothing fitted), so it
+    cannot leak; missing or empty text encodes as zeros.
+    """
+    n = len(arr)
+    terms, rows = _terms(arr)
+    out = np.zeros((n, TEXT_DIM), dtype=np.float32)
+    if len(terms) == 0:
+        return out
+    encoded = pc.dictionary_encode(terms)
+    hashes = np.array([zlib.crc32(t.encode()) for t in encoded.dictionary.to_pylist()], dtype=np.int64)
+    bucket = (hashes % TEXT_HASH_FEATURES)[encoded.indices.to_numpy()]
+    sign = np.where((hashes >> 31) & 1, -1.0, 1.0)[encoded.indices.to_numpy()]
+    # Sum signs per (row, bucket), then l2-normalise each row's hashed vector and project it.
+    key = rows * TEXT_HASH_FEATURES + bucket
+    order = np.argsort(key, kind="stable")
+    key, sign = key[order], sign[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    value = np.add.reduceat(sign, starts)
+    pair_row, pair_bucket = key[starts] // TEXT_HASH_FEATURES, key[starts] % TEXT_HASH_FEATURES
+    norm = np.sqrt(np.bincount(pair_row, weights=value**2, minlength=n))
+    weight = np.divide(value, norm[pair_row], out=np.zeros_like(value), where=norm[pair_row] > 0)
+    contributions = weight[:, None].astype(np.float32) * _text_projection()[pair_bucket]
+    row_starts = np.flatnonzero(np.r_[True, pair_row[1:] != pair_row[:-1]])
+    out[pair_row[row_starts]] = np.add.reduceat(contributions, row_starts, axis=0)
+    return out
 
 
 def fit_feature_stats(graph: Any, cutoff_seconds: int) -> FeatureStats:

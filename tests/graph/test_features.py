@@ -247,3 +247,22 @@ def test_multicategorical_keeps_top_k_by_cutoff(database_factory: Callable[..., 
     values = graph.feature_stats(cutoff_seconds(10))["posts"].multicategorical_values[0]
     assert len(values) == MULTI_TOP_K and "late" not in values and values[0] == f"t{MULTI_TOP_K + 4}"
     assert "late" in graph.feature_stats(cutoff_seconds(60))["posts"].multicategorical_values[0]
+
+
+def test_text_encoder_matches_plain_hashing_reference() -> None:
+    import re
+    import zlib
+
+    from relgraph.graph.features import TEXT_HASH_FEATURES, _text_projection, encode_text
+
+    docs = ["Flat tyre, flat TYRE again!", "a b", None, "Ünïcode wörds ok", ""]
+    expected = np.zeros((len(docs), TEXT_DIM), dtype=np.float64)
+    for i, doc in enumerate(docs):
+        words = [w for w in re.split(r"[^\w]+", (doc or "").lower()) if len(w) >= 2]
+        vector = np.zeros(TEXT_HASH_FEATURES)
+        for term in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+            h = zlib.crc32(term.encode())
+            vector[h % TEXT_HASH_FEATURES] += -1.0 if (h >> 31) & 1 else 1.0
+        if np.linalg.norm(vector) > 0:
+            expected[i] = (vector / np.linalg.norm(vector)) @ _text_projection().astype(np.float64)
+    assert np.allclose(encode_text(pa.array(docs, pa.string())), expected, atol=1e-5)
