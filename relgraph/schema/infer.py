@@ -294,7 +294,7 @@ def _infer_primary_key(name: str, table: pa.Table, other_id_names: set[str]) -> 
             s.startswith(prefix) or difflib.SequenceMatcher(None, prefix, s).ratio() >= 0.75 for s in stems
         ):
             score, why = 2, f"name resembles the table name {name!r}"
-        elif (prefix or n.endswith("key")) and n not in other_id_names:
+        elif prefix or n.endswith("key"):
             score, why = 1, "an id-like name"
         else:
             continue

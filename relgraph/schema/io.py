@@ -13,8 +13,8 @@ keeps what relgraph declared or inferred::
       { column = "raceId", references = "races.raceId" },
     ]
 
-    [tables.results.stypes]             # semantic type per column (see relgraph.schema.SType)
-    statusId = "categorical"
+    [tables.results.stypes]             # semantic type per non-key column (see relgraph.schema.SType)
+    statusId = "categorical"            # key columns stay "key": keys are never features
 
 Composite primary keys (``primary_key = ["a", "b"]``) are not supported: add a surrogate key
 column. ``write_schema`` writes every table in this format, with all foreign keys and column

@@ -6,10 +6,13 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from relgraph.connectors.base import DeclaredKeys
 from relgraph.errors import SchemaError
 from relgraph.schema import SType, build_schema
+from relgraph.schema.infer import MIN_COVERAGE
 
 
 def fk_set(schema):
@@ -383,3 +386,32 @@ def test_whole_number_float_references_are_linked(source_factory):
     schema = build_schema(data)
     assert fk_set(schema) == {("logins", "user_id", "users", "user_id")}
     assert schema["logins"].time.inherited_via == "user_id"
+
+
+# source_factory only returns a builder function, so sharing it across examples is safe.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    parent_ids=st.lists(st.integers(-5, 60), min_size=1, max_size=25, unique=True),
+    child_refs=st.lists(st.one_of(st.none(), st.integers(-5, 80)), min_size=1, max_size=40),
+)
+def test_foreign_key_inferred_exactly_when_coverage_is_high_enough(source_factory, parent_ids, child_refs):
+    data = source_factory(
+        {
+            "accounts": {"account_id": parent_ids},
+            "payments": {
+                "payment_id": list(range(len(child_refs))),
+                "account_id": pa.array(child_refs, pa.int64()),
+            },
+        }
+    )
+    schema = build_schema(data)
+    known = [r for r in child_refs if r is not None]
+    coverage = sum(r in set(parent_ids) for r in known) / len(known) if known else None
+    fks = schema["payments"].foreign_keys
+    if coverage is None or coverage < MIN_COVERAGE:
+        assert fks == []
+    else:
+        (fk,) = fks
+        assert fk.coverage == pytest.approx(coverage) and fk.dangling == sum(
+            r not in set(parent_ids) for r in known
+        )
