@@ -72,6 +72,10 @@ def _read_path(path: Path) -> SourceData:
         )
     resolved = str(path.resolve())
     if path.is_dir():
+        from relgraph.connectors.stackexchange import is_dump, read_dump
+
+        if is_dump(path):
+            return read_dump(path, resolved)
         return files.read_folder(path, resolved)
     if path.name.lower().endswith(files.CSV_SUFFIXES + files.PARQUET_SUFFIXES):
         tables = {files.table_name(path): files.read_file(path)}

@@ -160,3 +160,16 @@ def _plain_type(type_: pa.DataType) -> pa.DataType:
     if pa.types.is_timestamp(type_) and type_.tz is not None:
         return pa.timestamp(type_.unit)
     return type_
+
+
+def narrowest_type(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A string column as int64, float64, bool, date32 or timestamp when every value fits, else as is.
+
+    Vectorised: each candidate is one Arrow cast that fails on the first value that does not fit.
+    """
+    for target in (pa.int64(), pa.float64(), pa.bool_()):
+        try:
+            return pc.cast(column, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return parse_temporal_strings(column)

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -20,8 +19,8 @@ from relgraph.connectors.base import (
     DeclaredKeys,
     SourceData,
     fingerprint_tables,
+    narrowest_type,
     normalize_types,
-    parse_temporal_strings,
 )
 from relgraph.errors import SourceError
 
@@ -78,16 +77,6 @@ def read_csv(path: Path) -> pa.Table:
     except (OSError, pa.ArrowException) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SourceError(f"cannot parse CSV file {path}: {first_line}") from err
-
-
-def narrowest_type(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A string column cast to int64, float64, date32 or timestamp when every value fits, else as is."""
-    for target in (pa.int64(), pa.float64()):
-        try:
-            return pc.cast(column, target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-    return parse_temporal_strings(column)
 
 
 def read_parquet(path: Path) -> pa.Table:
