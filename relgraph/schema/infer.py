@@ -670,7 +670,7 @@ def _infer_inherited(
         options = ", ".join(f"{fk.references_table} via {fk.column}" for fk, _ in timed)
         hint = f'set time = {{ inherit_via = "{timed[0][0].column}" }} in a schema file to pick one'
         warnings.append(
-            f"{name}: no time column of its own and several timed parents ({options}); left static, {hint}"
+            f"{name}: no time column of its own and several timed parents ({options}); left static, so its rows count as always known (a leak risk if they are events): {hint}"
         )
         return None, f"several timed parents ({options}): none picked; {hint}"
     fk, parent = timed[0]
