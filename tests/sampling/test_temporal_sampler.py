@@ -262,8 +262,8 @@ def test_same_seed_same_sample_and_different_seeds_differ() -> None:
     assert not torch.equal(first["b"].n_id, other["b"].n_id)
 
 
-def test_composite_keys_fall_back_to_time_ranks_for_extreme_times() -> None:
-    # times spanning most of int64: affine keys would overflow, ranks must give the same cut
+def test_extreme_times_are_cut_exactly() -> None:
+    # times spanning most of int64, seed times at both ends of int64
     times = np.array([-(2**62), -5, 0, 7, 2**62], dtype=np.int64)
     graph = TemporalGraph(
         num_nodes={"a": 1, "b": 5},
@@ -317,3 +317,17 @@ def test_per_edge_type_fanouts_follow_only_the_named_types() -> None:
     assert batch["b", "x", "a"].edge_index.shape == (2, 3)
     assert batch["b", "y", "a"].edge_index.shape == (2, 0)
     assert batch.num_sampled_nodes_dict == {"a": [1, 0], "b": [0, 3]}
+
+
+def test_recent_breaks_time_ties_by_later_edge_position() -> None:
+    # 300 edges in shuffled leaf order, times in 3 tied groups: the last 5 edges of the latest eligible group win
+    rng = np.random.default_rng(0)
+    leaves = rng.permutation(300)
+    graph = TemporalGraph(
+        num_nodes={"a": 1, "b": 300},
+        node_time={"a": None, "b": (np.arange(300) % 3).astype(np.int64)},
+        edge_index={("b", "to", "a"): np.stack([leaves, np.zeros(300, dtype=np.int64)])},
+    )
+    batch = TemporalSampler(graph, [5], strategy="recent").sample("a", np.array([0]), np.array([1]))
+    expected = [int(leaf) for leaf in leaves if leaf % 3 == 1][-5:]  # time 2 is after the seed
+    assert sorted(batch["b"].n_id.tolist()) == sorted(expected)
