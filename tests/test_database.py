@@ -183,3 +183,23 @@ def test_inherited_times_match_float_keys_to_integer_keys():
     )
     expected = np.array([ns("2020-01-02"), np.datetime64("NaT"), ns("2020-01-01")], dtype="datetime64[ns]")
     np.testing.assert_array_equal(db.row_times("logins"), expected)
+
+
+@pytest.mark.parametrize(
+    "clock",
+    [
+        pa.array(["06:00:00", None, "23:59:59.5"]),
+        pa.array([dt.time(6), None, dt.time(23, 59, 59, 500000)], pa.time64("us")),
+        pa.array(
+            [dt.timedelta(hours=6), None, dt.timedelta(hours=23, minutes=59, seconds=59.5)], pa.duration("us")
+        ),
+    ],
+    ids=["strings", "time64", "duration"],
+)
+def test_date_and_clock_columns_combine_whatever_the_clock_type(clock):
+    db = database(
+        {"races": {"race_id": [1, 2, 3], "date": ["2009-03-29", "2009-04-05", "2009-04-19"], "time": clock}}
+    )
+    assert db.schema["races"].time.time_of_day_column == "time"
+    expected = [ns("2009-03-29T06:00"), ns("2009-04-05"), ns("2009-04-19T23:59:59.5")]
+    np.testing.assert_array_equal(db.row_times("races"), np.array(expected, dtype="datetime64[ns]"))

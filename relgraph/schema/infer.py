@@ -461,9 +461,9 @@ def _clock_companion(table: pa.Table, column: str) -> str | None:
         values = table.column(other)
         if values.null_count == len(values):
             return None
-        if is_clock_type(values.type) and not pa.types.is_duration(values.type):
-            return other
-        if is_stringlike(values.type) and not len(parse_clock_times(values)[1]):
+        if (is_clock_type(values.type) or is_stringlike(values.type)) and not len(
+            parse_clock_times(values)[1]
+        ):
             return other
     return None
 

@@ -93,16 +93,19 @@ def is_date_only(values: pa.Array | pa.ChunkedArray) -> bool:
 
 
 def parse_clock_times(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """Parse time-of-day values (``time32``/``time64`` or strings like ``06:00:00``).
+    """Parse time-of-day values (``time32``/``time64``, durations since midnight, or strings like ``06:00:00``).
 
     Returns:
         ``(offsets, bad)``: ``offsets`` is ``timedelta64[ns]`` since midnight (NaT for null or
-        unparsable; values of 24 h or more count as unparsable); ``bad`` the non-null values
+        unparsable; values outside [0, 24 h) count as unparsable); ``bad`` the non-null values
         that did not parse.
     """
     arr = _as_array(values)
     if pa.types.is_time(arr.type):
         nanos = arr.cast(pa.time64("ns")).cast(pa.int64())
+        bad = pa.array([], arr.type)
+    elif pa.types.is_duration(arr.type):  # some drivers read SQL TIME as a duration since midnight
+        nanos = arr.cast(pa.duration("ns")).cast(pa.int64())
         bad = pa.array([], arr.type)
     elif is_stringlike(arr.type):
         # DuckDB also reads "2009-03-27 10:00" as a TIME; a clock column must hold only clock values.
@@ -113,7 +116,7 @@ def parse_clock_times(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, p
     else:
         raise TypeError(f"{arr.type} values are not clock times")
     day = 86_400 * 1_000_000_000
-    out_of_day = pc.fill_null(pc.greater_equal(nanos, day), False)
+    out_of_day = pc.fill_null(pc.or_(pc.less(nanos, 0), pc.greater_equal(nanos, day)), False)
     if pc.any(out_of_day).as_py():
         bad = pa.concat_arrays([bad.cast(pa.string()), arr.filter(out_of_day).cast(pa.string())])
         nanos = pc.if_else(out_of_day, pa.scalar(None, pa.int64()), nanos)
