@@ -8,16 +8,19 @@ table name) scores highest, ``<prefix>Id`` where the prefix resembles the table 
 (``qualifyId`` for ``qualifying``) next, any other ``...id``/``...key`` column last. A column
 named as another table's id (``driverId`` in a 1:1 extension table) is not taken as the key.
 
-Foreign keys (only when the source declares none; catalog constraints are authoritative): a
-column whose name equals another table's primary-key name (``raceId`` -> ``races.raceId``), or
-ends with ``<table>Id``/``<table>_id``/that key's name (``OwnerUserId`` -> ``Users``), or, for
-self-references, ends with ``id``, names no table but a relation such as parent, manager,
+Foreign keys (only when the source declares none; catalog constraints are authoritative, and a
+source that declares foreign keys also declares all its primary keys): a column whose name
+equals another table's primary-key name (``raceId`` -> ``races.raceId``), or ends with
+``<table>Id``/``<table>_id``/that key's name (``OwnerUserId`` -> ``Users``), or, for
+self-references, ends with ``id`` and names no table but a relation such as parent, manager,
 previous, related or answer (``manager_id``, ``ParentId``, ``AcceptedAnswerId``; see
-``SELF_REFERENCE_HINT``) and whose values are found in the table's own key. Accepted when at least ``MIN_COVERAGE`` of its non-null
-values are found in the candidate key (``MIN_SELF_COVERAGE`` for self-references); the coverage
-and the dangling count are reported. A table's own primary key is never a foreign key.
+``SELF_REFERENCE_HINT``). It is accepted when at least ``MIN_COVERAGE`` of its non-null values
+are found in the candidate key (``MIN_SELF_COVERAGE`` for self-references); coverage and dangling
+count are reported. A table's own primary key is never a foreign key. Integer, string and
+whole-number float columns (ids with nulls after pandas) can be references.
 
-Time columns (tables without a declared or file-given time): date/timestamp columns and ISO
+Time columns (tables without a declared or file-given time; a source that declares time columns,
+like RelBench, declares all of them): date/timestamp columns and ISO
 date strings, preferring creation names (``created``, ``CreationDate``) over plain ``date``/``time``
 over other ``...date``/``...time``/``..._at`` names over unnamed ones. Birth dates (``dob``,
 ``birth...``) are never row times (a feature of a static row). Audit columns (``last_update``,
