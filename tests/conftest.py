@@ -14,6 +14,7 @@ ones this project's CI runs (override with ``RELGRAPH_TEST_POSTGRES`` / ``RELGRA
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pytest
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
@@ -104,22 +106,22 @@ class ScratchDatabase:
         if table.num_rows == 0:
             return
         columns = ", ".join(self.quote(c) for c in table.column_names)
-        rows = list(zip(*(col.to_pylist() for col in table.columns)))
+        has_binary = any(pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in table.schema.types)
         with self.connection.cursor() as cur:
-            if self.dialect == "postgres":
-                from psycopg2.extras import execute_values
-
-                execute_values(
-                    cur,
-                    f"INSERT INTO {self._qualified(name)} ({columns}) VALUES %s",
-                    rows,
-                    page_size=LOAD_PAGE_ROWS,
+            if self.dialect == "postgres" and not has_binary:
+                # Arrow's CSV quotes every string and leaves nulls empty: exactly COPY's CSV convention.
+                buffer = io.BytesIO()
+                pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
+                buffer.seek(0)
+                cur.copy_expert(
+                    f"COPY {self._qualified(name)} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer
                 )
-            else:
-                marks = ", ".join(["%s"] * table.num_columns)
-                sql = f"INSERT INTO {self._qualified(name)} ({columns}) VALUES ({marks})"
-                for start in range(0, len(rows), LOAD_PAGE_ROWS):
-                    cur.executemany(sql, rows[start : start + LOAD_PAGE_ROWS])
+                return
+            rows = list(zip(*(col.to_pylist() for col in table.columns)))
+            marks = ", ".join(["%s"] * table.num_columns)
+            sql = f"INSERT INTO {self._qualified(name)} ({columns}) VALUES ({marks})"
+            for start in range(0, len(rows), LOAD_PAGE_ROWS):
+                cur.executemany(sql, rows[start : start + LOAD_PAGE_ROWS])
 
     def _sql_type(self, type_: pa.DataType, is_key: bool) -> str:
         pg = self.dialect == "postgres"

@@ -173,3 +173,11 @@ def narrowest_type(column: pa.ChunkedArray) -> pa.ChunkedArray:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
     return parse_temporal_strings(column)
+
+
+def sort_foreign_keys(declared: DeclaredKeys, tables: dict[str, pa.Table]) -> DeclaredKeys:
+    """Each table's foreign keys in the order of their columns in the table (catalogs list them by name or id)."""
+    for name, fks in declared.foreign_keys.items():
+        order = {column: i for i, column in enumerate(tables[name].column_names)} if name in tables else {}
+        fks.sort(key=lambda fk: order.get(fk[0], len(order)))
+    return declared

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import duckdb
 
-from relgraph.connectors.base import DeclaredKeys, SourceData, fingerprint_tables, normalize_types
+from relgraph.connectors.base import (
+    DeclaredKeys,
+    SourceData,
+    fingerprint_tables,
+    normalize_types,
+    sort_foreign_keys,
+)
 from relgraph.connectors.urls import file_url_path, quote_ident
 from relgraph.errors import SourceError
 
@@ -46,7 +52,7 @@ def read_duckdb_file(path: Path, schema: str = "main") -> SourceData:
             )
             for name in names
         }
-        declared = _declared_keys(con, schema)
+        declared = sort_foreign_keys(_declared_keys(con, schema), tables)
     except duckdb.Error as err:
         raise SourceError(f"cannot read DuckDB file {path}: {str(err).splitlines()[0]}") from err
     finally:

@@ -25,7 +25,13 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import connectorx as cx
 import pyarrow as pa
 
-from relgraph.connectors.base import DeclaredKeys, SourceData, fingerprint_tables, normalize_types
+from relgraph.connectors.base import (
+    DeclaredKeys,
+    SourceData,
+    fingerprint_tables,
+    normalize_types,
+    sort_foreign_keys,
+)
 from relgraph.connectors.urls import quote_ident, redact_password
 from relgraph.errors import SourceError
 
@@ -292,7 +298,7 @@ def _read_tables(
         )
         for name in catalog.tables
     }
-    declared = _declared_keys(catalog.keys, set(catalog.tables))
+    declared = sort_foreign_keys(_declared_keys(catalog.keys, set(catalog.tables)), tables)
     return SourceData(redact_password(url), tables, declared, fingerprint_tables(tables, declared))
 
 

@@ -16,7 +16,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from relgraph.connectors.base import DeclaredKeys, SourceData, fingerprint_tables, parse_temporal_strings
+from relgraph.connectors.base import (
+    DeclaredKeys,
+    SourceData,
+    fingerprint_tables,
+    parse_temporal_strings,
+    sort_foreign_keys,
+)
 from relgraph.connectors.urls import file_url_path, quote_ident
 from relgraph.errors import SourceError
 
@@ -62,7 +68,7 @@ def read_sqlite_file(path: Path) -> SourceData:
         if not names:
             raise SourceError(f"SQLite database {path} is empty (no tables)")
         tables = {name: _read_table(con, name) for name in names}
-        declared = _declared_keys(con, names)
+        declared = sort_foreign_keys(_declared_keys(con, names), tables)
     except sqlite3.Error as err:
         raise SourceError(f"cannot read SQLite file {path}: {err}") from err
     finally:
