@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -11,11 +11,11 @@ from torch_geometric.data import HeteroData
 
 from relgraph.errors import QueryError, RelgraphError
 from relgraph.graph.temporal_graph import TemporalGraph
-from relgraph.sampling.sampler import Fanouts, Strategy, TemporalSampler
+from relgraph.sampling.sampler import Fanouts, SampledSubgraphs, Strategy, TemporalSampler
 
 
 class _BatchSampling(Dataset):
-    """Item ``b`` = the sampled mini-batch of seed positions ``batches[b]`` (used by worker processes)."""
+    """Item ``b`` = (seed positions ``batches[b]``, their sampled subgraphs as NumPy arrays)."""
 
     def __init__(
         self,
@@ -36,13 +36,14 @@ class _BatchSampling(Dataset):
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, index: int) -> HeteroData:
+    def __getitem__(self, index: int) -> tuple[np.ndarray, SampledSubgraphs]:
         positions = self.batches[index]
         # one generator per (seed, epoch, batch): identical batches whichever worker samples them
         rng = np.random.default_rng([*self.entropy, index])
-        batch = self.sampler.sample(self.seed_type, self.seeds[positions], self.seed_times[positions], rng)
-        batch.input_id = torch.from_numpy(positions)
-        return batch
+        sampled = self.sampler.sample_arrays(
+            self.seed_type, self.seeds[positions], self.seed_times[positions], rng
+        )
+        return positions, sampled
 
 
 class TemporalNeighborLoader:
@@ -116,12 +117,17 @@ class TemporalNeighborLoader:
             self.sampler, self.seed_type, self.seeds, self.seed_times, batches, (self.seed, epoch)
         )
         if self.num_workers == 0:
-            return (dataset[b] for b in range(len(dataset)))
-        loader = DataLoader(
-            dataset, batch_size=None, shuffle=False, num_workers=self.num_workers, collate_fn=_identity
-        )
-        return iter(loader)
+            items: Iterable[tuple[np.ndarray, SampledSubgraphs]] = (dataset[b] for b in range(len(dataset)))
+        else:
+            # workers send NumPy arrays (pickled through a pipe); tensors would each cost a shared-memory file
+            items = DataLoader(
+                dataset, batch_size=None, shuffle=False, num_workers=self.num_workers, collate_fn=_identity
+            )
+        for positions, sampled in items:
+            batch = sampled.to_hetero_data()
+            batch.input_id = torch.from_numpy(positions)
+            yield batch
 
 
-def _identity(batch: HeteroData) -> HeteroData:
-    return batch
+def _identity(item: tuple[np.ndarray, SampledSubgraphs]) -> tuple[np.ndarray, SampledSubgraphs]:
+    return item

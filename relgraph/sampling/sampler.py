@@ -152,6 +152,41 @@ def _floyd_subsets(
     return parent, (start[:, None] + chosen).ravel()
 
 
+@dataclass
+class SampledSubgraphs:
+    """One sampled mini-batch as NumPy arrays; :meth:`to_hetero_data` gives the PyG view.
+
+    Attributes:
+        seed_type: node type of the seeds; batch_size: B.
+        nodes: per node type ``{"n_id", "seed", "rel_time", "seed_time"}`` arrays (see ``sample``).
+        edge_index: per edge type int64 [2, E'] local ids, src -> dst.
+        num_sampled_nodes: per node type, nodes added at each hop (hop 0 = seeds).
+        num_sampled_edges: per edge type, edges added at each hop.
+    """
+
+    seed_type: str
+    batch_size: int
+    nodes: dict[str, dict[str, np.ndarray]]
+    edge_index: dict[EdgeType, np.ndarray]
+    num_sampled_nodes: dict[str, list[int]]
+    num_sampled_edges: dict[EdgeType, list[int]]
+
+    def to_hetero_data(self) -> HeteroData:
+        """The batch as ``HeteroData``; tensors share memory with the arrays."""
+        data = HeteroData()
+        # stores are filled through their mapping: PyG's per-attribute __setattr__ costs ~5 us each
+        for node_type, arrays in self.nodes.items():
+            mapping = {name: torch.from_numpy(values) for name, values in arrays.items()}
+            data[node_type]._mapping.update(mapping, num_nodes=len(arrays["n_id"]))
+        for edge_type, edge_index in self.edge_index.items():
+            data[edge_type]._mapping["edge_index"] = torch.from_numpy(edge_index)
+        data.seed_type = self.seed_type
+        data.batch_size = self.batch_size
+        data.num_sampled_nodes_dict = self.num_sampled_nodes
+        data.num_sampled_edges_dict = self.num_sampled_edges
+        return data
+
+
 class TemporalSampler:
     """Samples per-seed temporal computation trees from a :class:`TemporalGraph`.
 
@@ -200,7 +235,7 @@ class TemporalSampler:
         seed_times: np.ndarray,
         rng: RngLike = None,
     ) -> HeteroData:
-        """Sample one mini-batch.
+        """Sample one mini-batch as a PyG ``HeteroData`` (see :meth:`SampledSubgraphs.to_hetero_data`).
 
         Args:
             seed_type: node type of the seeds.
@@ -217,6 +252,16 @@ class TemporalSampler:
             ``num_sampled_edges_dict`` give per-hop counts (hop 0 = seeds) for layer-wise trimming.
             Every node type and edge type of the graph is present, empty when not reached.
         """
+        return self.sample_arrays(seed_type, seed_nodes, seed_times, rng).to_hetero_data()
+
+    def sample_arrays(
+        self,
+        seed_type: str,
+        seed_nodes: np.ndarray,
+        seed_times: np.ndarray,
+        rng: RngLike = None,
+    ) -> SampledSubgraphs:
+        """Like :meth:`sample`, as plain NumPy arrays (cheap to pickle between processes)."""
         seed_nodes, seed_times = self.check_seeds(seed_type, seed_nodes, seed_times)
         generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         batch_size = len(seed_nodes)
@@ -268,24 +313,8 @@ class TemporalSampler:
                     reached.setdefault(src_type, []).append((child_local, child_global, child_seed))
             frontier = {nt: _concat_triples(parts) for nt, parts in reached.items()}
 
-        return self._to_hetero_data(
-            seed_type, seed_times, node_ids, node_seeds, edge_src, edge_dst, hop_nodes, hop_edges
-        )
-
-    def _to_hetero_data(
-        self,
-        seed_type: str,
-        seed_times: np.ndarray,
-        node_ids: dict[str, list[np.ndarray]],
-        node_seeds: dict[str, list[np.ndarray]],
-        edge_src: dict[EdgeType, list[np.ndarray]],
-        edge_dst: dict[EdgeType, list[np.ndarray]],
-        hop_nodes: dict[str, list[int]],
-        hop_edges: dict[EdgeType, list[int]],
-    ) -> HeteroData:
-        data = HeteroData()
-        # stores are filled through their mapping: PyG's per-attribute __setattr__ costs ~5 us each
-        for node_type in self.graph.node_types:
+        node_store: dict[str, dict[str, np.ndarray]] = {}
+        for node_type in node_types:
             ids = _concat(node_ids[node_type])
             seeds = _concat(node_seeds[node_type])
             seed_time = seed_times[seeds]
@@ -294,21 +323,11 @@ class TemporalSampler:
                 rel_time = np.zeros(len(ids), dtype=np.float32)
             else:
                 rel_time = (seed_time - node_time[ids]).astype(np.float32)
-            data[node_type]._mapping.update(
-                n_id=torch.from_numpy(ids),
-                seed=torch.from_numpy(seeds),
-                rel_time=torch.from_numpy(rel_time),
-                seed_time=torch.from_numpy(seed_time),
-                num_nodes=len(ids),
-            )
-        for edge_type in self.graph.edge_types:
-            edge_index = np.stack([_concat(edge_src[edge_type]), _concat(edge_dst[edge_type])])
-            data[edge_type]._mapping["edge_index"] = torch.from_numpy(edge_index)
-        data.seed_type = seed_type
-        data.batch_size = len(seed_times)
-        data.num_sampled_nodes_dict = hop_nodes
-        data.num_sampled_edges_dict = hop_edges
-        return data
+            node_store[node_type] = {"n_id": ids, "seed": seeds, "rel_time": rel_time, "seed_time": seed_time}
+        edge_index = {
+            et: np.stack([_concat(edge_src[et]), _concat(edge_dst[et])]) for et in self.graph.edge_types
+        }
+        return SampledSubgraphs(seed_type, batch_size, node_store, edge_index, hop_nodes, hop_edges)
 
     def check_seeds(
         self, seed_type: str, seed_nodes: np.ndarray, seed_times: np.ndarray
