@@ -156,7 +156,7 @@ class GNNPredictor:
         missing = np.flatnonzero(rows < 0)
         if len(missing):
             raise ModelError(
-                f"row {missing[0]}: {self.entity_key}={frame[self.entity_key].iloc[missing[0]]!r} is not in "
+                f"row {missing[0]}: {self.entity_key}={frame[self.entity_key].iloc[missing[0]]} is not in "
                 f"table {self.entity_table!r}; predict only for existing entities"
             )
         return rows.astype(np.int64)
@@ -245,6 +245,8 @@ class GNNPredictor:
         for epoch in bar:
             epoch_start = time.perf_counter()
             self.model.train()
+            # Per-epoch seeding (dropout, code dropout): a resumed run repeats the same epochs.
+            torch.manual_seed(cfg.seed * 1_000_003 + epoch)
             order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_rows))
             losses = []
             for step in range(steps):

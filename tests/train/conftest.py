@@ -17,14 +17,16 @@ START = pd.Timestamp("2023-01-01")
 
 
 def shop_database(seed: int = 0) -> Database:
-    """Customers (static) and their orders over a year; "loyal" customers order every ~5 days."""
+    """Customers (static) and their orders over a year, until each customer's random churn day:
+    whether a customer orders next depends on how recently they ordered, not on their history's mean."""
     rng = np.random.default_rng(seed)
     segment = np.where(np.arange(N_CUSTOMERS) % 2 == 0, "loyal", "casual")
     rows = []
     for c in range(N_CUSTOMERS):
-        gap = 5 if segment[c] == "loyal" else 40
+        gap = 4 if segment[c] == "loyal" else 8
+        churn_day = float(rng.uniform(60, 500))
         day = float(rng.integers(0, gap))
-        while day < 365:
+        while day < min(365.0, churn_day):
             rows.append((c, START + pd.Timedelta(days=day), float(rng.gamma(2.0, 20.0)), rng.choice(["web", "app"])))
             day += rng.exponential(gap)
     orders = pd.DataFrame(rows, columns=["customer_id", "ordered_at", "amount", "channel"])

@@ -1,0 +1,91 @@
+"""GNNPredictor on the in-memory shop database: learning, reproducibility, resume, save/load, leakage."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from relgraph.errors import ModelError
+from relgraph.train.evaluation import choose_threshold, task_metrics
+from relgraph.train.gnn import CHECKPOINT_FILE, GNNConfig, GNNPredictor
+from relgraph.train.trivial import TrivialPredictor
+
+FAST = GNNConfig(hidden=16, fanouts=[8, 4], epochs=4, lr=1e-2, batch_size=128, graph_cache_dir=None)
+
+
+@pytest.fixture(scope="module")
+def trained(shop):
+    db, task = shop
+    return GNNPredictor(FAST, quiet=True).fit(db, task)
+
+
+def test_gnn_beats_the_trivial_baseline(shop, trained) -> None:
+    db, task = shop
+    gnn = task_metrics("binary", task.test["label"], trained.predict(db, task.test))["auroc"]
+    trivial = task_metrics("binary", task.test["label"], TrivialPredictor().fit(db, task).predict(db, task.test))
+    assert gnn > 0.75
+    assert gnn > trivial["auroc"]
+    assert len(trained.history) == 4 and {"train_loss", "val_auroc"} <= set(trained.history[0])
+
+
+def test_same_seed_same_model(shop, trained) -> None:
+    db, task = shop
+    again = GNNPredictor(FAST, quiet=True).fit(db, task)
+    np.testing.assert_allclose(again.predict(db, task.test), trained.predict(db, task.test), rtol=1e-6)
+    other = GNNPredictor(dataclasses.replace(FAST, seed=1), quiet=True).fit(db, task)
+    assert not np.allclose(other.predict(db, task.test), trained.predict(db, task.test))
+
+
+def test_save_load_round_trip(shop, trained, tmp_path: Path) -> None:
+    db, task = shop
+    trained.save(tmp_path)
+    assert not any(p.suffix in (".pkl", ".pickle") for p in tmp_path.iterdir())
+    loaded = GNNPredictor.load(tmp_path)
+    np.testing.assert_allclose(loaded.predict(db, task.test), trained.predict(db, task.test), rtol=1e-6)
+
+
+def test_resume_from_checkpoint_matches_uninterrupted_run(shop, tmp_path: Path) -> None:
+    db, task = shop
+    full = GNNPredictor(dataclasses.replace(FAST, patience=99), quiet=True).fit(db, task)
+    GNNPredictor(dataclasses.replace(FAST, epochs=2, patience=99), checkpoint_dir=tmp_path, quiet=True).fit(db, task)
+    assert (tmp_path / CHECKPOINT_FILE).exists()
+    resumed = GNNPredictor(dataclasses.replace(FAST, patience=99), checkpoint_dir=tmp_path, quiet=True).fit(db, task)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    np.testing.assert_allclose(resumed.predict(db, task.test), full.predict(db, task.test), rtol=1e-5)
+
+
+def test_prediction_ignores_rows_after_the_prediction_time(shop, trained) -> None:
+    """Leakage: deleting every row after t leaves the prediction for (entity, t) unchanged."""
+    db, task = shop
+    for t in [task.train["timestamp"].iloc[0], task.test["timestamp"].iloc[0]]:
+        rows = task.test[["customer_id"]].drop_duplicates().assign(timestamp=t)
+        full = trained.predict(db, rows)
+        cut = trained.predict(db.cut(np.datetime64(pd.Timestamp(t))), rows)
+        np.testing.assert_allclose(cut, full, rtol=1e-6, atol=1e-7)
+
+
+def test_prediction_changes_with_new_events(shop, trained) -> None:
+    """The leakage test above can fail: a later prediction time does see newer rows."""
+    db, task = shop
+    rows = task.test[["customer_id"]].drop_duplicates()
+    early = trained.predict(db, rows.assign(timestamp=task.train["timestamp"].iloc[0]))
+    late = trained.predict(db, rows.assign(timestamp=task.test["timestamp"].iloc[0]))
+    assert not np.allclose(early, late)
+
+
+def test_unknown_entity_is_a_model_error(shop, trained) -> None:
+    db, task = shop
+    with pytest.raises(ModelError, match="customer_id=999"):
+        trained.predict(db, pd.DataFrame({"customer_id": [999], "timestamp": [task.test["timestamp"].iloc[0]]}))
+
+
+def test_choose_threshold_maximises_accuracy() -> None:
+    y = np.array([0, 0, 1, 1, 1])
+    prob = np.array([0.1, 0.7, 0.75, 0.8, 0.9])
+    t = choose_threshold(y, prob)
+    assert 0.7 < t <= 0.75
+    assert task_metrics("binary", y, prob, threshold=t)["accuracy"] == 1.0
