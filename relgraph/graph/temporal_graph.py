@@ -51,6 +51,29 @@ class TemporalGraph:
     def edge_types(self) -> list[EdgeType]:
         return list(self.edge_index)
 
+    def summary(self) -> str:
+        """A short text table: rows and time range per node type, edges and dropped keys per edge type."""
+        lines = ["node type            rows  time range"]
+        for nt, n in self.num_nodes.items():
+            times = self.node_time[nt]
+            known = times[times != NEVER] if times is not None else None
+            if known is None:
+                span = "static"
+            elif len(known) == 0:
+                span = "no known time"
+            else:
+                lo, hi = (
+                    np.datetime64(int(v), "s").astype("datetime64[D]") for v in (known.min(), known.max())
+                )
+                span = f"{lo} .. {hi}" + (f" ({n - len(known)} unknown)" if len(known) < n else "")
+            lines.append(f"{nt:<18} {n:>7,}  {span}")
+        lines.append("edge type                                        edges  dropped")
+        for et, edges in self.edge_index.items():
+            name = f"{et[0]} -[{et[1]}]-> {et[2]}"
+            dropped = self.dropped_edges.get(et)
+            lines.append(f"{name:<46} {edges.shape[1]:>7,}  {'' if dropped is None else dropped}")
+        return "\n".join(lines)
+
     def feature_stats(self, cutoff_seconds: int) -> FeatureStats:
         """Normalisation statistics from rows with node time <= ``cutoff_seconds`` only (leakage-safe)."""
         from relgraph.graph.features import fit_feature_stats
