@@ -18,6 +18,7 @@ import io
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,54 +148,70 @@ def _scratch_name() -> str:
     return f"rg_test_{uuid.uuid4().hex[:12]}"
 
 
-def _connect_or_skip(connect: Callable[[], Any], server: str) -> Any:
+@contextmanager
+def postgres_scratch(server: str = POSTGRES_SERVER) -> Iterator[ScratchDatabase]:
+    """A fresh PostgreSQL schema ``rg_test_<random>`` in ``server``'s database, dropped on exit."""
+    import psycopg2
+
+    con = psycopg2.connect(server, connect_timeout=5)
+    con.autocommit = True
+    schema = _scratch_name()
+    scratch = ScratchDatabase(f"{server}?schema={schema}", "postgres", con, f'"{schema}".')
     try:
-        return connect()
+        scratch.execute(f'CREATE SCHEMA "{schema}"')
+        yield scratch
+    finally:
+        scratch.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        con.close()
+
+
+@contextmanager
+def mysql_scratch_database(server: str = MYSQL_SERVER) -> Iterator[ScratchDatabase]:
+    """A fresh MariaDB/MySQL database ``rg_test_<random>`` (utf8mb4, InnoDB), dropped on exit."""
+    import pymysql
+
+    parts = urlsplit(server)
+    con = pymysql.connect(
+        host=parts.hostname,
+        port=parts.port or 3306,
+        user=parts.username or "root",
+        password=parts.password or "",
+        charset="utf8mb4",
+        autocommit=True,
+        connect_timeout=5,
+    )
+    database = _scratch_name()
+    scratch = ScratchDatabase(f"{server.rstrip('/')}/{database}", "mysql", con, "")
+    try:
+        scratch.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        scratch.execute(f"USE `{database}`")
+        yield scratch
+    finally:
+        scratch.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        con.close()
+
+
+def _scratch_or_skip(
+    manager: Callable[[], AbstractContextManager[ScratchDatabase]], server: str
+) -> Iterator[ScratchDatabase]:
+    try:
+        context = manager()
+        scratch = context.__enter__()
     except Exception as err:  # any driver error: the server is not there for this run
         pytest.skip(f"server {server} not reachable: {str(err).strip().splitlines()[0] if str(err) else err}")
+    try:
+        yield scratch
+    finally:
+        context.__exit__(None, None, None)
 
 
 @pytest.fixture()
 def pg_scratch() -> Iterator[ScratchDatabase]:
     """A fresh PostgreSQL schema ``rg_test_<random>`` in the test server's database, dropped afterwards."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    con = _connect_or_skip(lambda: psycopg2.connect(POSTGRES_SERVER, connect_timeout=5), POSTGRES_SERVER)
-    con.autocommit = True
-    schema = _scratch_name()
-    scratch = ScratchDatabase(f"{POSTGRES_SERVER}?schema={schema}", "postgres", con, f'"{schema}".')
-    scratch.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield scratch
-    finally:
-        scratch.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        con.close()
+    yield from _scratch_or_skip(postgres_scratch, POSTGRES_SERVER)
 
 
 @pytest.fixture()
 def mysql_scratch() -> Iterator[ScratchDatabase]:
     """A fresh MariaDB/MySQL database ``rg_test_<random>`` (utf8mb4, InnoDB), dropped afterwards."""
-    pymysql = pytest.importorskip("pymysql")
-    parts = urlsplit(MYSQL_SERVER)
-    database = _scratch_name()
-
-    def connect() -> Any:
-        return pymysql.connect(
-            host=parts.hostname,
-            port=parts.port or 3306,
-            user=parts.username or "root",
-            password=parts.password or "",
-            charset="utf8mb4",
-            autocommit=True,
-            connect_timeout=5,
-        )
-
-    con = _connect_or_skip(connect, MYSQL_SERVER)
-    with con.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        cur.execute(f"USE `{database}`")
-    scratch = ScratchDatabase(f"{MYSQL_SERVER.rstrip('/')}/{database}", "mysql", con, "")
-    try:
-        yield scratch
-    finally:
-        scratch.execute(f"DROP DATABASE `{database}`")
-        con.close()
+    yield from _scratch_or_skip(mysql_scratch_database, MYSQL_SERVER)

@@ -2,10 +2,11 @@
 
 Why not connectorx here: its SQLite source opens files read-write (creating a missing file,
 and checkpointing a WAL database on close) and fails on SQLite's dynamic typing (untyped
-columns, a ``DATETIME`` column holding plain dates). Instead each table is profiled once in
-SQL (``typeof`` counts per column), every column is selected with the cast that fits all its
-values, and rows come back in large batches that are transposed and converted to Arrow
-column-wise (C code in ``sqlite3`` and ``pyarrow``; no per-row Python loop of ours).
+columns, a ``DATETIME`` column holding plain dates). Instead each table is selected as stored:
+rows come back in large batches that are transposed and converted to Arrow column-wise (C code
+in ``sqlite3`` and ``pyarrow``; no per-row Python loop of ours). A column mixing storage classes
+(text and numbers) makes relgraph profile that table in SQL (``typeof`` counts per column) and
+re-read it with the cast that fits every value.
 """
 
 from __future__ import annotations
@@ -81,22 +82,27 @@ def _column_info(con: sqlite3.Connection, table: str) -> list[tuple[str, str, in
     return [(row[1], row[2] or "", row[5]) for row in con.execute(f"PRAGMA table_info({quote_ident(table)})")]
 
 
+class _MixedStorage(Exception):
+    """A column holds values of incompatible storage classes (text and integers, say)."""
+
+
 def _read_table(con: sqlite3.Connection, table: str) -> pa.Table:
+    """One table, typed column by column.
+
+    Fast path: select the stored values as they are and let Arrow infer each batch's type
+    (integers and reals widen to float64; all-NULL columns take their declared type). Only when
+    a column mixes incompatible storage classes is the table profiled (``typeof`` counts) and
+    re-read with the cast that holds every value.
+    """
     columns = _column_info(con, table)
-    qtable = quote_ident(table)
-    profile_sql = ", ".join(
-        f"sum(typeof({quote_ident(name)}) = '{kind}')"
-        for name, _, _ in columns
-        for kind in ("integer", "real", "text", "blob")
-    )
-    counts = con.execute(f"SELECT {profile_sql} FROM {qtable}").fetchone()
-    plans = [_column_plan(name, decl, counts[4 * i : 4 * i + 4]) for i, (name, decl, _) in enumerate(columns)]
-    cursor = con.execute(f"SELECT {', '.join(expr for expr, _ in plans)} FROM {qtable}")
-    chunks: list[list[pa.Array]] = [[] for _ in plans]
-    while rows := cursor.fetchmany(FETCH_ROWS):
-        for i, values in enumerate(zip(*rows)):
-            chunks[i].append(pa.array(values, type=plans[i][1]))
-    arrays = [pa.chunked_array(chunk, type=plan[1]) for chunk, plan in zip(chunks, plans)]
+    try:
+        plans: list[tuple[str, pa.DataType | None]] = [(quote_ident(name), None) for name, _, _ in columns]
+        arrays = [_unify(chunks, decl) for chunks, (_, decl, _) in zip(_fetch(con, table, plans), columns)]
+    except _MixedStorage:
+        plans = _profiled_plans(con, table, columns)
+        arrays = [
+            pa.chunked_array(chunks, type=t) for chunks, (_, t) in zip(_fetch(con, table, plans), plans)
+        ]
     # BOOLEAN columns arrive as 0/1 integers; text columns may hold ISO dates.
     arrays = [
         pc.cast(a, pa.bool_())
@@ -105,6 +111,47 @@ def _read_table(con: sqlite3.Connection, table: str) -> pa.Table:
         for a, (_, decl, _) in zip(arrays, columns)
     ]
     return pa.table(arrays, names=[name for name, _, _ in columns])
+
+
+def _fetch(
+    con: sqlite3.Connection, table: str, plans: list[tuple[str, pa.DataType | None]]
+) -> list[list[pa.Array]]:
+    """Per column, the Arrow chunks of ``SELECT <expressions> FROM table`` (type None: inferred)."""
+    cursor = con.execute(f"SELECT {', '.join(expr for expr, _ in plans)} FROM {quote_ident(table)}")
+    chunks: list[list[pa.Array]] = [[] for _ in plans]
+    while rows := cursor.fetchmany(FETCH_ROWS):
+        for i, values in enumerate(zip(*rows)):
+            try:
+                chunks[i].append(pa.array(values, type=plans[i][1]))
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+                raise _MixedStorage from err
+    return chunks
+
+
+def _unify(chunks: list[pa.Array], decl: str) -> pa.ChunkedArray:
+    """Batches inferred separately as one column: null batches take the others' type, int64 + float64 widen."""
+    kinds = {chunk.type for chunk in chunks} - {pa.null()}
+    if not kinds:
+        target = _declared_type(decl)
+    elif len(kinds) == 1:
+        target = kinds.pop()
+    elif kinds == {pa.int64(), pa.float64()}:
+        target = pa.float64()
+    else:
+        raise _MixedStorage
+    return pa.chunked_array([chunk.cast(target) for chunk in chunks], type=target)
+
+
+def _profiled_plans(
+    con: sqlite3.Connection, table: str, columns: list[tuple[str, str, int]]
+) -> list[tuple[str, pa.DataType | None]]:
+    profile_sql = ", ".join(
+        f"sum(typeof({quote_ident(name)}) = '{kind}')"
+        for name, _, _ in columns
+        for kind in ("integer", "real", "text", "blob")
+    )
+    counts = con.execute(f"SELECT {profile_sql} FROM {quote_ident(table)}").fetchone()
+    return [_column_plan(name, decl, counts[4 * i : 4 * i + 4]) for i, (name, decl, _) in enumerate(columns)]
 
 
 def _column_plan(name: str, decl: str, counts: tuple[int | None, ...]) -> tuple[str, pa.DataType]:
@@ -120,21 +167,25 @@ def _column_plan(name: str, decl: str, counts: tuple[int | None, ...]) -> tuple[
         return ident, pa.binary()
     if n_real:
         return f"CAST({ident} AS REAL)", pa.float64()
-    affinity = decl.upper()
     if n_int:
         return ident, pa.int64()
-    # Only NULLs: fall back on the declared type (SQLite affinity rules, in their order).
+    return ident, _declared_type(decl)
+
+
+def _declared_type(decl: str) -> pa.DataType:
+    """Arrow type for a column holding only NULLs: from its declared type (SQLite affinity rules, in order)."""
+    affinity = decl.upper()
     if "INT" in affinity:
-        return ident, pa.int64()
+        return pa.int64()
     if any(word in affinity for word in ("CHAR", "CLOB", "TEXT")):
-        return ident, pa.string()
+        return pa.string()
     if any(word in affinity for word in ("REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL")):
-        return ident, pa.float64()
+        return pa.float64()
     if "BOOL" in affinity:
-        return ident, pa.bool_()
+        return pa.bool_()
     if "DATE" in affinity or "TIME" in affinity:
-        return ident, pa.timestamp("us")
-    return ident, pa.string()
+        return pa.timestamp("us")
+    return pa.string()
 
 
 def _declared_keys(con: sqlite3.Connection, tables: list[str]) -> DeclaredKeys:

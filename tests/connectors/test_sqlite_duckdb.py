@@ -70,6 +70,33 @@ def test_sqlite_dynamic_typing_is_read_whole(tmp_path: Path) -> None:
     assert table.schema.field("empty_int").type == pa.int64()
 
 
+def test_sqlite_batches_of_different_inferred_types_unify(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("relgraph.connectors.sqlite.FETCH_ROWS", 2)  # many small batches
+    path = tmp_path / "batches.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE t (num, txt, late_text, never INTEGER)")
+        con.executemany(
+            "INSERT INTO t VALUES (?, ?, ?, NULL)",
+            [
+                (None, None, 1),
+                (None, None, 2),
+                (1, "a", 3),
+                (2, None, 4),
+                (2.5, "b", "x"),
+                (None, None, None),
+            ],
+        )
+    con.close()
+    table = read_source(f"sqlite://{path}").tables["t"]
+    assert table.column("num").type == pa.float64()
+    assert table.column("num").to_pylist() == [None, None, 1.0, 2.0, 2.5, None]
+    assert table.column("txt").to_pylist() == [None, None, "a", None, "b", None]
+    assert table.column("late_text").to_pylist() == ["1", "2", "3", "4", "x", None]  # profiled: as text
+    assert table.column("never").type == pa.int64() and table.column("never").null_count == 6
+
+
 def test_sqlite_file_is_never_written(shop_sqlite: Path) -> None:
     before = shop_sqlite.read_bytes(), shop_sqlite.stat().st_mtime_ns
     listing = sorted(p.name for p in shop_sqlite.parent.iterdir())
