@@ -152,4 +152,9 @@ def read_folder(folder: Path, source: str) -> SourceData:
 def read_file(path: Path) -> pa.Table:
     """One CSV or Parquet file as a table."""
     table = read_parquet(path) if path.name.lower().endswith(PARQUET_SUFFIXES) else read_csv(path)
+    seen: set[str] = set()
+    for name in table.column_names:
+        if name in seen:
+            raise SourceError(f"{path} has two columns named {name!r}: rename one in the header")
+        seen.add(name)
     return normalize_types(table)

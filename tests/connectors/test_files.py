@@ -172,6 +172,20 @@ def test_unreadable_parquet_names_the_file(tmp_path: Path) -> None:
         read_source(str(tmp_path))
 
 
+def test_duplicate_column_names_are_an_error(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("a,b,a\n1,2,3\n")
+    with pytest.raises(SourceError, match=r"t\.csv has two columns named 'a'"):
+        read_source(str(tmp_path))
+
+
+def test_bom_crlf_and_header_only_files(tmp_path: Path) -> None:
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfid,name\r\n1,a\r\n2,\\N\r\n")
+    (tmp_path / "empty.csv").write_text("x,y\n")
+    data = read_source(str(tmp_path))
+    assert data.tables["bom"].to_pylist() == [{"id": 1, "name": "a"}, {"id": 2, "name": None}]
+    assert data.tables["empty"].num_rows == 0 and data.tables["empty"].column_names == ["x", "y"]
+
+
 def test_two_files_one_table_name(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("a\n1\n")
     pq.write_table(pa.table({"a": [1]}), tmp_path / "t.parquet")
