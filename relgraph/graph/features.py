@@ -342,6 +342,10 @@ def _text_projection() -> np.ndarray:
     return _TEXT_PROJECTION
 
 
+#: (row, bucket) pairs projected at a time by ``encode_text``.
+_TEXT_CHUNK = 1 << 16
+
+
 def _terms(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Lower-cased words of 2+ letters/digits and adjacent-word bigrams, with the row of each term."""
     words = pc.split_pattern_regex(pc.utf8_lower(pc.cast(arr, pa.string())), r"[^\pL\pN_]+")
@@ -381,9 +385,16 @@ def encode_text(arr: pa.Array) -> np.ndarray:
     pair_row, pair_bucket = key[starts] // TEXT_HASH_FEATURES, key[starts] % TEXT_HASH_FEATURES
     norm = np.sqrt(np.bincount(pair_row, weights=value**2, minlength=n))
     weight = np.divide(value, norm[pair_row], out=np.zeros_like(value), where=norm[pair_row] > 0)
-    contributions = weight[:, None].astype(np.float32) * _text_projection()[pair_bucket]
-    row_starts = np.flatnonzero(np.r_[True, pair_row[1:] != pair_row[:-1]])
-    out[pair_row[row_starts]] = np.add.reduceat(contributions, row_starts, axis=0)
+    projection = _text_projection()
+    # Project in chunks of pairs: bounded memory instead of one [pairs, TEXT_DIM] temporary.
+    for lo in range(0, len(pair_row), _TEXT_CHUNK):
+        chunk_rows = pair_row[lo : lo + _TEXT_CHUNK]
+        contributions = (
+            weight[lo : lo + _TEXT_CHUNK, None].astype(np.float32)
+            * projection[pair_bucket[lo : lo + _TEXT_CHUNK]]
+        )
+        row_starts = np.flatnonzero(np.r_[True, chunk_rows[1:] != chunk_rows[:-1]])
+        out[chunk_rows[row_starts]] += np.add.reduceat(contributions, row_starts, axis=0)
     return out
 
 
