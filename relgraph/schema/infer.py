@@ -49,7 +49,7 @@ from relgraph.connectors.base import SourceData
 from relgraph.errors import SchemaError
 from relgraph.schema.io import SchemaOverrides, TableOverride, closest, load_schema_file
 from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
-from relgraph.schema.stypes import infer_stype
+from relgraph.schema.stypes import ISO_DATE_PATTERN, distinct_count, infer_stype
 from relgraph.schema.times import (
     comparable_keys,
     is_clock_type,
@@ -116,9 +116,15 @@ def _is_reference_type(values: pa.ChunkedArray) -> bool:
     return _is_key_type(values.type)
 
 
-def _distinct_count(values: pa.ChunkedArray) -> int:
-    """Distinct non-null values (0 for an empty column, whatever its type, even Arrow's null type)."""
-    return pc.count_distinct(values).as_py() if len(values) else 0
+def _is_unique(values: pa.ChunkedArray) -> bool:
+    """No value twice. Integers spanning at most 4x their count use a counting pass (no hashing)."""
+    if pa.types.is_integer(values.type) and len(values):
+        bounds = pc.min_max(values)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if low is not None and high - low < 4 * len(values):
+            offsets = pc.subtract(values, low).to_numpy().astype(np.int64)
+            return int(np.bincount(offsets).max()) <= 1
+    return distinct_count(values) == len(values)
 
 
 def _describe(values: pa.Array) -> str:
@@ -272,8 +278,8 @@ def _validate_primary_key(table_name: str, column: str, table: pa.Table) -> None
     fix = "fix the data or name another key in a schema file"
     if values.null_count:
         raise SchemaError(f"{table_name}.{column}: primary key has {values.null_count} NULL values; {fix}")
-    distinct = _distinct_count(values)
-    if distinct < table.num_rows:
+    if not _is_unique(values):
+        distinct = distinct_count(values)
         counts = pc.value_counts(values)
         dupes = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
         raise SchemaError(
@@ -305,7 +311,7 @@ def _infer_primary_key(name: str, table: pa.Table, other_id_names: set[str]) -> 
             continue  # named as another table's id: a reference, not this table's key
         if best is not None and (score, -position) <= best[:2]:
             continue
-        if pc.count_distinct(values).as_py() != table.num_rows:
+        if not _is_unique(values):
             continue
         best = (score, -position, column, f"unique, non-null, {why}")
     if best is None:
@@ -377,7 +383,7 @@ def _declared_fk(
             f"{where}: references missing column {ref_table}.{ref_column}{closest(ref_column, tables[ref_table].column_names)}"
         )
     parent = tables[ref_table].column(ref_column)
-    if parent.null_count or _distinct_count(parent) < len(parent):
+    if parent.null_count or distinct_count(parent) < len(parent):
         raise SchemaError(
             f"{where}: references {ref_table}.{ref_column}, which is not unique and non-null; reference a key column"
         )
@@ -485,7 +491,7 @@ def _infer_own_time(
             pass
         elif is_stringlike(values.type):
             sample = values.drop_null().slice(0, 1000)
-            if not pc.all(pc.match_substring_regex(sample, r"^\d{4}-\d{2}-\d{2}")).as_py():
+            if not pc.all(pc.match_substring_regex(sample, ISO_DATE_PATTERN)).as_py():
                 continue
             if len(parse_datetimes(values)[1]):
                 continue
