@@ -29,10 +29,11 @@ def read_source(source: str) -> SourceData:
 
     Args:
         source: ``sqlite:///path.db`` (read-only), ``duckdb:///path.duckdb[?schema=NAME]``
-            (read-only), ``postgresql://user[:pw]@host:port/db[?schema=NAME]`` (default schema
-            ``public``), ``mysql://user[:pw]@host:port/db``, a folder of CSV / Parquet files (one file = one table, named by the
-            file stem), a RelBench dataset folder (``db/*.parquet``) or its ``db`` folder, or a
-            single CSV / Parquet / SQLite / DuckDB file.
+            (read-only), ``postgresql://user[:pw]@host:port/db[?schema=NAME]`` (default
+            schema ``public``), ``mysql://user[:pw]@host:port/db``, a folder of CSV / Parquet
+            files (one file = one table, named by the file stem), a RelBench dataset folder
+            (``db/*.parquet``) or its ``db`` folder, a Stack Exchange dump folder (``*.xml``),
+            or a single CSV / Parquet / SQLite / DuckDB file.
 
     Returns:
         :class:`SourceData` with ``tables`` (name -> ``pa.Table``), ``declared`` keys,
@@ -78,9 +79,7 @@ def _read_path(path: Path) -> SourceData:
             return read_dump(path, resolved)
         return files.read_folder(path, resolved)
     if path.name.lower().endswith(files.CSV_SUFFIXES + files.PARQUET_SUFFIXES):
-        tables = {files.table_name(path): files.read_file(path)}
-        declared = files.relbench_keys(tables, path.parent)
-        return SourceData(resolved, tables, declared, files.fingerprint_tables(tables, declared))
+        return files.read_single_file(path, resolved)
     from relgraph.connectors.sqlite import is_sqlite_file, read_sqlite_file
 
     if is_sqlite_file(path):

@@ -1,9 +1,10 @@
 """Folders of CSV / Parquet files (one file = one table) and RelBench ``db/`` folders.
 
 CSV files are read by pyarrow's CSV reader (multi-threaded, typed columns straight into Arrow,
-strict about column counts; ``\\N`` and empty fields are nulls); Parquet files by pyarrow. RelBench writes each table's
-keys and time column into the Parquet schema metadata (``pkey_col``,
-``fkey_col_to_pkey_table``, ``time_col``, JSON values); those become :class:`DeclaredKeys`.
+strict about column counts; ``\\N`` and empty fields are nulls); Parquet files by pyarrow.
+RelBench writes each table's keys and time column into the Parquet schema metadata
+(``pkey_col``, ``fkey_col_to_pkey_table``, ``time_col``, JSON values); those become
+:class:`DeclaredKeys`.
 """
 
 from __future__ import annotations
@@ -146,6 +147,13 @@ def read_folder(folder: Path, source: str) -> SourceData:
             raise SourceError(f"two files for table {name!r} in {folder}: keep one of them")
         tables[name] = read_file(path)
     declared = relbench_keys(tables, folder)
+    return SourceData(source, tables, declared, fingerprint_tables(tables, declared))
+
+
+def read_single_file(path: Path, source: str) -> SourceData:
+    """One CSV or Parquet file as a one-table source (RelBench metadata honoured, if any)."""
+    tables = {table_name(path): read_file(path)}
+    declared = relbench_keys(tables, path.parent)
     return SourceData(source, tables, declared, fingerprint_tables(tables, declared))
 
 
