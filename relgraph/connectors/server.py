@@ -76,7 +76,7 @@ POSTGRES = Dialect(
             "jsonb",
             "uuid",
         }
-    ),  # fmt: skip
+    ),
     to_int="{}::bigint",
     to_float="{}::double precision",
     to_text="{}::text",
@@ -114,7 +114,7 @@ MYSQL = Dialect(
             "binary",
             "varbinary",
         }
-    ),  # fmt: skip
+    ),
     to_int="CAST({} AS SIGNED)",
     to_float="CAST({} AS DOUBLE)",
     to_text="CAST({} AS CHAR)",

@@ -63,11 +63,24 @@ TIME_COLUMNS = {
 #: Free-text columns: kept as strings even when every value happens to look like a number.
 TEXT_COLUMNS = frozenset(
     {
-        "AboutMe", "Body", "Comment", "ContentLicense", "DisplayName", "Location", "Name",
-        "OwnerDisplayName", "LastEditorDisplayName", "RevisionGUID", "TagName", "Tags", "Text",
-        "Title", "UserDisplayName", "WebsiteUrl",
+        "AboutMe",
+        "Body",
+        "Comment",
+        "ContentLicense",
+        "DisplayName",
+        "Location",
+        "Name",
+        "OwnerDisplayName",
+        "LastEditorDisplayName",
+        "RevisionGUID",
+        "TagName",
+        "Tags",
+        "Text",
+        "Title",
+        "UserDisplayName",
+        "WebsiteUrl",
     }
-)  # fmt: skip
+)
 _CACHE_FORMAT = "stackexchange-v1"
 
 

@@ -89,8 +89,14 @@ def test_normalize_types() -> None:
     )
     out = normalize_types(table)
     assert [str(t) for t in out.schema.types] == [
-        "int64", "double", "int64", "double", "string", "timestamp[us]", "uint64",
-    ]  # fmt: skip
+        "int64",
+        "double",
+        "int64",
+        "double",
+        "string",
+        "timestamp[us]",
+        "uint64",
+    ]
     assert out.column("tz").to_pylist() == [dt.datetime(1970, 1, 1), None]  # the UTC instant, naive
 
 
