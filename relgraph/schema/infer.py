@@ -30,7 +30,10 @@ warning. A date-only column with a clock-time companion (``date`` + ``time``,
 
 Inherited time: a table without its own time that references exactly one timed table (own or
 inherited time, self-references excluded) takes that parent's row time through the foreign key.
-With several timed parents none is picked (a warning says how to choose in the schema file).
+With several timed parents (an order item belongs to an order and to a product) it takes the
+parent that is the latest for at least 95 % of its rows (the order), so a row never appears
+before any of its parents; when no parent dominates it stays static with a warning saying how
+to choose in the schema file.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from relgraph.schema.times import (
     is_stringlike,
     is_whole_number,
     lookup_parent_values,
+    own_row_times,
     parse_clock_times,
     parse_datetimes,
     resolve_row_times,
@@ -635,7 +639,7 @@ def _times(
                     fk, parent, f"schema file {overrides.path}", inferred=False
                 )
             else:
-                decided, why = _infer_inherited(name, foreign[name], parent_time, warnings)
+                decided, why = _infer_inherited(name, tables, foreign, parent_time, warnings)
                 if decided is None:
                     times[name] = None
                     static_reasons[name] += f"; {why}"
@@ -667,30 +671,92 @@ def _inherited(fk: ForeignKey, parent: TimeInfo, evidence: str, inferred: bool) 
     )
 
 
+#: A table with several timed parents inherits from one only if it is the latest for this share of rows.
+LATEST_PARENT_SHARE = 0.95
+
+
+def _parent_row_times(
+    table: str,
+    tables: dict[str, pa.Table],
+    foreign: dict[str, list[ForeignKey]],
+    parent_time: Callable[[str], TimeInfo | None],
+) -> np.ndarray:
+    """Row times of a timed table during inference (own, or inherited through its chain)."""
+    info = parent_time(table)
+    assert info is not None
+    if info.inherited_via is None:
+        return own_row_times(tables[table], info.column, info.time_of_day_column)[0]
+    fk = next(f for f in foreign[table] if f.column == info.inherited_via)
+    return lookup_parent_values(
+        tables[table].column(fk.column),
+        tables[fk.references_table].column(fk.references_column),
+        _parent_row_times(fk.references_table, tables, foreign, parent_time),
+    )
+
+
+def _latest_parent(
+    name: str,
+    tables: dict[str, pa.Table],
+    foreign: dict[str, list[ForeignKey]],
+    timed: list[tuple[ForeignKey, TimeInfo]],
+    parent_time: Callable[[str], TimeInfo | None],
+) -> tuple[tuple[ForeignKey, TimeInfo], float]:
+    """The parent whose time is the latest (ties count for all) in most rows, and that share of rows."""
+    per_parent = np.stack(
+        [
+            lookup_parent_values(
+                tables[name].column(fk.column),
+                tables[fk.references_table].column(fk.references_column),
+                _parent_row_times(fk.references_table, tables, foreign, parent_time),
+            ).astype("int64")
+            for fk, _ in timed
+        ]
+    )
+    known = per_parent != np.iinfo(np.int64).min  # NaT
+    if not known.any():
+        return timed[0], 0.0
+    is_latest = (per_parent == per_parent.max(axis=0)) & known
+    rows = known.any(axis=0)
+    shares = is_latest[:, rows].mean(axis=1)
+    best = int(shares.argmax())
+    return timed[best], float(shares[best])
+
+
 def _infer_inherited(
-    name: str, fks: list[ForeignKey], parent_time: Callable[[str], TimeInfo | None], warnings: list[str]
+    name: str,
+    tables: dict[str, pa.Table],
+    foreign: dict[str, list[ForeignKey]],
+    parent_time: Callable[[str], TimeInfo | None],
+    warnings: list[str],
 ) -> tuple[TimeInfo | None, str]:
-    """The time inherited from the one timed parent, or None and why not."""
-    with_time = [(fk, parent_time(fk.references_table)) for fk in fks if fk.references_table != name]
+    """The time inherited from the one timed parent (or the latest of several), or None and why not."""
+    with_time = [(fk, parent_time(fk.references_table)) for fk in foreign[name] if fk.references_table != name]
     timed = [(fk, t) for fk, t in with_time if t is not None]
     if not timed:
         return None, "references no timed table: static"
+    share = None
     if len(timed) > 1:
         options = ", ".join(f"{fk.references_table} via {fk.column}" for fk, _ in timed)
-        hint = f'set time = {{ inherit_via = "{timed[0][0].column}" }} in a schema file to pick one'
-        warnings.append(
-            f"{name}: no time column of its own and several timed parents ({options}); left static, so its rows count as always known (a leak risk if they are events): {hint}"
-        )
-        return None, f"several timed parents ({options}): none picked; {hint}"
+        best, share = _latest_parent(name, tables, foreign, timed, parent_time)
+        if share < LATEST_PARENT_SHARE:
+            hint = f'set time = {{ inherit_via = "{timed[0][0].column}" }} in a schema file to pick one'
+            warnings.append(
+                f"{name}: no time column of its own and several timed parents ({options}), none the latest "
+                f"for {LATEST_PARENT_SHARE:.0%} of rows; left static, so its rows count as always known "
+                f"(a leak risk if they are events): {hint}"
+            )
+            return None, f"several timed parents ({options}): none picked; {hint}"
+        timed = [best]
     fk, parent = timed[0]
     source = (
         parent.column
         if parent.time_of_day_column is None
         else f"{parent.column} + {parent.time_of_day_column}"
     )
+    why = "its only timed parent" if share is None else f"the latest of its timed parents for {share:.1%} of rows"
     evidence = (
         f"no time column of its own; each row belongs to one {fk.references_table} row via {fk.column!r}, "
-        f"its only timed parent, so it takes {fk.references_table}.{source}"
+        f"{why}, so it takes {fk.references_table}.{source}"
     )
     return _inherited(fk, parent, evidence, inferred=True), ""
 

@@ -167,11 +167,12 @@ def test_birth_dates_are_features_and_date_plus_clock_time_is_combined(source_fa
     assert "only timed parent" in results.evidence
 
 
-def test_several_timed_parents_pick_none_and_warn(source_factory):
+def test_several_timed_parents_none_latest_pick_none_and_warn(source_factory):
     data = source_factory(
         {
-            "a": {"a_id": [1, 2], "created": ["2020-01-01", "2020-01-02"]},
+            "a": {"a_id": [1, 2], "created": ["2020-01-01", "2022-01-02"]},
             "b": {"b_id": [1, 2], "created": ["2021-01-01", "2021-01-02"]},
+            # each parent is the later one for half of the rows: neither can be picked
             "links": {"link_id": [1, 2], "a_id": [1, 2], "b_id": [2, 1]},
             "notes": {"note_id": [1], "link_id": [1]},  # its only parent is static: static too
         }
@@ -415,3 +416,35 @@ def test_foreign_key_inferred_exactly_when_coverage_is_high_enough(source_factor
         assert fk.coverage == pytest.approx(coverage) and fk.dangling == sum(
             r not in set(parent_ids) for r in known
         )
+
+
+def test_several_timed_parents_inherit_the_latest() -> None:
+    """An order item belongs to an order and a product: it exists from the later of the two (the order)."""
+    import pyarrow as pa
+
+    from relgraph.connectors.base import DeclaredKeys, SourceData
+    from relgraph.database import Database
+    from relgraph.schema import build_schema
+
+    tables = {
+        "products": pa.table({"product_id": [1, 2], "created_at": pa.array(["2020-01-01", "2020-02-01"]).cast(pa.timestamp("s"))}),
+        "orders": pa.table({"order_id": [10, 11, 12], "ordered_at": pa.array(["2021-01-05", "2021-03-01", "2021-06-01"]).cast(pa.timestamp("s"))}),
+        "order_items": pa.table({"item_id": [100, 101, 102, 103], "order_id": [10, 11, 12, 12], "product_id": [1, 2, 1, 2]}),
+    }
+    declared = DeclaredKeys(
+        primary_keys={"products": "product_id", "orders": "order_id", "order_items": "item_id"},
+        foreign_keys={"order_items": [("order_id", "orders", "order_id"), ("product_id", "products", "product_id")]},
+    )
+    data = SourceData("mem", tables, declared, "fp")
+    schema = build_schema(data)
+    time = schema["order_items"].time
+    assert time is not None and time.inherited_via == "order_id" and time.parent_table == "orders"
+    assert "latest of its timed parents" in time.evidence
+    times = Database(data, schema).row_times("order_items")
+    assert list(times.astype("datetime64[D]").astype(str)) == ["2021-01-05", "2021-03-01", "2021-06-01", "2021-06-01"]
+
+    # When no parent is the latest for most rows, the table stays static and a warning says how to choose.
+    tables["orders"] = pa.table({"order_id": [10, 11, 12], "ordered_at": pa.array(["2019-01-05", "2021-03-01", "2019-06-01"]).cast(pa.timestamp("s"))})
+    schema = build_schema(SourceData("mem", tables, declared, "fp2"))
+    assert schema["order_items"].time is None
+    assert any("order_items" in w and "inherit_via" in w for w in schema.warnings)
