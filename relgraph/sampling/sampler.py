@@ -31,6 +31,9 @@ Strategy = Literal["uniform", "recent"]
 Fanouts = list[int] | dict[EdgeType, list[int]]
 RngLike = np.random.Generator | int | None
 
+#: Most bitmap entries uniform sampling without replacement allocates at once (16 MiB of bools).
+_BITMAP_LIMIT = 2**24
+
 
 @dataclass(frozen=True)
 class _Adjacency:
@@ -59,7 +62,7 @@ class _Adjacency:
             keep = times != NEVER
             if not keep.all():
                 src, dst, times = src[keep], dst[keep], times[keep]
-            order = np.lexsort((times, dst))  # stable: equal times keep edge order
+            order = _order_by_node_then_time(dst, times, num_dst)
             # padding lets the bisection read position E' for empty ranges without a bounds check
             neighbor_time = np.append(times[order], NEVER)
         counts = np.bincount(dst, minlength=num_dst)
@@ -84,6 +87,16 @@ class _Adjacency:
             low = np.where(go_right, middle + 1, low)
             high = np.where(go_right, high, middle)
         return start, low
+
+
+def _order_by_node_then_time(node: np.ndarray, time: np.ndarray, num_nodes: int) -> np.ndarray:
+    """Stable argsort by (node, time): equal times keep edge order, so ties resolve deterministically."""
+    if not len(time):
+        return np.zeros(0, dtype=np.int64)
+    time_min, span = int(time.min()), int(time.max()) - int(time.min()) + 1
+    if span * num_nodes < 2**63:  # one composite int64 key sorts ~3x faster than lexsort
+        return np.argsort(node * span + (time - time_min), kind="stable")
+    return np.lexsort((time, node))
 
 
 def _draw_positions(
@@ -137,19 +150,33 @@ def _floyd_subsets(
     """Uniform ``fanout``-subsets without replacement of each ``[start, start + degree)`` (degree > fanout).
 
     Robert Floyd's algorithm run for all rows at once: step j draws t in [0, degree - fanout + j] and
-    keeps t, or the upper bound itself when t was already chosen. Loops over the fanout, not over nodes.
+    keeps t, or the bound itself when t was already chosen (the bound never was). "Already chosen" is
+    a lookup in a per-row bitmap of the row's offsets, so a step costs O(rows) for any fanout; rows
+    are processed in chunks whose bitmaps total at most ``_BITMAP_LIMIT`` entries.
+
+    Returns:
+        (row, position): int64 [rows * fanout] row index and CSR position of each chosen neighbour.
     """
-    rows = len(start)
-    chosen = np.empty((rows, fanout), dtype=np.int64)
-    for step in range(fanout):
-        upper = degree - fanout + step  # inclusive bound of this step's draw
-        pick = (rng.random(rows) * (upper + 1)).astype(np.int64)
-        if step:
-            taken = (chosen[:, :step] == pick[:, None]).any(axis=1)
-            pick = np.where(taken, upper, pick)
-        chosen[:, step] = pick
-    parent = np.repeat(np.arange(rows), fanout)
-    return parent, (start[:, None] + chosen).ravel()
+    parts = []
+    bitmap_offset = np.cumsum(degree) - degree
+    chunk_of_row = bitmap_offset // _BITMAP_LIMIT
+    bounds = [0, *(np.flatnonzero(np.diff(chunk_of_row)) + 1).tolist(), len(start)]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        rows, row_degree = hi - lo, degree[lo:hi]
+        base = bitmap_offset[lo:hi] - bitmap_offset[lo]
+        taken = np.zeros(int(row_degree.sum()), dtype=bool)
+        # all draws at once; step j's draw is uniform in [0, row_degree - fanout + j]
+        bound = (row_degree - fanout + 1) + np.arange(fanout)[:, None]
+        draw_slot = base + (rng.random((fanout, rows)) * bound).astype(np.int64)
+        bound_slot = base + bound - 1
+        chosen = np.empty((fanout, rows), dtype=np.int64)
+        for step in range(fanout):
+            slot = np.where(taken[draw_slot[step]], bound_slot[step], draw_slot[step])
+            taken[slot] = True
+            chosen[step] = slot
+        chosen -= base
+        parts.append((np.tile(np.arange(lo, hi), fanout), (start[lo:hi] + chosen).ravel()))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 @dataclass

@@ -10,6 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import relgraph.sampling.sampler as sampler_module
 from relgraph.errors import QueryError, RelgraphError
 from relgraph.graph.temporal_graph import NEVER, EdgeType, TemporalGraph
 from relgraph.sampling import TemporalSampler
@@ -223,7 +224,11 @@ def star_graph(num_leaves: int = 40) -> TemporalGraph:
     )
 
 
-def test_uniform_without_replacement_draws_distinct_eligible_neighbours_uniformly() -> None:
+@pytest.mark.parametrize("bitmap_limit", [2**24, 50])  # 50: the 2000 rows are drawn in many chunks
+def test_uniform_without_replacement_draws_distinct_eligible_neighbours_uniformly(
+    bitmap_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sampler_module, "_BITMAP_LIMIT", bitmap_limit)
     graph = star_graph(40)
     sampler = TemporalSampler(graph, [5], strategy="uniform")
     seed_time = 19  # leaves 0..19 are eligible
