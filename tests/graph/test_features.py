@@ -8,6 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from relgraph.database import Database
 from relgraph.errors import ModelError
@@ -266,3 +268,47 @@ def test_text_encoder_matches_plain_hashing_reference() -> None:
         if np.linalg.norm(vector) > 0:
             expected[i] = (vector / np.linalg.norm(vector)) @ _text_projection().astype(np.float64)
     assert np.allclose(encode_text(pa.array(docs, pa.string())), expected, atol=1e-5)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 30),
+            st.one_of(st.none(), st.floats(-1e3, 1e3)),
+            st.one_of(st.none(), st.sampled_from("abcde")),
+            st.lists(st.sampled_from("wxyz"), max_size=3),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    cutoff_day=st.integers(0, 30),
+)
+def test_stats_equal_stats_of_the_past_only(
+    database_factory: Callable[..., Database], rows: list[tuple], cutoff_day: int
+) -> None:
+    def db_of(subset: list[tuple]) -> Database:
+        table = pa.table(
+            {
+                "id": list(range(len(subset))),
+                "at": pa.array([day(r[0]) for r in subset], pa.timestamp("s")),
+                "x": pa.array([r[1] for r in subset], pa.float64()),
+                "c": pa.array([r[2] for r in subset], pa.string()),
+                "tags": pa.array([",".join(r[3]) for r in subset], pa.string()),
+            }
+        )
+        return database_factory(
+            {"events": table},
+            primary_keys={"events": "id"},
+            times={"events": TimeInfo("at")},
+            stypes={"events": {"tags": SType.MULTICATEGORICAL}},
+        )
+
+    cutoff = cutoff_seconds(cutoff_day)
+    past = [r for r in rows if r[0] <= cutoff_day]
+    full_stats = build_graph(db_of(rows), cache_dir=None).feature_stats(cutoff).to_dict()
+    past_stats = build_graph(db_of(past), cache_dir=None).feature_stats(cutoff).to_dict() if past else None
+    if past_stats is not None:
+        assert full_stats == past_stats
+    else:
+        assert full_stats["tables"]["events"]["categorical_values"] == [[]]
