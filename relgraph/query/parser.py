@@ -257,6 +257,9 @@ class _Parser:
             inner = self.condition()
             self.punct(")")
             return inner
+        token = self.tok
+        if not (token.kind == "QIDENT" or (token.kind == "IDENT" and token.value.upper() not in RESERVED)):
+            raise self.fail("a condition (an aggregate or table.column compared to a literal, NOT, or '(')")
         operand = self.operand()
         if self.tok.kind == "OP":
             return Comparison(operand, _OPS[self.advance().value], self.literal())

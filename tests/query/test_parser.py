@@ -232,3 +232,9 @@ def test_ast_text_ast_round_trip(query: Query) -> None:
     text = query.to_text()
     assert parse(text) == query
     assert parse(text).to_text() == text
+
+
+def test_missing_condition_names_what_a_condition_is() -> None:
+    message = _error("PREDICT d.a FOR EACH d.id WHERE AND d.a = 1")
+    assert "expected a condition (an aggregate or table.column compared to a literal, NOT, or '(')" in message
+    assert "found 'AND'" in message
