@@ -128,7 +128,7 @@ class _Planner:
                 (g for g in self.groups if g.table == agg.column.table and g.window == agg.window), None
             )
             if group is None:
-                group = _Group(f"g{len(self.groups)}", agg.column.table, agg.window, [])
+                group = _Group(f"__rg_g{len(self.groups)}", agg.column.table, agg.window, [])
                 self.groups.append(group)
             group.aggregates.append(agg)
             self.agg_column[agg] = (group, f"a{len(group.aggregates) - 1}")

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Output columns of a training table besides the entity key.
 RESERVED_OUTPUT_COLUMNS = ("timestamp", "label")
+#: Prefix of the relations the planner creates (CTEs, timestamps).
+RESERVED_PREFIX = "__rg_"
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,11 @@ class _Validator:
 
     # -- names ---------------------------------------------------------------------------
     def table(self, name: str) -> str:
+        if name.startswith(RESERVED_PREFIX):
+            # The planner's own relations use this prefix; a user table with it would be shadowed.
+            raise QueryError(
+                f"table '{name}': names starting with {RESERVED_PREFIX} are reserved by relgraph; rename it"
+            )
         if name not in self.schema:
             raise QueryError(f"unknown table '{name}': {_suggest(name, self.schema.table_names)}")
         return name

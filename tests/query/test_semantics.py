@@ -202,3 +202,13 @@ def test_bad_timestamps(shop: Database, bad: list) -> None:
 
     with pytest.raises(QueryError, match="timestamps"):
         make_training_table(shop, "PREDICT customers.segment FOR EACH customers.customer_id", bad)
+
+
+def test_tables_named_like_planner_relations() -> None:
+    tables = {
+        "g0": pd.DataFrame({"id": [1, 2]}),
+        "w": pd.DataFrame({"eid": [1, 2, 3], "gid": [1, 1, 2], "at": [day(1), day(2), day(40)]}),
+    }
+    db = make_db(tables, {"g0": "id", "w": "eid"}, {"w": [("gid", "g0", "id")]}, {"w": "at"})
+    text = "PREDICT COUNT(w.*, 0, 30, days) FOR EACH g0.id ASSUMING COUNT(w.*, -10, 60, days) > 0"
+    assert _rows(db, text, 0) == [(1, 0, 2.0), (2, 0, 0.0)]

@@ -122,3 +122,9 @@ def test_resolved_query(shop: Database) -> None:
 )
 def test_task_types(shop: Database, text: str, task_type: str) -> None:
     assert validate(parse(text), shop.schema).task_type == task_type
+
+
+def test_reserved_table_prefix(shop: Database) -> None:
+    assert "reserved by relgraph" in _error(
+        shop, "PREDICT COUNT(__rg_ts.*, 0, 3, days) > 0 FOR EACH customers.customer_id"
+    )
