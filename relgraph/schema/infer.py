@@ -186,7 +186,9 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
             time_evidence=static_reasons.get(name, "") if time is None else "",
         )
     schema = Schema(tables=schema_tables, warnings=warnings)
-    _report(schema, tables, warnings)
+    row_times = _row_times_or_none(tables, schema)
+    _hide_future_columns(schema, tables, row_times, warnings)
+    _report(schema, tables, row_times, warnings)
     return schema
 
 
@@ -792,25 +794,63 @@ def _columns(
     return columns
 
 
-def _report(schema: Schema, tables: dict[str, pa.Table], warnings: list[str]) -> None:
-    """Warnings: dangling foreign keys, audit columns, parent rows newer than their children."""
+def _row_times_or_none(tables: dict[str, pa.Table], schema: Schema) -> dict[str, np.ndarray] | None:
+    try:
+        return resolve_row_times(tables, schema)
+    except SchemaError:
+        return None  # reported where the time was chosen; never reached for validated times
+
+
+#: A timestamp column later than its row's own time in more than this share of rows looks ahead.
+FUTURE_COLUMN_SHARE = 0.01
+
+
+def _hide_future_columns(
+    schema: Schema, tables: dict[str, pa.Table], row_times: dict[str, np.ndarray] | None, warnings: list[str]
+) -> None:
+    """Timestamp columns that can hold times after their row's time (last edit, last access, closing
+    time) would show a model the future of a row it sees in the past: they become IGNORED, not features.
+
+    Caught by name (audit columns) or by data (later than the row time in over 1 % of rows); a schema
+    file's stype wins.
+    """
+    for name, ts in schema.tables.items():
+        own = ts.time.column if ts.time is not None and ts.time.inherited_via is None else None
+        times = row_times.get(name) if row_times is not None else None
+        for column in ts.columns:
+            if column.stype is not SType.TIMESTAMP or column.name == own or column.evidence == "schema file":
+                continue
+            later = 0.0
+            if times is not None:
+                values, _ = parse_datetimes(tables[name].column(column.name))
+                both = ~np.isnat(values) & ~np.isnat(times)
+                later = float(np.mean(values[both] > times[both])) if both.any() else 0.0
+            if AUDIT_PATTERN.search(column.name):
+                why = "looks like an audit column (time of last change)"
+            elif later > FUTURE_COLUMN_SHARE:
+                why = f"later than the row's own time in {later:.0%} of rows"
+            else:
+                continue
+            column.stype = SType.IGNORED
+            column.evidence = f"{why}: it could reveal the future, so not a feature"
+            warnings.append(
+                f"{name}.{column.name}: {why}; not used as a feature (it could reveal the future); "
+                'set its stype to "timestamp" in a schema file to use it anyway'
+            )
+
+
+def _report(
+    schema: Schema, tables: dict[str, pa.Table], row_times: dict[str, np.ndarray] | None, warnings: list[str]
+) -> None:
+    """Warnings: dangling foreign keys, parent rows newer than their children."""
     for child, fk in schema.edges():
         if fk.dangling:
             warnings.append(
                 f"{child}.{fk.column}: {fk.dangling} values ({1 - fk.coverage:.1%}) not found in "
                 f"{fk.references_table}.{fk.references_column}; those links are dropped"
             )
-    for name, ts in schema.tables.items():
-        for column in ts.columns:
-            own = ts.time.column if ts.time is not None and ts.time.inherited_via is None else None
-            if column.stype is SType.TIMESTAMP and column.name != own and AUDIT_PATTERN.search(column.name):
-                warnings.append(
-                    f"{name}.{column.name}: looks like an audit column (time of last change), not a row time"
-                )
-    try:
-        row_times = resolve_row_times(tables, schema)
-    except SchemaError:
-        return  # reported where the time was chosen; never reached for validated times
+    if row_times is None:
+        return
     for child, fk in schema.edges():
         child_time = schema[child].time
         if child not in row_times or fk.references_table not in row_times or fk.references_table == child:

@@ -448,3 +448,25 @@ def test_several_timed_parents_inherit_the_latest() -> None:
     schema = build_schema(SourceData("mem", tables, declared, "fp2"))
     assert schema["order_items"].time is None
     assert any("order_items" in w and "inherit_via" in w for w in schema.warnings)
+
+
+def test_columns_that_look_ahead_are_not_features(source_factory):
+    """A last-edit or closing time can be later than the row: as a feature it would reveal the future."""
+    data = source_factory(
+        {
+            "posts": {
+                "post_id": [1, 2, 3, 4],
+                "created_at": ["2020-01-01", "2020-02-01", "2020-03-01", "2020-04-01"],
+                "closed_on": ["2021-01-01", "2020-02-01", "2023-03-01", "2020-04-01"],
+                "last_update": ["2020-01-01", "2020-02-01", "2020-03-01", "2020-04-01"],
+                "first_seen": ["2019-01-01", "2019-02-01", "2019-03-01", "2019-04-01"],
+            }
+        }
+    )
+    schema = build_schema(data)
+    posts = schema["posts"]
+    assert posts.time_column == "created_at"
+    assert posts.column("closed_on").stype is SType.IGNORED  # by data: later than the row time
+    assert posts.column("last_update").stype is SType.IGNORED  # by name: an audit column
+    assert posts.column("first_seen").stype is SType.TIMESTAMP
+    assert any(w.startswith("posts.closed_on") for w in schema.warnings)
