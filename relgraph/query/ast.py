@@ -169,7 +169,7 @@ class Rank:
         return f"{self.aggregate} RANK TOP {self.k}"
 
 
-Target = Comparison | IsNull | Aggregate | ColumnRef | Rank
+Target = Comparison | IsNull | Aggregate | ColumnRef | Rank | And | Or | Not
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,8 @@ class Query:
     assuming: Condition | None = None
 
     def __str__(self) -> str:
-        text = f"PREDICT {self.target} FOR EACH {self.entity}"
+        target = f"({self.target})" if isinstance(self.target, (And, Or, Not)) else str(self.target)
+        text = f"PREDICT {target} FOR EACH {self.entity}"
         if self.where is not None:
             text += f" WHERE {self.where}"
         if self.assuming is not None:
@@ -212,7 +213,7 @@ class Query:
         target = self.target
         if isinstance(target, Rank):
             return "ranking"
-        if isinstance(target, (Comparison, IsNull)):
+        if isinstance(target, (Comparison, IsNull, And, Or, Not)):
             return "binary"
         if isinstance(target, Aggregate) and target.func not in ("FIRST", "LAST"):
             return "regression"

@@ -125,6 +125,14 @@ class _Parser:
         return Query(target, ColumnRef(table, key), where, assuming)
 
     def target(self) -> Target:
+        if self.at_punct("("):
+            # A parenthesised condition (e.g. activity in one table OR another): a binary target.
+            self.advance()
+            condition = self.condition()
+            self.punct(")")
+            if not self.at_keyword("FOR"):
+                raise self.fail("FOR EACH")
+            return condition
         operand = self.operand()
         target: Target = operand
         if self.tok.kind == "OP":

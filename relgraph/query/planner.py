@@ -225,7 +225,7 @@ class _Planner:
     # -- statement -----------------------------------------------------------------------
     def label_sql(self) -> str:
         target = self.query.target
-        if isinstance(target, (Comparison, IsNull)):
+        if isinstance(target, (Comparison, IsNull, And, Or, Not)):
             return f"CAST({self.condition_sql(target, self.entity_operand)} AS BIGINT)"
         if isinstance(target, Rank):
             return self.entity_operand(target.aggregate)
@@ -263,14 +263,14 @@ class _Planner:
         else:
             # Only (entity, t) pairs with rows in this group can pass the filters: start from them.
             source = (
-                f"{quote(driver.alias)} {quote(driver.alias)} JOIN {quote(resolved.entity_table)} e "
+                f"{quote(driver.alias)} JOIN {quote(resolved.entity_table)} e "
                 f'ON e.{self.entity_join_column(driver)} = {quote(driver.alias)}."__rg_key"'
             )
             time = f'{quote(driver.alias)}."__rg_t"'
         if resolved.entity_timed:
             where.append(f"e.{quote(TIME_COLUMN)} <= {time}")  # the entity exists at t
         joins = [
-            f'LEFT JOIN {quote(g.alias)} {quote(g.alias)} ON {quote(g.alias)}."__rg_key" = e.{self.entity_join_column(g)} '
+            f'LEFT JOIN {quote(g.alias)} ON {quote(g.alias)}."__rg_key" = e.{self.entity_join_column(g)} '
             f'AND {quote(g.alias)}."__rg_t" = {time}'
             for g in self.groups
             if g is not driver

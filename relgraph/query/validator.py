@@ -124,7 +124,7 @@ class _Validator:
         target = query.target
         if isinstance(target, Rank):
             self.aggregate(target.aggregate, context="target", allow_list=True)
-        elif isinstance(target, (Comparison, IsNull)):
+        elif isinstance(target, (Comparison, IsNull, And, Or, Not)):
             self.condition(target, context="target")
         elif isinstance(target, Aggregate):
             self.aggregate(target, context="target")
