@@ -42,7 +42,9 @@ KINDS = st.sampled_from(["x", "y", None])
 
 # -- random databases --------------------------------------------------------------------------
 @st.composite
-def databases(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+def databases(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, bool, pd.DataFrame | None]:
+    """users, events (with their user in ``uid``), whether users are timed, and optionally
+    ``sessions``: then the database reaches users only through events.sid -> sessions.uid."""
     n_users = draw(st.integers(1, 5))
     timed = draw(st.booleans())
     users = pd.DataFrame(
@@ -73,7 +75,20 @@ def databases(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
             ).astype("datetime64[ns]"),
         }
     )
-    return users, events, timed
+    sessions = None
+    if draw(st.booleans()):
+        n_sessions = draw(st.integers(1, 6))
+        sessions = pd.DataFrame(
+            {
+                "sid": pd.array(range(n_sessions), dtype="int64"),
+                "uid": pd.array(
+                    [draw(st.sampled_from([None, *range(n_users)])) for _ in range(n_sessions)], dtype="Int64"
+                ),
+            }
+        )
+        sid = [draw(st.sampled_from([None, *range(n_sessions)])) for _ in range(n_events)]
+        events = events.drop(columns="uid").assign(sid=pd.array(sid, dtype="Int64"))
+    return users, events, timed, sessions
 
 
 # -- random queries ----------------------------------------------------------------------------
@@ -291,13 +306,19 @@ def reference_table(
 )
 @given(databases(), queries, st.lists(st.integers(-6, 14).map(day), min_size=1, max_size=3))
 def test_sql_equals_pandas_reference(data: tuple, query: Query, timestamps: list[pd.Timestamp]) -> None:
-    users, events, timed = data
-    db = make_db(
-        {"users": users, "events": events, "items": pd.DataFrame({"iid": range(4)})},
-        {"users": "uid", "events": "eid", "items": "iid"},
-        {"events": [("uid", "users", "uid"), ("item", "items", "iid")]},
-        {"events": "at", **({"users": "created"} if timed else {})},
-    )
+    users, events, timed, sessions = data
+    tables = {"users": users, "events": events, "items": pd.DataFrame({"iid": range(4)})}
+    keys = {"users": "uid", "events": "eid", "items": "iid"}
+    fks = {"events": [("uid", "users", "uid"), ("item", "items", "iid")]}
+    if sessions is not None:  # two hops: events -> sessions -> users
+        tables["sessions"], keys["sessions"] = sessions, "sid"
+        fks = {
+            "events": [("sid", "sessions", "sid"), ("item", "items", "iid")],
+            "sessions": [("uid", "users", "uid")],
+        }
+        user_of_session = dict(zip(sessions["sid"], sessions["uid"]))
+        events = events.assign(uid=pd.array([user_of_session.get(s) for s in events["sid"]], dtype="Int64"))
+    db = make_db(tables, keys, fks, {"events": "at", **({"users": "created"} if timed else {})})
     table = make_training_table(db, query, timestamps)
     expected = reference_table(users, events, timed, query, timestamps)
     got = list(zip(table["uid"], table["timestamp"], table["label"]))
