@@ -1,0 +1,10 @@
+"""Tabular baselines: automated temporal features (DuckDB SQL), LightGBM, and rule baselines.
+
+Imports without torch.
+"""
+
+from relgraph.baselines.features import TemporalFeatureBuilder, clear_feature_cache
+from relgraph.baselines.lightgbm_model import LightGBMPredictor
+from relgraph.baselines.rules import RecentFormRule, TrivialBaseline
+
+__all__ = ["LightGBMPredictor", "RecentFormRule", "TemporalFeatureBuilder", "TrivialBaseline", "clear_feature_cache"]

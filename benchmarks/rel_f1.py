@@ -1,0 +1,221 @@
+"""rel-f1 benchmark: driver-dnf / driver-top3 (test AUROC) and driver-position (test MAE).
+
+Runs each requested model family on RelBench's task tables (``../shared/datasets/rel-f1/tasks``)
+over the database in ``../shared/datasets/rel-f1``, for several seeds, and prints mean ± std
+beside the reference figures, with feature time, wall time and peak memory.
+
+    .venv/bin/python benchmarks/rel_f1.py --models trivial,rules,lightgbm --seeds 0 1 2
+
+One function per model family (``run_<family>``), registered in ``FAMILIES``; each returns
+``{task: [test metric per seed]}`` plus notes. Add a family by writing its function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import relgraph  # noqa: E402
+from relgraph.baselines.features import clear_feature_cache  # noqa: E402
+from relgraph.baselines.lightgbm_model import LightGBMPredictor  # noqa: E402
+from relgraph.baselines.rules import RecentFormRule, TrivialBaseline  # noqa: E402
+from relgraph.database import Database  # noqa: E402
+from relgraph.metrics import binary_metrics, regression_metrics  # noqa: E402
+from relgraph.query.task import TaskTables  # noqa: E402
+
+DATA = REPO / ".." / "shared" / "datasets" / "rel-f1"
+
+#: task -> (label column in RelBench's tables, task type, metric)
+TASKS: dict[str, tuple[str, str, str]] = {
+    "driver-dnf": ("did_not_finish", "binary", "auroc"),
+    "driver-top3": ("qualifying", "binary", "auroc"),
+    "driver-position": ("position", "regression", "mae"),
+}
+
+#: Reference figures (test; AUROC in %, MAE): see ../shared/datasets/rel-f1/README.md.
+REFERENCES: list[tuple[str, tuple[float, float, float]]] = [
+    ("RelBench LightGBM (paper)", (68.56, 73.92, 4.170)),
+    ("RelBench GNN (paper)", (72.62, 75.54, 4.022)),
+    ("Featuretools + LightGBM (measured)", (82.2, 92.2, 2.81)),
+    ("recent-form rules (measured)", (83.1, 92.6, 2.75)),
+]
+
+
+def load_task(name: str) -> TaskTables:
+    """RelBench's task tables as TaskTables (columns driverId, timestamp, label)."""
+    label, task_type, _ = TASKS[name]
+    frames = {}
+    for split in ("train", "val", "test"):
+        df = pd.read_parquet(DATA / "tasks" / name / f"{split}.parquet")
+        frames[split] = df.rename(columns={"date": "timestamp", label: "label"})[["driverId", "timestamp", "label"]]
+    return TaskTables(task_type, "drivers", "driverId", frames["train"], frames["val"], frames["test"])
+
+
+def test_metric(task_name: str, y: np.ndarray, pred: np.ndarray) -> float:
+    """AUROC in % for the binary tasks, MAE for driver-position."""
+    _, task_type, metric = TASKS[task_name]
+    if task_type == "binary":
+        return 100.0 * binary_metrics(y, pred)[metric]
+    return regression_metrics(y, pred)[metric]
+
+
+Result = dict[str, Any]
+
+
+def run_trivial(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
+    """Entity historical rate (binary) / training median (regression): deterministic, one run."""
+    scores, notes = {}, {}
+    for name, task in tasks.items():
+        model = TrivialBaseline().fit(db, task)
+        scores[name] = [test_metric(name, task.test["label"].to_numpy(), model.predict(db, task.test))]
+    return {"scores": scores, "notes": notes}
+
+
+def run_rules(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
+    """The single last-n feature chosen on validation: deterministic, one run."""
+    scores, notes = {}, {}
+    for name, task in tasks.items():
+        model = RecentFormRule().fit(db, task)
+        scores[name] = [test_metric(name, task.test["label"].to_numpy(), model.predict(db, task.test))]
+        notes[name] = f"{model.state_['feature']} ({model.state_['mapping']['kind']})"
+    return {"scores": scores, "notes": notes}
+
+
+def run_lightgbm(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
+    """Temporal features + LightGBM tuned on validation, one fit per seed.
+
+    Feature time is measured on the first seed with a cold feature cache: building the
+    features of train, val and test for every task.
+    """
+    clear_feature_cache()
+    scores: dict[str, list[float]] = {name: [] for name in tasks}
+    notes: dict[str, str] = {}
+    feature_seconds = 0.0
+    for i, seed in enumerate(seeds):
+        for name, task in tasks.items():
+            model = LightGBMPredictor(seed=seed).fit(db, task)
+            started = time.perf_counter()
+            x_test = model.builder.transform(db, task.test, task.entity_key)
+            if i == 0:
+                feature_seconds += model.meta_["feature_seconds"] + time.perf_counter() - started
+            pred = model.predict(db, task.test)
+            scores[name].append(test_metric(name, task.test["label"].to_numpy(), pred))
+            if i == 0:
+                top = ", ".join(model.feature_importance_.index[:3])
+                notes[name] = f"{len(x_test.columns)} features; val {model.meta_['val_metric']} {model.meta_['val_value']:.4f}; top: {top}"
+    return {"scores": scores, "notes": notes, "feature_seconds": feature_seconds}
+
+
+#: GNN hyper-parameter overrides (``--gnn-config '{"hidden": 128}'``), applied to every task.
+GNN_OVERRIDES: dict[str, Any] = {}
+
+
+def run_gnn(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
+    """The temporal GNN (relgraph.train.GNNPredictor, default config + ``GNN_OVERRIDES``), one fit per seed.
+
+    Notes give the validation metric, epochs run, fit time and the sampling share of training
+    time (seconds in the temporal sampler / seconds of training epochs) on the first seed.
+    """
+    import dataclasses
+
+    from relgraph.graph import build_graph
+    from relgraph.train.gnn import GNNConfig, GNNPredictor
+
+    build_graph(db)  # warm the graph cache once, so fit times compare across seeds
+    scores: dict[str, list[float]] = {name: [] for name in tasks}
+    notes: dict[str, str] = {}
+    for i, seed in enumerate(seeds):
+        for name, task in tasks.items():
+            config = dataclasses.replace(GNNConfig(seed=seed), **GNN_OVERRIDES)
+            started = time.perf_counter()
+            model = GNNPredictor(config, quiet=True).fit(db, task)
+            fit_seconds = time.perf_counter() - started
+            scores[name].append(test_metric(name, task.test["label"].to_numpy(), model.predict(db, task.test)))
+            if i == 0:
+                primary = "val_mae" if TASKS[name][2] == "mae" else "val_auroc"
+                best = max(model.history, key=lambda h: -h[primary] if primary == "val_mae" else h[primary])
+                notes[name] = (
+                    f"best val {primary[4:]} {best[primary]:.4f} at epoch {best['epoch']}/{len(model.history)}; "
+                    f"fit {fit_seconds:.1f} s; sampling {100 * model.timing['sample_share']:.1f}% of epoch time"
+                )
+    return {"scores": scores, "notes": notes}
+
+
+FAMILIES: dict[str, Callable[[Database, dict[str, TaskTables], list[int]], Result]] = {
+    "trivial": run_trivial,
+    "rules": run_rules,
+    "lightgbm": run_lightgbm,
+    "gnn": run_gnn,
+}
+
+
+def _cell(values: list[float], task_name: str) -> str:
+    digits = 3 if TASKS[task_name][2] == "mae" else 2
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def print_table(results: dict[str, Result], seeds: list[int]) -> None:
+    names = list(TASKS)
+    header = f"{'model':<38}" + "".join(f"{n + ' ' + TASKS[n][2].upper():>24}" for n in names)
+    print(header)
+    print("-" * len(header))
+    for label, figures in REFERENCES:
+        print(f"{label:<38}" + "".join(f"{v:>24}" for v in figures))
+    for family, res in results.items():
+        runs = max(len(v) for v in res["scores"].values())
+        label = f"{family} (ours, {runs} run{'s' if runs > 1 else ''})"
+        print(f"{label:<38}" + "".join(f"{_cell(res['scores'][n], n):>24}" for n in names))
+    print()
+    for family, res in results.items():
+        extra = f"feature time {res['feature_seconds']:.1f} s; " if "feature_seconds" in res else ""
+        print(f"{family}: {extra}wall {res['seconds']:.1f} s")
+        for name, note in res["notes"].items():
+            print(f"  {name}: {note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="trivial,rules,lightgbm", help=f"comma-separated families: {','.join(FAMILIES)}")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--gnn-config", default="{}", help='GNN overrides as JSON, e.g. \'{"hidden": 128}\'')
+    args = parser.parse_args(argv)
+    GNN_OVERRIDES.update(json.loads(args.gnn_config))
+    started = time.perf_counter()
+    families = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in families if m not in FAMILIES]
+    if unknown:
+        parser.error(f"unknown model families {unknown}; choose from {list(FAMILIES)}")
+    db = relgraph.connect(DATA)
+    tasks = {name: load_task(name) for name in args.tasks.split(",")}
+    results: dict[str, Result] = {}
+    for family in families:
+        t0 = time.perf_counter()
+        results[family] = FAMILIES[family](db, tasks, args.seeds)
+        results[family]["seconds"] = time.perf_counter() - t0
+    print_table(results, args.seeds)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    total = time.perf_counter() - started
+    print(f"\ntotal wall time {total:.1f} s; peak memory {peak_mib:.0f} MiB; seeds {args.seeds}")
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "total_seconds": total, "peak_mib": peak_mib}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
