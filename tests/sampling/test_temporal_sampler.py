@@ -175,7 +175,20 @@ def test_no_node_after_its_seed_time_and_every_edge_exists(
         for child, parent in local.t().tolist():
             assert (int(batch[src].n_id[child]), int(batch[dst].n_id[parent])) in edge_sets[edge_type]
             assert batch[src].seed[child] == batch[dst].seed[parent]
-    sampled_paths(batch)  # tree structure: one parent per non-seed node, all lead back to their seed
+    parent = sampled_parents(batch)
+    for node_type in graph.node_types:
+        # local ids are grouped by hop, in the per-hop counts given (what PyG's trim_to_layer expects)
+        depths = []
+        for local in range(batch[node_type].num_nodes):
+            depth, at = 0, (node_type, local)
+            while at in parent:
+                depth, at = depth + 1, parent[at][1:]
+            depths.append(depth)
+        counts = batch.num_sampled_nodes_dict[node_type]
+        assert depths == np.repeat(np.arange(hops + 1), counts).tolist()
+    for edge_type in graph.edge_types:
+        assert sum(batch.num_sampled_edges_dict[edge_type]) == batch[edge_type].edge_index.shape[1]
+    sampled_paths(batch)  # tree structure: every non-seed node leads back to its own seed
 
 
 @SETTINGS
