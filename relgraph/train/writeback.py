@@ -32,14 +32,19 @@ def _sql_columns(frame: pd.DataFrame, quote: str, text_type: str, float_type: st
 
 
 def _rows(frame: pd.DataFrame) -> list[tuple]:
-    """Python values per row; timestamps as datetime, NaN as None, lists as text."""
-    out = frame.astype(object).where(frame.notna(), None)
-    for col in out.columns:
-        if frame[col].dtype.kind == "M":
-            out[col] = [v.to_pydatetime() if v is not None else None for v in out[col]]
-        elif frame[col].dtype == object:
-            out[col] = [str(v) if isinstance(v, (list, tuple)) else v for v in out[col]]
-    return list(out.itertuples(index=False, name=None))
+    """Python values per row: timestamps as ISO text (every engine casts it), NaN as None, lists as text."""
+    columns = []
+    for col in frame.columns:
+        values = frame[col]
+        if values.dtype.kind == "M":
+            text = values.dt.strftime("%Y-%m-%d %H:%M:%S")
+            columns.append([None if pd.isna(v) else v for v in text])
+        else:
+            columns.append([
+                None if not isinstance(v, (list, tuple)) and pd.isna(v) else (str(v) if isinstance(v, (list, tuple)) else v)
+                for v in values.astype(object)
+            ])
+    return [tuple(r.item() if hasattr(r, "item") else r for r in row) for row in zip(*columns)]
 
 
 def write_table(source: str, name: str, frame: pd.DataFrame) -> str:

@@ -1,0 +1,110 @@
+"""``relgraph train`` -> ``predict`` -> ``evaluate`` round trip on a small demo shop (SQLite)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from relgraph.cli.main import main
+from relgraph.demo.generate import make_demo_database
+from relgraph.demo.run import DEMO_SCHEMA_TOML
+
+CHURN = "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id WHERE COUNT(orders.*, -90, 0, days) > 0"
+FAST = ["--epochs", "2", "--hidden", "16", "--fanouts", "4,2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("shop")
+    db_path = make_demo_database(folder / "demo.db", seed=0, scale=0.05)
+    schema = folder / "schema.toml"
+    schema.write_text(DEMO_SCHEMA_TOML)
+    return db_path, schema
+
+
+@pytest.fixture(scope="module")
+def run_dir(shop: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db_path, schema = shop
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--schema", str(schema), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_train_writes_every_artifact(run_dir: Path) -> None:
+    for name in ("config.json", "metrics.json", "predictions.parquet", "report.html", "query.pql", "schema.toml",
+                 "train.log", "gnn/gnn.safetensors", "gnn/gnn.json"):
+        assert (run_dir / name).exists(), name
+    assert not (run_dir / "gnn" / "checkpoint.pt").exists()  # finished runs leave nothing to resume
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["task"] == "binary" and metrics["model"] == "gnn"
+    assert {"auroc", "average_precision", "accuracy"} <= set(metrics["test"])
+    assert "trivial" in metrics["baselines"]
+    preds = pd.read_parquet(run_dir / "predictions.parquet")
+    assert list(preds.columns) == ["customer_id", "timestamp", "label", "probability", "prediction"]
+    report = (run_dir / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 3 and "trivial" in report
+    assert "epoch 2" in (run_dir / "train.log").read_text()
+
+
+def test_evaluate_recomputes_the_saved_metrics(shop: tuple[Path, Path], run_dir: Path, capsys) -> None:
+    db_path, _ = shop
+    capsys.readouterr()
+    assert main(["evaluate", f"sqlite:///{db_path}", "--model", str(run_dir)]) == 0
+    recomputed = json.loads(capsys.readouterr().out)
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    for split in ("val", "test"):
+        assert recomputed[split]["auroc"] == pytest.approx(saved[split]["auroc"], abs=1e-9)
+
+
+def test_predict_at_latest_time_and_write_a_new_table(shop: tuple[Path, Path], run_dir: Path, tmp_path: Path) -> None:
+    db_path, _ = shop
+    copy = tmp_path / "copy.db"
+    shutil.copy(db_path, copy)
+    out = tmp_path / "preds.parquet"
+    assert main(["predict", f"sqlite:///{copy}", "--model", str(run_dir), "--out", str(out), "--write-table", "churn_risk"]) == 0
+    preds = pd.read_parquet(out)
+    assert len(preds) > 0 and preds["probability"].between(0, 1).all()
+    assert preds["timestamp"].nunique() == 1
+    with sqlite3.connect(copy) as con:
+        assert con.execute("SELECT COUNT(*) FROM churn_risk").fetchone()[0] == len(preds)
+    # A second write to the same name is refused, and the table is left as it was.
+    assert main(["predict", f"sqlite:///{copy}", "--model", str(run_dir), "--write-table", "churn_risk"]) == 1
+    with sqlite3.connect(copy) as con:
+        assert con.execute("SELECT COUNT(*) FROM churn_risk").fetchone()[0] == len(preds)
+
+
+def test_predict_without_write_table_leaves_the_source_untouched(shop: tuple[Path, Path], run_dir: Path, capsys) -> None:
+    db_path, _ = shop
+    before = db_path.read_bytes()
+    assert main(["predict", f"sqlite:///{db_path}", "--model", str(run_dir), "--at", "2024-06-01"]) == 0
+    assert "2024-06-01" in capsys.readouterr().out
+    assert db_path.read_bytes() == before
+
+
+def test_schema_mismatch_is_one_clear_line(shop: tuple[Path, Path], run_dir: Path, tmp_path: Path, capsys) -> None:
+    db_path, _ = shop
+    changed = tmp_path / "changed.db"
+    shutil.copy(db_path, changed)
+    with sqlite3.connect(changed) as con:
+        con.execute("ALTER TABLE customers ADD COLUMN loyalty_tier TEXT")
+        con.execute("UPDATE customers SET loyalty_tier = CASE WHEN customer_id % 3 = 0 THEN 'gold' ELSE 'basic' END")
+    capsys.readouterr()
+    assert main(["predict", f"sqlite:///{changed}", "--model", str(run_dir)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "customers.loyalty_tier" in err and "new in the database" in err
+
+
+def test_task_tables_need_recognisable_columns(shop: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    db_path, schema = shop
+    for split in ("train", "val", "test"):
+        pd.DataFrame({"who": [1], "value": [0.5]}).to_parquet(tmp_path / f"{split}.parquet")
+    code = main(["train", f"sqlite:///{db_path}", "--schema", str(schema), "--task-tables", str(tmp_path),
+                 "--out", str(tmp_path / "run"), "--quiet"])
+    assert code == 1
+    assert "cannot find the entity column" in capsys.readouterr().err
