@@ -302,7 +302,7 @@ def reference_table(
 
 
 @settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 @given(databases(), queries, st.lists(st.integers(-6, 14).map(day), min_size=1, max_size=3))
 def test_sql_equals_pandas_reference(data: tuple, query: Query, timestamps: list[pd.Timestamp]) -> None:
