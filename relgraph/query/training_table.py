@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -56,6 +57,11 @@ def make_training_table(
     con.register(relation, _timestamps_frame(timestamps))
     try:
         frame = con.execute(sql_plan.sql, sql_plan.params).df()
+    except duckdb.Error as err:
+        reason = str(err).splitlines()[0]
+        raise QueryError(
+            f"the planned SQL failed in DuckDB ({reason}); see it with relgraph query --explain"
+        ) from err
     finally:
         con.unregister(relation)
     frame["timestamp"] = frame["timestamp"].astype("datetime64[ns]")

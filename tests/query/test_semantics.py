@@ -212,3 +212,12 @@ def test_tables_named_like_planner_relations() -> None:
     db = make_db(tables, {"g0": "id", "w": "eid"}, {"w": [("gid", "g0", "id")]}, {"w": "at"})
     text = "PREDICT COUNT(w.*, 0, 30, days) FOR EACH g0.id ASSUMING COUNT(w.*, -10, 60, days) > 0"
     assert _rows(db, text, 0) == [(1, 0, 2.0), (2, 0, 0.0)]
+
+
+def test_sql_failures_become_query_errors() -> None:
+    from relgraph.errors import QueryError
+
+    tables = {"users": pd.DataFrame({"id": [1], "tags": [[1, 2]]})}
+    db = make_db(tables, {"users": "id"})
+    with pytest.raises(QueryError, match="planned SQL failed in DuckDB"):
+        make_training_table(db, "PREDICT users.tags = 'x' FOR EACH users.id", [day(0)])
