@@ -1,16 +1,19 @@
 """Prediction timestamps for the train / validation / test splits, RelBench's way.
 
-With ``step`` = the target window's length (``end - start`` in its unit):
+With ``step`` = the target window's length (``end - start`` in its unit) and ``horizon`` =
+how far past t a label looks (the window's ``end``; ``step`` when ``end <= 0``), which is
+``step`` for RelBench's ``(0, w]`` windows:
 
-- test: ``test_cutoff + k * step`` for k = 0..39, while ``<= db max time - step``;
-- val: ``val_cutoff + k * step`` for k = 0..39, while ``<= test_cutoff - step``
+- test: ``test_cutoff + k * step`` for k = 0..39, while ``t + horizon <= db max time``;
+- val: ``val_cutoff + k * step`` for k = 0..39, while ``t + horizon <= test_cutoff``
   (validation labels end before the test period starts);
-- train: ``val_cutoff - k * step`` for k = 1, 2, ..., while ``>= db min time``
+- train: ``val_cutoff - horizon - k * step`` for k = 0, 1, ..., while ``>= db min time``
   (training labels end at the validation cutoff).
 
-Cutoffs not given default to "the last windows" of the data the query reads: test starts
-``n`` steps before the latest row of the aggregated tables and validation ``n`` steps before
-that, with ``n`` = 10 % of the time span in steps, between 1 and 40.
+Cutoffs not given default to "the last windows" of the data the query reads: ``n`` test
+timestamps whose windows end by the latest row of the aggregated tables, and ``n`` validation
+timestamps whose windows end by the test cutoff, with ``n`` = 10 % of the time span in steps,
+between 1 and 40.
 """
 
 from __future__ import annotations
@@ -43,16 +46,12 @@ class SplitPlan:
     timestamps: dict[str, list[pd.Timestamp]]
 
 
-def window_step(window: Window) -> Step:
-    """The length ``end - start`` of a window as a pandas offset (calendar months for months)."""
-    length = window.end - window.start
-    if window.unit == "months":
-        return pd.DateOffset(months=length)
-    return pd.Timedelta(**{window.unit: length})
+def _offset(amount: int, unit: str) -> Step:
+    return pd.DateOffset(months=amount) if unit == "months" else pd.Timedelta(**{unit: amount})
 
 
-def query_step(query: Query) -> Step | None:
-    """The target window's length; for targets without one, the first condition window's."""
+def query_window(query: Query) -> Window | None:
+    """The target's window; for targets without one (entity attributes), the first condition window."""
     target = query.target
     if isinstance(target, Rank):
         operand = target.aggregate
@@ -63,9 +62,9 @@ def query_step(query: Query) -> Step | None:
     else:
         operand = target
     if isinstance(operand, Aggregate):
-        return window_step(operand.window)
+        return operand.window
     windows = [agg.window for agg in query.aggregates()]
-    return window_step(windows[0]) if windows else None
+    return windows[0] if windows else None
 
 
 def _approx(step: Step) -> pd.Timedelta:
@@ -100,36 +99,42 @@ def plan_splits(db: object, query: Query, val_cutoff: object = None, test_cutoff
             "the database has no timed table, so there are no prediction times; declare a time column"
         )
     db_lo, db_hi = pd.Timestamp(span[0]), pd.Timestamp(span[1])
-    step = query_step(query)
-    if step is None:
+    window = query_window(query)
+    if window is None:
         step = pd.Timedelta(days=max(1, (db_hi - db_lo).days // STEPS_WITHOUT_WINDOW))
+        horizon = step
+    else:
+        step = _offset(window.end - window.start, window.unit)
+        # How far past t a label looks: t + horizon must not cross the next split's cutoff.
+        horizon = _offset(window.end, window.unit) if window.end > 0 else step
     approx = _approx(step)
     if val_cutoff is None or test_cutoff is None:
         data_hi = _data_end(db, query) or db_hi
         if approx >= pd.Timedelta(days=1):
             data_hi = data_hi.floor("D")  # whole-day windows: default cutoffs at midnight
         n_eval = int(np.clip(int(DEFAULT_EVAL_SHARE * (data_hi - db_lo) / approx), 1, MAX_EVAL_TIMESTAMPS))
+        # n_eval timestamps, one step apart, whose label windows end by the period's end.
         if test_cutoff is None:
-            test_cutoff = (
-                (data_hi - step * n_eval)
-                if val_cutoff is None
-                else _stamp(val_cutoff, "val cutoff") + step * n_eval
-            )
+            if val_cutoff is None:
+                test_cutoff = data_hi - horizon - step * (n_eval - 1)
+            else:
+                test_cutoff = _stamp(val_cutoff, "val cutoff") + step * (n_eval - 1) + horizon
         if val_cutoff is None:
-            val_cutoff = _stamp(test_cutoff, "test cutoff") - step * n_eval
+            val_cutoff = _stamp(test_cutoff, "test cutoff") - horizon - step * (n_eval - 1)
     val = _stamp(val_cutoff, "val cutoff")
     test = _stamp(test_cutoff, "test cutoff")
     if val >= test:
         raise QueryError(f"val cutoff {val} must be before test cutoff {test}")
+    last_train = val - horizon
     candidates = {
-        "train": _series(val - step, step, int((val - db_lo) / approx) + 2, sign=-1),
+        "train": _series(last_train, step, int((last_train - db_lo) / approx) + 2, sign=-1),
         "val": _series(val, step, MAX_EVAL_TIMESTAMPS),
         "test": _series(test, step, MAX_EVAL_TIMESTAMPS),
     }
     timestamps = {
-        "train": sorted(t for t in candidates["train"] if db_lo <= t <= val - step),
-        "val": [t for t in candidates["val"] if t <= test - step],
-        "test": [t for t in candidates["test"] if t <= db_hi - step],
+        "train": sorted(t for t in candidates["train"] if db_lo <= t),
+        "val": [t for t in candidates["val"] if t + horizon <= test],
+        "test": [t for t in candidates["test"] if t + horizon <= db_hi],
     }
     if not timestamps["train"]:
         raise QueryError(

@@ -95,3 +95,33 @@ def test_explicit_timestamps_override_cutoffs() -> None:
     assert [len(task.split(s)) for s in ("train", "val", "test")] == [1, 1, 1]
     with pytest.raises(QueryError, match="lack the split"):
         build_task(db, QUERY, timestamps={"train": ["2020-02-01"]})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PREDICT COUNT(events.*, 7, 37, days) FOR EACH users.id",
+        "PREDICT COUNT(events.*, 0, 2, weeks) FOR EACH users.id",
+        "PREDICT COUNT(events.*, -30, 0, days) FOR EACH users.id",
+        "PREDICT COUNT(events.*, 0, 1, months) FOR EACH users.id",
+    ],
+)
+def test_label_windows_never_cross_the_next_cutoff(text: str) -> None:
+    from relgraph.query import parse
+    from relgraph.query.splits import plan_splits
+
+    db = _events_db(days=700)
+    for cutoffs in ((None, None), ("2020-10-01", "2021-06-01")):
+        split_plan = plan_splits(db, parse(text), *cutoffs)
+        window = parse(text).target.window
+        offset = (
+            pd.DateOffset(months=window.end)
+            if window.unit == "months"
+            else pd.Timedelta(**{window.unit: max(window.end, 0)})
+        )
+        stamps = split_plan.timestamps
+        assert stamps["train"] and stamps["val"] and stamps["test"]
+        assert max(stamps["train"]) + offset <= split_plan.val_cutoff
+        assert max(stamps["val"]) + offset <= split_plan.test_cutoff
+        assert max(stamps["test"]) + offset <= pd.Timestamp("2020-01-01") + pd.Timedelta(days=699)
+        assert split_plan.val_cutoff < split_plan.test_cutoff
