@@ -4,6 +4,7 @@ Grammar (keywords case-insensitive, names case-sensitive)::
 
     query     := PREDICT target FOR EACH name '.' name [WHERE cond] [ASSUMING cond] EOF
     target    := operand [compare | IS [NOT] NULL] [RANK TOP integer]
+               | '(' cond ')'                        -- a compound binary target
     operand   := AGG '(' name '.' (name | '*') [WHERE cond] ',' int ',' int ',' unit ')'
                | name '.' name
     cond      := conj (OR conj)*

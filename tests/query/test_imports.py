@@ -7,5 +7,7 @@ import sys
 
 
 def test_query_package_imports_without_torch() -> None:
-    code = "import sys, relgraph.query, relgraph.cli.query; assert 'torch' not in sys.modules, 'torch imported'"
+    code = (
+        "import sys, relgraph.query, relgraph.cli.query; assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

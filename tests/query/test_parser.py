@@ -213,6 +213,7 @@ targets = st.one_of(
     operands,
     st.builds(Comparison, operands, st.sampled_from(COMPARISON_OPS), literals),
     st.builds(IsNull, operands, st.booleans()),
+    conditions,  # compound conditions are parenthesised binary targets
     st.builds(
         Rank,
         aggregates.map(lambda a: Aggregate("LIST_DISTINCT", a.column, a.window, a.where)),

@@ -221,3 +221,15 @@ def test_sql_failures_become_query_errors() -> None:
     db = make_db(tables, {"users": "id"})
     with pytest.raises(QueryError, match="planned SQL failed in DuckDB"):
         make_training_table(db, "PREDICT users.tags = 'x' FOR EACH users.id", [day(0)])
+
+
+def test_parenthesised_condition_target_is_binary(shop: Database) -> None:
+    text = (
+        "PREDICT (COUNT(orders.*, 0, 30, days) > 1 OR NOT customers.segment = 'basic') "
+        "FOR EACH customers.customer_id"
+    )
+    query = parse(text)
+    assert query.task_type == "binary" and parse(str(query)) == query
+    # t=0: customer 1 (gold, no orders in (0, 30]) -> 1 via NOT; 2 (basic, 2 orders) -> 1; 4 (NULL segment) -> 1.
+    assert _rows(shop, text, 0) == [(1, 0, 1), (2, 0, 1), (4, 0, 1)]
+    assert _rows(shop, text, 10) == [(1, 10, 1), (2, 10, 0), (3, 10, 0), (4, 10, 1)]
