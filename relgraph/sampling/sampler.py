@@ -45,11 +45,13 @@ class _Adjacency:
             time is ``NEVER`` are dropped.
         neighbor_time: int64 [E' + 1] src time of each entry plus one padding entry, or None when src
             is static (every neighbour is always eligible).
+        max_degree: largest segment; 1 for the reverse of a foreign key (each child has one parent).
     """
 
     indptr: np.ndarray
     neighbor: np.ndarray
     neighbor_time: np.ndarray | None
+    max_degree: int
 
     @classmethod
     def build(cls, edge_index: np.ndarray, num_dst: int, src_time: np.ndarray | None) -> _Adjacency:
@@ -68,7 +70,8 @@ class _Adjacency:
         counts = np.bincount(dst, minlength=num_dst)
         indptr = np.zeros(num_dst + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        return cls(indptr, src[order].astype(np.int64, copy=False), neighbor_time)
+        max_degree = int(counts.max()) if len(counts) else 0
+        return cls(indptr, src[order].astype(np.int64, copy=False), neighbor_time, max_degree)
 
     def eligible_range(self, nodes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) CSR positions of the neighbours of each node eligible at each time.
@@ -80,6 +83,8 @@ class _Adjacency:
         high = self.indptr[nodes + 1]
         if self.neighbor_time is None or not len(nodes):
             return start, high
+        if self.max_degree == 1:  # child -> parent edges: one comparison instead of a search
+            return start, np.where(self.neighbor_time[start] <= times, high, start)
         low = start.copy()
         for _ in range(int((high - low).max()).bit_length()):
             middle = (low + high) >> 1
@@ -137,6 +142,9 @@ def _draw_positions(
 
 def _tail_ranges(end: np.ndarray, take: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each i, the positions ``end[i] - take[i] .. end[i] - 1`` (the latest ``take[i]`` entries)."""
+    if take.max(initial=0) <= 1:  # e.g. child -> parent hops: no repeat/cumsum needed
+        parent = np.flatnonzero(take)
+        return parent, end[parent] - 1
     total = int(take.sum())
     parent = np.repeat(np.arange(len(end)), take)
     first = np.cumsum(take) - take  # index in the output of each node's first entry
