@@ -1,0 +1,158 @@
+"""TemporalFeatureBuilder: values worked out by hand, no leakage, persistence, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from shop_fixtures import random_shop
+
+from relgraph.baselines.features import TemporalFeatureBuilder
+from relgraph.errors import QueryError
+
+DAY = pd.Timestamp("2024-01-01")
+
+
+def _frame(rows: list[tuple[int, int]]) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": [c for c, _ in rows], "timestamp": [DAY + pd.Timedelta(days=d) for _, d in rows]})
+
+
+def _builder() -> TemporalFeatureBuilder:
+    return TemporalFeatureBuilder(depth=2, windows=[30], last_n=(1, 2), max_features=None)
+
+
+def test_features_match_hand_computed_values(shop) -> None:
+    frame = _frame([(1, 60), (2, 60), (2, 0)])
+    x = _builder().fit_transform(shop, "customers", frame)
+    c1, c2, c2_early = x.iloc[0], x.iloc[1], x.iloc[2]
+    # Customer 1 at day 60 sees orders 101 (d0, 10, ok), 102 (d40, 20, ok), 103 (d50, 60, late),
+    # 104 (d55, 30, ok); order 105 (d100) is in the future.
+    expected = {
+        "customers.age": 30.0,
+        "customers.signup.age_days": 160.0,
+        "orders.count": 4,
+        "orders.days_since_last": 5.0,
+        "orders.days_since_first": 60.0,
+        "orders.count.30d": 3,
+        "orders.amount.sum": 120.0,
+        "orders.amount.mean": 30.0,
+        "orders.amount.min": 10.0,
+        "orders.amount.max": 60.0,
+        "orders.amount.last": 30.0,
+        "orders.amount.std": float(np.std([10, 20, 60, 30], ddof=1)),
+        "orders.amount.mean.30d": 110.0 / 3,
+        "orders.amount.std.30d": float(np.std([20, 60, 30], ddof=1)),
+        "orders.amount.mean.last2": 45.0,
+        "orders.amount.min.last2": 30.0,
+        "orders.amount.max.last2": 60.0,
+        "orders.stores.size.mean": 150.0,  # stores 10, 20, 10, 10
+        "orders.status.ok.count": 3,
+        "orders.status.late.count.30d": 1,
+        "orders.status.ok.share.last2": 0.5,
+        # items of orders 101 (4, 6) and 103 (60); order 105's item is in the future.
+        "orders.items.count": 3,
+        "orders.items.price.sum": 70.0,
+        "orders.items.price.last": 60.0,
+        # review of order 102 at day 45; the one at day 70 is in the future.
+        "orders.reviews.count": 1,
+        "orders.reviews.stars.mean": 5.0,
+        "orders.reviews.days_since_last": 15.0,
+    }
+    for name, value in expected.items():
+        assert c1[name] == pytest.approx(value), name
+    assert c1["customers.segment"] == "a"
+    assert c1["orders.status.mode"] == "ok"
+    assert c1["orders.status.last"] == "ok"
+    # Customer 2: one order (d1, 5, late) by day 60, none by day 0.
+    assert c2["orders.count"] == 1 and c2["orders.amount.mean"] == 5.0
+    assert np.isnan(c2["orders.amount.std"]) and c2["orders.count.30d"] == 0
+    assert np.isnan(c2["orders.amount.mean.30d"])
+    assert c2["orders.status.last"] == "late"
+    assert c2_early["orders.count"] == 0
+    assert np.isnan(c2_early["orders.amount.mean"]) and np.isnan(c2_early["orders.days_since_last"])
+
+
+def test_feature_names_say_what_they_are(shop) -> None:
+    x = TemporalFeatureBuilder(windows=[30, 90], last_n=(1, 3, 5, 10), max_features=None).fit_transform(shop, "customers", _frame([(1, 60)]))
+    for name in ("orders.amount.mean.90d", "orders.amount.mean.last10", "orders.count.30d", "orders.amount.std.last10"):
+        assert name in x.columns
+
+
+def test_duplicated_rows_and_frame_order_are_kept(shop) -> None:
+    b = _builder()
+    b.fit(shop, "customers", _frame([(1, 60), (2, 60)]))
+    frame = _frame([(2, 60), (1, 60), (2, 60), (1, 10)]).set_index(pd.Index([7, 3, 5, 1]))
+    x = b.transform(shop, frame)
+    assert list(x.index) == [7, 3, 5, 1]
+    assert list(x["orders.count"]) == [1, 4, 1, 1]
+
+
+def _assert_same_features(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns)
+    for col in a.columns:
+        if isinstance(a[col].dtype, pd.CategoricalDtype):
+            assert a[col].astype(object).tolist() == b[col].astype(object).tolist(), col
+        else:
+            np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-9, atol=1e-9, err_msg=col)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1))
+def test_features_unchanged_when_future_rows_are_deleted(seed: int) -> None:
+    """Leakage: a feature row for (entity, t) equals the one computed on the database cut at t."""
+    rng = np.random.default_rng(seed)
+    db = random_shop(rng)
+    customers = db.table("customers").column("customer_id").to_numpy()
+    days = rng.integers(-5, 230, 4)
+    frame = pd.DataFrame({
+        "customer_id": rng.choice(customers, len(days)),
+        "timestamp": DAY + pd.to_timedelta(days, "D") + pd.to_timedelta(rng.integers(0, 2, len(days)) * 12, "h"),
+    })
+    builder = TemporalFeatureBuilder(depth=2, windows=[7, 30], last_n=(1, 3), max_features=None)
+    full = builder.fit_transform(db, "customers", frame)
+    for t in frame["timestamp"].unique():
+        rows = frame[frame["timestamp"] == t]
+        cut = builder.transform(db.cut(np.datetime64(t)), rows)
+        _assert_same_features(full.loc[rows.index], cut)
+
+
+def test_pruning_keeps_useful_features_and_writes_the_list(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    db = random_shop(rng)
+    customers = db.table("customers").column("customer_id").to_numpy()
+    frame = pd.DataFrame({"customer_id": rng.choice(customers, 300),
+                          "timestamp": DAY + pd.to_timedelta(rng.integers(0, 200, 300), "D")})
+    full = TemporalFeatureBuilder(max_features=None).fit_transform(db, "customers", frame)
+    # A label that is a feature: pruning must keep that feature.
+    frame["label"] = (full["orders.count"] > full["orders.count"].median()).astype(int)
+    builder = TemporalFeatureBuilder(max_features=5)
+    x = builder.fit_transform(db, "customers", frame, task_type="binary")
+    assert 1 <= x.shape[1] <= 5 and "orders.count" in x.columns
+    builder.save(tmp_path)
+    loaded = TemporalFeatureBuilder.load(tmp_path)
+    assert loaded.features_ == list(x.columns)
+    _assert_same_features(builder.transform(db, frame), loaded.transform(db, frame))
+
+
+def test_windows_auto_follow_the_gap_between_events(shop) -> None:
+    b = TemporalFeatureBuilder(max_features=None).fit(shop, "customers", _frame([(1, 60)]))
+    assert b.windows_ and all(w in (7, 30, 90, 365) for w in b.windows_)
+
+
+def test_bad_input_raises_one_line_errors(shop) -> None:
+    with pytest.raises(QueryError, match="timestamp"):
+        _builder().fit(shop, "customers", pd.DataFrame({"customer_id": [1]}))
+    with pytest.raises(QueryError, match="not in the database"):
+        _builder().fit(shop, "nope", _frame([(1, 1)]), entity_key="customer_id")
+    with pytest.raises(QueryError, match="before fit"):
+        _builder().transform(shop, _frame([(1, 1)]))
+
+
+def test_baselines_import_without_torch() -> None:
+    code = "import sys, relgraph.baselines; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

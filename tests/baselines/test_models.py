@@ -1,0 +1,113 @@
+"""LightGBMPredictor, TrivialBaseline and RecentFormRule on a small random shop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from shop_fixtures import random_shop
+
+from relgraph.baselines import LightGBMPredictor, RecentFormRule, TemporalFeatureBuilder, TrivialBaseline
+from relgraph.errors import ModelError, QueryError
+from relgraph.query.task import TaskTables
+
+DAY = pd.Timestamp("2024-01-01")
+
+
+def _task(task_type: str) -> tuple:
+    """Per (customer, t): label from the customer's orders in (t, t + 30 days]."""
+    rng = np.random.default_rng(1)
+    db = random_shop(rng)
+    for _ in range(20):  # a shop with enough orders for every split
+        if db.table("orders").num_rows >= 20 and db.table("customers").num_rows >= 3:
+            break
+        db = random_shop(rng)
+    orders = db.table("orders").to_pandas()
+    customers = db.table("customers").column("customer_id").to_numpy()
+    frames = {}
+    for split, days in {"train": range(0, 120, 10), "val": range(120, 150, 10), "test": range(150, 200, 10)}.items():
+        rows = pd.DataFrame([(c, DAY + pd.Timedelta(days=d)) for d in days for c in customers], columns=["customer_id", "timestamp"])
+        merged = rows.merge(orders, on="customer_id", how="left")
+        inside = (merged["ts"] > merged["timestamp"]) & (merged["ts"] <= merged["timestamp"] + pd.Timedelta(days=30))
+        merged["n"] = inside.astype(int)
+        merged["late"] = (inside & (merged["status"] == "late")).astype(int)
+        agg = merged.groupby(["customer_id", "timestamp"], as_index=False)[["n", "late"]].sum()
+        if task_type == "binary":
+            agg["label"] = (agg["n"] > 0).astype(int)
+        elif task_type == "regression":
+            agg["label"] = agg["n"].astype(float)
+        else:
+            agg["label"] = np.where(agg["n"] == 0, "none", np.where(agg["late"] > 0, "late", "ok"))
+        frames[split] = agg[["customer_id", "timestamp", "label"]]
+    return db, TaskTables(task_type, "customers", "customer_id", frames["train"], frames["val"], frames["test"])
+
+
+def _small_lightgbm() -> LightGBMPredictor:
+    builder = TemporalFeatureBuilder(windows=[30], last_n=(1, 3), max_features=20)
+    return LightGBMPredictor(seed=0, time_budget_s=0.0, max_configs=1, builder=builder, early_stopping_rounds=5)
+
+
+@pytest.mark.parametrize("task_type", ["binary", "regression", "multiclass"])
+def test_lightgbm_round_trip(task_type: str, tmp_path) -> None:
+    db, task = _task(task_type)
+    model = _small_lightgbm().fit(db, task)
+    pred = model.predict(db, task.test)
+    if task_type == "binary":
+        assert pred.shape == (len(task.test),) and ((pred >= 0) & (pred <= 1)).all()
+    elif task_type == "regression":
+        lo, hi = task.train["label"].min(), task.train["label"].max()
+        assert ((pred >= lo) & (pred <= hi)).all()
+    else:
+        assert pred.shape == (len(task.test), len(model.meta_["classes"]))
+        np.testing.assert_allclose(pred.sum(axis=1), 1.0, rtol=1e-6)
+    assert model.feature_importance_ is not None and len(model.feature_importance_) > 0
+    model.save(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {"lightgbm.txt", "lightgbm.json", "features.json"}
+    loaded = LightGBMPredictor.load(tmp_path)
+    np.testing.assert_allclose(loaded.predict(db, task.test), pred, rtol=1e-9)
+
+
+def test_lightgbm_regression_is_clamped_to_training_range() -> None:
+    db, task = _task("regression")
+    model = _small_lightgbm().fit(db, task)
+    model.meta_["label_range"] = [0.25, 0.5]
+    pred = model.predict(db, task.test)
+    assert pred.min() >= 0.25 and pred.max() <= 0.5
+
+
+def test_lightgbm_errors() -> None:
+    db, task = _task("binary")
+    with pytest.raises(ModelError, match="before fit"):
+        _small_lightgbm().predict(db, task.test)
+    ranking = TaskTables("ranking", "customers", "customer_id", task.train, task.val, task.test)
+    with pytest.raises(QueryError, match="ranking"):
+        _small_lightgbm().fit(db, ranking)
+    with pytest.raises(ModelError, match="missing"):
+        LightGBMPredictor.load("/nonexistent/model")
+
+
+def test_trivial_uses_only_earlier_labels(tmp_path) -> None:
+    db, task = _task("binary")
+    model = TrivialBaseline().fit(db, task)
+    # The first val row of a customer: its rate over the training labels (all earlier).
+    row = task.val.iloc[[0]]
+    expected = task.train.loc[task.train["customer_id"] == row["customer_id"].iloc[0], "label"].mean()
+    assert model.predict(db, row)[0] == pytest.approx(expected)
+    # Changing a later label (test) changes nothing.
+    changed = TaskTables("binary", "customers", "customer_id", task.train, task.val, task.test.assign(label=1 - task.test["label"]))
+    np.testing.assert_allclose(TrivialBaseline().fit(db, changed).predict(db, task.val), model.predict(db, task.val))
+    model.save(tmp_path)
+    np.testing.assert_allclose(TrivialBaseline.load(tmp_path).predict(db, task.test), model.predict(db, task.test))
+    _, reg = _task("regression")
+    median = TrivialBaseline().fit(db, reg).predict(db, reg.test)
+    assert median == pytest.approx(np.full(len(reg.test), pd.concat([reg.train, reg.val])["label"].median()))
+
+
+def test_rule_picks_a_recent_form_feature_and_round_trips(tmp_path) -> None:
+    db, task = _task("regression")
+    rule = RecentFormRule().fit(db, task)
+    assert rule.state_["feature"].split(".")[-1].startswith("last")
+    pred = rule.predict(db, task.test)
+    assert pred.shape == (len(task.test),) and np.isfinite(pred).all()
+    rule.save(tmp_path)
+    np.testing.assert_allclose(RecentFormRule.load(tmp_path).predict(db, task.test), pred)
