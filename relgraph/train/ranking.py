@@ -434,3 +434,40 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return str(value)
+
+
+def new_ranking_model(kind: str, seed: int, quiet: bool, gnn_config: GNNConfig | None = None,
+                      model_dir: Path | None = None) -> Any:
+    """An untrained ranker of ``kind``: ``gnn`` (:class:`RankingGNNPredictor`; fields of
+    ``gnn_config`` that differ from :class:`GNNConfig`'s defaults override the ranking
+    defaults) or ``lightgbm`` (:class:`relgraph.baselines.ranking.LightGBMRanker`)."""
+    if kind == "gnn":
+        given = dataclasses.asdict(gnn_config) if gnn_config is not None else {}
+        defaults = dataclasses.asdict(GNNConfig())
+        overrides = {name: value for name, value in given.items() if value != defaults[name]}
+        config = dataclasses.replace(RankingGNNConfig(), **{**overrides, "seed": seed})
+        return RankingGNNPredictor(config, checkpoint_dir=model_dir, quiet=quiet)
+    if kind == "lightgbm":
+        from relgraph.baselines.ranking import LightGBMRanker
+
+        return LightGBMRanker(seed=seed)
+    raise ModelError(f"unknown model {kind!r} for a ranking task; use gnn, lightgbm or auto")
+
+
+def load_ranking_model(directory: Path, kind: str) -> Any:
+    """The ranker of ``kind`` saved in ``directory``."""
+    if kind == "gnn":
+        return RankingGNNPredictor.load(directory)
+    if kind == "lightgbm":
+        from relgraph.baselines.ranking import LightGBMRanker
+
+        return LightGBMRanker.load(directory)
+    raise ModelError(f"{directory}: unknown ranking model {kind!r}")
+
+
+def ranking_baselines(db: Database, task: TaskTables) -> list[tuple[str, Any]]:
+    """The rule baselines every ranking run reports: ``trivial`` (popularity in the last window)
+    and ``history`` (the entity's own past targets by frequency, back-filled by popularity)."""
+    from relgraph.baselines.ranking import HistoryRanker, PopularityRanker
+
+    return [("trivial", PopularityRanker().fit(db, task)), ("history", HistoryRanker().fit(db, task))]

@@ -138,8 +138,13 @@ def build_run_task(db: Database, source: TaskSource) -> TaskTables:
     return build_task(db, source.query, val_cutoff=source.val_cutoff, test_cutoff=source.test_cutoff)
 
 
-def new_model(kind: str, seed: int, quiet: bool, gnn_config: Any = None, model_dir: Path | None = None) -> Any:
-    """An untrained predictor of ``kind`` (``gnn`` | ``lightgbm``)."""
+def new_model(kind: str, seed: int, quiet: bool, gnn_config: Any = None, model_dir: Path | None = None,
+              task_type: str | None = None) -> Any:
+    """An untrained predictor of ``kind`` (``gnn`` | ``lightgbm``); rankers for ranking tasks."""
+    if task_type == "ranking":
+        from relgraph.train.ranking import new_ranking_model
+
+        return new_ranking_model(kind, seed, quiet, gnn_config, model_dir)
     if kind == "gnn":
         from relgraph.train.gnn import GNNConfig, GNNPredictor
 
@@ -156,6 +161,10 @@ def load_model(run_dir: Path, kind: str | None = None) -> Any:
     """The predictor kept in ``run_dir`` (or the one named ``kind``)."""
     config = read_config(run_dir)
     kind = kind or config["model"]
+    if config.get("task_type") == "ranking":
+        from relgraph.train.ranking import load_ranking_model
+
+        return load_ranking_model(Path(run_dir) / kind, kind)
     if kind == "gnn":
         from relgraph.train.gnn import GNNPredictor
 
@@ -194,7 +203,7 @@ def prediction_frame(
         out["prediction"] = np.asarray(classes, dtype=object)[pred.argmax(axis=1)] if len(pred) else []
         out["probability"] = pred.max(axis=1) if len(pred) else []
     else:
-        out["prediction"] = [list(p) for p in pred]
+        out["prediction"] = [[i for i in p if i is not None] for p in pred]  # rankers pad with None
     return out
 
 
@@ -237,7 +246,7 @@ def train_run(
     thresholds: dict[str, float] = {}
     for kind in kinds:
         started = time.perf_counter()
-        predictor = new_model(kind, seed, quiet, gnn_config, out_dir / kind).fit(db, task)
+        predictor = new_model(kind, seed, quiet, gnn_config, out_dir / kind, task.task_type).fit(db, task)
         seconds = time.perf_counter() - started
         fitted[kind] = predictor
         run, thresholds[kind] = _evaluate(kind, predictor, db, task, trivial)
@@ -256,6 +265,10 @@ def train_run(
     if trivial is not None:
         trivial_run, _ = _evaluate("trivial", trivial, db, task, trivial)
         runs.append(trivial_run)
+    if task.task_type == "ranking":
+        from relgraph.train.ranking import ranking_baselines
+
+        runs.extend(_evaluate(name, base, db, task, None)[0] for name, base in ranking_baselines(db, task))
 
     for kind, predictor in fitted.items():
         predictor.save(out_dir / kind)
@@ -381,5 +394,10 @@ def predict_run(db: Database, run_dir: Path, at: object = None) -> pd.DataFrame:
     source = config["source"]
     rows = prediction_rows(db, source.get("query"), config["entity_table"], config["entity_key"], at_ts)
     model = load_model(Path(run_dir))
+    if config["task_type"] == "ranking":
+        ids, scores = model.rank(db, rows)  # per entity: top k target ids with their scores
+        ranked = prediction_frame(config, rows, ids, config["threshold"])
+        ranked["score"] = [[float(v) for v in row if not np.isnan(v)] for row in scores]
+        return ranked
     pred = model.predict(db, rows) if len(rows) else np.zeros((0, len(config.get("classes") or [])))
     return prediction_frame(config, rows, pred, config["threshold"], config.get("classes"))
