@@ -438,14 +438,17 @@ def _plain(value: Any) -> Any:
 
 def new_ranking_model(kind: str, seed: int, quiet: bool, gnn_config: GNNConfig | None = None,
                       model_dir: Path | None = None) -> Any:
-    """An untrained ranker of ``kind``: ``gnn`` (:class:`RankingGNNPredictor`; fields of
-    ``gnn_config`` that differ from :class:`GNNConfig`'s defaults override the ranking
-    defaults) or ``lightgbm`` (:class:`relgraph.baselines.ranking.LightGBMRanker`)."""
+    """An untrained ranker of ``kind``: ``gnn`` (:class:`RankingGNNPredictor`; a
+    :class:`RankingGNNConfig` is used as given, while fields of a plain :class:`GNNConfig` (the
+    CLI's) that differ from its defaults override the ranking defaults) or ``lightgbm`` (:class:`relgraph.baselines.ranking.LightGBMRanker`)."""
     if kind == "gnn":
-        given = dataclasses.asdict(gnn_config) if gnn_config is not None else {}
-        defaults = dataclasses.asdict(GNNConfig())
-        overrides = {name: value for name, value in given.items() if value != defaults[name]}
-        config = dataclasses.replace(RankingGNNConfig(), **{**overrides, "seed": seed})
+        if isinstance(gnn_config, RankingGNNConfig):
+            config = dataclasses.replace(gnn_config, seed=seed)
+        else:
+            given = dataclasses.asdict(gnn_config) if gnn_config is not None else {}
+            defaults = dataclasses.asdict(GNNConfig())
+            overrides = {name: value for name, value in given.items() if value != defaults[name]}
+            config = dataclasses.replace(RankingGNNConfig(), **{**overrides, "seed": seed})
         return RankingGNNPredictor(config, checkpoint_dir=model_dir, quiet=quiet)
     if kind == "lightgbm":
         from relgraph.baselines.ranking import LightGBMRanker
