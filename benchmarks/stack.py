@@ -1,0 +1,164 @@
+"""RelBench's rel-stack tasks on a small Stack Exchange site, stated in PQL: GNN vs LightGBM vs rules.
+
+Data: ``../shared/datasets/stack-bicycles-meta`` (bicycles.meta.stackexchange.com, 2010-2023,
+2.5k users, 1.4k posts, 2.4k comments), read straight from the XML dump folder with
+``benchmarks/stack_schema.toml`` (drops the dump-time snapshot columns: Score, ViewCount,
+Reputation, ...; they would leak the future).
+
+Tasks (180-day windows: the site gets ~25-60 posts a year lately, so RelBench's 91 days leave
+too few positives; validation from 2017-01-01, test from 2019-07-01, RelBench-style steps of
+one window):
+
+- user-engagement (binary, AUROC): will a user post or comment in the next 180 days, for users
+  who posted or commented in the past 365 days (votes carry no user id in this dump);
+- user-badge (binary, AUROC): will a user receive a badge in the next 180 days, for users with a
+  post, comment or badge in the past 365 days;
+- user-post-comment (ranking, MAP@10): which existing posts will a user comment on in the next
+  180 days (users who comment then);
+- post-votes (regression, MAE): votes a post receives in the next 180 days, for posts that got a
+  vote in the past 365 days.
+
+Models: the GNN (``GNNPredictor`` / ``RankingGNNPredictor``), LightGBM over automated temporal
+features (``LightGBMPredictor`` / ``LightGBMRanker`` over candidates), the trivial baseline
+(entity's past positive rate / median / popularity) and the best simple rule (recent-form rule;
+ranking: the user's own past posts, then popularity). Learned models: mean ± std over seeds.
+
+    .venv/bin/python benchmarks/stack.py [--seeds 0 1 2] [--tasks user-badge ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import relgraph
+from relgraph.baselines import LightGBMPredictor, RecentFormRule, TrivialBaseline
+from relgraph.baselines.ranking import HistoryRanker, LightGBMRanker, PopularityRanker
+from relgraph.baselines.rules import WINDOW_PATTERN
+from relgraph.query import build_task
+from relgraph.query.task import TaskTables
+from relgraph.train.evaluation import task_metrics
+from relgraph.train.gnn import GNNConfig, GNNPredictor
+from relgraph.train.ranking import RankingGNNConfig, RankingGNNPredictor
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "datasets" / "stack-bicycles-meta"
+SCHEMA = ROOT / "benchmarks" / "stack_schema.toml"
+VAL_CUTOFF, TEST_CUTOFF = "2017-01-01", "2019-07-01"
+ACTIVE = "COUNT(Posts.*, -365, 0, days) > 0 OR COUNT(Comments.*, -365, 0, days) > 0"
+TASKS = {
+    "user-engagement": "PREDICT (COUNT(Posts.*, 0, 180, days) > 0 OR COUNT(Comments.*, 0, 180, days) > 0) "
+    f"FOR EACH Users.Id WHERE {ACTIVE}",
+    "user-badge": f"PREDICT COUNT(Badges.*, 0, 180, days) > 0 FOR EACH Users.Id WHERE {ACTIVE} "
+    "OR COUNT(Badges.*, -365, 0, days) > 0",
+    "user-post-comment": "PREDICT LIST_DISTINCT(Comments.PostId, 0, 180, days) RANK TOP 10 FOR EACH Users.Id",
+    "post-votes": "PREDICT COUNT(Votes.*, 0, 180, days) FOR EACH Posts.Id WHERE COUNT(Votes.*, -365, 0, days) > 0",
+}
+PRIMARY = {"binary": ("auroc", 100.0), "regression": ("mae", 1.0), "ranking": ("map@k", 100.0)}
+MODELS = ("gnn", "lightgbm", "trivial", "rule")
+
+
+def make_model(kind: str, task: TaskTables, seed: int, cache: str) -> Any:
+    """An untrained model of ``kind`` for ``task`` (one thread each: the machine is shared)."""
+    if task.task_type == "ranking":
+        return {
+            "gnn": lambda: RankingGNNPredictor(RankingGNNConfig(seed=seed, graph_cache_dir=cache), quiet=True),
+            "lightgbm": lambda: LightGBMRanker(seed=seed, num_threads=1),
+            "trivial": PopularityRanker,
+            "rule": lambda: HistoryRanker("frequency"),
+        }[kind]()
+    return {
+        "gnn": lambda: GNNPredictor(GNNConfig(seed=seed, num_threads=1, graph_cache_dir=cache, epochs=10,
+                                              max_steps_per_epoch=20), quiet=True),
+        "lightgbm": lambda: LightGBMPredictor(seed=seed, num_threads=1, time_budget_s=20.0),
+        "trivial": TrivialBaseline,
+        "rule": lambda: RecentFormRule(candidates=WINDOW_PATTERN),
+    }[kind]()
+
+
+def evaluate(model: Any, db: Any, task: TaskTables) -> dict[str, dict[str, float]]:
+    out = {}
+    for split in ("val", "test"):
+        frame = task.split(split)
+        pred = model.predict(db, frame)
+        if task.task_type == "ranking":
+            pred = [[i for i in row if i is not None] for row in pred]
+        out[split] = task_metrics(task.task_type, frame["label"], pred, None, 0.5, task.k)
+    return out
+
+
+def run(tasks: list[str], seeds: list[int]) -> dict[str, Any]:
+    db = relgraph.connect(DATA, schema=SCHEMA)
+    cache = tempfile.mkdtemp(prefix="relgraph-stack-")
+    results: dict[str, Any] = {}
+    for name in tasks:
+        started = time.perf_counter()
+        task = build_task(db, TASKS[name], val_cutoff=VAL_CUTOFF, test_cutoff=TEST_CUTOFF)
+        rows = {s: len(task.split(s)) for s in ("train", "val", "test")}
+        print(f"{name}: {task.task_type}, rows {rows}, built in {time.perf_counter() - started:.1f} s", flush=True)
+        results[name] = {"task_type": task.task_type, "rows": rows, "query": TASKS[name], "models": {}}
+        for kind in MODELS:
+            runs = []
+            for seed in seeds if kind in ("gnn", "lightgbm") else seeds[:1]:
+                t0 = time.perf_counter()
+                try:
+                    model = make_model(kind, task, seed, cache).fit(db, task)
+                    metrics = evaluate(model, db, task)
+                except Exception as err:  # a baseline that cannot apply is reported, not fatal
+                    print(f"  {kind} seed {seed}: failed: {err}", flush=True)
+                    break
+                seconds = time.perf_counter() - t0
+                runs.append({"seed": seed, "seconds": seconds, **metrics})
+                metric = PRIMARY[task.task_type][0]
+                print(f"  {kind} seed {seed}: val {metric} {metrics['val'][metric]:.4f}, "
+                      f"test {metric} {metrics['test'][metric]:.4f} ({seconds:.1f} s)", flush=True)
+            results[name]["models"][kind] = runs
+    return results
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    lines = ["| task | metric (test) | " + " | ".join(MODELS) + " |", "|---|---|" + "---|" * len(MODELS)]
+    for name, res in results.items():
+        metric, scale = PRIMARY[res["task_type"]]
+        cells = []
+        for kind in MODELS:
+            runs = res["models"].get(kind) or []
+            if not runs:
+                cells.append("n/a")
+                continue
+            values = np.array([r["test"][metric] for r in runs]) * scale
+            secs = np.mean([r["seconds"] for r in runs])
+            spread = f" ± {values.std():.2f}" if len(values) > 1 else ""
+            cells.append(f"{values.mean():.2f}{spread} ({secs:.0f} s)")
+        label = {"auroc": "AUROC ×100", "mae": "MAE", "map@k": "MAP@10 ×100"}[metric]
+        lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        raise SystemExit(f"Stack Exchange dump not found at {DATA}")
+    started = time.perf_counter()
+    results = run(args.tasks, args.seeds)
+    print()
+    print(f"rel-stack tasks on stack-bicycles-meta, 180-day windows, val from {VAL_CUTOFF}, test from {TEST_CUTOFF}; "
+          f"seeds {args.seeds}; mean ± std (mean fit+predict seconds)")
+    print(summary_table(results))
+    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
