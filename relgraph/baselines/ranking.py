@@ -238,6 +238,7 @@ class LightGBMRanker(_Ranker):
         self.num_threads = num_threads
         self.early_stopping_rounds = early_stopping_rounds
         self.booster_: Any = None
+        self.feature_importance_: pd.Series | None = None
         self.timing: dict[str, float] = {}
 
     def _depth(self) -> int:
@@ -288,6 +289,7 @@ class LightGBMRanker(_Ranker):
                                   callbacks=callbacks)
         self.timing = {"fit_seconds": time.perf_counter() - started, "train_pairs": float(len(y_train)),
                        "train_positive_share": float(y_train.mean()) if len(y_train) else 0.0}
+        self.feature_importance_ = self.feature_importance()
         return self
 
     def rank(self, db: Database, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -325,6 +327,7 @@ class LightGBMRanker(_Ranker):
         self._restore(meta)
         self.timing = meta.get("timing", {})
         self.booster_ = lgb.Booster(model_file=str(Path(directory) / _LGB_FILE))
+        self.feature_importance_ = self.feature_importance()
         return self
 
 
