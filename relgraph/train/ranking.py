@@ -7,8 +7,10 @@ For a prediction row (entity e, time t):
 2. target tower: every candidate target row c that exists at t is a seed (c, t) of its own, the
    same RelGNN embeds its neighbourhood as of t, plus a learned id embedding for targets seen
    by the training cutoff (unseen ids share one row);
-3. identity-aware pair features of (e, c) at t from the query's event log (how often and how
-   recently e picked c, c's popularity in windows before t, c's age; events <= t only);
+3. identity-aware pair features of (e, c) at t: from the query's event log (how often and how
+   recently e picked c, c's popularity in windows before t, c's age; events <= t only) and, as
+   in RelBench's ID-GNN, how often the row c appears in e's sampled subgraph (e.g. a user's own
+   posts, or posts the user commented on);
 4. :class:`relgraph.nn.link.LinkScorer` scores every candidate; the top k are returned.
 
 Training: batches of rows sharing one timestamp t; candidates = the batch's positives, the
@@ -48,7 +50,7 @@ from relgraph.train.interactions import InteractionLog, RankingSpec, to_seconds
 WEIGHTS_FILE = "ranking_gnn.safetensors"
 STATE_FILE = "ranking_gnn.json"
 #: Dense pair features the scorer receives (see ``_pair_tensor``).
-NUM_PAIR_FEATURES = 9
+NUM_PAIR_FEATURES = 10
 
 
 @dataclasses.dataclass
@@ -158,12 +160,12 @@ class RankingGNNPredictor(GNNPredictor):
         return self._log[1]
 
     def _embed(self, sampler: Any, inputs: dict[str, TableInputs], table: str, rows: np.ndarray,
-               seconds: np.ndarray, rng: np.random.Generator) -> Tensor:
-        """GNN embeddings [len(rows), H] of ``table`` rows seeded at ``seconds``."""
+               seconds: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, Any]:
+        """GNN embeddings [len(rows), H] of ``table`` rows seeded at ``seconds``, and the sampled batch."""
         assert self.model is not None
         batch = sampler.sample(table, rows, seconds, rng)
         feats, rel_time, seed_time, edge_index = self._batch_tensors(batch, inputs)
-        return self.model.gnn.embed(feats, rel_time, seed_time, edge_index)[table][: len(rows)]
+        return self.model.gnn.embed(feats, rel_time, seed_time, edge_index)[table][: len(rows)], batch
 
     def _target_ids(self, log: InteractionLog, positions: np.ndarray) -> Tensor:
         """Id-embedding rows of target positions (0 = not seen by the training cutoff)."""
@@ -171,8 +173,9 @@ class RankingGNNPredictor(GNNPredictor):
         return torch.from_numpy((index + 1).astype(np.int64))
 
     def _pair_tensor(self, log: InteractionLog, split: _Split, idx: np.ndarray, t: int,
-                     candidates: np.ndarray) -> Tensor:
-        """float32 [len(idx), C, NUM_PAIR_FEATURES] for frame rows ``idx`` (all at time ``t``)."""
+                     candidates: np.ndarray, batch: Any) -> Tensor:
+        """float32 [len(idx), C, NUM_PAIR_FEATURES] for frame rows ``idx`` (all at time ``t``);
+        ``batch`` is the rows' sampled neighbourhood (ID-GNN style: which candidates it holds)."""
         window_days = log.spec.window_seconds / 86_400.0
         out = np.zeros((len(idx), len(candidates), NUM_PAIR_FEATURES), dtype=np.float32)
         column = pd.Series(np.arange(len(candidates)), index=candidates)
@@ -197,14 +200,20 @@ class RankingGNNPredictor(GNNPredictor):
             out[:, :, 7] = np.log1p(np.clip(age, 0, None))[None, :]
         else:
             out[:, :, 8] = 1.0
+        # Identity awareness: how often each candidate row appears in the entity's sampled subgraph.
+        store = batch[log.spec.target_table]
+        seen = column.reindex(store.n_id.numpy()).to_numpy()
+        hit = ~np.isnan(seen)
+        np.add.at(out[:, :, 9], (store.seed.numpy()[hit], seen[hit].astype(np.int64)), 1.0)
+        out[:, :, 9] = np.log1p(out[:, :, 9])
         return torch.from_numpy(out)
 
     def _score(self, sampler: Any, inputs: dict[str, TableInputs], log: InteractionLog, split: _Split,
                idx: np.ndarray, t: int, candidates: np.ndarray, target_emb: Tensor, rng: np.random.Generator) -> Tensor:
         """Scores [len(idx), C] of frame rows ``idx`` (time ``t``) against ``candidates``."""
         assert self.model is not None and self.spec is not None
-        h = self._embed(sampler, inputs, self.spec.entity_table, split.rows[idx], split.seconds[idx], rng)
-        return self.model.scorer(h, target_emb, self._pair_tensor(log, split, idx, t, candidates))
+        h, batch = self._embed(sampler, inputs, self.spec.entity_table, split.rows[idx], split.seconds[idx], rng)
+        return self.model.scorer(h, target_emb, self._pair_tensor(log, split, idx, t, candidates, batch))
 
     def _target_embedding(self, sampler: Any, inputs: dict[str, TableInputs], log: InteractionLog,
                           candidates: np.ndarray, t: int, rng: np.random.Generator) -> Tensor:
@@ -213,7 +222,7 @@ class RankingGNNPredictor(GNNPredictor):
         size = max(self.config.eval_batch_size * 4, 256)
         for start in range(0, len(candidates), size):
             chunk = candidates[start : start + size]
-            parts.append(self._embed(sampler, inputs, self.spec.target_table, chunk, np.full(len(chunk), t), rng))
+            parts.append(self._embed(sampler, inputs, self.spec.target_table, chunk, np.full(len(chunk), t), rng)[0])
         z = torch.cat(parts) if parts else torch.zeros(0, self.config.hidden)
         return self.model.scorer.target_embedding(z, self._target_ids(log, candidates))
 
