@@ -115,7 +115,7 @@ CREATE TABLE order_items (
     order_id INTEGER NOT NULL REFERENCES orders(order_id),
     product_id INTEGER NOT NULL REFERENCES products(product_id),
     quantity INTEGER NOT NULL,
-    unit_price REAL NOT NULL
+    price REAL NOT NULL
 );
 CREATE TABLE reviews (
     review_id INTEGER PRIMARY KEY,

@@ -47,7 +47,7 @@ def test_churn_of_recently_active_customers(demo: Database) -> None:
 
 def test_lifetime_value_and_next_products(demo: Database) -> None:
     value = build_task(
-        demo, "PREDICT SUM(order_items.unit_price, 0, 90, days) FOR EACH customers.customer_id"
+        demo, "PREDICT SUM(order_items.price, 0, 90, days) FOR EACH customers.customer_id"
     )
     assert (
         value.task_type == "regression"
