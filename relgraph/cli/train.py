@@ -56,6 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gnn.add_argument("--hidden", type=int, help="embedding size (default 64)")
     gnn.add_argument("--fanouts", help="neighbours per hop, comma separated (default 16,4)")
     gnn.add_argument("--batch-size", type=int, help="seeds per batch (default 256)")
+    gnn.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads (default 2)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar; warnings only")
     parser.set_defaults(func=run)
 
@@ -64,7 +65,7 @@ def gnn_config_from_args(args: argparse.Namespace) -> GNNConfig:
     from relgraph.train.gnn import GNNConfig
 
     config = GNNConfig(seed=args.seed)
-    for name in ("epochs", "conv", "hidden", "batch_size"):
+    for name in ("epochs", "conv", "hidden", "batch_size", "num_threads"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(config, name, value)

@@ -47,13 +47,20 @@ def scatter_softmax(scores: Tensor, index: Tensor, size: int) -> Tensor:
 
 
 class _HeteroLayer(nn.Module):
-    """Shared parts: per-type self transform, LayerNorm, residual, activation, dropout."""
+    """Shared parts: per-type self transform, LayerNorm, residual, activation, dropout, and a
+    per-edge-type embedding of log(1 + in-degree), since mean and softmax aggregation alone
+    cannot tell one past event from twenty."""
 
-    def __init__(self, node_types: list[str], hidden: int, dropout: float) -> None:
+    def __init__(self, node_types: list[str], edge_types: list[EdgeType], hidden: int, dropout: float) -> None:
         super().__init__()
         self.self_lin = nn.ModuleDict({nt: nn.Linear(hidden, hidden) for nt in node_types})
         self.norm = nn.ModuleDict({nt: nn.LayerNorm(hidden) for nt in node_types})
+        self.degree_lin = nn.ModuleDict({edge_key(et): nn.Linear(1, hidden, bias=False) for et in edge_types})
         self.dropout = nn.Dropout(dropout)
+
+    def _degree_term(self, key: str, dst_index: Tensor, n_dst: int, like: Tensor) -> Tensor:
+        degree = like.new_zeros(n_dst).index_add_(0, dst_index, like.new_ones(dst_index.shape[0]))
+        return self.degree_lin[key](torch.log1p(degree).unsqueeze(1))
 
     def _combine(self, x: dict[str, Tensor], messages: dict[str, Tensor]) -> dict[str, Tensor]:
         out = {}
@@ -76,7 +83,7 @@ class HeteroSAGELayer(_HeteroLayer):
         aggr: str = "mean",
         dropout: float = 0.0,
     ) -> None:
-        super().__init__(node_types, hidden, dropout)
+        super().__init__(node_types, edge_types, hidden, dropout)
         if aggr not in ("mean", "sum"):
             raise ValueError(f"aggr must be 'mean' or 'sum', got {aggr!r}")
         self.aggr = aggr
@@ -95,6 +102,7 @@ class HeteroSAGELayer(_HeteroLayer):
                 agg = scatter_mean(values, ei[1], n_dst)
             else:
                 agg = values.new_zeros(n_dst, values.shape[1]).index_add_(0, ei[1], values)
+            agg = agg + self._degree_term(key, ei[1], n_dst, values)
             messages[dst] = messages[dst] + agg if dst in messages else agg
         return self._combine(x, messages)
 
@@ -117,7 +125,7 @@ class HeteroTimeAttentionLayer(_HeteroLayer):
         heads: int = 4,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__(node_types, hidden, dropout)
+        super().__init__(node_types, edge_types, hidden, dropout)
         if hidden % heads:
             raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         self.heads = heads
@@ -149,5 +157,6 @@ class HeteroTimeAttentionLayer(_HeteroLayer):
             alpha = scatter_softmax(scores, d, n_dst)
             weighted = (alpha.unsqueeze(-1) * v).reshape(-1, self.heads * self.head_dim)
             agg = weighted.new_zeros(n_dst, weighted.shape[1]).index_add_(0, d, weighted)
+            agg = agg + self._degree_term(key, d, n_dst, weighted)
             messages[dst] = messages[dst] + agg if dst in messages else agg
         return self._combine(x, messages)

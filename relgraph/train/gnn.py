@@ -54,6 +54,7 @@ class GNNConfig:
     fanouts: list[int] = dataclasses.field(default_factory=lambda: [16, 4])
     strategy: str = "recent"
     batch_size: int = 256
+    min_steps_per_epoch: int = 20  # small training tables get smaller batches, not a handful of steps
     epochs: int = 12
     lr: float = 3e-3
     weight_decay: float = 1e-5
@@ -237,7 +238,8 @@ class GNNPredictor:
         if resumed is not None:
             start_epoch, best_score, best_state, bad_epochs = resumed
 
-        steps = int(np.ceil(len(train_rows) / cfg.batch_size))
+        batch_size = max(16, min(cfg.batch_size, int(np.ceil(len(train_rows) / cfg.min_steps_per_epoch))))
+        steps = int(np.ceil(len(train_rows) / batch_size))
         if cfg.max_steps_per_epoch:
             steps = min(steps, cfg.max_steps_per_epoch)
         sample_seconds = total_seconds = 0.0
@@ -250,7 +252,7 @@ class GNNPredictor:
             order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_rows))
             losses = []
             for step in range(steps):
-                idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                idx = order[step * batch_size : (step + 1) * batch_size]
                 t0 = time.perf_counter()
                 batch = sampler.sample(
                     self.entity_table, train_rows[idx], train_seconds[idx], np.random.default_rng([cfg.seed, epoch, step])

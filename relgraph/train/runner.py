@@ -208,16 +208,15 @@ def prediction_frame(
 
 
 def _model_classes(model: Any, trivial: TrivialPredictor) -> list[Any]:
-    return list(getattr(model, "classes", None) or trivial.classes)
+    """Class order of a multiclass model's probability columns (GNN: ``classes``; LightGBM: ``meta_``)."""
+    classes = getattr(model, "classes", None) or getattr(model, "meta_", {}).get("classes")
+    return list(classes or trivial.classes)
 
 
 def _feature_importance(model: Any) -> pd.Series | None:
-    importance = getattr(model, "feature_importance", None)
-    if importance is None:
-        return None
-    if callable(importance):
-        importance = importance()
-    return pd.Series(importance, dtype=float) if not isinstance(importance, pd.Series) else importance
+    """LightGBM's gain per feature (``feature_importance_``); None for models without one."""
+    importance = getattr(model, "feature_importance_", None)
+    return importance if isinstance(importance, pd.Series) else None
 
 
 def train_run(

@@ -15,7 +15,7 @@ from relgraph.demo.generate import make_demo_database
 from relgraph.demo.run import DEMO_SCHEMA_TOML
 
 CHURN = "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id WHERE COUNT(orders.*, -90, 0, days) > 0"
-FAST = ["--epochs", "2", "--hidden", "16", "--fanouts", "4,2", "--quiet"]
+FAST = ["--epochs", "2", "--hidden", "16", "--fanouts", "4,2", "--threads", "1", "--quiet"]
 
 
 @pytest.fixture(scope="module")

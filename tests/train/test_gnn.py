@@ -14,7 +14,7 @@ from relgraph.train.evaluation import choose_threshold, task_metrics
 from relgraph.train.gnn import CHECKPOINT_FILE, GNNConfig, GNNPredictor
 from relgraph.train.trivial import TrivialPredictor
 
-FAST = GNNConfig(hidden=16, fanouts=[8, 4], epochs=4, lr=1e-2, batch_size=128, graph_cache_dir=None)
+FAST = GNNConfig(hidden=16, fanouts=[8, 4], epochs=4, lr=1e-2, batch_size=128, graph_cache_dir=None, num_threads=1)
 
 
 @pytest.fixture(scope="module")
