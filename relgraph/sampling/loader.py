@@ -61,6 +61,8 @@ class TemporalNeighborLoader:
             identical batches (so evaluation is repeatable).
         num_workers: >0 samples in that many worker processes through a torch ``DataLoader``;
             batches are identical to ``num_workers=0`` (randomness is keyed by batch, not worker).
+            Only worth it with idle cores to overlap sampling and training: on a busy 2-core
+            machine 2 workers gave ~7 ms per shape-A batch against ~4 ms in-process.
         seed: makes everything reproducible: the same seed gives the same batches.
         strategy, replace: see :class:`TemporalSampler`.
 
