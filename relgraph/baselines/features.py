@@ -136,6 +136,8 @@ class TemporalFeatureBuilder:
         max_categories: category values kept per categorical column (most frequent first).
         max_features: after ``fit`` with labels, keep at most this many features ranked by a
             quick LightGBM's gain (None: keep all).
+        include: regular expression; only features whose names match are computed
+            (e.g. ``"last10$"``; None: all).
     """
 
     def __init__(
@@ -145,6 +147,7 @@ class TemporalFeatureBuilder:
         last_n: tuple[int, ...] = (1, 3, 5, 10),
         max_categories: int = 10,
         max_features: int | None = 300,
+        include: str | None = None,
     ) -> None:
         if depth < 1:
             raise QueryError(f"TemporalFeatureBuilder depth={depth}: use a depth of 1 or more")
@@ -153,6 +156,7 @@ class TemporalFeatureBuilder:
         self.last_n = tuple(sorted(set(last_n)))
         self.max_categories = max_categories
         self.max_features = max_features
+        self.include = include
         # Fitted state (JSON-serialisable).
         self.entity_table_: str | None = None
         self.windows_: list[int] = []
@@ -425,6 +429,7 @@ class TemporalFeatureBuilder:
         con = db.duckdb()
         lookups, streams = self._plan(db)
         keep = set(self.features_) if self.features_ is not None else None
+        wanted = re.compile(self.include).search if self.include else None
         pairs = frame[[key, "timestamp"]].drop_duplicates().reset_index(drop=True)
         fr_name = f"__rg_frame_{uuid.uuid4().hex}"
         fr = pd.DataFrame({"__fid": np.arange(len(pairs), dtype=np.int64), "__key": pairs[key].to_numpy(),
@@ -440,6 +445,8 @@ class TemporalFeatureBuilder:
                     feats = self._stream_features(s)
                     if keep is not None:
                         feats = [f for f in feats if f.name in keep]
+                    elif wanted is not None:
+                        feats = [f for f in feats if wanted(f.name)]
                     if feats:
                         parts.append(self._run_stream(db, s, feats, ext_name))
             finally:
@@ -449,7 +456,7 @@ class TemporalFeatureBuilder:
         base = parts[0]
         columns: dict[str, Any] = {}
         for name in base_features:
-            if keep is None or name in keep:
+            if (name in keep) if keep is not None else (wanted is None or wanted(name)):
                 columns[name] = base[name]
         for p in parts[1:]:
             for c in p.columns:
@@ -705,7 +712,8 @@ class TemporalFeatureBuilder:
         """Constructor parameters and fitted state, JSON-serialisable."""
         return {
             "params": {"depth": self.depth, "windows": self.windows, "last_n": list(self.last_n),
-                       "max_categories": self.max_categories, "max_features": self.max_features},
+                       "max_categories": self.max_categories, "max_features": self.max_features,
+                       "include": self.include},
             "state": {"entity_table": self.entity_table_, "windows": self.windows_, "centers": self.centers_,
                       "dominant": self.dominant_, "categories": self.categories_, "features": self.features_,
                       "importance": self.importance_},
@@ -721,7 +729,7 @@ class TemporalFeatureBuilder:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TemporalFeatureBuilder:
         p = d["params"]
-        b = cls(p["depth"], p["windows"], tuple(p["last_n"]), p["max_categories"], p["max_features"])
+        b = cls(p["depth"], p["windows"], tuple(p["last_n"]), p["max_categories"], p["max_features"], p.get("include"))
         b._set_state(d["state"])
         return b
 

@@ -128,14 +128,14 @@ class RecentFormRule:
 
     Args:
         candidates: regular expression on feature names (default: last-n means and shares).
-        builder: feature builder (default: one without pruning).
+        builder: feature builder (default: one computing only the candidates, unpruned).
     """
 
     name = "rule"
 
     def __init__(self, candidates: str = LAST_N_PATTERN, builder: TemporalFeatureBuilder | None = None) -> None:
         self.candidates = candidates
-        self.builder = builder or TemporalFeatureBuilder(max_features=None)
+        self.builder = builder or TemporalFeatureBuilder(max_features=None, include=candidates)
         self.state_: dict[str, Any] = {}
 
     def fit(self, db: Database, task: TaskTables) -> RecentFormRule:

@@ -62,7 +62,7 @@ def test_lightgbm_round_trip(task_type: str, tmp_path) -> None:
         np.testing.assert_allclose(pred.sum(axis=1), 1.0, rtol=1e-6)
     assert model.feature_importance_ is not None and len(model.feature_importance_) > 0
     model.save(tmp_path)
-    assert {p.name for p in tmp_path.iterdir()} == {"lightgbm.txt", "lightgbm.json", "features.json"}
+    assert {p.name for p in tmp_path.iterdir()} == {"lightgbm_0.txt", "lightgbm.json", "features.json"}
     loaded = LightGBMPredictor.load(tmp_path)
     np.testing.assert_allclose(loaded.predict(db, task.test), pred, rtol=1e-9)
 
