@@ -89,3 +89,32 @@ def test_choose_threshold_maximises_accuracy() -> None:
     t = choose_threshold(y, prob)
     assert 0.7 < t <= 0.75
     assert task_metrics("binary", y, prob, threshold=t)["accuracy"] == 1.0
+
+
+def _relabelled(task, task_type: str, fn):
+    return dataclasses.replace(
+        task, task_type=task_type, train=fn(task.train.copy()), val=fn(task.val.copy()), test=fn(task.test.copy())
+    )
+
+
+def test_regression_predictions_stay_in_the_training_range(shop) -> None:
+    db, task = shop
+    rng = np.random.default_rng(0)
+    reg = _relabelled(task, "regression", lambda f: f.assign(label=f["label"] * 10.0 + rng.normal(0, 1, len(f))))
+    model = GNNPredictor(dataclasses.replace(FAST, epochs=2), quiet=True).fit(db, reg)
+    pred = model.predict(db, reg.test)
+    assert pred.shape == (len(reg.test),)
+    assert pred.min() >= reg.train["label"].min() and pred.max() <= reg.train["label"].max()
+    assert {"mae", "rmse", "r2"} <= set(task_metrics("regression", reg.test["label"], pred))
+
+
+def test_multiclass_gives_class_probabilities(shop) -> None:
+    db, task = shop
+    names = np.array(["quiet", "active"])
+    multi = _relabelled(task, "multiclass", lambda f: f.assign(label=names[f["label"].to_numpy()]))
+    model = GNNPredictor(dataclasses.replace(FAST, epochs=2), quiet=True).fit(db, multi)
+    proba = model.predict(db, multi.test)
+    assert model.classes == ["active", "quiet"]
+    assert proba.shape == (len(multi.test), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert {"accuracy", "macro_f1"} <= set(task_metrics("multiclass", multi.test["label"], proba, model.classes))
