@@ -131,12 +131,19 @@ class RelativeTimeEncoder(nn.Module):
     """``seed time - node time`` in seconds [n] -> [n, hidden]: log-scaled age plus sinusoids.
 
     Sinusoid periods span a day to about ten years, so both "the race last week" and
-    "the season five years ago" are distinguishable.
+    "the season five years ago" are distinguishable. The eight default periods are calendar
+    ones (day, week, month, quarter, half year, year, two years, ten years): with an exact
+    one-year period the phase says where an anniversary falls (yearly badges, seasons).
     """
+
+    CALENDAR_PERIODS_DAYS = (1.0, 7.0, 30.44, 91.31, 182.62, 365.2425, 730.485, 3652.425)
 
     def __init__(self, hidden: int, num_frequencies: int = 8) -> None:
         super().__init__()
-        periods_days = torch.logspace(0, math.log10(3650.0), num_frequencies)
+        if num_frequencies == len(self.CALENDAR_PERIODS_DAYS):
+            periods_days = torch.tensor(self.CALENDAR_PERIODS_DAYS, dtype=torch.float64)
+        else:
+            periods_days = torch.logspace(0, math.log10(3650.0), num_frequencies)
         self.register_buffer("angular", 2 * math.pi / periods_days)
         self.linear = nn.Linear(2 * num_frequencies + 2, hidden)
 
