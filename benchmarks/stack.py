@@ -45,6 +45,7 @@ from relgraph.query import build_task
 from relgraph.query.task import TaskTables
 from relgraph.train.evaluation import task_metrics
 from relgraph.train.gnn import GNNConfig, GNNPredictor
+from relgraph.train.interactions import InteractionLog, RankingSpec, to_seconds
 from relgraph.train.ranking import RankingGNNConfig, RankingGNNPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +94,16 @@ def evaluate(model: Any, db: Any, task: TaskTables) -> dict[str, dict[str, float
     return out
 
 
+def recommendable_share(db: Any, task: TaskTables) -> float:
+    """Share of test label pairs whose target already exists at t (the most recall any ranker can reach)."""
+    log = InteractionLog(db, RankingSpec.from_query(db, task.query or ""))
+    labels = log.labels_as_positions(task.test["label"])
+    times = np.repeat(to_seconds(task.test["timestamp"]), [len(p) for p in labels])
+    positions = np.concatenate(labels)
+    assert log.target_time is not None
+    return float((log.target_time[positions] <= times).mean()) if len(positions) else float("nan")
+
+
 def run(tasks: list[str], seeds: list[int]) -> dict[str, Any]:
     db = relgraph.connect(DATA, schema=SCHEMA)
     cache = tempfile.mkdtemp(prefix="relgraph-stack-")
@@ -103,6 +114,9 @@ def run(tasks: list[str], seeds: list[int]) -> dict[str, Any]:
         rows = {s: len(task.split(s)) for s in ("train", "val", "test")}
         print(f"{name}: {task.task_type}, rows {rows}, built in {time.perf_counter() - started:.1f} s", flush=True)
         results[name] = {"task_type": task.task_type, "rows": rows, "query": TASKS[name], "models": {}}
+        if task.task_type == "ranking":
+            results[name]["recommendable_share"] = share = recommendable_share(db, task)
+            print(f"  {share:.1%} of test (user, post) label pairs name a post that exists at t", flush=True)
         for kind in MODELS:
             runs = []
             for seed in seeds if kind in ("gnn", "lightgbm") else seeds[:1]:
@@ -134,8 +148,9 @@ def summary_table(results: dict[str, Any]) -> str:
                 continue
             values = np.array([r["test"][metric] for r in runs]) * scale
             secs = np.mean([r["seconds"] for r in runs])
-            spread = f" ± {values.std():.2f}" if len(values) > 1 else ""
-            cells.append(f"{values.mean():.2f}{spread} ({secs:.0f} s)")
+            digits = 4 if metric == "mae" else 2
+            spread = f" ± {values.std():.{digits}f}" if len(values) > 1 else ""
+            cells.append(f"{values.mean():.{digits}f}{spread} ({secs:.0f} s)")
         label = {"auroc": "AUROC ×100", "mae": "MAE", "map@k": "MAP@10 ×100"}[metric]
         lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
