@@ -315,20 +315,20 @@ class TemporalSampler:
         node_seeds[seed_type].append(seed_index)
         count[seed_type] = batch_size
         hop_nodes[seed_type][0] = batch_size
-        # frontier per node type: (local ids, global ids, seed index) of the nodes added last hop
-        frontier: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
-            seed_type: (seed_index, seed_nodes, seed_index)
-        }
+        # frontier per node type: the nodes added last hop as (first local id, global ids, seed index);
+        # their local ids are consecutive because each type's nodes are numbered in order of addition
+        frontier: dict[str, tuple[int, np.ndarray, np.ndarray]] = {seed_type: (0, seed_nodes, seed_index)}
 
         for hop in range(self.num_hops):
-            reached: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-            for dst_type, (local, global_ids, seeds) in frontier.items():
+            reached: dict[str, tuple[int, list[np.ndarray], list[np.ndarray]]] = {}
+            for dst_type, (first_local, global_ids, seeds) in frontier.items():
+                times = seed_times[seeds]
                 for edge_type in self._edge_types_into[dst_type]:
                     fanout = self.fanouts[edge_type][hop]
                     if fanout == 0:
                         continue
                     adjacency = self._adjacency[edge_type]
-                    start, end = adjacency.eligible_range(global_ids, seed_times[seeds])
+                    start, end = adjacency.eligible_range(global_ids, times)
                     parent, position = _draw_positions(
                         start, end, fanout, self.strategy, self.replace, generator
                     )
@@ -337,16 +337,20 @@ class TemporalSampler:
                     src_type = edge_type[0]
                     child_global = adjacency.neighbor[position]
                     child_seed = seeds[parent]
-                    child_local = np.arange(count[src_type], count[src_type] + len(parent), dtype=np.int64)
+                    first_child = count[src_type]
                     count[src_type] += len(parent)
                     hop_nodes[src_type][hop + 1] += len(parent)
                     hop_edges[edge_type][hop] += len(parent)
                     node_ids[src_type].append(child_global)
                     node_seeds[src_type].append(child_seed)
-                    edge_src[edge_type].append(child_local)
-                    edge_dst[edge_type].append(local[parent])
-                    reached.setdefault(src_type, []).append((child_local, child_global, child_seed))
-            frontier = {nt: _concat_triples(parts) for nt, parts in reached.items()}
+                    edge_src[edge_type].append(np.arange(first_child, count[src_type], dtype=np.int64))
+                    edge_dst[edge_type].append(parent + first_local)
+                    _, reached_ids, reached_seeds = reached.setdefault(src_type, (first_child, [], []))
+                    reached_ids.append(child_global)
+                    reached_seeds.append(child_seed)
+            frontier = {
+                nt: (first, _concat(ids), _concat(seeds)) for nt, (first, ids, seeds) in reached.items()
+            }
 
         node_store: dict[str, dict[str, np.ndarray]] = {}
         for node_type in node_types:
@@ -401,15 +405,6 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
     if not parts:
         return np.zeros(0, dtype=np.int64)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def _concat_triples(
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if len(parts) == 1:
-        return parts[0]
-    local, global_ids, seeds = zip(*parts)
-    return np.concatenate(local), np.concatenate(global_ids), np.concatenate(seeds)
 
 
 def _normalise_fanouts(graph: TemporalGraph, fanouts: Fanouts) -> dict[EdgeType, list[int]]:
