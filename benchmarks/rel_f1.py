@@ -178,7 +178,7 @@ def print_table(results: dict[str, Result], seeds: list[int]) -> None:
     for family, res in results.items():
         runs = max(len(v) for v in res["scores"].values())
         label = f"{family} (ours, {runs} run{'s' if runs > 1 else ''})"
-        print(f"{label:<38}" + "".join(f"{_cell(res['scores'][n], n):>24}" for n in names))
+        print(f"{label:<38}" + "".join(f"{_cell(res['scores'][n], n) if n in res['scores'] else '-':>24}" for n in names))
     print()
     for family, res in results.items():
         extra = f"feature time {res['feature_seconds']:.1f} s; " if "feature_seconds" in res else ""

@@ -88,9 +88,9 @@ def run(args: argparse.Namespace) -> int:
     package_logger = logging.getLogger("relgraph")
     package_logger.addHandler(handler)
     package_logger.setLevel(logging.INFO)
-    if args.quiet:
-        for h in logging.getLogger().handlers:
-            h.setLevel(logging.WARNING)
+    # Per-epoch lines go to train.log; the console shows the progress bar (none with --quiet).
+    for h in logging.getLogger().handlers:
+        h.setLevel(logging.WARNING)
     try:
         db = connect(args.source, schema=args.schema)
         source = TaskSource(

@@ -258,10 +258,7 @@ class GNNPredictor:
                     self.entity_table, train_rows[idx], train_seconds[idx], np.random.default_rng([cfg.seed, epoch, step])
                 )
                 sample_seconds += time.perf_counter() - t0
-                label = train_y[idx]
-                keep = label >= 0 if self.task_type == "multiclass" else torch.ones_like(label, dtype=torch.bool)
-                raw = self._forward(batch, inputs)
-                loss = self.model.head.loss(raw[keep], label[keep])
+                loss = self.model.head.loss(self._forward(batch, inputs), train_y[idx])
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
