@@ -102,23 +102,39 @@ def _assert_same_features(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31 - 1))
-def test_features_unchanged_when_future_rows_are_deleted(seed: int) -> None:
-    """Leakage: a feature row for (entity, t) equals the one computed on the database cut at t."""
+@given(seed=st.integers(0, 2**31 - 1), entity=st.sampled_from(["customers", "orders"]))
+def test_features_unchanged_when_future_rows_are_deleted(seed: int, entity: str) -> None:
+    """Leakage: a feature row for (entity, t) equals the one computed on the database cut at t.
+
+    ``orders`` as the entity exercises a timed entity, its parents (customers, stores) and the
+    streams anchored at a parent (the customer's other orders).
+    """
     rng = np.random.default_rng(seed)
     db = random_shop(rng)
-    customers = db.table("customers").column("customer_id").to_numpy()
+    key = {"customers": "customer_id", "orders": "order_id"}[entity]
+    ids = db.table(entity).column(key).to_numpy()
     days = rng.integers(-5, 230, 4)
     frame = pd.DataFrame({
-        "customer_id": rng.choice(customers, len(days)),
+        key: rng.choice(ids, len(days)),
         "timestamp": DAY + pd.to_timedelta(days, "D") + pd.to_timedelta(rng.integers(0, 2, len(days)) * 12, "h"),
     })
     builder = TemporalFeatureBuilder(depth=2, windows=[7, 30], last_n=(1, 3), max_features=None)
-    full = builder.fit_transform(db, "customers", frame)
+    full = builder.fit_transform(db, entity, frame)
     for t in frame["timestamp"].unique():
         rows = frame[frame["timestamp"] == t]
         cut = builder.transform(db.cut(np.datetime64(t)), rows)
         _assert_same_features(full.loc[rows.index], cut)
+
+
+def test_timed_entity_sees_its_parents_and_their_streams(shop) -> None:
+    frame = pd.DataFrame({"order_id": [103, 103], "timestamp": [DAY + pd.Timedelta(days=60), DAY + pd.Timedelta(days=45)]})
+    x = TemporalFeatureBuilder(windows=[30], last_n=(1, 2), max_features=None).fit_transform(shop, "orders", frame)
+    # Order 103 (day 50, customer 1, store 10): at day 60 it exists; at day 45 it does not yet.
+    assert x.iloc[0]["orders.amount"] == 60.0 and x.iloc[0]["orders.age_days"] == pytest.approx(10.0)
+    assert x.iloc[0]["orders.customers.age"] == 30.0 and x.iloc[0]["orders.stores.size"] == 100.0
+    assert x.iloc[0]["orders.customers.orders.count"] == 4  # the customer's orders by day 60
+    assert np.isnan(x.iloc[1]["orders.amount"]) and np.isnan(x.iloc[1]["orders.customers.age"])
+    assert x.iloc[0]["items.count"] == 1 and x.iloc[0]["items.price.sum"] == 60.0
 
 
 def test_pruning_keeps_useful_features_and_writes_the_list(tmp_path) -> None:
