@@ -2,12 +2,14 @@
 
 from relgraph.nn.encoders import RelativeTimeEncoder, TableEncoder, TableInputs, TableSpec
 from relgraph.nn.heads import TaskHead
+from relgraph.nn.history import RecentHistory
 from relgraph.nn.message_passing import HeteroSAGELayer, HeteroTimeAttentionLayer
 from relgraph.nn.model import RelGNN
 
 __all__ = [
     "HeteroSAGELayer",
     "HeteroTimeAttentionLayer",
+    "RecentHistory",
     "RelGNN",
     "RelativeTimeEncoder",
     "TableEncoder",

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from relgraph.nn.encoders import RelativeTimeEncoder, TableEncoder, TableInputs, TableSpec
 from relgraph.nn.heads import TaskHead
+from relgraph.nn.history import RecentHistory
 from relgraph.nn.message_passing import EdgeType, HeteroSAGELayer, HeteroTimeAttentionLayer
 
 CONVS = ("sage", "attention")
@@ -34,6 +35,7 @@ class RelGNN(nn.Module):
         num_layers: message-passing layers (one per sampled hop is natural).
         conv: ``sage`` (GraphSAGE, mean/sum) or ``attention`` (relative-time-aware attention).
         aggr: SAGE aggregation, ``mean`` or ``sum``.
+        history: optional recent-history summary of the seeds, added to their embedding.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class RelGNN(nn.Module):
         aggr: str = "mean",
         heads: int = 4,
         dropout: float = 0.1,
+        history: RecentHistory | None = None,
     ) -> None:
         super().__init__()
         if conv not in CONVS:
@@ -65,6 +68,7 @@ class RelGNN(nn.Module):
                     HeteroTimeAttentionLayer(node_types, edge_types, hidden, time_features, heads, dropout)
                 )
         self.layers = nn.ModuleList(layers)
+        self.history = history
         self.head = head
 
     def embed(
@@ -96,4 +100,7 @@ class RelGNN(nn.Module):
         batch_size: int,
     ) -> Tensor:
         x = self.embed(inputs, rel_time, seed_time, edge_index)
-        return self.head(x[seed_type][:batch_size])
+        seeds = x[seed_type][:batch_size]
+        if self.history is not None:
+            seeds = seeds + self.history(inputs, rel_time, edge_index, batch_size)
+        return self.head(seeds)

@@ -29,7 +29,7 @@ from relgraph.database import Database
 from relgraph.errors import ModelError
 from relgraph.graph import TemporalGraph, build_graph
 from relgraph.metrics import PRIMARY_METRIC
-from relgraph.nn import RelGNN, TableInputs, TaskHead
+from relgraph.nn import RecentHistory, RelGNN, TableInputs, TaskHead
 from relgraph.query.task import TaskTables
 from relgraph.sampling import TemporalSampler
 from relgraph.schema.io import schema_to_dict
@@ -61,6 +61,7 @@ class GNNConfig:
     dropout: float = 0.1
     unseen_dropout: float = 0.1
     patience: int = 4
+    history_windows: list[int] = dataclasses.field(default_factory=lambda: [1, 3, 10])  # [] turns it off
     max_steps_per_epoch: int | None = None
     eval_batch_size: int = 1024
     seed: int = 0
@@ -191,8 +192,13 @@ class GNNPredictor:
         assert self.store is not None
         cfg = self.config
         head = TaskHead(self.task_type, cfg.hidden, dropout=cfg.dropout, **self.head_args)
+        specs = self.store.specs()
+        history = None
+        if cfg.history_windows:
+            into_seed = {et: specs[et[0]].num_numerical for et in self.edge_types if et[2] == self.entity_table}
+            history = RecentHistory(cfg.history_windows, into_seed, cfg.hidden) if into_seed else None
         model = RelGNN(
-            self.store.specs(),
+            specs,
             self.edge_types,
             head,
             hidden=cfg.hidden,
@@ -201,6 +207,7 @@ class GNNPredictor:
             aggr=cfg.aggr,
             heads=cfg.heads,
             dropout=cfg.dropout,
+            history=history,
         )
         for enc in model.encoders.values():
             enc.unseen_dropout = cfg.unseen_dropout
