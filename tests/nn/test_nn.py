@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -164,3 +166,20 @@ def test_gnn_learns_a_recency_rule(conv: str) -> None:
     acc = ((prob > 0.5).float() == label).float().mean().item()
     assert loss.item() < 0.5 * first
     assert acc > 0.9
+
+
+def test_recent_history_means_over_the_latest_neighbours() -> None:
+    from relgraph.nn.history import RecentHistory
+
+    hist = RecentHistory([1, 2], {FWD: 1}, hidden=8)
+    # Seed 0 has orders with values 1, 2, 3 at ages 5, 1, 9 days; seed 1 has none.
+    inputs = {"orders": TableInputs(numerical=torch.tensor([[1.0], [2.0], [3.0]]), numerical_missing=torch.zeros(3, 1))}
+    rel_time = {"orders": torch.tensor([5 * DAY, 1 * DAY, 9 * DAY], dtype=torch.float64)}
+    edge_index = {FWD: torch.tensor([[0, 1, 2], [0, 0, 0]])}
+    out = hist.summary(inputs, rel_time, edge_index, batch_size=2)
+    assert out.shape == (2, hist.out_dim)
+    # Per window: [value, missing flag, log-age]; then log(1 + count).
+    assert out[0, 0].item() == 2.0  # k=1: the newest order (1 day old)
+    assert out[0, 3].item() == 1.5  # k=2: orders 1 and 5 days old
+    assert abs(out[0, 6].item() - math.log(4.0)) < 1e-6
+    assert torch.all(out[1] == 0)
