@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import sys
 import time
@@ -93,6 +94,24 @@ def run_rules(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> R
     return {"scores": scores, "notes": notes}
 
 
+#: The README's one-line rules, written with our feature names.
+README_RULES = {
+    "driver-dnf": "results.statusId.eq1.share.last10",  # share of finishes: low = DNF-prone
+    "driver-top3": "qualifying.position.mean.last5",
+    "driver-position": "results.positionOrder.mean.last10",
+}
+
+
+def run_readme_rules(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
+    """The README's rules with the feature fixed (validation picks only sign / missing fill)."""
+    scores, notes = {}, {}
+    for name, task in tasks.items():
+        model = RecentFormRule(candidates=f"^{re.escape(README_RULES[name])}$").fit(db, task)
+        scores[name] = [test_metric(name, task.test["label"].to_numpy(), model.predict(db, task.test))]
+        notes[name] = f"{model.state_['feature']} ({model.state_['mapping']['kind']}, missing -> {model.state_['fill']:.3g})"
+    return {"scores": scores, "notes": notes}
+
+
 def run_lightgbm(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
     """Temporal features + LightGBM tuned on validation, one fit per seed.
 
@@ -156,6 +175,7 @@ def run_gnn(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Res
 FAMILIES: dict[str, Callable[[Database, dict[str, TaskTables], list[int]], Result]] = {
     "trivial": run_trivial,
     "rules": run_rules,
+    "readme-rules": run_readme_rules,
     "lightgbm": run_lightgbm,
     "gnn": run_gnn,
 }

