@@ -108,3 +108,21 @@ def test_task_tables_need_recognisable_columns(shop: tuple[Path, Path], tmp_path
                  "--out", str(tmp_path / "run"), "--quiet"])
     assert code == 1
     assert "cannot find the entity column" in capsys.readouterr().err
+
+
+def test_auto_trains_both_and_keeps_the_better_on_validation(shop: tuple[Path, Path], tmp_path: Path) -> None:
+    db_path, schema = shop
+    out = tmp_path / "auto"
+    assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--schema", str(schema), "--out", str(out),
+                 "--model", "auto", *FAST]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    other = {"gnn": "lightgbm", "lightgbm": "gnn"}[metrics["model"]]
+    assert set(metrics["baselines"]) == {other, "trivial"}
+    kept_val, other_val = metrics["val"]["auroc"], metrics["baselines"][other]["val"]["auroc"]
+    assert kept_val >= other_val
+    report = (out / "report.html").read_text()
+    assert "<td>gnn" in report and "<td>lightgbm" in report
+    importance = report.split("<h2>Feature importance</h2>")[1]
+    assert importance.startswith("<img")  # LightGBM's gain plot
+    assert (out / "gnn" / "gnn.safetensors").exists() and (out / "lightgbm").is_dir()
+    assert main(["predict", f"sqlite:///{db_path}", "--model", str(out), "--out", str(tmp_path / "p.csv")]) == 0
