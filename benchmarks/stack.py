@@ -1,9 +1,8 @@
 """RelBench's rel-stack tasks on a small Stack Exchange site, stated in PQL: GNN vs LightGBM vs rules.
 
 Data: ``../shared/datasets/stack-bicycles-meta`` (bicycles.meta.stackexchange.com, 2010-2023,
-2.5k users, 1.4k posts, 2.4k comments), read straight from the XML dump folder with
-``benchmarks/stack_schema.toml`` (drops the dump-time snapshot columns: Score, ViewCount,
-Reputation, ...; they would leak the future).
+2.5k users, 1.4k posts, 2.4k comments), read straight from the XML dump folder (the reader declares the dump-time snapshot
+columns, Score, ViewCount, Reputation, ..., which would leak the future: they are not features).
 
 Tasks (180-day windows: the site gets ~25-60 posts a year lately, so RelBench's 91 days leave
 too few positives; validation from 2017-01-01, test from 2019-07-01, RelBench-style steps of
@@ -50,7 +49,6 @@ from relgraph.train.ranking import RankingGNNConfig, RankingGNNPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "datasets" / "stack-bicycles-meta"
-SCHEMA = ROOT / "benchmarks" / "stack_schema.toml"
 VAL_CUTOFF, TEST_CUTOFF = "2017-01-01", "2019-07-01"
 ACTIVE = "COUNT(Posts.*, -365, 0, days) > 0 OR COUNT(Comments.*, -365, 0, days) > 0"
 TASKS = {
@@ -107,7 +105,7 @@ def recommendable_share(db: Any, task: TaskTables) -> float:
 
 
 def run(tasks: list[str], seeds: list[int]) -> dict[str, Any]:
-    db = relgraph.connect(DATA, schema=SCHEMA)
+    db = relgraph.connect(DATA)
     cache = tempfile.mkdtemp(prefix="relgraph-stack-")
     results: dict[str, Any] = {}
     for name in tasks:

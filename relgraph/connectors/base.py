@@ -34,6 +34,9 @@ class DeclaredKeys:
     foreign_keys: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     time_columns: dict[str, str] = field(default_factory=dict)  # table -> column
     composite: CompositeKeys = field(default_factory=CompositeKeys)  # multi-column keys, reported only
+    # table -> {column: why}: columns the source knows hold values as of the export, not of the
+    # row's time (a post's score to date); as features they would reveal the future.
+    snapshot_columns: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass

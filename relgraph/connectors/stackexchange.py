@@ -3,7 +3,9 @@
 Each file is one table named by its stem; each attribute is a column and an absent attribute
 is null. Values are typed column-wise in Arrow (ids and counts int64, ``…Date`` timestamps,
 ``True``/``False`` booleans); free-text columns stay strings. Keys and times follow the Stack
-Exchange schema. Parsing XML is per element (``xml.etree`` iterparse), so the typed tables are
+Exchange schema, except ``Posts.LastEditorUserId``: the last edit may come after any prediction
+time, so it is declared a snapshot column (as are scores and counts to date), never a link or a
+feature. Parsing XML is per element (``xml.etree`` iterparse), so the typed tables are
 cached as Parquet under ``$RELGRAPH_CACHE_DIR`` (default ``~/.cache/relgraph``), keyed by the
 files' names, sizes and modification times: the second read only loads Parquet.
 """
@@ -35,7 +37,6 @@ PRIMARY_KEY = "Id"
 #: (table, column, referenced table) of the Stack Exchange schema; the referenced column is its Id.
 FOREIGN_KEYS = (
     ("Posts", "OwnerUserId", "Users"),
-    ("Posts", "LastEditorUserId", "Users"),
     ("Posts", "ParentId", "Posts"),
     ("Posts", "AcceptedAnswerId", "Posts"),
     ("Comments", "PostId", "Posts"),
@@ -50,6 +51,22 @@ FOREIGN_KEYS = (
     ("Tags", "ExcerptPostId", "Posts"),
     ("Tags", "WikiPostId", "Posts"),
 )
+#: Columns holding the dump-time value (export date), not the value at the row's time.
+SNAPSHOT_COLUMNS = {
+    "Users": ("Reputation", "Views", "UpVotes", "DownVotes"),
+    "Posts": (
+        "Score",
+        "ViewCount",
+        "AnswerCount",
+        "CommentCount",
+        "FavoriteCount",
+        "LastEditorUserId",
+        "LastEditorDisplayName",
+    ),
+    "Comments": ("Score",),
+    "Tags": ("Count",),
+}
+SNAPSHOT_REASON = "a Stack Exchange dump value as of the export date, not of the row's time"
 #: Row time of each timed table (Tags is static).
 TIME_COLUMNS = {
     "Users": "CreationDate",
@@ -139,6 +156,10 @@ def dump_keys(tables: dict[str, pa.Table]) -> DeclaredKeys:
             declared.primary_keys[name] = PRIMARY_KEY
         if name in TIME_COLUMNS and TIME_COLUMNS[name] in table.column_names:
             declared.time_columns[name] = TIME_COLUMNS[name]
+    for name, columns in SNAPSHOT_COLUMNS.items():
+        present = [c for c in columns if name in tables and c in tables[name].column_names]
+        if present:
+            declared.snapshot_columns[name] = dict.fromkeys(present, SNAPSHOT_REASON)
     for name, column, parent in FOREIGN_KEYS:
         if name in tables and column in tables[name].column_names and parent in declared.primary_keys:
             declared.foreign_keys.setdefault(name, []).append((column, parent, PRIMARY_KEY))

@@ -177,7 +177,9 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
         schema_tables[name] = TableSchema(
             name=name,
             rows=table.num_rows,
-            columns=_columns(table, key.column, fks, time, override),
+            columns=_columns(
+                table, key.column, fks, time, override, data.declared.snapshot_columns.get(name, {})
+            ),
             primary_key=key.column,
             primary_key_inferred=key.inferred,
             primary_key_evidence=key.evidence,
@@ -732,7 +734,9 @@ def _infer_inherited(
     warnings: list[str],
 ) -> tuple[TimeInfo | None, str]:
     """The time inherited from the one timed parent (or the latest of several), or None and why not."""
-    with_time = [(fk, parent_time(fk.references_table)) for fk in foreign[name] if fk.references_table != name]
+    with_time = [
+        (fk, parent_time(fk.references_table)) for fk in foreign[name] if fk.references_table != name
+    ]
     timed = [(fk, t) for fk, t in with_time if t is not None]
     if not timed:
         return None, "references no timed table: static"
@@ -755,7 +759,11 @@ def _infer_inherited(
         if parent.time_of_day_column is None
         else f"{parent.column} + {parent.time_of_day_column}"
     )
-    why = "its only timed parent" if share is None else f"the latest of its timed parents for {share:.1%} of rows"
+    why = (
+        "its only timed parent"
+        if share is None
+        else f"the latest of its timed parents for {share:.1%} of rows"
+    )
     evidence = (
         f"no time column of its own; each row belongs to one {fk.references_table} row via {fk.column!r}, "
         f"{why}, so it takes {fk.references_table}.{source}"
@@ -772,6 +780,7 @@ def _columns(
     fks: list[ForeignKey],
     time: TimeInfo | None,
     override: TableOverride,
+    snapshot: dict[str, str],
 ) -> list[Column]:
     fk_by_column = {fk.column: fk for fk in fks}
     columns = []
@@ -784,6 +793,8 @@ def _columns(
             stype, why = SType.KEY, f"foreign key to {fk.references_table}.{fk.references_column}"
         elif name in override.stypes:
             stype, why = override.stypes[name], "schema file"
+        elif name in snapshot:
+            stype, why = SType.IGNORED, f"{snapshot[name]}: it would reveal the future, so not a feature"
         elif time is not None and time.inherited_via is None and name == time.column:
             stype, why = SType.TIMESTAMP, "the row time"
         elif time is not None and time.inherited_via is None and name == time.time_of_day_column:

@@ -135,7 +135,6 @@ def test_bicycles_meta_dump(shared_datasets: Path) -> None:
     fks = {(t, c, p) for t, items in declared.foreign_keys.items() for c, p, _ in items}
     assert fks == {
         ("Posts", "OwnerUserId", "Users"),
-        ("Posts", "LastEditorUserId", "Users"),
         ("Posts", "ParentId", "Posts"),
         ("Posts", "AcceptedAnswerId", "Posts"),
         ("Comments", "PostId", "Posts"),

@@ -470,3 +470,11 @@ def test_columns_that_look_ahead_are_not_features(source_factory):
     assert posts.column("last_update").stype is SType.IGNORED  # by name: an audit column
     assert posts.column("first_seen").stype is SType.TIMESTAMP
     assert any(w.startswith("posts.closed_on") for w in schema.warnings)
+
+
+def test_declared_snapshot_columns_are_not_features(source_factory):
+    """A source can say a column holds its value as of the export (a score to date): never a feature."""
+    data = source_factory({"posts": {"post_id": [1, 2], "created": ["2020-01-01", "2020-02-01"], "score": [5, 9]}})
+    data.declared.snapshot_columns["posts"] = {"score": "value as of the export date"}
+    column = build_schema(data)["posts"].column("score")
+    assert column.stype is SType.IGNORED and "export date" in column.evidence
