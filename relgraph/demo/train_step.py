@@ -28,7 +28,7 @@ def train_step(ctx: DemoContext) -> None:
     print(f"  rows: train {len(task.train)}, val {len(task.val)}, test {len(task.test)}")
     run_dir = ctx.out_dir / "churn_model"
     # Sized for ~2 minutes on 2 cores: a capped number of steps per epoch, small fanouts.
-    config = GNNConfig(seed=ctx.seed, hidden=32, fanouts=[6, 3], epochs=3, batch_size=512, max_steps_per_epoch=15,
+    config = GNNConfig(seed=ctx.seed, hidden=32, fanouts=[6, 3], epochs=5, batch_size=512, max_steps_per_epoch=25,
                        graph_cache_dir=str(ctx.out_dir / ".relgraph_cache"))
     metrics = train_run(ctx.db, task, run_dir, TaskSource(query=CHURN_QUERY), model="gnn", seed=ctx.seed,
                         quiet=True, gnn_config=config, schema_file=str(ctx.schema_path))
