@@ -52,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--label-col", help="label column of --task-tables")
     parser.add_argument("--schema", metavar="FILE", help="TOML/YAML schema file overriding what is inferred")
     gnn = parser.add_argument_group("GNN")
-    gnn.add_argument("--conv", choices=("sage", "attention"), help="message passing (default attention)")
+    gnn.add_argument("--conv", choices=("sage", "attention"), help="message passing (default sage)")
     gnn.add_argument("--hidden", type=int, help="embedding size (default 64)")
     gnn.add_argument("--fanouts", help="neighbours per hop, comma separated (default 16,4)")
     gnn.add_argument("--batch-size", type=int, help="seeds per batch (default 256)")

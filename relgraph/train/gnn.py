@@ -48,7 +48,9 @@ class GNNConfig:
     """Hyper-parameters; defaults are sized for a 2-core CPU."""
 
     hidden: int = 64
-    conv: str = "attention"  # "sage" (GraphSAGE baseline) | "attention" (relative-time-aware)
+    # "sage" (GraphSAGE, mean) | "attention" (relative-time-aware). SAGE + RecentHistory measured
+    # best on rel-f1 (3 seeds: dnf 82.8 vs 82.7, top3 90.8 vs 90.0, position MAE 2.76 vs 2.83) and faster.
+    conv: str = "sage"
     aggr: str = "mean"  # SAGE aggregation
     heads: int = 4
     fanouts: list[int] = dataclasses.field(default_factory=lambda: [16, 4])
