@@ -51,7 +51,10 @@ class TaskHead(nn.Module):
         self.register_buffer("pos_weight", torch.tensor(float(pos_weight)))
         weights = class_weight if class_weight is not None else [1.0] * out_dim
         self.register_buffer("class_weight", torch.tensor(weights, dtype=torch.float32))
-        self.register_buffer("label_stats", torch.tensor([label_mean, label_std, label_min, label_max]))
+        # float64 so the clamp bounds are the training labels exactly.
+        self.register_buffer(
+            "label_stats", torch.tensor([label_mean, label_std, label_min, label_max], dtype=torch.float64)
+        )
 
     def forward(self, h: Tensor) -> Tensor:
         """[B, hidden] -> raw output: [B] (binary, regression) or [B, C] (multiclass)."""
@@ -63,7 +66,7 @@ class TaskHead(nn.Module):
             return F.binary_cross_entropy_with_logits(raw, label.float(), pos_weight=self.pos_weight)
         if self.task_type == "regression":
             mean, std = self.label_stats[0], self.label_stats[1]
-            return F.l1_loss(raw, (label.float() - mean) / std)
+            return F.l1_loss(raw, ((label.double() - mean) / std).float())
         return F.cross_entropy(raw, label.long(), weight=self.class_weight)
 
     def predict(self, raw: Tensor) -> Tensor:
@@ -72,5 +75,5 @@ class TaskHead(nn.Module):
             return torch.sigmoid(raw)
         if self.task_type == "regression":
             mean, std, lo, hi = self.label_stats
-            return (raw * std + mean).clamp(min=lo.item(), max=hi.item())
+            return (raw.double() * std + mean).clamp(min=lo.item(), max=hi.item())
         return torch.softmax(raw, dim=-1)
