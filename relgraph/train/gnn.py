@@ -430,6 +430,12 @@ class GNNPredictor:
         self.schema, self.history, self.timing = state["schema"], state["history"], state.get("timing", {})
         self.store = FeatureStore.from_dict(state["features"])
         self.model = self._build_model()
-        self.model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        try:
+            self.model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        except RuntimeError as err:
+            raise ModelError(
+                f"{directory / WEIGHTS_FILE} does not fit the model described in {STATE_FILE} "
+                f"(saved by another relgraph version?); retrain with `relgraph train`"
+            ) from err
         self.model.eval()
         return self
