@@ -35,14 +35,7 @@ class RecentHistory(nn.Module):
         self.keys = [edge_key(et) for et in self.edge_types]
         width = sum(len(self.windows) * (2 * d + 1) + 1 for d in dims.values())
         self.out_dim = width
-        # Learned per-event transforms averaged over the same windows: a mean of indicators
-        # (e.g. "did not finish") is a rate, which a mean of raw values is not.
-        self.event_dim = 16
-        self.event_mlp = nn.ModuleDict(
-            {key: nn.Sequential(nn.Linear(2 * d + 1, self.event_dim), nn.ReLU()) for key, d in zip(self.keys, dims.values())}
-        )
-        learned = len(self.edge_types) * len(self.windows) * self.event_dim
-        self.proj = nn.Sequential(nn.Linear(max(width, 1) + learned, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        self.proj = nn.Sequential(nn.Linear(max(width, 1), hidden), nn.ReLU(), nn.Linear(hidden, hidden))
 
     def summary(
         self,
@@ -52,25 +45,14 @@ class RecentHistory(nn.Module):
         batch_size: int,
     ) -> Tensor:
         """[B, out_dim] raw windowed means (numerical value, missing flag, log-age) and log-count."""
-        return self._windowed(inputs, rel_time, edge_index, batch_size, learned=False)
-
-    def _windowed(
-        self,
-        inputs: dict[str, TableInputs],
-        rel_time: dict[str, Tensor],
-        edge_index: dict[EdgeType, Tensor],
-        batch_size: int,
-        learned: bool,
-    ) -> Tensor:
         parts = []
-        for key, et in zip(self.keys, self.edge_types):
+        for et in self.edge_types:
             src = et[0]
             ei = edge_index.get(et)
             num = inputs[src].numerical if src in inputs else None
             dn = 0 if num is None else num.shape[1]
             if ei is None or ei.shape[1] == 0:
-                width = len(self.windows) * self.event_dim if learned else len(self.windows) * (2 * dn + 1) + 1
-                parts.append(torch.zeros(batch_size, width))
+                parts.append(torch.zeros(batch_size, len(self.windows) * (2 * dn + 1) + 1))
                 continue
             to_seed = ei[1] < batch_size
             s, d = ei[0][to_seed], ei[1][to_seed]
@@ -87,15 +69,12 @@ class RecentHistory(nn.Module):
                 flags = torch.zeros_like(num[s]) if missing is None else missing[s]
                 values = [num[s].float(), flags.float(), *values]
             feats = torch.cat(values, dim=1)
-            if learned:
-                feats = self.event_mlp[key](feats)
             for k in self.windows:
                 keep = rank < k
                 total = feats.new_zeros(batch_size, feats.shape[1]).index_add_(0, d[keep], feats[keep])
                 n = feats.new_zeros(batch_size).index_add_(0, d[keep], feats.new_ones(int(keep.sum())))
                 parts.append(total / n.clamp(min=1).unsqueeze(1))
-            if not learned:
-                parts.append(torch.log1p(counts.float()).unsqueeze(1))
+            parts.append(torch.log1p(counts.float()).unsqueeze(1))
         return torch.cat(parts, dim=1) if parts else torch.zeros(batch_size, 1)
 
     def forward(
@@ -105,6 +84,4 @@ class RecentHistory(nn.Module):
         edge_index: dict[EdgeType, Tensor],
         batch_size: int,
     ) -> Tensor:
-        raw = self.summary(inputs, rel_time, edge_index, batch_size)
-        learned = self._windowed(inputs, rel_time, edge_index, batch_size, learned=True)
-        return self.proj(torch.cat([raw, learned], dim=1))
+        return self.proj(self.summary(inputs, rel_time, edge_index, batch_size))
