@@ -1,8 +1,8 @@
 """``relgraph demo``: generate the synthetic shop, then run relgraph's main job on it.
 
 The demo is a sequence of steps over one :class:`DemoContext`; each step prints its part of
-the report. Today: the ``inspect`` report and the graph summary. A later step (training a churn
-model) is appended to :data:`STEPS`.
+the report: the ``inspect`` report, the graph summary, then a churn model trained, compared with
+the trivial baseline and used to predict at the latest time (:mod:`relgraph.demo.train_step`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,6 @@ from relgraph.demo.generate import make_demo_database
 from relgraph.demo.train_step import train_step
 from relgraph.graph import TemporalGraph, build_graph
 
-#: order_items has two timed parents (orders, products); its rows are events of their order.
-DEMO_SCHEMA_TOML = """\
-# relgraph schema overrides for the demo shop (see relgraph/schema/io.py for the format).
-# order_items has no time of its own and two timed parents (orders, products):
-# an order line happens when its order is placed.
-[tables.order_items]
-time = { inherit_via = "order_id" }
-"""
-
 
 @dataclass
 class DemoContext:
@@ -32,7 +23,6 @@ class DemoContext:
 
     out_dir: Path
     db_path: Path
-    schema_path: Path
     seed: int
     db: Database
     graph: TemporalGraph
@@ -43,15 +33,13 @@ class DemoContext:
 
 
 def prepare_demo(out_dir: str | Path = "demo_out", seed: int = 0, scale: float = 1.0) -> DemoContext:
-    """Generate ``out_dir/demo.db`` and its schema file, connect, and build the (cached) graph."""
+    """Generate ``out_dir/demo.db``, connect, and build the (cached) graph."""
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     db_path = make_demo_database(out / "demo.db", seed=seed, scale=scale)
-    schema_path = out / "demo_schema.toml"
-    schema_path.write_text(DEMO_SCHEMA_TOML)
-    db = connect(f"sqlite:///{db_path}", schema=schema_path)
+    db = connect(f"sqlite:///{db_path}")
     graph = build_graph(db, cache_dir=out / ".relgraph_cache")
-    return DemoContext(out, db_path, schema_path, seed, db, graph)
+    return DemoContext(out, db_path, seed, db, graph)
 
 
 def inspect_step(ctx: DemoContext) -> None:
@@ -74,8 +62,8 @@ STEPS: list[Callable[[DemoContext], None]] = [inspect_step, graph_step, train_st
 def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, scale: float = 1.0) -> int:
     """Generate the demo database in ``out_dir`` and run every step of :data:`STEPS`; returns 0."""
     ctx = prepare_demo(out_dir, seed=seed, scale=scale)
-    print(f"relgraph demo: wrote {ctx.db_path} (seed {seed}) and {ctx.schema_path.name}\n")
+    print(f"relgraph demo: wrote {ctx.db_path} (seed {seed})\n")
     for step in STEPS:
         step(ctx)
-    print(f"\nNext: relgraph inspect {ctx.source} --schema {ctx.schema_path}")
+    print(f"\nNext: relgraph query {ctx.source} \"<PQL>\" --explain, or relgraph train {ctx.source} --query \"<PQL>\" --out DIR")
     return 0

@@ -31,7 +31,7 @@ def train_step(ctx: DemoContext) -> None:
     config = GNNConfig(seed=ctx.seed, hidden=32, fanouts=[6, 3], epochs=5, batch_size=512, max_steps_per_epoch=25,
                        graph_cache_dir=str(ctx.out_dir / ".relgraph_cache"))
     metrics = train_run(ctx.db, task, run_dir, TaskSource(query=CHURN_QUERY), model="gnn", seed=ctx.seed,
-                        quiet=True, gnn_config=config, schema_file=str(ctx.schema_path))
+                        quiet=True, gnn_config=config)
     trivial = metrics["baselines"]["trivial"]["test"]
     print(f"\n  {'test metric':<20}{'GNN':>10}{'trivial':>10}")
     for name in ("auroc", "average_precision", "accuracy"):

@@ -7,7 +7,6 @@ import pytest
 
 from relgraph.database import Database, connect
 from relgraph.demo.generate import make_demo_database
-from relgraph.demo.run import DEMO_SCHEMA_TOML
 from relgraph.query import build_task
 
 
@@ -15,8 +14,7 @@ from relgraph.query import build_task
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Database:
     out = tmp_path_factory.mktemp("demo")
     path = make_demo_database(out / "demo.db", seed=0, scale=0.1)
-    (out / "schema.toml").write_text(DEMO_SCHEMA_TOML)
-    return connect(f"sqlite:///{path}", schema=out / "schema.toml")
+    return connect(f"sqlite:///{path}")
 
 
 def _orders(demo: Database) -> pd.DataFrame:

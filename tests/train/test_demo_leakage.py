@@ -11,7 +11,6 @@ import pytest
 
 from relgraph.database import connect
 from relgraph.demo.generate import make_demo_database
-from relgraph.demo.run import DEMO_SCHEMA_TOML
 from relgraph.query import build_task
 from relgraph.train.gnn import GNNConfig, GNNPredictor
 from relgraph.train.runner import prediction_rows
@@ -23,8 +22,7 @@ CHURN = "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id
 def demo(tmp_path_factory: pytest.TempPathFactory):
     folder: Path = tmp_path_factory.mktemp("demo")
     path = make_demo_database(folder / "demo.db", seed=1, scale=0.05)
-    (folder / "schema.toml").write_text(DEMO_SCHEMA_TOML)
-    db = connect(f"sqlite:///{path}", schema=folder / "schema.toml")
+    db = connect(f"sqlite:///{path}")
     task = build_task(db, CHURN)
     config = GNNConfig(hidden=16, fanouts=[6, 3], epochs=2, batch_size=256, graph_cache_dir=None, num_threads=1)
     return db, task, GNNPredictor(config, quiet=True).fit(db, task)
