@@ -19,6 +19,25 @@ from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema
 
 __version__ = "0.1.0"
 
+#: Public names loaded on first use (name -> module), so ``import relgraph`` stays light and
+#: torch is imported only by what needs it.
+_LAZY = {
+    "build_graph": "relgraph.graph",
+    "TemporalGraph": "relgraph.graph",
+    "TemporalSampler": "relgraph.sampling",
+    "TemporalNeighborLoader": "relgraph.sampling",
+    "parse": "relgraph.query",
+    "build_task": "relgraph.query",
+    "make_training_table": "relgraph.query",
+    "split_timestamps": "relgraph.query",
+    "TaskTables": "relgraph.query",
+    "GNNPredictor": "relgraph.train.gnn",
+    "GNNConfig": "relgraph.train.gnn",
+    "LightGBMPredictor": "relgraph.baselines",
+    "TemporalFeatureBuilder": "relgraph.baselines",
+    "make_demo_database": "relgraph.demo.generate",
+}
+
 __all__ = [
     "Column",
     "Database",
@@ -32,14 +51,14 @@ __all__ = [
     "SType",
     "TableSchema",
     "TimeInfo",
-    "build_graph",
     "connect",
+    *_LAZY,
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "build_graph":
-        from relgraph.graph import build_graph
+    if name in _LAZY:
+        import importlib
 
-        return build_graph
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'relgraph' has no attribute {name!r}")
