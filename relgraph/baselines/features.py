@@ -9,7 +9,7 @@ features from database rows whose ``__rg_time`` is at or before the timestamp, o
   pointing at it (children, grand-children, ...), each row carrying the columns of its own
   parents (``results`` rows carry their ``races`` columns). Per stream: count, time since the
   last and first event; per numeric column SUM / MEAN / MIN / MAX / STD / last value over the
-  whole history, COUNT / SUM / MEAN / STD over time windows (``30d``, ``90d``, ...), and
+  whole history, COUNT / SUM / MEAN / MIN / MAX / STD over time windows (``30d``, ``90d``, ...), and
   MEAN over the last n events (MIN / MAX / STD over the longest n); per category value counts
   (whole history and windows), shares over the last n events, most frequent and last value;
   for numeric columns dominated by one value (a status code), the share of rows equal to it.
@@ -19,6 +19,9 @@ stream ordered by time: cumulative count / sums / min / max, rolling last-n stat
 every frame row picks the running row of its last event at or before its timestamp with an
 ``ASOF JOIN``; window aggregates are differences between the running row at ``t`` and the one
 at ``t - window``. The cost is linear in the number of events plus the number of frame rows.
+Window MIN / MAX cannot be differenced: they come from a range join of the frame rows with the
+stream rows of their anchor in ``(t - window, t]`` (one join per stream, for every column and
+window), costing the number of (frame row, event in the longest window) pairs.
 
 Feature names say what they are: ``results.positionOrder.mean.last10``,
 ``results.statusId.eq1.share.90d``, ``qualifying.count.365d``, ``drivers.dob.age_days``.
@@ -122,6 +125,7 @@ class _Feature:
     shifts: set[int] = field(default_factory=set)  # windows (days) whose ASOF row it reads
     window_running: set[str] = field(default_factory=set)  # running columns it reads from that row
     categorical: bool = False
+    extremes: set[tuple[str, int, int]] = field(default_factory=set)  # (min|max, numeric index, days) it reads
 
 
 class TemporalFeatureBuilder:
@@ -534,7 +538,11 @@ class TemporalFeatureBuilder:
                     wn = f"({n} - coalesce(W{w}.{k}_n, 0))"
                     ws1 = f"({s1} - coalesce(W{w}.{k}_s1, 0))"
                     ws2 = f"({s2} - coalesce(W{w}.{k}_s2, 0))"
+                    # SQL semantics: the sum over a window without values is missing, like its min / max.
+                    add(_Feature(f"{p}.{c}.sum.{w}d", f"CASE WHEN {wn} > 0 THEN {ws1} + {wn} * {ctr!r} END", base, {w}, base))
                     add(_Feature(f"{p}.{c}.mean.{w}d", f"({ws1} / nullif({wn}, 0) + {ctr!r})", base, {w}, base))
+                    for agg in ("min", "max"):
+                        add(_Feature(f"{p}.{c}.{agg}.{w}d", f"E.{_extreme_column(agg, i, w)}", extremes={(agg, i, w)}))
                     add(_Feature(f"{p}.{c}.std.{w}d", _std_sql(wn, ws1, ws2), base | {f"{k}_s2"}, {w}, base | {f"{k}_s2"}))
             for m in self.last_n:
                 if m > 1:
@@ -657,6 +665,7 @@ class TemporalFeatureBuilder:
         con = db.duckdb()
         needed = sorted(set().union(*(f.running for f in feats)))
         shifts = sorted(set().union(*(f.shifts for f in feats)))
+        extremes = sorted(set().union(*(f.extremes for f in feats)))
         running = self._running_table(db, con, s, needed)
         tag = uuid.uuid4().hex
         positions = pa.table({"__anchor": running.column("__anchor"), "__t": running.column("__t"),
@@ -675,10 +684,14 @@ class TemporalFeatureBuilder:
             ).to_arrow_table()
         finally:
             con.unregister(names["pos"])
-        tables = {"X": located.select(["__fid", "__t"]), "R": running.select(needed).take(located.column("__r"))}
+        tables = {"X": located.select(["__fid", "__t"])}
+        if needed:
+            tables["R"] = running.select(needed).take(located.column("__r"))
         for w in shifts:
             wcols = sorted({c for f in feats if w in f.shifts for c in f.window_running})
             tables[f"W{w}"] = running.select(wcols).take(located.column(f"__w{w}"))
+        if extremes:
+            tables["E"] = self._window_extremes(con, s, extremes, ext_name)
         registered = {alias: f"__rg_{alias}_{tag}" for alias in tables}
         for alias, table in tables.items():
             con.register(registered[alias], table)
@@ -689,6 +702,26 @@ class TemporalFeatureBuilder:
         finally:
             for name in registered.values():
                 con.unregister(name)
+
+    def _window_extremes(self, con: duckdb.DuckDBPyConnection, s: _Stream, extremes: list[tuple[str, int, int]], ext_name: str) -> pa.Table:
+        """Exact window MIN / MAX per frame row of ``ext_name``, ordered by ``__fid``.
+
+        A range join pairs each frame row ``(anchor, t)`` with the stream rows of its anchor whose
+        time is in ``(t - longest window, t]``; per ``(agg, numeric index, days)`` in ``extremes``
+        a filtered aggregate keeps the rows in ``(t - days, t]`` (the rows the ASOF differences
+        of the other window features cover). Returns ``[n_frame, len(extremes)]`` columns named
+        by :func:`_extreme_column`, missing where the window holds no value.
+        """
+        longest = max(w for _, _, w in extremes)
+        aggs = ", ".join(
+            f"{agg}(S.{_q(s.numeric[i])}) FILTER (WHERE S.__t > X.__t - INTERVAL {int(w)} DAY) AS {_extreme_column(agg, i, w)}"
+            for agg, i, w in extremes
+        )
+        return con.sql(
+            f"SELECT {aggs} FROM (SELECT __fid, __t, {s.anchor} AS __a FROM {ext_name}) X "
+            f"LEFT JOIN ({s.sql}) S ON S.__anchor = X.__a AND S.__t <= X.__t AND S.__t > X.__t - INTERVAL {int(longest)} DAY "
+            f"GROUP BY X.__fid ORDER BY X.__fid"
+        ).to_arrow_table()
 
     def _categorise(self, table: pd.DataFrame, lookups: list[_Lookup], streams: list[_Stream]) -> pd.DataFrame:
         """Category columns as pandas categoricals over the fitted values (others: missing)."""
@@ -755,6 +788,11 @@ def json_default(value: Any) -> Any:
 def _std_sql(n: str, s1: str, s2: str) -> str:
     """Sample standard deviation from count, centred sum and centred sum of squares."""
     return f"CASE WHEN {n} > 1 THEN sqrt(greatest(({s2} - {s1} * {s1} / {n}) / ({n} - 1), 0)) END"
+
+
+def _extreme_column(agg: str, index: int, days: int) -> str:
+    """Column of :meth:`TemporalFeatureBuilder._window_extremes` holding ``agg`` of numeric column ``index`` over ``days``."""
+    return f"x{index}_{agg}_{days}d"
 
 
 def _value_tag(value: Any) -> str:

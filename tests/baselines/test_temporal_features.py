@@ -27,9 +27,9 @@ def _builder() -> TemporalFeatureBuilder:
 
 
 def test_features_match_hand_computed_values(shop) -> None:
-    frame = _frame([(1, 60), (2, 60), (2, 0)])
+    frame = _frame([(1, 60), (2, 60), (2, 0), (1, 70)])
     x = _builder().fit_transform(shop, "customers", frame)
-    c1, c2, c2_early = x.iloc[0], x.iloc[1], x.iloc[2]
+    c1, c2, c2_early, c1_late = x.iloc[0], x.iloc[1], x.iloc[2], x.iloc[3]
     # Customer 1 at day 60 sees orders 101 (d0, 10, ok), 102 (d40, 20, ok), 103 (d50, 60, late),
     # 104 (d55, 30, ok); order 105 (d100) is in the future.
     expected = {
@@ -47,6 +47,10 @@ def test_features_match_hand_computed_values(shop) -> None:
         "orders.amount.std": float(np.std([10, 20, 60, 30], ddof=1)),
         "orders.amount.mean.30d": 110.0 / 3,
         "orders.amount.std.30d": float(np.std([20, 60, 30], ddof=1)),
+        # The 30-day window (day 30, day 60] holds orders 102, 103, 104.
+        "orders.amount.sum.30d": 110.0,
+        "orders.amount.min.30d": 20.0,
+        "orders.amount.max.30d": 60.0,
         "orders.amount.mean.last2": 45.0,
         "orders.amount.min.last2": 30.0,
         "orders.amount.max.last2": 60.0,
@@ -58,6 +62,10 @@ def test_features_match_hand_computed_values(shop) -> None:
         "orders.items.count": 3,
         "orders.items.price.sum": 70.0,
         "orders.items.price.last": 60.0,
+        # Only order 103's item (day 50) is in the 30-day window.
+        "orders.items.price.sum.30d": 60.0,
+        "orders.items.price.min.30d": 60.0,
+        "orders.items.price.max.30d": 60.0,
         # review of order 102 at day 45; the one at day 70 is in the future.
         "orders.reviews.count": 1,
         "orders.reviews.stars.mean": 5.0,
@@ -73,8 +81,23 @@ def test_features_match_hand_computed_values(shop) -> None:
     assert np.isnan(c2["orders.amount.std"]) and c2["orders.count.30d"] == 0
     assert np.isnan(c2["orders.amount.mean.30d"])
     assert c2["orders.status.last"] == "late"
+    for agg in ("sum", "min", "max"):  # order 201 (day 1) is outside (day 30, day 60]
+        assert np.isnan(c2[f"orders.amount.{agg}.30d"]) and np.isnan(c2_early[f"orders.amount.{agg}.30d"])
     assert c2_early["orders.count"] == 0
     assert np.isnan(c2_early["orders.amount.mean"]) and np.isnan(c2_early["orders.days_since_last"])
+    # Customer 1 at day 70: the window (day 40, day 70] leaves out order 102 (exactly day 40, 20)
+    # and keeps 103 (60) and 104 (30); order 105 (day 100) is in the future.
+    assert c1_late["orders.count.30d"] == 2
+    assert (c1_late["orders.amount.sum.30d"], c1_late["orders.amount.min.30d"], c1_late["orders.amount.max.30d"]) == (90.0, 30.0, 60.0)
+
+
+def test_window_min_max_alone_under_include(shop) -> None:
+    """Window MIN / MAX need no running columns: computed alone they give the same values."""
+    frame = _frame([(1, 60), (1, 70), (2, 60)])
+    x = TemporalFeatureBuilder(windows=[30], max_features=None, include=r"amount\.m(in|ax)\.30d$").fit_transform(shop, "customers", frame)
+    assert list(x.columns) == ["orders.amount.min.30d", "orders.amount.max.30d"]
+    np.testing.assert_array_equal(x["orders.amount.min.30d"].to_numpy(), [20.0, 30.0, np.nan])
+    np.testing.assert_array_equal(x["orders.amount.max.30d"].to_numpy(), [60.0, 60.0, np.nan])
 
 
 def test_feature_names_say_what_they_are(shop) -> None:
