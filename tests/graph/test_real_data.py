@@ -7,28 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from f1_reference import F1_FOREIGN_KEYS
 
 import relgraph
 from relgraph.graph import NEVER, build_graph
 
 pytestmark = pytest.mark.shared
 
-F1_FOREIGN_KEYS = {
-    ("races", "circuitId", "circuits"),
-    ("results", "raceId", "races"),
-    ("results", "driverId", "drivers"),
-    ("results", "constructorId", "constructors"),
-    ("results", "statusId", "status"),
-    ("driver_standings", "raceId", "races"),
-    ("driver_standings", "driverId", "drivers"),
-    ("constructor_results", "raceId", "races"),
-    ("constructor_results", "constructorId", "constructors"),
-    ("constructor_standings", "raceId", "races"),
-    ("constructor_standings", "constructorId", "constructors"),
-    ("qualifying", "raceId", "races"),
-    ("qualifying", "driverId", "drivers"),
-    ("qualifying", "constructorId", "constructors"),
-}
 
 
 def test_f1_graph_from_connect(shared_datasets: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from f1_reference import F1_FOREIGN_KEYS
 
 import relgraph
 
@@ -25,22 +26,6 @@ F1_TABLES = {
     "status": "statusId",
 }
 
-F1_FOREIGN_KEYS = {
-    ("races", "circuitId", "circuits"),
-    ("results", "raceId", "races"),
-    ("results", "driverId", "drivers"),
-    ("results", "constructorId", "constructors"),
-    ("results", "statusId", "status"),
-    ("driver_standings", "raceId", "races"),
-    ("driver_standings", "driverId", "drivers"),
-    ("constructor_results", "raceId", "races"),
-    ("constructor_results", "constructorId", "constructors"),
-    ("constructor_standings", "raceId", "races"),
-    ("constructor_standings", "constructorId", "constructors"),
-    ("qualifying", "raceId", "races"),
-    ("qualifying", "driverId", "drivers"),
-    ("qualifying", "constructorId", "constructors"),
-}
 
 RACE_EVENTS = ["results", "qualifying", "driver_standings", "constructor_results", "constructor_standings"]
 
