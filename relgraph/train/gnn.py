@@ -394,48 +394,73 @@ class GNNPredictor:
         return torch.cat(outputs).numpy().astype(np.float64)
 
     # ---- persistence ---------------------------------------------------------------------------
-    def save(self, directory: Path) -> None:
-        if self.model is None or self.store is None:
-            raise ModelError("nothing to save: the model is not trained")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(directory / WEIGHTS_FILE))
-        state = {
-            "config": dataclasses.asdict(self.config),
+    #: Files and config class of a saved model (a subclass names its own).
+    weights_file = WEIGHTS_FILE
+    state_file = STATE_FILE
+    config_class: type[GNNConfig] = GNNConfig
+    description = "GNN model"
+
+    def _task_state(self) -> dict[str, Any]:
+        """What ``save`` stores beyond the shared parts (the head's task)."""
+        return {
             "task_type": self.task_type,
             "entity_table": self.entity_table,
             "entity_key": self.entity_key,
             "classes": self.classes,
             "head_args": self.head_args,
+        }
+
+    def _restore_task_state(self, state: dict[str, Any]) -> None:
+        self.task_type = state["task_type"]
+        self.entity_table, self.entity_key = state["entity_table"], state["entity_key"]
+        self.classes = state["classes"]
+        self.head_args = state["head_args"]
+
+    def save(self, directory: Path) -> None:
+        if self.model is None or self.store is None:
+            raise ModelError("nothing to save: the model is not trained")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        weights = {k: v.contiguous() for k, v in self.model.state_dict().items()}
+        save_file(weights, str(directory / self.weights_file))
+        state = {
+            "config": dataclasses.asdict(self.config),
+            **self._task_state(),
             "edge_types": [list(et) for et in self.edge_types],
             "schema": self.schema,
             "features": self.store.to_dict(),
             "history": self.history,
             "timing": self.timing,
         }
-        (directory / STATE_FILE).write_text(json.dumps(state, indent=1, default=str))
+        (directory / self.state_file).write_text(json.dumps(state, indent=1, default=_json_value))
 
     @classmethod
     def load(cls, directory: Path, quiet: bool = True) -> GNNPredictor:
         directory = Path(directory)
-        if not (directory / STATE_FILE).exists():
-            raise ModelError(f"{directory} holds no GNN model ({STATE_FILE} missing); pass a `relgraph train --out` folder")
-        state = json.loads((directory / STATE_FILE).read_text())
-        self = cls(GNNConfig(**state["config"]), quiet=quiet)
-        self.task_type = state["task_type"]
-        self.entity_table, self.entity_key = state["entity_table"], state["entity_key"]
-        self.classes = state["classes"]
-        self.head_args = state["head_args"]
+        if not (directory / cls.state_file).exists():
+            raise ModelError(
+                f"{directory} holds no {cls.description} ({cls.state_file} missing); pass a `relgraph train --out` folder"
+            )
+        state = json.loads((directory / cls.state_file).read_text())
+        self = cls(cls.config_class(**state["config"]), quiet=quiet)
+        self._restore_task_state(state)
         self.edge_types = [tuple(et) for et in state["edge_types"]]  # type: ignore[misc]
         self.schema, self.history, self.timing = state["schema"], state["history"], state.get("timing", {})
         self.store = FeatureStore.from_dict(state["features"])
         self.model = self._build_model()
         try:
-            self.model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+            self.model.load_state_dict(load_file(str(directory / self.weights_file)))
         except RuntimeError as err:
             raise ModelError(
-                f"{directory / WEIGHTS_FILE} does not fit the model described in {STATE_FILE} "
+                f"{directory / self.weights_file} does not fit the model described in {self.state_file} "
                 f"(saved by another relgraph version?); retrain with `relgraph train`"
             ) from err
         self.model.eval()
         return self
+
+
+def _json_value(value: Any) -> Any:
+    """JSON for NumPy scalars (their Python value) and anything else (its text)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

@@ -22,7 +22,6 @@ plumbing (feature store, sampler, seeds, checkpoints, schema check).
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -393,56 +391,32 @@ class RankingGNNPredictor(GNNPredictor):
         return self.rank(db, frame)[0]
 
     # ---- persistence ---------------------------------------------------------------------------
-    def save(self, directory: Path) -> None:
-        if self.model is None or self.store is None or self.spec is None:
+    weights_file = WEIGHTS_FILE
+    state_file = STATE_FILE
+    config_class = RankingGNNConfig
+    description = "ranking GNN"
+
+    def _task_state(self) -> dict[str, Any]:
+        if self.spec is None:
             raise ModelError("nothing to save: the model is not trained")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(directory / WEIGHTS_FILE))
-        state = {
-            "config": dataclasses.asdict(self.config),
+        return {
             "query": self.query,
             "spec": {**dataclasses.asdict(self.spec), "path": [list(h) for h in self.spec.path]},
             "target_vocab": self.target_vocab,
-            "edge_types": [list(et) for et in self.edge_types],
-            "schema": self.schema,
-            "features": self.store.to_dict(),
-            "history": self.history,
-            "timing": self.timing,
         }
-        (directory / STATE_FILE).write_text(json.dumps(state, indent=1, default=_plain))
 
-    @classmethod
-    def load(cls, directory: Path, quiet: bool = True) -> RankingGNNPredictor:
-        directory = Path(directory)
-        if not (directory / STATE_FILE).exists():
-            raise ModelError(f"{directory} holds no ranking GNN ({STATE_FILE} missing); pass a `relgraph train --out` folder")
-        state = json.loads((directory / STATE_FILE).read_text())
-        self = cls(RankingGNNConfig(**state["config"]), quiet=quiet)
+    def _restore_task_state(self, state: dict[str, Any]) -> None:
         spec = dict(state["spec"])
         spec["path"] = tuple(tuple(h) for h in spec["path"])
         self.spec = RankingSpec(**spec)
         self.query = state["query"]
         self.entity_table, self.entity_key = self.spec.entity_table, self.spec.entity_key
         self.target_vocab = state["target_vocab"]
-        self.edge_types = [tuple(et) for et in state["edge_types"]]  # type: ignore[misc]
-        self.schema, self.history, self.timing = state["schema"], state["history"], state.get("timing", {})
-        self.store = FeatureStore.from_dict(state["features"])
-        self.model = self._build_model()
-        self.model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
-        self.model.eval()
-        return self
 
 
 def _lists(ids: np.ndarray) -> list[list[Any]]:
     """Object [n, k] ids (None = padding) -> lists for the metrics."""
     return [[i for i in row if i is not None] for row in ids]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
 
 
 def new_ranking_model(kind: str, seed: int, quiet: bool, gnn_config: GNNConfig | None = None,
