@@ -837,7 +837,10 @@ def _top_values(con: duckdb.DuckDBPyConnection, sql: str, k: int) -> list[Any]:
 
 
 def _as_category(values: pd.Series, categories: list[Any]) -> pd.Series:
-    return pd.Categorical(values.astype("object").where(values.notna(), None), categories=[str(c) for c in categories])
+    """Text values as a categorical over the fitted values; any other value is missing."""
+    names = [str(c) for c in categories]
+    text = values.astype("object")
+    return pd.Categorical(text.where(text.notna() & text.isin(names), None), categories=names)
 
 
 def _check_frame(frame: pd.DataFrame, key: str) -> pd.DataFrame:
