@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
+from hypothesis import strategies as st
 
 from relgraph.connectors.base import DeclaredKeys, SourceData
 from relgraph.database import Database
+from relgraph.query.ast import And, Not, Or
 from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
 
 
@@ -101,3 +103,16 @@ SHOP_FKS = {
     "order_items": [("order_id", "orders", "order_id"), ("product_id", "products", "product_id")],
 }
 SHOP_TIMES = {"customers": "signup", "orders": "ordered_at", "order_items": "ordered_at"}
+
+
+def combined_conditions(atoms: st.SearchStrategy, max_children: int, max_leaves: int) -> st.SearchStrategy:
+    """Random condition trees over ``atoms``: NOT, and AND / OR of 2..max_children parts."""
+    return st.recursive(
+        atoms,
+        lambda inner: st.one_of(
+            st.builds(Not, inner),
+            st.builds(And, st.lists(inner, min_size=2, max_size=max_children).map(tuple)),
+            st.builds(Or, st.lists(inner, min_size=2, max_size=max_children).map(tuple)),
+        ),
+        max_leaves=max_leaves,
+    )

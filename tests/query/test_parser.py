@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from query_fixtures import combined_conditions
 
 from relgraph.errors import QueryError
 from relgraph.query import parse
@@ -189,15 +190,7 @@ def _conditions(operands: st.SearchStrategy) -> st.SearchStrategy:
         st.builds(Comparison, operands, st.sampled_from(COMPARISON_OPS), literals),
         st.builds(IsNull, operands, st.booleans()),
     )
-    return st.recursive(
-        atoms,
-        lambda inner: st.one_of(
-            st.builds(Not, inner),
-            st.builds(And, st.lists(inner, min_size=2, max_size=3).map(tuple)),
-            st.builds(Or, st.lists(inner, min_size=2, max_size=3).map(tuple)),
-        ),
-        max_leaves=5,
-    )
+    return combined_conditions(atoms, max_children=3, max_leaves=5)
 
 
 aggregates = st.builds(

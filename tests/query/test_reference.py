@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from query_fixtures import day, make_db
+from query_fixtures import combined_conditions, day, make_db
 
 from relgraph.query import make_training_table
 from relgraph.query.ast import (
@@ -112,15 +112,7 @@ def row_conditions() -> st.SearchStrategy:
             st.booleans(),
         ),
     )
-    return st.recursive(
-        atoms,
-        lambda inner: st.one_of(
-            st.builds(Not, inner),
-            st.builds(And, st.lists(inner, min_size=2, max_size=2).map(tuple)),
-            st.builds(Or, st.lists(inner, min_size=2, max_size=2).map(tuple)),
-        ),
-        max_leaves=3,
-    )
+    return combined_conditions(atoms, max_children=2, max_leaves=3)
 
 
 #: Per unit: (lowest start, highest start, longest window), in that unit.
