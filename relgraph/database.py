@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from relgraph.connectors.base import SourceData
+from relgraph.errors import SchemaError
 from relgraph.schema.model import Schema
 from relgraph.schema.times import resolve_row_times
 
@@ -104,6 +106,43 @@ class Database:
             schema.tables[name].rows = table.num_rows
         data = SourceData(self.source, tables, self.declared, f"{self.fingerprint}@{cutoff}")
         return Database(data, schema)
+
+
+    def subset(self, names: Iterable[str]) -> Database:
+        """A Database holding only the tables ``names``, sharing their Arrow data (no copy).
+
+        Used to show a model exactly the tables it was trained on when the source has grown
+        others since (written predictions, unrelated tables). Tables keep this database's order;
+        their schemas are copied unchanged (row counts, keys, times), as are row times already
+        resolved. The fingerprint is unchanged when every table is kept, else it names the
+        subset (so graph caches of the whole and of the subset never mix).
+
+        Args:
+            names: table names, each in ``self.tables``.
+        Raises:
+            KeyError: a name is not a table of this database.
+            SchemaError: a kept table's foreign key, or the parent its time is inherited from,
+                is a table left out (the subset would not be closed under its keys).
+        """
+        wanted = set(names)
+        unknown = wanted - set(self.tables)
+        if unknown:
+            raise KeyError(sorted(unknown)[0])
+        kept = [name for name in self.tables if name in wanted]
+        for name in kept:
+            spec = self.schema.tables[name]
+            parents = [fk.references_table for fk in spec.foreign_keys]
+            parents += [spec.time.parent_table] if spec.time is not None and spec.time.parent_table else []
+            outside = [p for p in parents if p not in wanted]
+            if outside:
+                raise SchemaError(f"table {name!r} refers to table {outside[0]!r}, which the subset leaves out")
+        schema = Schema({name: copy.deepcopy(self.schema.tables[name]) for name in kept}, list(self.schema.warnings))
+        fingerprint = self.fingerprint if len(kept) == len(self.tables) else f"{self.fingerprint}[{','.join(kept)}]"
+        data = SourceData(self.source, {name: self.tables[name] for name in kept}, self.declared, fingerprint)
+        out = Database(data, schema)
+        if "_row_times" in self.__dict__:  # times of kept tables depend only on kept tables (closed above)
+            out.__dict__["_row_times"] = {n: t for n, t in self._row_times.items() if n in wanted}
+        return out
 
 
 def connect(source: str | Path, schema: str | Path | None = None) -> Database:

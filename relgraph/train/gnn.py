@@ -35,6 +35,7 @@ from relgraph.sampling import TemporalSampler
 from relgraph.schema.io import schema_to_dict
 from relgraph.train.evaluation import task_metrics
 from relgraph.train.features import FeatureStore
+from relgraph.train.schema_check import trained_view
 
 logger = logging.getLogger(__name__)
 
@@ -79,37 +80,6 @@ def to_seconds(timestamps: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype="datetime64[ns]").astype("datetime64[s]").astype(np.int64)
 
 
-def check_schema(trained: dict[str, Any], db: Database) -> None:
-    """Raise ``ModelError`` naming the first difference between the schema a model was trained
-    on (``schema_to_dict`` form) and ``db``'s schema."""
-    now = schema_to_dict(db.schema)["tables"]
-    trained = trained["tables"]
-    for table in trained:
-        if table not in now:
-            raise ModelError(f"table {table!r} the model was trained on is missing from the database")
-    for table in now:
-        if table not in trained:
-            raise ModelError(f"table {table!r} is new in the database; the model was trained without it")
-    for table, spec in trained.items():
-        cur = now[table]
-        for col, stype in spec["stypes"].items():
-            if col not in cur["stypes"]:
-                raise ModelError(f"column {table}.{col} the model was trained on is missing from the database")
-            if cur["stypes"][col] != stype:
-                raise ModelError(
-                    f"column {table}.{col} is {cur['stypes'][col]} but the model was trained with it as {stype}"
-                )
-        for col in cur["stypes"]:
-            if col not in spec["stypes"]:
-                raise ModelError(f"column {table}.{col} is new in the database; the model was trained without it")
-        for part in ("primary_key", "foreign_keys", "time"):
-            if cur[part] != spec[part]:
-                raise ModelError(
-                    f"table {table!r}: {part.replace('_', ' ')} is {cur[part]} but the model was trained with "
-                    f"{spec[part]}"
-                )
-
-
 class GNNPredictor:
     """Predictor protocol (``relgraph.train.base``) for binary, regression and multiclass tasks."""
 
@@ -137,12 +107,15 @@ class GNNPredictor:
     def _prepare(
         self, db: Database, graph: TemporalGraph | None = None
     ) -> tuple[TemporalGraph, dict[str, TableInputs], TemporalSampler]:
-        """Graph, full-table inputs and sampler for ``db`` (reused while ``db`` is the same object)."""
+        """Graph, full-table inputs and sampler for ``db`` (reused while ``db`` is the same object).
+
+        Without ``graph``, the graph is built from :func:`trained_view`: only the tables the model
+        was trained on, after checking them against training (``ModelError`` on a difference)."""
         if self._graph_cache is not None and self._graph_cache[0] == id(db):
             return self._graph_cache[1:]
         assert self.store is not None
         if graph is None:
-            graph = build_graph(db, cache_dir=self.config.graph_cache_dir)
+            graph = build_graph(trained_view(db, self.schema), cache_dir=self.config.graph_cache_dir)
         inputs = self.store.inputs(graph)
         sampler = TemporalSampler(graph, list(self.config.fanouts), strategy=self.config.strategy)
         self._graph_cache = (id(db), graph, inputs, sampler)
@@ -372,8 +345,6 @@ class GNNPredictor:
         """Rows ``[entity_key, "timestamp"]`` -> P(1) [n] | values [n] | probabilities [n, C]."""
         if self.model is None:
             raise ModelError("the model is not trained: call fit or load first")
-        if self._graph_cache is None or self._graph_cache[0] != id(db):
-            check_schema(self.schema, db)
         torch.set_num_threads(self.config.num_threads)
         _, inputs, sampler = self._prepare(db)
         rows = self._seed_rows(db, frame)

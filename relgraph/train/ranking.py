@@ -42,7 +42,7 @@ from relgraph.query.task import TaskTables
 from relgraph.sampling import TemporalSampler
 from relgraph.schema.io import schema_to_dict
 from relgraph.train.features import FeatureStore
-from relgraph.train.gnn import GNNConfig, GNNPredictor, check_schema, logger
+from relgraph.train.gnn import GNNConfig, GNNPredictor, logger
 from relgraph.train.interactions import InteractionLog, RankingSpec, to_seconds
 
 WEIGHTS_FILE = "ranking_gnn.safetensors"
@@ -358,8 +358,6 @@ class RankingGNNPredictor(GNNPredictor):
         k are padded with None / NaN."""
         if self.model is None or self.spec is None:
             raise ModelError("the model is not trained: call fit or load first")
-        if self._graph_cache is None or self._graph_cache[0] != id(db):
-            check_schema(self.schema, db)
         torch.set_num_threads(self.config.num_threads)
         inputs, sampler, target_sampler = self._samplers(db)
         log = self._interactions(db)
