@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from relgraph.connectors.base import DeclaredKeys, SourceData
 from relgraph.database import TIME_COLUMN, Database
+from relgraph.errors import SchemaError
 from relgraph.schema import build_schema
 
 
@@ -136,6 +137,23 @@ def test_cut_keeps_rows_up_to_the_cutoff_only(league):
         times = cut.row_times(name)
         if times is not None:
             assert not np.isnat(times).any() and (times <= ns("2020-02-05")).all()
+
+
+def test_subset_shares_data_and_keeps_schema_and_times(league):
+    league.row_times("results")  # resolved before: the subset reuses them
+    sub = league.subset(["results", "teams", "races"])
+    assert list(sub.tables) == ["teams", "races", "results"]  # the database's order, not the argument's
+    assert sub.table("results") is league.table("results")  # no copy
+    assert sub.schema["results"] == league.schema["results"] and sub.schema["results"] is not league.schema["results"]
+    np.testing.assert_array_equal(sub.row_times("results"), league.row_times("results"))
+    assert sub.time_span() == league.time_span()
+    assert sub.fingerprint != league.fingerprint
+    assert "lap_notes" not in sub.schema and "lap_notes" not in [r[0] for r in sub.duckdb().sql("SHOW TABLES").fetchall()]
+    assert league.subset(list(league.tables)).fingerprint == league.fingerprint  # same data: same graph cache
+    with pytest.raises(SchemaError, match="'results' refers to table 'races'"):
+        league.subset(["results", "teams"])  # results' key (and time) lead to races, left out
+    with pytest.raises(KeyError):
+        league.subset(["teams", "nope"])
 
 
 @settings(max_examples=40, deadline=None)

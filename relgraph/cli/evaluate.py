@@ -13,7 +13,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="recompute a trained model's metrics on a database",
         description="Rebuild the run's task on SOURCE and print the kept model's val/test metrics as JSON.",
     )
-    parser.add_argument("source", help="the database (same schema as at training)")
+    parser.add_argument("source", help="the database (same schema as at training; other tables are left out)")
     parser.add_argument("--model", required=True, type=Path, help="run folder written by `relgraph train`")
     parser.add_argument("--schema", metavar="FILE", help="schema file (default: the run's, if it used one)")
     parser.set_defaults(func=run)

@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Load the model in --model DIR (a `relgraph train --out` folder) and predict for "
         "every entity its query selects at --at (default: latest time in SOURCE).",
     )
-    parser.add_argument("source", help="the database to predict on (same schema as at training)")
+    parser.add_argument("source", help="the database to predict on (same schema as at training; other tables are left out)")
     parser.add_argument("--model", required=True, type=Path, help="run folder written by `relgraph train`")
     parser.add_argument("--at", help="prediction time (default: the latest time in the database)")
     parser.add_argument("--out", type=Path, help="write predictions to FILE (.parquet or .csv)")
@@ -35,13 +35,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def connect_like_run(source: str, run_dir: Path, schema: str | None) -> Database:
-    """Open ``source`` with ``schema``, else with the run's schema file when training used one."""
+    """Open ``source`` with ``schema``, else with the run's schema file when training used one,
+    restricted to the tables the run was trained on (those of its ``schema.toml``): tables the
+    source has grown since, such as written predictions, are left out."""
+    import tomllib
+
     from relgraph.database import connect
     from relgraph.train.runner import read_config
+    from relgraph.train.schema_check import trained_tables_only
 
     if schema is None and read_config(run_dir).get("schema_file"):
         schema = str(run_dir / "schema.toml")
-    return connect(source, schema=schema)
+    trained = tomllib.loads((run_dir / "schema.toml").read_text())["tables"]
+    return trained_tables_only(connect(source, schema=schema), trained)
 
 
 def run(args: argparse.Namespace) -> int:

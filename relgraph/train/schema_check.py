@@ -1,18 +1,20 @@
 """What a trained model sees of a database: the tables it was trained on, checked against training.
 
 A database may grow tables after training (``relgraph predict --write-table``, or anything
-unrelated); the model leaves them out. A trained table or column that is missing or changed,
-or a new column in a trained table, raises a one-line :class:`ModelError`. Torch-free, so the
-CLI applies it for every model kind.
+unrelated); models leave them out (:func:`trained_tables_only`, applied by the CLI for every
+model kind and by the GNNs). :func:`check_schema` (the GNNs) raises a one-line
+:class:`ModelError` for a trained table or column that is missing or changed, or a new column
+in a trained table. Torch-free.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from relgraph.database import Database
-from relgraph.errors import ModelError
+from relgraph.errors import ModelError, SchemaError
 from relgraph.schema.io import schema_to_dict
 
 logger = logging.getLogger(__name__)
@@ -47,19 +49,39 @@ def check_schema(trained: dict[str, Any], db: Database) -> None:
                 )
 
 
-def trained_view(db: Database, trained: dict[str, Any]) -> Database:
-    """``db`` restricted to the tables a model was trained on, after :func:`check_schema`.
+def trained_tables_only(db: Database, tables: Iterable[str]) -> Database:
+    """``db`` restricted to ``tables``, the tables a model was trained on; the one place that
+    leaves out the others (logging their names once).
 
     Args:
         db: the database to predict on; it may hold tables the model never saw.
-        trained: the training schema in ``schema_to_dict`` form (a run's ``schema.toml``).
+        tables: names of the training-time tables.
     Returns:
-        ``db`` itself when it holds no other table, else ``db.subset(trained tables)`` (data
-        shared), so graphs and features are built from exactly the training-time tables.
+        ``db`` itself when it holds no other table, else ``db.subset(tables)`` (data shared).
+    Raises:
+        ModelError: a trained table is missing, or refers to a table the model was not trained on.
     """
-    check_schema(trained, db)
-    new = [name for name in db.tables if name not in trained["tables"]]
+    tables = list(tables)
+    for table in tables:
+        if table not in db.tables:
+            raise ModelError(f"table {table!r} the model was trained on is missing from the database")
+    new = [name for name in db.tables if name not in tables]
     if not new:
         return db
     logger.info("leaving out tables the model was not trained on: %s", ", ".join(new))
-    return db.subset(trained["tables"])
+    try:
+        return db.subset(tables)
+    except SchemaError as err:
+        raise ModelError(f"{err}; the model was trained without it") from err
+
+
+def trained_view(db: Database, trained: dict[str, Any]) -> Database:
+    """:func:`check_schema`, then ``db`` restricted to the trained tables
+    (:func:`trained_tables_only`), so graphs and features are built from exactly those.
+
+    Args:
+        db: the database to predict on.
+        trained: the training schema in ``schema_to_dict`` form.
+    """
+    check_schema(trained, db)
+    return trained_tables_only(db, trained["tables"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sqlite3
 from pathlib import Path
@@ -65,7 +66,8 @@ def test_evaluate_recomputes_the_saved_metrics(shop: tuple[Path, Path], run_dir:
         assert recomputed[split]["auroc"] == pytest.approx(saved[split]["auroc"], abs=1e-9)
 
 
-def test_predict_at_latest_time_and_write_a_new_table(shop: tuple[Path, Path], run_dir: Path, tmp_path: Path) -> None:
+def test_predict_at_latest_time_and_write_a_new_table(shop: tuple[Path, Path], run_dir: Path, tmp_path: Path,
+                                                      capsys) -> None:
     db_path, _ = shop
     copy = tmp_path / "copy.db"
     shutil.copy(db_path, copy)
@@ -76,10 +78,67 @@ def test_predict_at_latest_time_and_write_a_new_table(shop: tuple[Path, Path], r
     assert preds["timestamp"].nunique() == 1
     with sqlite3.connect(copy) as con:
         assert con.execute("SELECT COUNT(*) FROM churn_risk").fetchone()[0] == len(preds)
-    # A second write to the same name is refused, and the table is left as it was.
+    # A second write to the same name is refused (the table exists), and the table is left as it was.
+    capsys.readouterr()
     assert main(["predict", f"sqlite:///{copy}", "--model", str(run_dir), "--write-table", "churn_risk"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'churn_risk' already exists" in err
     with sqlite3.connect(copy) as con:
         assert con.execute("SELECT COUNT(*) FROM churn_risk").fetchone()[0] == len(preds)
+
+
+def _grow(db_path: Path, copy: Path, model: Path) -> None:
+    """Copy ``db_path`` to ``copy`` and give the copy tables the model at ``model`` never saw: its
+    predictions (``--write-table``) and an unrelated timed table whose rows are later than all
+    others (so a wrong ``--at`` default or graph would show)."""
+    shutil.copy(db_path, copy)
+    assert main(["predict", f"sqlite:///{copy}", "--model", str(model), "--write-table", "churn_risk"]) == 0
+    with sqlite3.connect(copy) as con:
+        con.execute("CREATE TABLE weather (weather_id INTEGER PRIMARY KEY, day TEXT, temperature REAL)")
+        con.executemany("INSERT INTO weather VALUES (?, ?, ?)", [(i, f"2031-01-{i + 1:02d}", 20.0 + i) for i in range(5)])
+
+
+def _check_grown_database(db_path: Path, model: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                          caplog: pytest.LogCaptureFixture) -> None:
+    """Predictions and evaluation of ``model`` are the same on a copy of ``db_path`` grown by
+    :func:`_grow`, the new tables named in one log line; a trained table dropped is refused."""
+    before, after = tmp_path / "before.parquet", tmp_path / "after.parquet"
+    assert main(["predict", f"sqlite:///{db_path}", "--model", str(model), "--out", str(before)]) == 0
+    grown = tmp_path / "grown.db"
+    _grow(db_path, grown, model)
+    with caplog.at_level(logging.INFO, logger="relgraph.train.schema_check"):
+        caplog.clear()
+        assert main(["predict", f"sqlite:///{grown}", "--model", str(model), "--out", str(after)]) == 0
+        assert [r.getMessage() for r in caplog.records if r.name == "relgraph.train.schema_check"] == [
+            "leaving out tables the model was not trained on: churn_risk, weather"
+        ]
+    pd.testing.assert_frame_equal(pd.read_parquet(after), pd.read_parquet(before))
+    capsys.readouterr()
+    assert main(["evaluate", f"sqlite:///{grown}", "--model", str(model)]) == 0
+    recomputed = json.loads(capsys.readouterr().out)
+    saved = json.loads((model / "metrics.json").read_text())
+    assert recomputed["test"]["auroc"] == pytest.approx(saved["test"]["auroc"], abs=1e-9)
+    with sqlite3.connect(grown) as con:
+        con.execute("DROP TABLE order_items")
+    assert main(["predict", f"sqlite:///{grown}", "--model", str(model)]) == 1
+    err = capsys.readouterr().err
+    # (one line; these runs carry a schema file, which names the table first)
+    assert err.count("\n") == 1 and "table 'order_items'" in err
+
+
+def test_gnn_leaves_out_tables_added_after_training(shop: tuple[Path, Path], run_dir: Path, tmp_path: Path,
+                                                    capsys, caplog: pytest.LogCaptureFixture) -> None:
+    _check_grown_database(shop[0], run_dir, tmp_path, capsys, caplog)
+
+
+def test_lightgbm_leaves_out_tables_added_after_training(shop: tuple[Path, Path], tmp_path: Path, capsys,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """~8 s, mostly LightGBM's training run."""
+    db_path, schema = shop
+    model = tmp_path / "lgbm"
+    assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--schema", str(schema), "--out", str(model),
+                 "--model", "lightgbm", "--quiet"]) == 0
+    _check_grown_database(db_path, model, tmp_path, capsys, caplog)
 
 
 def test_predict_without_write_table_leaves_the_source_untouched(shop: tuple[Path, Path], run_dir: Path, capsys) -> None:
