@@ -190,6 +190,7 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
     schema = Schema(tables=schema_tables, warnings=warnings)
     row_times = _row_times_or_none(tables, schema)
     _hide_future_columns(schema, tables, row_times, warnings)
+    _hide_era_columns(schema, tables, row_times, warnings)
     _report(schema, tables, row_times, warnings)
     return schema
 
@@ -847,6 +848,73 @@ def _hide_future_columns(
             warnings.append(
                 f"{name}.{column.name}: {why}; not used as a feature (it could reveal the future); "
                 'set its stype to "timestamp" in a schema file to use it anyway'
+            )
+
+
+#: A categorical column whose values each keep to their own period (rows of one value inside
+#: another value's 1-99 % time range in under this share of rows) marks eras, not kinds.
+ERA_OVERLAP_SHARE = 0.05
+#: Values with fewer rows than this share (or 5 rows) are too rare to have a period of their own.
+ERA_MIN_VALUE_SHARE = 0.005
+#: More distinct values than this are not checked (eras are few: versions, licences, phases).
+ERA_MAX_VALUES = 50
+
+
+def era_overlap(codes: np.ndarray, times: np.ndarray) -> float | None:
+    """Share of rows whose time lies in the 1-99 % time range of another value; None when fewer
+    than two values are frequent enough to have a period.
+
+    Args:
+        codes: int [n] value codes (no nulls).
+        times: datetime64 [n] row times (no NaT).
+    """
+    counts = np.bincount(codes)
+    frequent = np.flatnonzero(counts >= max(5, ERA_MIN_VALUE_SHARE * len(codes)))
+    if len(frequent) < 2 or len(frequent) > ERA_MAX_VALUES:
+        return None
+    keep = np.isin(codes, frequent)
+    codes, seconds = codes[keep], times[keep].astype("datetime64[s]").astype(np.int64)
+    inside_other = np.zeros(len(codes), dtype=bool)
+    for value in frequent:
+        lo, hi = np.quantile(seconds[codes == value], [0.01, 0.99])
+        inside_other |= (seconds >= lo) & (seconds <= hi) & (codes != value)
+    return float(inside_other.mean())
+
+
+def _hide_era_columns(
+    schema: Schema, tables: dict[str, pa.Table], row_times: dict[str, np.ndarray] | None, warnings: list[str]
+) -> None:
+    """Categorical columns whose values follow one another in time (a licence version, a schema
+    version, a product generation) say *when* a row is, not what it is: every later period brings
+    a value no training row had, and the row time already gives the period. They become IGNORED.
+
+    A schema file's stype wins.
+    """
+    if row_times is None:
+        return
+    for name, ts in schema.tables.items():
+        times = row_times.get(name)
+        if times is None:
+            continue
+        for column in ts.columns:
+            if column.stype is not SType.CATEGORICAL or column.evidence == "schema file":
+                continue
+            values = tables[name].column(column.name)
+            valid = ~np.isnat(times) & ~np.asarray(values.is_null())
+            if valid.sum() < 20:
+                continue
+            codes = np.asarray(pc.dictionary_encode(values.filter(pa.array(valid))).combine_chunks().indices)
+            overlap = era_overlap(codes.astype(np.int64), times[valid])
+            if overlap is None or overlap >= ERA_OVERLAP_SHARE:
+                continue
+            column.stype = SType.IGNORED
+            column.evidence = (
+                f"each value keeps to its own period ({overlap:.0%} of rows overlap another's): it marks an era, "
+                "so later periods bring values unseen in training; the row time already says when"
+            )
+            warnings.append(
+                f"{name}.{column.name}: each value keeps to its own period (an era marker such as a version); "
+                'not used as a feature; set its stype to "categorical" in a schema file to use it anyway'
             )
 
 

@@ -11,7 +11,8 @@ Rules, applied in order (keys are decided by the caller: primary and foreign key
    else ``numerical``;
 6. strings:
    - all ISO-8601 dates -> ``timestamp``;
-   - every value distinct and without whitespace (slugs, URLs, codes) -> ``ignored`` (id-like);
+   - every value distinct and without whitespace (slugs, URLs, codes), or every value a UUID
+     -> ``ignored`` (id-like);
    - most values are delimited lists (``<a><b>``, ``a|b``) -> ``multicategorical``;
    - at most ``MAX_CATEGORICAL_SHARE`` of the values distinct (or at most
      ``MAX_CATEGORICAL_STRINGS`` distinct values) and short -> ``categorical``;
@@ -35,6 +36,7 @@ MULTI_SHARE = 0.5  # share of values that must look like a delimited list
 #: ``<a><b>`` (Stack Exchange tags) or at least two ``|``/``;``-separated items.
 MULTI_PATTERN = r"^(<[^<>]+>)+$|^[^|;]+([|;][^|;]+)+$"
 ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}"
+UUID_PATTERN = r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$"
 #: Types whose min == max test says "constant"; with strings and decimals, the types a feature can have.
 ORDERED_TYPES = (
     pa.types.is_boolean,
@@ -111,6 +113,8 @@ def _string_stype(arr: pa.Array, non_null: int, distinct: int) -> tuple[SType, s
             return SType.TIMESTAMP, "ISO-8601 date strings"
     if distinct == non_null and non_null > 1 and not pc.any(pc.match_substring_regex(sample, r"\s")).as_py():
         return SType.IGNORED, "every value distinct, no whitespace: an identifier"
+    if pc.all(pc.match_substring_regex(sample, UUID_PATTERN)).as_py():
+        return SType.IGNORED, "UUID values: an identifier"
     multi_share = pc.mean(pc.match_substring_regex(sample, MULTI_PATTERN).cast(pa.float64())).as_py()
     if multi_share >= MULTI_SHARE:
         return SType.MULTICATEGORICAL, f"{multi_share:.0%} of values are delimited lists"

@@ -478,3 +478,40 @@ def test_declared_snapshot_columns_are_not_features(source_factory):
     data.declared.snapshot_columns["posts"] = {"score": "value as of the export date"}
     column = build_schema(data)["posts"].column("score")
     assert column.stype is SType.IGNORED and "export date" in column.evidence
+
+
+def _era_posts(licence: list[str]) -> dict[str, dict[str, list]]:
+    days = [f"20{10 + i // 12:02d}-{i % 12 + 1:02d}-01" for i in range(len(licence))]
+    kind = ["question", "answer", "answer", "wiki"] * (len(licence) // 4)
+    return {"posts": {"post_id": list(range(1, len(licence) + 1)), "created_at": days, "licence": licence, "kind": kind}}
+
+
+def test_era_columns_are_not_features(source_factory):
+    """A licence version that changes once in time marks when a row is: later periods bring values
+    no training row had, so it is not a feature; a kind mixed over all periods stays categorical."""
+    licence = ["CC 2.5"] * 16 + ["CC 3.0"] * 40 + ["CC 4.0"] * 24
+    schema = build_schema(source_factory(_era_posts(licence)))
+    posts = schema["posts"]
+    assert posts.column("licence").stype is SType.IGNORED
+    assert "own period" in posts.column("licence").evidence
+    assert posts.column("kind").stype is SType.CATEGORICAL
+    assert any(w.startswith("posts.licence: each value keeps to its own period") for w in schema.warnings)
+    # Interleaved values (the same licences, shuffled in time) are an ordinary categorical.
+    mixed = [licence[(i * 37) % len(licence)] for i in range(len(licence))]
+    assert build_schema(source_factory(_era_posts(mixed)))["posts"].column("licence").stype is SType.CATEGORICAL
+
+
+def test_era_column_kept_when_the_schema_file_says_so(source_factory, tmp_path):
+    licence = ["v1"] * 40 + ["v2"] * 40
+    path = tmp_path / "schema.toml"
+    path.write_text('[tables.posts.stypes]\nlicence = "categorical"\n')
+    schema = build_schema(source_factory(_era_posts(licence)), schema_file=path)
+    assert schema["posts"].column("licence").stype is SType.CATEGORICAL
+
+
+def test_uuid_strings_are_identifiers(source_factory):
+    """Revision GUIDs repeat (several history rows per edit) but are ids, not text or categories."""
+    guids = [f"{i:08x}-1c2d-4e5f-8a9b-{i * 7919:012x}" for i in range(30)] * 2
+    schema = build_schema(source_factory({"history": {"history_id": list(range(60)), "revision": guids}}))
+    column = schema["history"].column("revision")
+    assert column.stype is SType.IGNORED and "UUID" in column.evidence
