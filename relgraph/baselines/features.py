@@ -14,6 +14,9 @@ features from database rows whose ``__rg_time`` is at or before the timestamp, o
   (whole history and windows), shares over the last n events, most frequent and last value;
   for numeric columns dominated by one value (a status code), the share of rows equal to it.
 
+``depth=0`` keeps the first item only: the entity table's own columns, as RelBench's LightGBM
+baseline sees them.
+
 How: each event stream is turned once into a *running table* (window functions over the
 stream ordered by time: cumulative count / sums / min / max, rolling last-n statistics), and
 every frame row picks the running row of its last event at or before its timestamp with an
@@ -132,8 +135,10 @@ class TemporalFeatureBuilder:
     """Per ``(entity, timestamp)`` features from everything known at that timestamp.
 
     Args:
-        depth: foreign-key hops explored from the entity table (2: children and their parents,
-            grand-children, parents and grand-parents, parents' children).
+        depth: foreign-key hops explored from the entity table (0: the entity's own columns and
+            age only, no parents or event streams, as RelBench's LightGBM baseline; 1: parents
+            and children; 2: children and their parents, grand-children, parents and
+            grand-parents, parents' children).
         windows: ``"auto"`` (chosen from the typical gap between an entity's events among
             :data:`WINDOW_CANDIDATES_DAYS`) or a list of window lengths in days.
         last_n: event counts for "last n events" aggregates.
@@ -155,8 +160,8 @@ class TemporalFeatureBuilder:
         max_features: int | None = 1000,
         include: str | None = None,
     ) -> None:
-        if depth < 1:
-            raise QueryError(f"TemporalFeatureBuilder depth={depth}: use a depth of 1 or more")
+        if depth < 0:
+            raise QueryError(f"TemporalFeatureBuilder depth={depth}: use a depth of 0 (entity columns only) or more")
         self.depth = depth
         self.windows = windows
         self.last_n = tuple(sorted(set(last_n)))
@@ -187,6 +192,7 @@ class TemporalFeatureBuilder:
         own = _Lookup(entity, entity, "e", "", *_value_columns(ets), key_alias="__key")
         lookups.append(own)
         visible_e = _visible("e", ets, "f.__t")
+        # depth 0: no child streams (hops_left -1) and no ancestors (hop 1 > depth) below.
         streams += self._child_streams(db, entity, "__key", entity, self.depth - 1)
         # Ancestors of the entity: their columns, and the event streams anchored at them.
         frontier = [(own, ets, visible_e, 1)]

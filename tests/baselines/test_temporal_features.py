@@ -124,13 +124,14 @@ def _assert_same_features(a: pd.DataFrame, b: pd.DataFrame) -> None:
             np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-9, atol=1e-9, err_msg=col)
 
 
+@pytest.mark.parametrize("depth", [0, 2])
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1), entity=st.sampled_from(["customers", "orders"]))
-def test_features_unchanged_when_future_rows_are_deleted(seed: int, entity: str) -> None:
+def test_features_unchanged_when_future_rows_are_deleted(depth: int, seed: int, entity: str) -> None:
     """Leakage: a feature row for (entity, t) equals the one computed on the database cut at t.
 
     ``orders`` as the entity exercises a timed entity, its parents (customers, stores) and the
-    streams anchored at a parent (the customer's other orders).
+    streams anchored at a parent (the customer's other orders); depth 0 its own columns only.
     """
     rng = np.random.default_rng(seed)
     db = random_shop(rng)
@@ -141,7 +142,7 @@ def test_features_unchanged_when_future_rows_are_deleted(seed: int, entity: str)
         key: rng.choice(ids, len(days)),
         "timestamp": DAY + pd.to_timedelta(days, "D") + pd.to_timedelta(rng.integers(0, 2, len(days)) * 12, "h"),
     })
-    builder = TemporalFeatureBuilder(depth=2, windows=[7, 30], last_n=(1, 3), max_features=None)
+    builder = TemporalFeatureBuilder(depth=depth, windows=[7, 30], last_n=(1, 3), max_features=None)
     full = builder.fit_transform(db, entity, frame)
     for t in frame["timestamp"].unique():
         rows = frame[frame["timestamp"] == t]
@@ -158,6 +159,20 @@ def test_timed_entity_sees_its_parents_and_their_streams(shop) -> None:
     assert x.iloc[0]["orders.customers.orders.count"] == 4  # the customer's orders by day 60
     assert np.isnan(x.iloc[1]["orders.amount"]) and np.isnan(x.iloc[1]["orders.customers.age"])
     assert x.iloc[0]["items.count"] == 1 and x.iloc[0]["items.price.sum"] == 60.0
+
+
+def test_depth_zero_keeps_the_entity_own_columns_only(shop) -> None:
+    """depth=0 (RelBench's LightGBM setting): own columns and age, no parents, no event streams."""
+    x = TemporalFeatureBuilder(depth=0, max_features=None).fit_transform(shop, "customers", _frame([(1, 60), (2, 0)]))
+    assert list(x.columns) == ["customers.age", "customers.segment", "customers.signup.age_days"]
+    assert x.iloc[0]["customers.age"] == 30.0 and x.iloc[0]["customers.segment"] == "a"
+    assert x.iloc[1]["customers.signup.age_days"] == pytest.approx(10.0)
+    frame = pd.DataFrame({"order_id": [103, 103], "timestamp": [DAY + pd.Timedelta(days=60), DAY + pd.Timedelta(days=45)]})
+    x = TemporalFeatureBuilder(depth=0, max_features=None).fit_transform(shop, "orders", frame)
+    assert list(x.columns) == ["orders.amount", "orders.status", "orders.age_days"]
+    # Order 103 (day 50) exists at day 60, not yet at day 45.
+    assert x.iloc[0]["orders.amount"] == 60.0 and x.iloc[0]["orders.age_days"] == pytest.approx(10.0)
+    assert np.isnan(x.iloc[1]["orders.amount"]) and np.isnan(x.iloc[1]["orders.age_days"])
 
 
 def test_pruning_keeps_useful_features_and_writes_the_list(tmp_path) -> None:
@@ -190,6 +205,8 @@ def test_bad_input_raises_one_line_errors(shop) -> None:
         _builder().fit(shop, "nope", _frame([(1, 1)]), entity_key="customer_id")
     with pytest.raises(QueryError, match="before fit"):
         _builder().transform(shop, _frame([(1, 1)]))
+    with pytest.raises(QueryError, match="depth=-1"):
+        TemporalFeatureBuilder(depth=-1)
 
 
 def test_baselines_import_without_torch() -> None:
