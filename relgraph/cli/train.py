@@ -1,8 +1,9 @@
 """``relgraph train SOURCE --query "<PQL>" --out DIR``: train, evaluate, write model, metrics and report.
 
-``--model gnn`` (default), ``lightgbm``, or ``auto`` (both; the better on validation is kept and
-the report shows both). ``--task-tables DIR`` trains on given ``train/val/test.parquet`` tables
-(e.g. RelBench's) instead of building them from the query. Re-running into the same ``--out``
+``--model gnn`` (default), ``lightgbm``, ``blend`` (both, and their weighted blend is kept), or
+``auto`` (both and their blend; the best on validation is kept and the report shows all three).
+``--task-tables DIR`` trains on given ``train/val/test.parquet`` tables (e.g. RelBench's)
+instead of building them from the query. Re-running into the same ``--out``
 after an interruption resumes the GNN from its last epoch checkpoint.
 """
 
@@ -41,7 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("source", help="sqlite:///f.db, duckdb:///f.duckdb, postgresql://..., mysql://..., or a folder")
     parser.add_argument("--query", help='PQL text, or @FILE (e.g. "PREDICT ... FOR EACH customers.id")')
     parser.add_argument("--out", required=True, type=Path, help="run folder to write")
-    parser.add_argument("--model", choices=("gnn", "lightgbm", "auto"), default="gnn")
+    parser.add_argument(
+        "--model", choices=("gnn", "lightgbm", "blend", "auto"), default="gnn",
+        help="gnn (default) | lightgbm | blend: train both and keep their blend (GNN weight 0, 0.1, ..., 1 "
+        "chosen on validation) | auto: train both, blend them, keep the best of the three on validation "
+        "(ranking: of the two, no blend)",
+    )
     parser.add_argument("--epochs", type=int, help="GNN epochs (default 12, early stopping on validation)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-cutoff", help="start of the validation split (default: from the data)")

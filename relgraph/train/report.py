@@ -1,7 +1,8 @@
 """``report.html``: one self-contained page per training run (plots embedded as base64 PNG).
 
 Sections: task summary, label distribution over time, learning curves, ROC / PR curves
-(binary), predicted vs actual (regression) or confusion matrix (multiclass), every model beside
+(binary), predicted vs actual (regression) or confusion matrix (multiclass), every model (with
+``--model auto``: GNN, LightGBM and their blend, whose weight the task summary gives) beside
 the trivial baseline on validation and test, and feature importance when a model has one.
 """
 

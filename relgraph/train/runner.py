@@ -5,7 +5,8 @@ A run folder (``relgraph train --out DIR``) holds:
 - ``config.json``: model kept, models trained, task (query or task-table folder), cutoffs,
   decision threshold, GNN hyper-parameters, seed;
 - ``query.pql`` (when a query was given), ``schema.toml`` (the schema used);
-- ``<model>/``: each trained model's files (``gnn/``: safetensors weights + JSON state);
+- ``<model>/``: each trained model's files (``gnn/``: safetensors weights + JSON state;
+  ``blend/``: the GNN weight only, its members being ``gnn/`` and ``lightgbm/``);
 - ``metrics.json``: ``{"task", "model", "val", "test", "baselines": {name: {"val", "test"}}}``;
 - ``predictions.parquet``: test rows with the kept model's predictions;
 - ``report.html``; ``train.log``.
@@ -27,13 +28,16 @@ from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.metrics import PRIMARY_METRIC
 from relgraph.query.task import TaskTables
+from relgraph.train.blend import MEMBERS, BlendPredictor, load_predictor, member_classes
 from relgraph.train.evaluation import choose_threshold, task_metrics
 from relgraph.train.report import ModelRun, write_report
 from relgraph.train.trivial import TrivialPredictor
 
 logger = logging.getLogger(__name__)
 
-MODEL_KINDS = ("gnn", "lightgbm", "auto")
+#: ``blend`` trains the GNN and LightGBM and keeps their blend; ``auto`` keeps the best of the
+#: three on validation (rankers: of the two).
+MODEL_KINDS = ("gnn", "lightgbm", "blend", "auto")
 CONFIG_FILE = "config.json"
 SPLITS = ("train", "val", "test")
 
@@ -158,21 +162,18 @@ def new_model(kind: str, seed: int, quiet: bool, gnn_config: Any = None, model_d
 
 
 def load_model(run_dir: Path, kind: str | None = None) -> Any:
-    """The predictor kept in ``run_dir`` (or the one named ``kind``)."""
+    """The predictor kept in ``run_dir`` (or the one named ``kind``); a blend with its members
+    from ``run_dir/gnn`` and ``run_dir/lightgbm``."""
     config = read_config(run_dir)
     kind = kind or config["model"]
     if config.get("task_type") == "ranking":
         from relgraph.train.ranking import load_ranking_model
 
         return load_ranking_model(Path(run_dir) / kind, kind)
-    if kind == "gnn":
-        from relgraph.train.gnn import GNNPredictor
-
-        return GNNPredictor.load(run_dir / "gnn")
-    if kind == "lightgbm":
-        from relgraph.baselines import LightGBMPredictor
-
-        return LightGBMPredictor.load(run_dir / "lightgbm")
+    if kind == "blend":
+        return BlendPredictor.load(Path(run_dir) / "blend")
+    if kind in MEMBERS:
+        return load_predictor(kind, Path(run_dir) / kind)
     raise ModelError(f"{run_dir}: unknown model {kind!r} in {CONFIG_FILE}")
 
 
@@ -208,9 +209,9 @@ def prediction_frame(
 
 
 def _model_classes(model: Any, trivial: TrivialPredictor) -> list[Any]:
-    """Class order of a multiclass model's probability columns (GNN: ``classes``; LightGBM: ``meta_``)."""
-    classes = getattr(model, "classes", None) or getattr(model, "meta_", {}).get("classes")
-    return list(classes or trivial.classes)
+    """Class order of a multiclass model's probability columns (blend: ``classes_``; GNN:
+    ``classes``; LightGBM: ``meta_``)."""
+    return list(getattr(model, "classes_", None) or member_classes(model) or trivial.classes)
 
 
 def _feature_importance(model: Any) -> pd.Series | None:
@@ -230,14 +231,17 @@ def train_run(
     gnn_config: Any = None,
     schema_file: str | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` (``gnn`` | ``lightgbm`` | ``auto``: both, the better on validation kept),
-    evaluate it and the trivial baseline, write every artifact into ``out_dir``; returns metrics.json."""
+    """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend``: both and their blend kept |
+    ``auto``: both, their blend (not for ranking), the best on validation kept), evaluate it and
+    the trivial baseline, write every artifact into ``out_dir``; returns metrics.json."""
     if model not in MODEL_KINDS:
         raise ModelError(f"unknown model {model!r}; use one of {MODEL_KINDS}")
+    if model == "blend" and task.task_type == "ranking":
+        raise ModelError("--model blend covers binary, regression and multiclass tasks; use auto, gnn or lightgbm for ranking")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     primary, higher_better = PRIMARY_METRIC[task.task_type]
-    kinds = ["gnn", "lightgbm"] if model == "auto" else [model]
+    kinds = list(MEMBERS) if model in ("auto", "blend") else [model]
 
     trivial = TrivialPredictor().fit(db, task) if task.task_type != "ranking" else None
     runs: list[ModelRun] = []
@@ -254,13 +258,22 @@ def train_run(
         run.feature_importance = _feature_importance(predictor)
         runs.append(run)
         logger.info("%s: val %s, test %s (%.1f s)", kind, run.val, run.test, seconds)
+    if len(kinds) == len(MEMBERS) and task.task_type != "ranking":
+        started = time.perf_counter()
+        fitted["blend"] = BlendPredictor.from_fitted({k: fitted[k] for k in MEMBERS}, db, task)
+        seconds = time.perf_counter() - started
+        run, thresholds["blend"] = _evaluate("blend", fitted["blend"], db, task, trivial)
+        run.seconds = seconds
+        runs.append(run)
+        logger.info("blend (GNN weight %.1f): val %s, test %s", fitted["blend"].weight_, run.val, run.test)
 
     def score(run: ModelRun) -> float:
         value = run.val.get(primary, float("nan"))
         value = -np.inf if np.isnan(value) else value
         return value if higher_better else -value
 
-    chosen = max((r for r in runs), key=score).name
+    # Ties keep the earlier run: a member over the blend that equals it.
+    chosen = "blend" if model == "blend" else max(runs, key=score).name
     if trivial is not None:
         trivial_run, _ = _evaluate("trivial", trivial, db, task, trivial)
         runs.append(trivial_run)
@@ -289,7 +302,7 @@ def train_run(
 
     config = {
         "model": chosen,
-        "models": kinds,
+        "models": list(fitted),
         "task_type": task.task_type,
         "entity_table": task.entity_table,
         "entity_key": task.entity_key,
@@ -319,7 +332,9 @@ def train_run(
             for s in SPLITS
             if len(task.split(s))
         },
-        "model kept": f"{chosen} (best validation {primary})",
+        "model kept": "blend (--model blend)" if model == "blend" else f"{chosen} (best validation {primary})",
+        **({"blend": f"GNN weight {fitted['blend'].weight_:.1f}, LightGBM {1 - fitted['blend'].weight_:.1f} "
+                     f"(chosen on validation {primary})"} if "blend" in fitted else {}),
         "seed": seed,
     }
     write_report(out_dir / "report.html", summary, {s: task.split(s) for s in SPLITS}, runs, chosen, primary, classes)
