@@ -21,7 +21,8 @@ Models: the GNN (``GNNPredictor`` with SAGE / sum aggregation, ``RankingGNNPredi
 features of every table (``LightGBMPredictor`` with ``TemporalFeatureBuilder(depth=2)`` / ``LightGBMRanker`` over
 candidates), lightgbm-entity: the same LightGBM over the entity table's own columns only
 (``TemporalFeatureBuilder(depth=0)``, RelBench's published LightGBM setting; binary and regression
-tasks), the trivial baseline (entity's past positive rate / median / popularity) and the best simple
+tasks; text columns are not features here, so on Users it sees AccountId and the account's age
+only, where RelBench also embeds DisplayName / Location / AboutMe), the trivial baseline (entity's past positive rate / median / popularity) and the best simple
 rule (recent-form rule; ranking: the user's own past posts, then popularity). Learned models: mean ±
 std over seeds.
 
