@@ -346,10 +346,10 @@ def test_cli_predict_writes_a_table_into_the_postgres_schema(pg_scratch: Any, tm
         rows = cur.fetchall()
     assert rows and all(0 <= p <= 1 for _, p in rows)
     assert len({c for c, _ in rows}) == len(rows)
-    # A second run is refused with one line (exit 1) and the table keeps its rows. (Today the schema
-    # check refuses first: the predictions table is new in the database compared with training.)
+    # A second run is refused with one line (exit 1), because the table exists, and it keeps its rows.
     assert main(["predict", pg_scratch.url, "--model", str(run_dir), "--write-table", "churn risk"]) == 1
-    assert capsys.readouterr().err.count("\n") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already exists" in err
     with pg_scratch.connection.cursor() as cur:
         cur.execute(f'SELECT COUNT(*) FROM {pg_scratch.qualifier}"churn risk"')
         assert cur.fetchone()[0] == len(rows)
