@@ -173,18 +173,17 @@ def test_task_tables_need_recognisable_columns(shop: tuple[Path, Path], tmp_path
     assert "cannot find the entity column" in capsys.readouterr().err
 
 
-def test_auto_trains_both_and_keeps_the_better_on_validation(shop: tuple[Path, Path], tmp_path: Path) -> None:
+def test_auto_trains_both_and_the_blend_and_keeps_the_best_on_validation(shop: tuple[Path, Path], tmp_path: Path) -> None:
     db_path, schema = shop
     out = tmp_path / "auto"
     assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--schema", str(schema), "--out", str(out),
                  "--model", "auto", *FAST]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    other = {"gnn": "lightgbm", "lightgbm": "gnn"}[metrics["model"]]
-    assert set(metrics["baselines"]) == {other, "trivial"}
-    kept_val, other_val = metrics["val"]["auroc"], metrics["baselines"][other]["val"]["auroc"]
-    assert kept_val >= other_val
+    candidates = {metrics["model"]: metrics["val"], **{k: v["val"] for k, v in metrics["baselines"].items()}}
+    assert set(candidates) == {"gnn", "lightgbm", "blend", "trivial"}
+    assert metrics["val"]["auroc"] == max(candidates[k]["auroc"] for k in ("gnn", "lightgbm", "blend"))
     report = (out / "report.html").read_text()
-    assert "<td>gnn" in report and "<td>lightgbm" in report
+    assert "<td>gnn" in report and "<td>lightgbm" in report and "<td>blend" in report
     importance = report.split("<h2>Feature importance</h2>")[1]
     assert importance.startswith("<img")  # LightGBM's gain plot
     assert (out / "gnn" / "gnn.safetensors").exists() and (out / "lightgbm").is_dir()
