@@ -13,6 +13,7 @@ One function per model family (``run_<family>``), registered in ``FAMILIES``; ea
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import resource
@@ -141,25 +142,29 @@ def run_lightgbm(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -
 GNN_OVERRIDES: dict[str, Any] = {}
 
 
+def fit_gnn(db: Database, task: TaskTables, seed: int) -> Any:
+    """A fitted GNNPredictor: default config + ``GNN_OVERRIDES``, ``seed``."""
+    from relgraph.train.gnn import GNNConfig, GNNPredictor
+
+    config = dataclasses.replace(GNNConfig(seed=seed), **GNN_OVERRIDES)
+    return GNNPredictor(config, quiet=True).fit(db, task)
+
+
 def run_gnn(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
     """The temporal GNN (relgraph.train.GNNPredictor, default config + ``GNN_OVERRIDES``), one fit per seed.
 
     Notes give the validation metric, epochs run, fit time and the sampling share of training
     time (seconds in the temporal sampler / seconds of training epochs) on the first seed.
     """
-    import dataclasses
-
     from relgraph.graph import build_graph
-    from relgraph.train.gnn import GNNConfig, GNNPredictor
 
     build_graph(db)  # warm the graph cache once, so fit times compare across seeds
     scores: dict[str, list[float]] = {name: [] for name in tasks}
     notes: dict[str, str] = {}
     for i, seed in enumerate(seeds):
         for name, task in tasks.items():
-            config = dataclasses.replace(GNNConfig(seed=seed), **GNN_OVERRIDES)
             started = time.perf_counter()
-            model = GNNPredictor(config, quiet=True).fit(db, task)
+            model = fit_gnn(db, task, seed)
             fit_seconds = time.perf_counter() - started
             scores[name].append(test_metric(name, task.test["label"].to_numpy(), model.predict(db, task.test)))
             if i == 0:
@@ -172,12 +177,39 @@ def run_gnn(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Res
     return {"scores": scores, "notes": notes}
 
 
+def run_blend(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
+    """The GNN and LightGBM of each seed (as in ``run_gnn`` / ``run_lightgbm``) and their blend,
+    the GNN weight chosen on validation (``relgraph.train.blend``); scores are the blend's, the
+    notes give the members' test scores and the weights."""
+    from relgraph.train.blend import BlendPredictor
+
+    scores: dict[str, list[float]] = {name: [] for name in tasks}
+    members: dict[str, dict[str, list[float]]] = {name: {"gnn": [], "lightgbm": []} for name in tasks}
+    weights: dict[str, list[float]] = {name: [] for name in tasks}
+    for seed in seeds:
+        for name, task in tasks.items():
+            fitted = {"gnn": fit_gnn(db, task, seed), "lightgbm": LightGBMPredictor(seed=seed).fit(db, task)}
+            blend = BlendPredictor.from_fitted(fitted, db, task)
+            y = task.test["label"].to_numpy()
+            scores[name].append(test_metric(name, y, blend.predict(db, task.test)))
+            for kind, model in fitted.items():
+                members[name][kind].append(test_metric(name, y, model.predict(db, task.test)))
+            weights[name].append(blend.weight_)
+    notes = {
+        name: f"GNN weights {weights[name]}; members: "
+        + ", ".join(f"{kind} {_cell(values, name)}" for kind, values in members[name].items())
+        for name in tasks
+    }
+    return {"scores": scores, "notes": notes}
+
+
 FAMILIES: dict[str, Callable[[Database, dict[str, TaskTables], list[int]], Result]] = {
     "trivial": run_trivial,
     "rules": run_rules,
     "readme-rules": run_readme_rules,
     "lightgbm": run_lightgbm,
     "gnn": run_gnn,
+    "blend": run_blend,
 }
 
 
