@@ -13,8 +13,8 @@ import pyarrow as pa
 
 from relgraph.connectors.base import SourceData
 from relgraph.errors import SchemaError
-from relgraph.schema.model import Schema
-from relgraph.schema.times import resolve_row_times
+from relgraph.schema.model import Schema, SType
+from relgraph.schema.times import is_number_type, parse_datetimes, resolve_row_times
 
 #: Name of the extra column holding each row's time (own or inherited) in ``Database.duckdb()`` views.
 TIME_COLUMN = "__rg_time"
@@ -72,13 +72,16 @@ class Database:
         """An in-memory DuckDB connection with one view per table, named as the table.
 
         Timed tables carry an extra ``__rg_time`` TIMESTAMP column with the row's time (own or
-        inherited; NULL where unknown). Quote names in SQL (``SELECT * FROM "order"``): tables
+        inherited; NULL where unknown). Epoch-number time columns (the own time column and
+        ``timestamp`` columns stored as integers) appear as TIMESTAMP, so SQL over the views sees
+        times wherever the schema does. Quote names in SQL (``SELECT * FROM "order"``): tables
         may be called by reserved words or non-ASCII names. The connection is created once and
         reused; it reads the Arrow tables in place (no copy, nothing written to the source).
         """
         if self._con is None:
             con = duckdb.connect(":memory:")
             for name, table in self.tables.items():
+                table = self._with_epoch_times(name, table)
                 times = self.row_times(name)
                 if times is not None:
                     table = table.append_column(
@@ -87,6 +90,24 @@ class Database:
                 con.register(name, table)
             self._con = con
         return self._con
+
+    def _with_epoch_times(self, name: str, table: pa.Table) -> pa.Table:
+        """``table`` with its epoch-number time columns replaced by ``timestamp[ns]`` (NULL when implausible)."""
+        spec = self.schema.tables.get(name)
+        if spec is None:
+            return table
+        own = spec.time.column if spec.time is not None and spec.time.inherited_via is None else None
+        for column in spec.columns:
+            if column.stype is not SType.TIMESTAMP and column.name != own:
+                continue
+            index = table.schema.get_field_index(column.name)
+            if index < 0 or not is_number_type(table.schema.field(index).type):
+                continue
+            times, _ = parse_datetimes(table.column(index))
+            table = table.set_column(
+                index, column.name, pa.array(times, type=pa.timestamp("ns"), from_pandas=True)
+            )
+        return table
 
     def cut(self, cutoff: np.datetime64 | str) -> Database:
         """A copy holding only rows with time <= cutoff, used to prove that nothing leaks.

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 from relgraph.database import Database
 from relgraph.errors import ModelError, SchemaError
 from relgraph.schema.model import SType
+from relgraph.schema.times import parse_datetimes
 
 #: First-seen time of values of static tables (and of the "missing" code): always known.
 ALWAYS = np.iinfo(np.int64).min
@@ -259,7 +260,7 @@ def _to_float(arr: pa.Array, table: str, name: str) -> np.ndarray:
 
 
 def _to_seconds(arr: pa.Array, table: str, name: str) -> np.ndarray:
-    """Timestamps / dates / clock times / parsable strings as float64 seconds (NaN missing)."""
+    """Timestamps / dates / clock times / epoch numbers / parsable strings as float64 seconds (NaN missing)."""
     typ = arr.type
     if pa.types.is_timestamp(typ) or pa.types.is_time(typ):
         per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[typ.unit]
@@ -269,8 +270,11 @@ def _to_seconds(arr: pa.Array, table: str, name: str) -> np.ndarray:
         return pc.cast(arr, pa.int32()).to_numpy(zero_copy_only=False).astype(np.float64) * 86_400.0
     if pa.types.is_date64(typ):
         return pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64) / 1_000.0
-    if pa.types.is_integer(typ) or pa.types.is_floating(typ):
-        return _to_float(arr, table, name)
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ):  # Unix epoch seconds / ms / us, unit by magnitude
+        times = parse_datetimes(arr)[0]
+        seconds = times.view(np.int64).astype(np.float64) / 1e9
+        seconds[np.isnat(times)] = np.nan
+        return seconds
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
         parsed = pd.to_datetime(
             pd.Series(arr.to_numpy(zero_copy_only=False)), errors="coerce", format="mixed", utc=True

@@ -20,8 +20,9 @@ count are reported. A table's own primary key is never a foreign key. Integer, s
 whole-number float columns (ids with nulls after pandas) can be references.
 
 Time columns (tables without a declared or file-given time; a source that declares time columns,
-like RelBench, declares all of them): date/timestamp columns and ISO
-date strings, preferring creation names (``created``, ``CreationDate``) over plain ``date``/``time``
+like RelBench, declares all of them): date/timestamp columns, ISO
+date strings and integer Unix epoch times (seconds, milliseconds or microseconds, 1990 to 2100) in
+columns named as times (``created_at``, ``event_time``; see ``times.epoch_column_unit``), preferring creation names (``created``, ``CreationDate``) over plain ``date``/``time``
 over other ``...date``/``...time``/``..._at`` names over unnamed ones. Birth dates (``dob``,
 ``birth...``) are never row times (a feature of a static row). Audit columns (``last_update``,
 ``updated_at``, ``modified``, ``LastEditDate``) are used only when nothing better exists, with a
@@ -54,17 +55,25 @@ from relgraph.schema.io import SchemaOverrides, TableOverride, closest, load_sch
 from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
 from relgraph.schema.stypes import ISO_DATE_PATTERN, distinct_count, infer_stype
 from relgraph.schema.times import (
+    AUDIT_PATTERN,
+    TIME_VALUE_HINT,
+    bad_times_message,
     comparable_keys,
+    epoch_column_unit,
+    epoch_evidence,
+    epoch_unit,
     is_clock_type,
     is_date_only,
     is_datetime_type,
     is_stringlike,
     is_whole_number,
     lookup_parent_values,
+    norm,
     own_row_times,
     parse_clock_times,
     parse_datetimes,
     resolve_row_times,
+    time_name_score,
 )
 
 MIN_COVERAGE = 0.8
@@ -77,16 +86,6 @@ SELF_REFERENCE_HINT = re.compile(
     r"original|previous|prev|next|root|related|duplicate|successor|predecessor|child|spouse|partner|friend"
 )
 BIRTH_PATTERN = re.compile(r"^dob$|birth", re.IGNORECASE)
-AUDIT_PATTERN = re.compile(
-    r"updat|modif|^last|lastedit|lastactivity|lastaccess|deleted|changed", re.IGNORECASE
-)
-CREATION_PATTERN = re.compile(r"creat|insert|regist|signup|joined", re.IGNORECASE)
-TIME_WORD_PATTERN = re.compile(r"date|time|stamp|(_at|[a-z]At)$|^ts$")
-
-
-def norm(name: str) -> str:
-    """Lower-case name without separators: ``driver_Id`` and ``driverId`` both give ``driverid``."""
-    return re.sub(r"[\W_]", "", name.casefold())
 
 
 def table_stems(table: str) -> set[str]:
@@ -454,20 +453,6 @@ def _infer_foreign_keys(
 # ----------------------------------------------------------------------------- times
 
 
-def _time_score(column: str) -> int:
-    """Preference of a column name as row time: creation 4, plain date/time 3, telling name 2, other 1, audit 0."""
-    n = norm(column)
-    if AUDIT_PATTERN.search(column):
-        return 0
-    if CREATION_PATTERN.search(column):
-        return 4
-    if n in {"date", "time", "timestamp", "datetime", "ts", "eventtime", "eventdate"}:
-        return 3
-    if TIME_WORD_PATTERN.search(column) or TIME_WORD_PATTERN.search(n):
-        return 2
-    return 1
-
-
 def _clock_companion(table: pa.Table, column: str) -> str | None:
     """The clock-time column paired with a date column (``date``->``time``, ``fp1_date``->``fp1_time``)."""
     wanted = norm(column).replace("date", "time")
@@ -492,12 +477,15 @@ def _infer_own_time(
     """The table's own time column, or None and why not."""
     candidates: list[tuple[int, int, int, str]] = []  # (score, -nulls, -position, column)
     skipped: list[str] = []
+    epoch_units: dict[str, str] = {}
     for position, column in enumerate(table.column_names):
         values = table.column(column)
         if column in key_columns or values.null_count == len(values):
             continue
         if is_datetime_type(values.type):
             pass
+        elif (unit := epoch_column_unit(column, values)) is not None:
+            epoch_units[column] = unit
         elif is_stringlike(values.type):
             sample = values.drop_null().slice(0, 1000)
             if not pc.all(pc.match_substring_regex(sample, ISO_DATE_PATTERN)).as_py():
@@ -509,7 +497,7 @@ def _infer_own_time(
         if BIRTH_PATTERN.search(column):
             skipped.append(f"{column!r} is a birth date, a feature, not the time a row came to exist")
             continue
-        candidates.append((_time_score(column), -values.null_count, -position, column))
+        candidates.append((time_name_score(column), -values.null_count, -position, column))
     if not candidates:
         return None, "; ".join(["no date/time column of its own", *skipped])
     score, _, _, column = max(candidates)
@@ -527,6 +515,8 @@ def _infer_own_time(
         )
     else:
         evidence = f"{column!r}: {reason[score]}"
+    if column in epoch_units:
+        evidence += f", {epoch_evidence(epoch_units[column])}"
     if audits:
         evidence += f"; audit columns {', '.join(map(repr, audits))} not used"
     if skipped:
@@ -539,15 +529,14 @@ def _infer_own_time(
 
 def _check_time_values(name: str, table: pa.Table, column: str, time_of_day: str | None) -> None:
     """A given time column (and clock column) must parse entirely; else one line with a bad example."""
-    fix = "use ISO 8601 (2024-01-31 or 2024-01-31 12:00:00) or name another time column in a schema file"
     try:
         _, bad = parse_datetimes(table.column(column))
     except TypeError as err:
-        raise SchemaError(f"{name}.{column}: {err}; {fix}") from err
-    if len(bad):
         raise SchemaError(
-            f"{name}.{column}: {len(bad)} time values do not parse, e.g. {_describe(bad)}; {fix}"
-        )
+            f"{name}.{column}: {err}; {TIME_VALUE_HINT}, or name another time column in a schema file"
+        ) from err
+    if len(bad):
+        raise SchemaError(bad_times_message(f"{name}.{column}", table.column(column), bad))
     if time_of_day is None:
         return
     try:
@@ -797,11 +786,12 @@ def _columns(
         elif name in snapshot:
             stype, why = SType.IGNORED, f"{snapshot[name]}: it would reveal the future, so not a feature"
         elif time is not None and time.inherited_via is None and name == time.column:
-            stype, why = SType.TIMESTAMP, "the row time"
+            unit = epoch_unit(table.column(name))
+            stype, why = SType.TIMESTAMP, "the row time" + (f", {epoch_evidence(unit)}" if unit else "")
         elif time is not None and time.inherited_via is None and name == time.time_of_day_column:
             stype, why = SType.IGNORED, f"clock part of the row time ({time.column} + {name})"
         else:
-            stype, why = infer_stype(table.column(name))
+            stype, why = infer_stype(table.column(name), name)
         columns.append(Column(name, str(field.type), stype, why))
     return columns
 

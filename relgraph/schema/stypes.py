@@ -5,6 +5,8 @@ Rules, applied in order (keys are decided by the caller: primary and foreign key
 1. all null, or a single distinct value -> ``ignored`` (carries no information);
 2. date / timestamp types -> ``timestamp``; time-of-day and duration types -> ``ignored``
    (a clock value without a date; a companion clock column is folded into the row time);
+   integers and whole-number floats named as times whose values are all Unix epoch times
+   (``created_at`` in seconds since 1970; see ``times.epoch_column_unit``) -> ``timestamp``;
 3. booleans -> ``categorical``;
 4. floats and decimals -> ``numerical``;
 5. integers -> ``categorical`` when they take at most ``MAX_CATEGORICAL_INTS`` distinct values,
@@ -26,7 +28,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from relgraph.schema.model import SType
-from relgraph.schema.times import is_clock_type, is_datetime_type, is_stringlike, parse_datetimes
+from relgraph.schema.times import (
+    epoch_column_unit,
+    epoch_evidence,
+    is_clock_type,
+    is_datetime_type,
+    is_stringlike,
+    parse_datetimes,
+)
 
 MAX_CATEGORICAL_INTS = 20
 MAX_CATEGORICAL_STRINGS = 50
@@ -69,8 +78,13 @@ def _is_constant(arr: pa.Array) -> bool:
     return distinct_count(arr) == 1
 
 
-def infer_stype(values: pa.ChunkedArray | pa.Array) -> tuple[SType, str]:
-    """Semantic type of a non-key column and a short reason (see the module rules)."""
+def infer_stype(values: pa.ChunkedArray | pa.Array, name: str = "") -> tuple[SType, str]:
+    """Semantic type of a non-key column and a short reason (see the module rules).
+
+    Args:
+        values: the column's values.
+        name: the column's name; only epoch times need it (no name: numbers stay numbers).
+    """
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     non_null = len(arr) - arr.null_count
     if non_null == 0:
@@ -86,6 +100,9 @@ def infer_stype(values: pa.ChunkedArray | pa.Array) -> tuple[SType, str]:
         return SType.TIMESTAMP, f"{dtype} values"
     if is_clock_type(dtype):
         return SType.IGNORED, f"{dtype}: a clock value without a date"
+    unit = epoch_column_unit(name, arr) if name else None
+    if unit is not None:
+        return SType.TIMESTAMP, epoch_evidence(unit)
     if pa.types.is_boolean(dtype):
         return SType.CATEGORICAL, "boolean"
     if pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):

@@ -3,10 +3,17 @@
 All functions are vectorised (Arrow casts, DuckDB ``TRY_CAST`` for strings); none loops over rows.
 Results are ``datetime64[ns]`` NumPy arrays with ``NaT`` for nulls, naive (timezone-aware
 Arrow timestamps are converted to UTC first).
+
+Numbers are Unix epoch times (``created_at BIGINT``): seconds, milliseconds or microseconds since
+1970, the unit picked by magnitude. Only values from 1990-01-01 to 2100-01-01 are plausible; the
+three units' ranges do not overlap, so the magnitude decides the unit. Inference takes a number
+column as a time only when its name says so too (:func:`epoch_column_unit`): ids and counts are
+numbers in the same range.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 
 import duckdb
@@ -20,6 +27,41 @@ from relgraph.schema.model import Schema, TableSchema
 _local = threading.local()
 #: A clock time as text: ``6:00``, ``06:00:00``, ``06:00:00.5``.
 CLOCK_PATTERN = r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$"
+#: Plausible epoch times in seconds: 1990-01-01 (inclusive) to 2100-01-01 (exclusive).
+EPOCH_MIN_SECONDS = 631_152_000
+EPOCH_END_SECONDS = 4_102_444_800
+#: Epoch units by ticks per second; each unit's plausible range lies far from the others'.
+EPOCH_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000}
+EPOCH_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds"}
+#: How a time column must look, for error messages.
+TIME_VALUE_HINT = (
+    "use ISO 8601 (2024-01-31 or 2024-01-31 12:00:00) or integer seconds / milliseconds / microseconds "
+    "since 1970 (between 1990 and 2100)"
+)
+AUDIT_PATTERN = re.compile(
+    r"updat|modif|^last|lastedit|lastactivity|lastaccess|deleted|changed", re.IGNORECASE
+)
+CREATION_PATTERN = re.compile(r"creat|insert|regist|signup|joined", re.IGNORECASE)
+TIME_WORD_PATTERN = re.compile(r"date|time|stamp|(_at|[a-z]At)$|^ts$")
+
+
+def norm(name: str) -> str:
+    """Lower-case name without separators: ``driver_Id`` and ``driverId`` both give ``driverid``."""
+    return re.sub(r"[\W_]", "", name.casefold())
+
+
+def time_name_score(column: str) -> int:
+    """Preference of a column name as row time: creation 4, plain date/time 3, telling name 2, other 1, audit 0."""
+    n = norm(column)
+    if AUDIT_PATTERN.search(column):
+        return 0
+    if CREATION_PATTERN.search(column):
+        return 4
+    if n in {"date", "time", "timestamp", "datetime", "ts", "eventtime", "eventdate"}:
+        return 3
+    if TIME_WORD_PATTERN.search(column) or TIME_WORD_PATTERN.search(n):
+        return 2
+    return 1
 
 
 def _duckdb() -> duckdb.DuckDBPyConnection:
@@ -49,6 +91,76 @@ def is_stringlike(dtype: pa.DataType) -> bool:
     return pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype)
 
 
+def is_number_type(dtype: pa.DataType) -> bool:
+    """Integers and floats (not booleans or decimals): the types an epoch time can have."""
+    return pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
+
+
+def _epoch_bounds(unit: str) -> tuple[int, int]:
+    per_second = EPOCH_UNITS[unit]
+    return EPOCH_MIN_SECONDS * per_second, EPOCH_END_SECONDS * per_second
+
+
+def epoch_unit(values: pa.Array | pa.ChunkedArray) -> str | None:
+    """The epoch unit (``"s"``, ``"ms"``, ``"us"``) whose plausible range holds every non-null value.
+
+    None for non-number types, all-null columns and values outside every range (or spread over two).
+    """
+    arr = _as_array(values)
+    if not is_number_type(arr.type):
+        return None
+    bounds = pc.min_max(arr)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is None or high is None:
+        return None
+    for unit in EPOCH_UNITS:
+        start, end = _epoch_bounds(unit)
+        if start <= low and high < end:
+            return unit
+    return None
+
+
+def epoch_column_unit(column: str, values: pa.Array | pa.ChunkedArray) -> str | None:
+    """The epoch unit of a column that is a time by name and by values, else None.
+
+    The name must look like a time (:func:`time_name_score` other than 1, and not ending in
+    ``id``/``key``); the values must be integers or whole-number floats all in one unit's
+    plausible range. Without the name test, ids and counts in that range would be misread.
+    """
+    if time_name_score(column) == 1 or norm(column).endswith(("id", "key")):
+        return None
+    arr = _as_array(values)
+    if not is_number_type(arr.type) or (pa.types.is_floating(arr.type) and not is_whole_number(arr)):
+        return None
+    return epoch_unit(arr)
+
+
+def epoch_evidence(unit: str) -> str:
+    """``"integer seconds since 1970 (epoch)"`` for ``unit="s"``."""
+    return f"integer {EPOCH_UNIT_NAMES[unit]} since 1970 (epoch)"
+
+
+def _parse_epoch(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Epoch numbers as times, in the unit holding most values; values outside its range are bad."""
+    x = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)  # null -> NaN; exact enough for range tests
+    inside_by_unit = {}
+    for unit in EPOCH_UNITS:
+        start, end = _epoch_bounds(unit)
+        inside_by_unit[unit] = (x >= start) & (x < end)
+    unit = max(inside_by_unit, key=lambda u: int(inside_by_unit[u].sum()))
+    inside = inside_by_unit[unit]
+    nanos_per_tick = 1_000_000_000 // EPOCH_UNITS[unit]
+    times = np.full(len(arr), np.datetime64("NaT"), dtype="datetime64[ns]")
+    if pa.types.is_integer(arr.type):
+        # Integer arithmetic: microseconds * 1000 exceeds float64's exact integers.
+        ticks = pc.cast(arr.fill_null(0), pa.int64(), safe=False).to_numpy(zero_copy_only=False)
+        times[inside] = (ticks[inside] * nanos_per_tick).astype("datetime64[ns]")
+    else:
+        times[inside] = np.round(x[inside] * nanos_per_tick).astype(np.int64).astype("datetime64[ns]")
+    bad = arr.filter(pa.array(~inside & ~np.isnan(x)))
+    return times, bad
+
+
 def _try_cast_strings(values: pa.Array, sql_type: str) -> pa.Array:
     """DuckDB ``TRY_CAST`` of a string array (null where a value does not parse)."""
     relation = _duckdb().from_arrow(pa.table({"v": values.cast(pa.string())}))
@@ -59,12 +171,14 @@ def parse_datetimes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.
     """Parse values into row times.
 
     Args:
-        values: date, timestamp or string values (ISO 8601 strings, date-only or with a time).
+        values: date, timestamp or string values (ISO 8601 strings, date-only or with a time), or
+            numbers counting epoch seconds / milliseconds / microseconds (unit by magnitude).
     Returns:
         ``(times, bad)``: ``times`` is ``datetime64[ns]`` of the same length (NaT for null or
-        unparsable); ``bad`` holds the non-null input values that did not parse (empty if all did).
+        unparsable); ``bad`` holds the non-null input values that did not parse (empty if all did);
+        for numbers, those outside the plausible range of the unit most values have.
     Raises:
-        TypeError: for types that cannot hold a time (numbers, booleans, ...).
+        TypeError: for types that cannot hold a time (booleans, decimals, ...).
     """
     arr = _as_array(values)
     if pa.types.is_timestamp(arr.type):
@@ -77,9 +191,26 @@ def parse_datetimes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.
         parsed = _try_cast_strings(arr, "TIMESTAMP")
         bad = arr.filter(pc.and_(pc.is_valid(arr), pc.is_null(parsed)))
         return parsed.cast(pa.timestamp("ns")).to_numpy(zero_copy_only=False), bad
+    if is_number_type(arr.type):
+        return _parse_epoch(arr)
     if pa.types.is_null(arr.type):
         return np.full(len(arr), np.datetime64("NaT"), dtype="datetime64[ns]"), pa.array([], pa.string())
     raise TypeError(f"{arr.type} values cannot be row times")
+
+
+def bad_times_message(where: str, values: pa.Array | pa.ChunkedArray, bad: pa.Array) -> str:
+    """One line saying that ``where`` (``table.column``) holds ``bad``, values that are no times, and the fix."""
+    example = bad[0].as_py() if len(bad) else "?"
+    if is_number_type(values.type):
+        what = (
+            f"{len(bad)} {values.type} values are not Unix epoch times (seconds, milliseconds or "
+            "microseconds between 1990 and 2100)"
+        )
+    else:
+        what = f"{len(bad)} time values do not parse"
+    return (
+        f"{where}: {what}, e.g. {example!r}; {TIME_VALUE_HINT}, or name another time column in a schema file"
+    )
 
 
 def is_date_only(values: pa.Array | pa.ChunkedArray) -> bool:
@@ -211,8 +342,7 @@ def resolve_row_times(tables: dict[str, pa.Table], schema: Schema) -> dict[str, 
                     else f"{ts.time.column}/{ts.time.time_of_day_column}"
                 )
                 raise SchemaError(
-                    f"{name}.{column}: {len(bad)} time values do not parse, e.g. {bad[0].as_py()!r}; "
-                    "use ISO 8601 (2024-01-31 or 2024-01-31 12:00:00) or pick another time column in a schema file"
+                    bad_times_message(f"{name}.{column}", tables[name].column(ts.time.column), bad)
                 )
             out[name] = times
         else:

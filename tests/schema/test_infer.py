@@ -323,7 +323,7 @@ def test_declared_keys_are_trusted_and_stop_foreign_key_inference(source_factory
         (
             {"t": {"id": [1, 2], "at": [1, 2]}},
             DeclaredKeys(time_columns={"t": "at"}),
-            r"^t\.at: int64 values cannot be row times",
+            r"^t\.at: 2 int64 values are not Unix epoch times",
         ),
     ],
 )
