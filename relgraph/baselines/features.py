@@ -357,7 +357,7 @@ class TemporalFeatureBuilder:
             row = con.execute(
                 f"SELECT median(g) FROM (SELECT {_days('__t', 'lag(__t) OVER (PARTITION BY __anchor ORDER BY __t, __ord)')} AS g "
                 f"FROM ({s.sql})) WHERE g > 0"
-            ).fetchone()
+            ).fetchall()[0]
             if row and row[0] is not None:
                 gaps.append(float(row[0]))
         if not gaps:
@@ -376,7 +376,7 @@ class TemporalFeatureBuilder:
                 f"WITH v AS (SELECT {_q(c)} AS x FROM ({seen}) WHERE {_q(c)} IS NOT NULL), "
                 f"m AS (SELECT x, count(*) AS k FROM v GROUP BY x ORDER BY k DESC, x LIMIT 1) "
                 f"SELECT (SELECT avg(x) FROM v), (SELECT x FROM m), (SELECT k FROM m), (SELECT count(*) FROM v)"
-            ).fetchone()
+            ).fetchall()[0]  # fetchall: a fetchone() result left open blocks the connection (DuckDB 2)
             centers[c] = float(mean) if mean is not None and math.isfinite(mean) else 0.0
             if n and mode_count >= 2 and mode_count / n >= DOMINANT_VALUE_SHARE and mode_count < n:
                 dominant[c] = float(mode_value)
