@@ -86,9 +86,17 @@ def _suggest(name: str, options: list[str]) -> str:
     return "known: " + ", ".join(options[:20]) + (" ..." if len(options) > 20 else "")
 
 
+def _is_number_type(column: Column) -> bool:
+    return column.dtype.lower().startswith(("int", "uint", "float", "double", "decimal", "halffloat"))
+
+
+def _is_epoch(column: Column) -> bool:
+    """Numbers the schema reads as Unix-epoch times (the DuckDB views hold them as timestamps)."""
+    return column.stype == SType.TIMESTAMP and _is_number_type(column)
+
+
 def _is_numeric(column: Column) -> bool:
-    dtype = column.dtype.lower()
-    return dtype.startswith(("int", "uint", "float", "double", "decimal", "halffloat"))
+    return _is_number_type(column) and not _is_epoch(column)
 
 
 def _is_bool(column: Column) -> bool:
@@ -96,7 +104,7 @@ def _is_bool(column: Column) -> bool:
 
 
 def _is_temporal(column: Column) -> bool:
-    return column.dtype.lower().startswith(("timestamp", "date"))
+    return column.dtype.lower().startswith(("timestamp", "date")) or _is_epoch(column)
 
 
 class _Validator:

@@ -200,3 +200,18 @@ def test_epoch_shop_gives_the_same_graph_and_lightgbm_features(source_factory) -
         want.columns
     )
     pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ["customers.signed_up_at < '2021-12-25'", "LAST(orders.quoted_at, -30, 0, days) > '2022-03-01'"],
+)
+def test_query_conditions_compare_epoch_columns_with_dates(source_factory, condition: str) -> None:
+    """An epoch column is a time in PQL too: compared with a date, never refused as a number."""
+    from relgraph.query import build_task
+
+    query = f"PREDICT COUNT(orders.*, 0, 30, days) FOR EACH customers.customer_id WHERE {condition}"
+    got, want = build_task(_shop(source_factory, True), query), build_task(_shop(source_factory, False), query)
+    assert sum(len(getattr(want, split)) for split in ("train", "val", "test"))
+    for split in ("train", "val", "test"):
+        pd.testing.assert_frame_equal(getattr(got, split), getattr(want, split))
