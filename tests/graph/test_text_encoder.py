@@ -109,3 +109,38 @@ def test_missing_package_message() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert out.startswith("ModelError") and "pip install 'relgraph[text]'" in out
     assert len(out.strip().splitlines()) == 1
+
+
+def test_gnn_saves_and_rebuilds_with_its_encoder(
+    database_factory: Callable[..., Database], tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from relgraph.query.task import TaskTables
+    from relgraph.train.gnn import GNNConfig, GNNPredictor
+
+    db = _notes(database_factory)
+
+    def frame(day: str) -> pd.DataFrame:
+        return pd.DataFrame({"id": [0, 1, 2, 3], "timestamp": pd.Timestamp(day), "label": [1, 0, 0, 1]})
+
+    task = TaskTables("binary", "notes", "id", frame("2021-02-01"), frame("2021-03-01"), frame("2021-04-01"))
+    config = GNNConfig(hidden=8, fanouts=[2], epochs=1, graph_cache_dir=None, num_threads=1, text_encoder="minilm")
+    model = GNNPredictor(config, quiet=True).fit(db, task)
+    assert model.store is not None and model.store.text_dims == {"notes": MINILM_DIM}
+    model.save(tmp_path)
+    loaded = GNNPredictor.load(tmp_path)
+    assert loaded.config.text_encoder == "minilm"
+    np.testing.assert_allclose(loaded.predict(db, task.test), model.predict(db, task.test), rtol=1e-6)
+
+
+def test_cli_text_encoder_flag() -> None:
+    import argparse
+
+    from relgraph.cli.train import add_parser, gnn_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", "sqlite:///x.db", "--out", "o", "--text-encoder", "minilm"])
+    assert gnn_config_from_args(args).text_encoder == "minilm"
+    assert gnn_config_from_args(parser.parse_args(["train", "s", "--out", "o"])).text_encoder == "hash"
