@@ -128,7 +128,6 @@ class Database:
         data = SourceData(self.source, tables, self.declared, f"{self.fingerprint}@{cutoff}")
         return Database(data, schema)
 
-
     def subset(self, names: Iterable[str]) -> Database:
         """A Database holding only the tables ``names``, sharing their Arrow data (no copy).
 
