@@ -132,15 +132,16 @@ class BlendPredictor:
     def fit(self, db: Database, task: TaskTables) -> BlendPredictor:
         """Choose the GNN weight by the primary metric of the members' ``task.val`` predictions
         (the members are not trained again; ``task.train`` and ``task.test`` are not read)."""
-        if set(self.members) != set(MEMBERS):
-            raise ModelError(f"a blend combines {MEMBERS}, got {sorted(self.members)}")
-        if task.task_type not in BLEND_TASK_TYPES:
-            raise ModelError(f"a blend covers {BLEND_TASK_TYPES} tasks, not {task.task_type!r}")
-        if not len(task.val):
-            raise ModelError("the validation table is empty: a blend weight is chosen on validation rows")
+        self._check(task)
+        return self.fit_predictions(task, {kind: self.members[kind].predict(db, task.val) for kind in MEMBERS})
+
+    def fit_predictions(self, task: TaskTables, val_preds: dict[str, np.ndarray]) -> BlendPredictor:
+        """:meth:`fit` from the members' ``task.val`` predictions already at hand (as their
+        ``predict`` returns them), so a caller that scored the members does not predict again."""
+        self._check(task)
         self.task_type_ = task.task_type
         self.classes_ = member_classes(self.members["gnn"]) if task.task_type == "multiclass" else None
-        preds = self._member_predictions(db, task.val)
+        preds = self._aligned(val_preds)
         metric, higher_better = PRIMARY_METRIC[task.task_type]
         self.val_scores_ = {
             float(w): task_metrics(task.task_type, task.val["label"], blend_predictions(task.task_type, preds, w),
@@ -150,18 +151,32 @@ class BlendPredictor:
         self.weight_ = choose_weight(self.val_scores_, higher_better)
         return self
 
-    def _member_predictions(self, db: Database, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        preds = {kind: self.members[kind].predict(db, frame) for kind in MEMBERS}
-        if self.classes_ is not None:
-            preds = {k: align_columns(p, member_classes(self.members[k]), self.classes_) for k, p in preds.items()}
-        return preds
+    def _check(self, task: TaskTables) -> None:
+        if set(self.members) != set(MEMBERS):
+            raise ModelError(f"a blend combines {MEMBERS}, got {sorted(self.members)}")
+        if task.task_type not in BLEND_TASK_TYPES:
+            raise ModelError(f"a blend covers {BLEND_TASK_TYPES} tasks, not {task.task_type!r}")
+        if not len(task.val):
+            raise ModelError("the validation table is empty: a blend weight is chosen on validation rows")
+
+    def _aligned(self, preds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Multiclass: each member's columns in ``classes_`` order; otherwise ``preds`` as given."""
+        if self.classes_ is None:
+            return preds
+        return {k: align_columns(p, member_classes(self.members[k]), self.classes_) for k, p in preds.items()}
+
+    def combine(self, preds: dict[str, np.ndarray]) -> np.ndarray:
+        """The blend of the members' predictions of the same rows (as their ``predict`` returns them)."""
+        if self.weight_ is None:
+            raise ModelError("the blend has no weight: call fit (or from_fitted) or load first")
+        return blend_predictions(self.task_type_, self._aligned(preds), self.weight_)
 
     def predict(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
         """Rows ``[entity_key, "timestamp"]`` -> P(1) [n] | values [n] | probabilities [n, C]
         in ``classes_`` order."""
         if self.weight_ is None:
             raise ModelError("the blend has no weight: call fit (or from_fitted) or load first")
-        return blend_predictions(self.task_type_, self._member_predictions(db, frame), self.weight_)
+        return self.combine({kind: self.members[kind].predict(db, frame) for kind in MEMBERS})
 
     def save(self, directory: Path) -> None:
         """Write ``blend.json`` (weight, member kinds, task type, classes, validation scores);

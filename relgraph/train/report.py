@@ -32,6 +32,7 @@ class ModelRun:
     val: dict[str, float]
     test: dict[str, float]
     test_pred: np.ndarray | None = None
+    val_pred: np.ndarray | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     feature_importance: pd.Series | None = None
     seconds: float | None = None

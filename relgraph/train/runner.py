@@ -238,6 +238,8 @@ def train_run(
         raise ModelError(f"unknown model {model!r}; use one of {MODEL_KINDS}")
     if model == "blend" and task.task_type == "ranking":
         raise ModelError("--model blend covers binary, regression and multiclass tasks; use auto, gnn or lightgbm for ranking")
+    if model == "blend" and not len(task.val):
+        raise ModelError("--model blend chooses its weight on validation rows, and the validation table is empty")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     primary, higher_better = PRIMARY_METRIC[task.task_type]
@@ -259,11 +261,15 @@ def train_run(
         runs.append(run)
         logger.info("%s: val %s, test %s (%.1f s)", kind, run.val, run.test, seconds)
     if len(kinds) == len(MEMBERS) and task.task_type != "ranking":
+        # The blend combines the members' predictions already made above: no member predicts again.
         started = time.perf_counter()
-        fitted["blend"] = BlendPredictor.from_fitted({k: fitted[k] for k in MEMBERS}, db, task)
-        seconds = time.perf_counter() - started
-        run, thresholds["blend"] = _evaluate("blend", fitted["blend"], db, task, trivial)
-        run.seconds = seconds
+        member_runs = {r.name: r for r in runs}
+        blend = BlendPredictor({k: fitted[k] for k in MEMBERS})
+        blend.fit_predictions(task, {k: member_runs[k].val_pred for k in MEMBERS})
+        preds = {s: blend.combine({k: getattr(member_runs[k], f"{s}_pred") for k in MEMBERS}) for s in ("val", "test")}
+        fitted["blend"] = blend
+        run, thresholds["blend"] = _evaluate("blend", blend, db, task, trivial, preds)
+        run.seconds = time.perf_counter() - started
         runs.append(run)
         logger.info("blend (GNN weight %.1f): val %s, test %s", fitted["blend"].weight_, run.val, run.test)
 
@@ -342,18 +348,23 @@ def train_run(
 
 
 def _evaluate(
-    name: str, predictor: Any, db: Database, task: TaskTables, trivial: TrivialPredictor | None
+    name: str, predictor: Any, db: Database, task: TaskTables, trivial: TrivialPredictor | None,
+    preds: dict[str, np.ndarray] | None = None,
 ) -> tuple[ModelRun, float]:
-    """Val and test metrics of one model; binary threshold chosen on validation."""
+    """Val and test metrics of one model (from ``preds["val"]`` / ``preds["test"]`` when given,
+    else its own predictions); binary threshold chosen on validation."""
     classes = _model_classes(predictor, trivial) if trivial is not None else None
-    val_pred = predictor.predict(db, task.val) if len(task.val) else np.zeros(0)
-    test_pred = predictor.predict(db, task.test) if len(task.test) else np.zeros(0)
+    if preds is not None:
+        val_pred, test_pred = preds["val"], preds["test"]
+    else:
+        val_pred = predictor.predict(db, task.val) if len(task.val) else np.zeros(0)
+        test_pred = predictor.predict(db, task.test) if len(task.test) else np.zeros(0)
     threshold = 0.5
     if task.task_type == "binary" and len(task.val):
         threshold = choose_threshold(task.val["label"].to_numpy(), val_pred)
     val = task_metrics(task.task_type, task.val["label"], val_pred, classes, threshold, task.k) if len(task.val) else {}
     test = task_metrics(task.task_type, task.test["label"], test_pred, classes, threshold, task.k) if len(task.test) else {}
-    return ModelRun(name, val, test, test_pred=test_pred), threshold
+    return ModelRun(name, val, test, test_pred=test_pred, val_pred=val_pred), threshold
 
 
 def evaluate_run(db: Database, run_dir: Path) -> dict[str, Any]:

@@ -176,3 +176,17 @@ def test_auto_keeps_the_best_of_three_on_validation(shop: tuple[Database, TaskTa
     assert metrics["val"]["auroc"] == max(candidates[k]["auroc"] for k in ("gnn", "lightgbm", "blend"))
     kept = load_model(tmp_path)
     assert kept.predict(db, task.test).shape == (len(task.test),)
+
+
+
+def test_blend_without_validation_rows_is_refused_before_training(
+    shop: tuple[Database, TaskTables], tmp_path: Path
+) -> None:
+    """The blend weight needs validation rows: ``--model blend`` says so before fitting anything."""
+    import dataclasses
+
+    db, task = shop
+    no_val = dataclasses.replace(task, val=task.val.iloc[:0])
+    with pytest.raises(ModelError, match="validation table is empty"):
+        train_run(db, no_val, tmp_path / "blend", TaskSource(), model="blend", gnn_config=FAST, quiet=True)
+    assert not (tmp_path / "blend" / "gnn").exists()
