@@ -24,10 +24,10 @@ like RelBench, declares all of them): date/timestamp columns, ISO date strings a
 epoch times (seconds, milliseconds or microseconds, 1990 to 2100) in columns named as times
 (``created_at``, ``event_time``; see ``times.epoch_column_unit``), preferring creation names
 (``created``, ``CreationDate``) over plain ``date``/``time`` over other ``...date``/``...time``/
-``..._at`` names over unnamed ones. Birth dates (``dob``, ``birth...``) are never row times (a feature of a static row). Audit columns (``last_update``,
-``updated_at``, ``modified``, ``LastEditDate``) are used only when nothing better exists, with a
-warning. A date-only column with a clock-time companion (``date`` + ``time``,
-``fp1_date`` + ``fp1_time``) is combined with it.
+``..._at`` names over unnamed ones. Birth dates (``dob``, ``birth...``) are never row times (a
+feature of a static row). Audit columns (``last_update``, ``updated_at``, ``modified``,
+``LastEditDate``) are used only when nothing better exists, with a warning. A date-only column with
+a clock-time companion (``date`` + ``time``, ``fp1_date`` + ``fp1_time``) is combined with it.
 
 Inherited time: a table without its own time that references exactly one timed table (own or
 inherited time, self-references excluded) takes that parent's row time through the foreign key.
