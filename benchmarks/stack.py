@@ -110,17 +110,20 @@ def make_model(kind: str, task: TaskTables, seed: int, cache: str, name: str = "
     }[kind]()
 
 
-def evaluate(model: Any, db: Any, task: TaskTables) -> tuple[dict[str, dict[str, float]], Any]:
-    """Metrics of a fitted model on the val and test splits, and its test predictions (kept for
-    the bootstrap: binary [n] P(1), regression [n] values, ranking lists of ids)."""
-    out = {}
+def evaluate(model: Any, db: Any, task: TaskTables,
+             preds: dict[str, Any] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """Metrics of a fitted model on the val and test splits, and its predictions per split (kept
+    for the blend and the bootstrap: binary [n] P(1), regression [n] values, ranking lists of ids);
+    ``preds`` given: scored as they are, nothing predicted."""
+    out, kept = {}, {}
     for split in ("val", "test"):
         frame = task.split(split)
-        pred = model.predict(db, frame)
+        pred = preds[split] if preds is not None else model.predict(db, frame)
         if task.task_type == "ranking":
             pred = [[i for i in row if i is not None] for row in pred]
         out[split] = task_metrics(task.task_type, frame["label"], pred, None, 0.5, task.k)
-    return out, pred
+        kept[split] = pred
+    return out, kept
 
 
 def _auroc_weighted(y: np.ndarray, score: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -199,7 +202,9 @@ def run(tasks: list[str], seeds: list[int], data: Path = DATA) -> dict[str, Any]
         metric = PRIMARY[task.task_type][0]
         paired = task.task_type in ("binary", "regression")  # tasks with a paired bootstrap
         test_preds: dict[str, list[np.ndarray]] = {}  # model -> per-seed test predictions
-        fitted: dict[tuple[str, int], tuple[Any, float]] = {}  # (kind, seed) -> (model, fit+predict seconds)
+        members: dict[int, dict[str, Any]] = {}  # seed -> fitted GNN and LightGBM
+        # (kind, seed) -> (fit+predict seconds, predictions per split)
+        fitted: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
         for kind in MODELS:
             runs = []
             if kind in ("lightgbm-entity", "blend") and task.task_type == "ranking":
@@ -208,23 +213,28 @@ def run(tasks: list[str], seeds: list[int], data: Path = DATA) -> dict[str, Any]
             for seed in seeds if kind in SEEDED else seeds[:1]:
                 t0 = time.perf_counter()
                 try:
-                    if kind == "blend":  # the members of this seed, not trained again
-                        members = {k: fitted[(k, seed)][0] for k in MEMBERS}
-                        model = BlendPredictor.from_fitted(members, db, task)
+                    if kind == "blend":  # this seed's members, from their predictions: nothing refitted or re-predicted
+                        member_preds = {k: fitted[(k, seed)][1] for k in MEMBERS}
+                        model = BlendPredictor(members[seed]).fit_predictions(
+                            task, {k: p["val"] for k, p in member_preds.items()})
+                        blended = {s: model.combine({k: p[s] for k, p in member_preds.items()}) for s in ("val", "test")}
+                        metrics, preds = evaluate(model, db, task, blended)
                     else:
                         model = make_model(kind, task, seed, cache, name).fit(db, task)
-                    metrics, pred = evaluate(model, db, task)
+                        metrics, preds = evaluate(model, db, task)
+                        if kind in MEMBERS:
+                            members.setdefault(seed, {})[kind] = model
                 except Exception as err:  # a baseline that cannot apply is reported, not fatal
                     print(f"  {kind} seed {seed}: failed: {err}", flush=True)
                     break
                 seconds = time.perf_counter() - t0
-                fitted[(kind, seed)] = (model, seconds)
+                fitted[(kind, seed)] = (seconds, preds)
                 if kind == "blend":
-                    seconds += sum(fitted[(k, seed)][1] for k in MEMBERS)
+                    seconds += sum(fitted[(k, seed)][0] for k in MEMBERS)
                     metrics["weight"] = model.weight_
                 runs.append({"seed": seed, "seconds": seconds, **metrics})
                 if paired:
-                    test_preds.setdefault(kind, []).append(np.asarray(pred, dtype=float))
+                    test_preds.setdefault(kind, []).append(np.asarray(preds["test"], dtype=float))
                 weight = f", GNN weight {metrics['weight']:.1f}" if "weight" in metrics else ""
                 print(f"  {kind} seed {seed}: val {metric} {metrics['val'][metric]:.4f}, "
                       f"test {metric} {metrics['test'][metric]:.4f} ({seconds:.1f} s{weight})", flush=True)
