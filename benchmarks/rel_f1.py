@@ -191,9 +191,10 @@ def run_blend(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> R
             fitted = {"gnn": fit_gnn(db, task, seed), "lightgbm": LightGBMPredictor(seed=seed).fit(db, task)}
             blend = BlendPredictor.from_fitted(fitted, db, task)
             y = task.test["label"].to_numpy()
-            scores[name].append(test_metric(name, y, blend.predict(db, task.test)))
-            for kind, model in fitted.items():
-                members[name][kind].append(test_metric(name, y, model.predict(db, task.test)))
+            test_preds = {kind: model.predict(db, task.test) for kind, model in fitted.items()}
+            scores[name].append(test_metric(name, y, blend.combine(test_preds)))
+            for kind, pred in test_preds.items():
+                members[name][kind].append(test_metric(name, y, pred))
             weights[name].append(blend.weight_)
     notes = {
         name: f"GNN weights {weights[name]}; members: "
