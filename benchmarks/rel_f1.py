@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import relgraph  # noqa: E402
-from relgraph.baselines.features import clear_feature_cache  # noqa: E402
+from relgraph.baselines.aggregates import clear_feature_cache  # noqa: E402
 from relgraph.baselines.lightgbm_model import LightGBMPredictor  # noqa: E402
 from relgraph.baselines.rules import RecentFormRule, TrivialBaseline  # noqa: E402
 from relgraph.database import Database  # noqa: E402
@@ -144,14 +144,14 @@ GNN_OVERRIDES: dict[str, Any] = {}
 
 def fit_gnn(db: Database, task: TaskTables, seed: int) -> Any:
     """A fitted GNNPredictor: default config + ``GNN_OVERRIDES``, ``seed``."""
-    from relgraph.train.gnn import GNNConfig, GNNPredictor
+    from relgraph.gnn.predictor import GNNConfig, GNNPredictor
 
     config = dataclasses.replace(GNNConfig(seed=seed), **GNN_OVERRIDES)
     return GNNPredictor(config, quiet=True).fit(db, task)
 
 
 def run_gnn(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
-    """The temporal GNN (relgraph.train.GNNPredictor, default config + ``GNN_OVERRIDES``), one fit per seed.
+    """The temporal GNN (relgraph.gnn.GNNPredictor, default config + ``GNN_OVERRIDES``), one fit per seed.
 
     Notes give the validation metric, epochs run, fit time and the sampling share of training
     time (seconds in the temporal sampler / seconds of training epochs) on the first seed.
@@ -179,9 +179,9 @@ def run_gnn(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Res
 
 def run_blend(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
     """The GNN and LightGBM of each seed (as in ``run_gnn`` / ``run_lightgbm``) and their blend,
-    the GNN weight chosen on validation (``relgraph.train.blend``); scores are the blend's, the
+    the GNN weight chosen on validation (``relgraph.runs.blend``); scores are the blend's, the
     notes give the members' test scores and the weights."""
-    from relgraph.train.blend import BlendPredictor
+    from relgraph.runs.blend import BlendPredictor
 
     scores: dict[str, list[float]] = {name: [] for name in tasks}
     members: dict[str, dict[str, list[float]]] = {name: {"gnn": [], "lightgbm": []} for name in tasks}

@@ -142,8 +142,8 @@ def print_train_share() -> None:
         print(f"train share: skipped, {tasks} is absent")
         return
     import relgraph
-    from relgraph.train.gnn import GNNConfig, GNNPredictor
-    from relgraph.train.runner import TaskSource, load_task_tables
+    from relgraph.gnn.predictor import GNNConfig, GNNPredictor
+    from relgraph.runs.runner import TaskSource, load_task_tables
 
     db = relgraph.connect(str(REL_F1_PATH))
     task = load_task_tables(db, TaskSource(task_tables=str(tasks)))

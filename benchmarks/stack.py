@@ -47,16 +47,17 @@ import numpy as np
 
 import relgraph
 from relgraph.baselines import LightGBMPredictor, RecentFormRule, TrivialBaseline
-from relgraph.baselines.features import TemporalFeatureBuilder
+from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.baselines.ranking import HistoryRanker, LightGBMRanker, PopularityRanker
 from relgraph.baselines.rules import WINDOW_PATTERN
+from relgraph.gnn.predictor import GNNConfig, GNNPredictor
+from relgraph.gnn.ranking import RankingGNNConfig, RankingGNNPredictor
+from relgraph.metrics import task_metrics
 from relgraph.query import build_task
+from relgraph.query.interactions import InteractionLog, RankingSpec
 from relgraph.query.task import TaskTables
-from relgraph.train.blend import MEMBERS, BlendPredictor
-from relgraph.train.evaluation import task_metrics
-from relgraph.train.gnn import GNNConfig, GNNPredictor
-from relgraph.train.interactions import InteractionLog, RankingSpec, to_seconds
-from relgraph.train.ranking import RankingGNNConfig, RankingGNNPredictor
+from relgraph.runs.blend import MEMBERS, BlendPredictor
+from relgraph.schema.times import to_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "datasets" / "stack-bicycles-meta"

@@ -3,7 +3,7 @@
 Imports without torch.
 """
 
-from relgraph.baselines.features import TemporalFeatureBuilder, clear_feature_cache
+from relgraph.baselines.aggregates import TemporalFeatureBuilder, clear_feature_cache
 from relgraph.baselines.lightgbm_model import LightGBMPredictor
 from relgraph.baselines.rules import RecentFormRule, TrivialBaseline
 

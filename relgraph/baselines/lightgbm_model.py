@@ -1,7 +1,7 @@
 """LightGBM over automated temporal features: the tabular baseline every run is compared with.
 
-:class:`LightGBMPredictor` follows the :class:`relgraph.train.base.Predictor` protocol:
-features come from :class:`~relgraph.baselines.features.TemporalFeatureBuilder` fitted on the
+:class:`LightGBMPredictor` follows the :class:`relgraph.predictor.Predictor` protocol:
+features come from :class:`~relgraph.baselines.aggregates.TemporalFeatureBuilder` fitted on the
 training rows; a few LightGBM configurations are tried within a time budget, each with early
 stopping on the validation split, and the best on validation is kept. Saved as LightGBM's text
 model plus JSON (no pickle).
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relgraph.baselines.features import TemporalFeatureBuilder, json_default
+from relgraph.baselines.aggregates import TemporalFeatureBuilder, json_default
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.metrics import PRIMARY_METRIC, binary_metrics, multiclass_metrics, regression_metrics

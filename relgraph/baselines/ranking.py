@@ -8,10 +8,10 @@
   at t; a binary LightGBM on pair features (past picks by the entity, recency, popularity in
   windows, target age) scores them; the top k by score are returned.
 
-Every ranker follows the :class:`relgraph.train.base.Predictor` protocol (``predict`` gives an
+Every ranker follows the :class:`relgraph.predictor.Predictor` protocol (``predict`` gives an
 object array [n, k] of target ids) and also offers ``rank(db, frame) -> (ids, scores)``. All
 of them read only events with time <= each row's prediction time (see
-:mod:`relgraph.train.interactions`). Saved as JSON (+ LightGBM's text model); no pickle.
+:mod:`relgraph.query.interactions`). Saved as JSON (+ LightGBM's text model); no pickle.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import pandas as pd
 from relgraph.database import Database
 from relgraph.errors import ModelError
 from relgraph.metrics import ranking_metrics
+from relgraph.query.interactions import PAIR_FEATURES, InteractionLog, RankingSpec
 from relgraph.query.task import TaskTables
-from relgraph.train.interactions import PAIR_FEATURES, InteractionLog, RankingSpec, to_seconds
+from relgraph.schema.times import to_seconds
 
 _META_FILE = "ranker.json"
 _LGB_FILE = "ranker_lightgbm.txt"

@@ -11,7 +11,7 @@
   are mapped to probabilities by a one-feature logistic fit on the training rows; regression
   uses the value itself or a one-feature least-squares fit, whichever validates better.
 
-Both follow the :class:`relgraph.train.base.Predictor` protocol and save as JSON.
+Both follow the :class:`relgraph.predictor.Predictor` protocol and save as JSON.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relgraph.baselines.features import TemporalFeatureBuilder, json_default
+from relgraph.baselines.aggregates import TemporalFeatureBuilder, json_default
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.metrics import binary_metrics, multiclass_metrics, regression_metrics

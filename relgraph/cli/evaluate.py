@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from relgraph.cli.predict import connect_like_run
-    from relgraph.train.runner import evaluate_run
+    from relgraph.runs.runner import evaluate_run
 
     db = connect_like_run(args.source, args.model, args.schema)
     print(json.dumps(evaluate_run(db, args.model), indent=2))

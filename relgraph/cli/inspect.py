@@ -23,9 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-from relgraph.schema.model import Schema, TableSchema
+from relgraph.schema.report import schema_json, schema_text
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -59,103 +58,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(schema_text(db.schema, db.source))
     return 0
-
-
-def schema_json(schema: Schema, source: str) -> dict[str, Any]:
-    """The ``--json`` document (shape in the module docstring)."""
-    return {
-        "source": source,
-        "tables": [_table_json(t) for t in schema.tables.values()],
-        "warnings": list(schema.warnings),
-    }
-
-
-def _table_json(table: TableSchema) -> dict[str, Any]:
-    time = table.time
-    return {
-        "name": table.name,
-        "rows": table.rows,
-        "primary_key": table.primary_key,
-        "primary_key_inferred": table.primary_key_inferred,
-        "primary_key_evidence": table.primary_key_evidence,
-        "time_column": time.column if time is not None and time.inherited_via is None else None,
-        "time": None
-        if time is None
-        else {
-            "column": time.column,
-            "time_of_day_column": time.time_of_day_column,
-            "inherited_via": time.inherited_via,
-            "parent_table": time.parent_table,
-            "inferred": time.inferred,
-            "evidence": time.evidence,
-        },
-        "time_evidence": table.time_evidence,
-        "columns": [
-            {"name": c.name, "dtype": c.dtype, "stype": c.stype.value, "evidence": c.evidence}
-            for c in table.columns
-        ],
-        "foreign_keys": [
-            {
-                "column": fk.column,
-                "references_table": fk.references_table,
-                "references_column": fk.references_column,
-                "inferred": fk.inferred,
-                "coverage": round(fk.coverage, 6),
-                "dangling": fk.dangling,
-                "evidence": fk.evidence,
-            }
-            for fk in table.foreign_keys
-        ],
-    }
-
-
-def _origin(inferred: bool) -> str:
-    return "inferred" if inferred else "given"
-
-
-def schema_text(schema: Schema, source: str) -> str:
-    """The human-readable report: one block per table, then warnings."""
-    total = sum(t.rows for t in schema.tables.values())
-    lines = [f"{source}: {len(schema.tables)} tables, {total:,} rows", ""]
-    for table in schema.tables.values():
-        lines.append(f"{table.name}  ({table.rows:,} rows)")
-        if table.primary_key is None:
-            lines.append(f"  primary key   none ({table.primary_key_evidence})")
-        else:
-            lines.append(
-                f"  primary key   {table.primary_key}  [{_origin(table.primary_key_inferred)}: {table.primary_key_evidence}]"
-            )
-        if not table.foreign_keys:
-            lines.append("  foreign keys  none")
-        for i, fk in enumerate(table.foreign_keys):
-            label = "  foreign keys  " if i == 0 else " " * 16
-            lines.append(
-                f"{label}{fk.column} -> {fk.references_table}.{fk.references_column}  "
-                f"coverage {fk.coverage:.1%}  [{_origin(fk.inferred)}: {fk.evidence}]"
-            )
-        time = table.time
-        if time is None:
-            lines.append(f"  time          static ({table.time_evidence or 'no time column'})")
-        else:
-            clock = f" + {time.time_of_day_column}" if time.time_of_day_column else ""
-            where = (
-                f"{time.parent_table}.{time.column}{clock} via {time.inherited_via}"
-                if time.inherited_via
-                else f"{time.column}{clock}"
-            )
-            kind = "inherited" if time.inherited_via else "own"
-            lines.append(f"  time          {where} ({kind})  [{_origin(time.inferred)}: {time.evidence}]")
-        width = max(len(c.name) for c in table.columns) if table.columns else 0
-        dwidth = max(len(c.dtype) for c in table.columns) if table.columns else 0
-        lines.append("  columns")
-        for column in table.columns:
-            lines.append(
-                f"    {column.name:<{width}}  {column.dtype:<{dwidth}}  {column.stype.value:<16} {column.evidence}"
-            )
-        lines.append("")
-    if schema.warnings:
-        lines.append("warnings")
-        lines.extend(f"  - {w}" for w in schema.warnings)
-    else:
-        lines.append("warnings: none")
-    return "\n".join(lines)

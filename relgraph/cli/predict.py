@@ -41,8 +41,8 @@ def connect_like_run(source: str, run_dir: Path, schema: str | None) -> Database
     import tomllib
 
     from relgraph.database import connect
-    from relgraph.train.runner import read_config
-    from relgraph.train.schema_check import trained_tables_only
+    from relgraph.runs.runner import read_config
+    from relgraph.schema_check import trained_tables_only
 
     if schema is None and read_config(run_dir).get("schema_file"):
         schema = str(run_dir / "schema.toml")
@@ -51,7 +51,7 @@ def connect_like_run(source: str, run_dir: Path, schema: str | None) -> Database
 
 
 def run(args: argparse.Namespace) -> int:
-    from relgraph.train.runner import predict_run
+    from relgraph.runs.runner import predict_run
 
     db = connect_like_run(args.source, args.model, args.schema)
     frame = predict_run(db, args.model, args.at)
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             raise SourceError(f"--out {args.out}: use a .parquet or .csv file name")
         print(f"relgraph: wrote {len(frame)} predictions to {args.out}", file=sys.stderr)
     if args.write_table:
-        from relgraph.train.writeback import write_table
+        from relgraph.connectors.writeback import write_table
 
         where = write_table(args.source, args.write_table, frame)
         print(f"relgraph: created table {where} with {len(frame)} rows", file=sys.stderr)

@@ -29,7 +29,7 @@ def read_query(text: str | None) -> str | None:
     return path.read_text().strip()
 
 if TYPE_CHECKING:
-    from relgraph.train.gnn import GNNConfig
+    from relgraph.gnn.predictor import GNNConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def gnn_config_from_args(args: argparse.Namespace) -> GNNConfig:
-    from relgraph.train.gnn import GNNConfig
+    from relgraph.gnn.predictor import GNNConfig
 
     config = GNNConfig(seed=args.seed)
     for name in ("epochs", "conv", "hidden", "batch_size", "num_threads", "text_encoder"):
@@ -90,7 +90,7 @@ def gnn_config_from_args(args: argparse.Namespace) -> GNNConfig:
 
 def run(args: argparse.Namespace) -> int:
     from relgraph.database import connect
-    from relgraph.train.runner import TaskSource, build_run_task, train_run
+    from relgraph.runs.runner import TaskSource, build_run_task, train_run
 
     args.out.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(args.out / "train.log", mode="a", encoding="utf-8")

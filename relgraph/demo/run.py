@@ -8,28 +8,14 @@ the trivial baseline and used to predict at the latest time (:mod:`relgraph.demo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from relgraph.database import Database, connect
+from relgraph.database import connect
+from relgraph.demo.context import DemoContext
 from relgraph.demo.generate import make_demo_database
 from relgraph.demo.train_step import train_step
-from relgraph.graph import TemporalGraph, build_graph
-
-
-@dataclass
-class DemoContext:
-    """What the demo steps share: where things are, the database and its graph."""
-
-    out_dir: Path
-    db_path: Path
-    seed: int
-    db: Database
-    graph: TemporalGraph
-
-    @property
-    def source(self) -> str:
-        return f"sqlite:///{self.db_path}"
+from relgraph.graph import build_graph
+from relgraph.schema.report import schema_text
 
 
 def prepare_demo(out_dir: str | Path = "demo_out", seed: int = 0, scale: float = 1.0) -> DemoContext:
@@ -44,8 +30,6 @@ def prepare_demo(out_dir: str | Path = "demo_out", seed: int = 0, scale: float =
 
 def inspect_step(ctx: DemoContext) -> None:
     """Print what relgraph understood of the database (the ``relgraph inspect`` report)."""
-    from relgraph.cli.inspect import schema_text
-
     print(schema_text(ctx.db.schema, ctx.db.source))
 
 

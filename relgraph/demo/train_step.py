@@ -4,10 +4,8 @@ baseline, and churn risk for every active customer at the latest time in the dat
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from relgraph.demo.run import DemoContext
+from relgraph.demo.context import DemoContext
 
 #: Churn: an active customer (ordered in the last 90 days) places no order in the next 30 days.
 CHURN_QUERY = (
@@ -18,9 +16,9 @@ CHURN_QUERY = (
 
 def train_step(ctx: DemoContext) -> None:
     """Train the GNN for :data:`CHURN_QUERY` into ``out_dir/churn_model`` and predict at the latest time."""
+    from relgraph.gnn.predictor import GNNConfig
     from relgraph.query import build_task
-    from relgraph.train.gnn import GNNConfig
-    from relgraph.train.runner import TaskSource, predict_run, train_run
+    from relgraph.runs.runner import TaskSource, predict_run, train_run
 
     started = time.perf_counter()
     print(f"\nTraining a churn model:\n  {CHURN_QUERY}")

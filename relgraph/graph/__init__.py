@@ -7,7 +7,7 @@ leakage-safe normalisation statistics; ``graph.to_hetero_data()`` converts to Py
 from __future__ import annotations
 
 from relgraph.graph.build import build_graph, node_times_seconds
-from relgraph.graph.features import (
+from relgraph.graph.columns import (
     FeatureStats,
     NodeFeatures,
     NormalizedFeatures,

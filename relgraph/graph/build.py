@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from relgraph.database import Database
 from relgraph.errors import SchemaError
 from relgraph.graph.cache import graph_cache_key, load_graph, save_graph
-from relgraph.graph.features import build_node_features
+from relgraph.graph.columns import build_node_features
 from relgraph.graph.temporal_graph import NEVER, EdgeType, TemporalGraph, reverse_relation
 from relgraph.graph.text import check_text_encoder
 
@@ -42,7 +42,7 @@ def build_graph(
     Returns:
         A :class:`TemporalGraph`: one node type per table, one node per row, node times in
         int64 seconds (``NEVER`` where unknown, ``None`` for static tables), two edge types
-        per foreign key, and per-table :class:`~relgraph.graph.features.NodeFeatures`.
+        per foreign key, and per-table :class:`~relgraph.graph.columns.NodeFeatures`.
     """
     check_text_encoder(text_encoder)
     key = graph_cache_key(db, text_encoder) if cache_dir is not None else None

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from relgraph.database import Database
-from relgraph.graph import features as feats_mod
+from relgraph.graph import columns as feats_mod
 from relgraph.graph import text as text_mod
-from relgraph.graph.features import NodeFeatures
+from relgraph.graph.columns import NodeFeatures
 from relgraph.graph.temporal_graph import EdgeType, TemporalGraph
 
 logger = logging.getLogger(__name__)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from relgraph.graph.temporal_graph import TemporalGraph
-
 if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
+
+    from relgraph.graph.temporal_graph import (
+        TemporalGraph,  # annotation only: temporal_graph calls this module
+    )
 
 #: Raw feature arrays copied onto each node store, under these attribute names.
 FEATURE_KINDS = ("numerical", "categorical", "timestamp", "text")
@@ -18,7 +20,7 @@ def to_hetero_data(graph: TemporalGraph) -> HeteroData:
     tables: static tables have no ``time`` attribute; unknown times are ``NEVER``); the raw
     feature arrays as tensors under ``numerical`` / ``categorical`` / ``timestamp`` / ``text``
     (only non-empty ones; multi-categorical columns need a cutoff's top values, see
-    ``graph.features.normalize``); and per edge type ``edge_index`` int64 [2, E].
+    ``graph.columns.normalize``); and per edge type ``edge_index`` int64 [2, E].
     """
     import torch
     from torch_geometric.data import HeteroData

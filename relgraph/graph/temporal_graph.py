@@ -10,7 +10,7 @@ import numpy as np
 if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
 
-    from relgraph.graph.features import FeatureStats
+    from relgraph.graph.columns import FeatureStats
 
 EdgeType = tuple[str, str, str]
 
@@ -34,7 +34,7 @@ class TemporalGraph:
         edge_index: per edge type ``(src, relation, dst)``, int64 [2, E] row positions.
             Forward ``(child, fk_column, parent)`` and reverse ``(parent, "rev_"+fk_column, child)``.
         dropped_edges: per forward edge type, how many foreign-key values were null or dangling.
-        features: per node type, materialised column features (see ``graph.features``).
+        features: per node type, materialised column features (see ``graph.columns``).
     """
 
     num_nodes: dict[str, int]
@@ -76,7 +76,7 @@ class TemporalGraph:
 
     def feature_stats(self, cutoff_seconds: int) -> FeatureStats:
         """Normalisation statistics from rows with node time <= ``cutoff_seconds`` only (leakage-safe)."""
-        from relgraph.graph.features import fit_feature_stats
+        from relgraph.graph.columns import fit_feature_stats
 
         return fit_feature_stats(self, cutoff_seconds)
 

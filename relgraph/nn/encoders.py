@@ -3,7 +3,7 @@
 Inputs come as a :class:`TableInputs` per node type (already gathered for the rows of a batch):
 
 - ``numerical``: float32 [n, Dn], already standardised with training-cutoff statistics
-  (``relgraph.graph.features.normalize``), 0 where missing; ``numerical_missing`` float32
+  (``relgraph.graph.columns.normalize``), 0 where missing; ``numerical_missing`` float32
   [n, Dn], 1 where missing.
 - ``categorical``: int64 [n, Dc], 0 missing, 1..k seen by the training cutoff, k + 1 the shared
   bucket for values unseen at training time (cardinality k + 2); larger codes fall in it too.

@@ -18,6 +18,7 @@ import threading
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -363,3 +364,11 @@ def resolve_row_times(tables: dict[str, pa.Table], schema: Schema) -> dict[str, 
                 out[fk.references_table],
             )
     return out
+
+
+def to_seconds(values: object) -> np.ndarray:
+    """Timestamps (any pandas-parsable form; aware ones converted to UTC) -> int64 seconds since epoch."""
+    stamps = pd.to_datetime(pd.Series(values))
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return stamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[s]").astype(np.int64)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shop_fixtures import random_shop
 
-from relgraph.baselines.features import TemporalFeatureBuilder
+from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.errors import QueryError
 
 DAY = pd.Timestamp("2024-01-01")

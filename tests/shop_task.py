@@ -1,4 +1,5 @@
-"""A tiny shop database built in memory (the real Database class) and a churn-like task on it."""
+"""A tiny shop database built in memory (the real Database class) and a churn-like task on it;
+the `shop_db` and `shop` fixtures of the model tests (imported by their conftest files)."""
 
 from __future__ import annotations
 

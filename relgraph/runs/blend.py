@@ -27,9 +27,8 @@ import pandas as pd
 
 from relgraph.database import Database
 from relgraph.errors import ModelError
-from relgraph.metrics import PRIMARY_METRIC
+from relgraph.metrics import PRIMARY_METRIC, task_metrics
 from relgraph.query.task import TaskTables
-from relgraph.train.evaluation import task_metrics
 
 #: Member kinds, in order; the blend weight is the first's (the GNN), the second gets 1 - weight.
 MEMBERS = ("gnn", "lightgbm")
@@ -93,7 +92,7 @@ def member_classes(model: Any) -> list[Any]:
 def load_predictor(kind: str, directory: Path) -> Any:
     """A saved GNN or LightGBM predictor (binary, regression or multiclass) from ``directory``."""
     if kind == "gnn":
-        from relgraph.train.gnn import GNNPredictor
+        from relgraph.gnn.predictor import GNNPredictor
 
         return GNNPredictor.load(directory)
     if kind == "lightgbm":
@@ -104,7 +103,7 @@ def load_predictor(kind: str, directory: Path) -> Any:
 
 
 class BlendPredictor:
-    """Predictor protocol (``relgraph.train.base``) over already fitted GNN and LightGBM members.
+    """Predictor protocol (``relgraph.predictor``) over already fitted GNN and LightGBM members.
 
     Args:
         members: ``{"gnn": fitted GNNPredictor, "lightgbm": fitted LightGBMPredictor}``.

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from relgraph.baselines.trivial import TrivialPredictor
 from relgraph.errors import ModelError
-from relgraph.train.evaluation import choose_threshold, task_metrics
-from relgraph.train.gnn import CHECKPOINT_FILE, GNNConfig, GNNPredictor
-from relgraph.train.trivial import TrivialPredictor
+from relgraph.gnn.predictor import CHECKPOINT_FILE, GNNConfig, GNNPredictor
+from relgraph.metrics import choose_threshold, task_metrics
 
 FAST = GNNConfig(hidden=16, fanouts=[8, 4], epochs=4, lr=1e-2, batch_size=128, graph_cache_dir=None, num_threads=1)
 

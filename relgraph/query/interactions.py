@@ -20,9 +20,11 @@ import pandas as pd
 
 from relgraph.database import TIME_COLUMN
 from relgraph.errors import QueryError
-from relgraph.query import parse, validate
 from relgraph.query.ast import Rank
+from relgraph.query.parser import parse
 from relgraph.query.planner import quote
+from relgraph.query.validator import validate
+from relgraph.schema.times import to_seconds
 
 #: Seconds per PQL window unit; months count as 30 days (only used to size look-back windows).
 UNIT_SECONDS = {"minutes": 60, "hours": 3_600, "days": 86_400, "weeks": 604_800, "months": 2_592_000}
@@ -87,14 +89,6 @@ class RankingSpec:
             k=parsed.target.k,
             path=tuple((h.child, h.fk_column, h.parent, h.parent_column) for h in resolved.paths[agg.column.table]),
         )
-
-
-def to_seconds(values: object) -> np.ndarray:
-    """Timestamps -> int64 seconds since epoch (naive UTC)."""
-    stamps = pd.to_datetime(pd.Series(values))
-    if getattr(stamps.dt, "tz", None) is not None:
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return stamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[s]").astype(np.int64)
 
 
 class InteractionLog:

@@ -23,9 +23,9 @@ import pytest
 
 from relgraph.cli.main import main
 from relgraph.connectors import read_source
+from relgraph.connectors.writeback import write_table
 from relgraph.demo.generate import make_demo_database
 from relgraph.errors import SourceError
-from relgraph.train.writeback import write_table
 
 CUSTOMERS = pd.DataFrame({"customer_id": [1, 2], "name": ["Ann", "Bob"]})
 # Names that need quoting: non-ASCII, a reserved word, and a '%' that DB-API drivers read as a placeholder.

@@ -24,14 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from relgraph.baselines.trivial import TrivialPredictor
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
-from relgraph.metrics import PRIMARY_METRIC
+from relgraph.metrics import PRIMARY_METRIC, choose_threshold, task_metrics
 from relgraph.query.task import TaskTables
-from relgraph.train.blend import MEMBERS, BlendPredictor, load_predictor, member_classes
-from relgraph.train.evaluation import choose_threshold, task_metrics
-from relgraph.train.report import ModelRun, write_report
-from relgraph.train.trivial import TrivialPredictor
+from relgraph.runs.blend import MEMBERS, BlendPredictor, load_predictor, member_classes
+from relgraph.runs.report import ModelRun, write_report
 
 logger = logging.getLogger(__name__)
 
@@ -146,11 +145,11 @@ def new_model(kind: str, seed: int, quiet: bool, gnn_config: Any = None, model_d
               task_type: str | None = None) -> Any:
     """An untrained predictor of ``kind`` (``gnn`` | ``lightgbm``); rankers for ranking tasks."""
     if task_type == "ranking":
-        from relgraph.train.ranking import new_ranking_model
+        from relgraph.gnn.ranking import new_ranking_model
 
         return new_ranking_model(kind, seed, quiet, gnn_config, model_dir)
     if kind == "gnn":
-        from relgraph.train.gnn import GNNConfig, GNNPredictor
+        from relgraph.gnn.predictor import GNNConfig, GNNPredictor
 
         config = dataclasses.replace(gnn_config or GNNConfig(), seed=seed)
         return GNNPredictor(config, checkpoint_dir=model_dir, quiet=quiet)
@@ -167,7 +166,7 @@ def load_model(run_dir: Path, kind: str | None = None) -> Any:
     config = read_config(run_dir)
     kind = kind or config["model"]
     if config.get("task_type") == "ranking":
-        from relgraph.train.ranking import load_ranking_model
+        from relgraph.gnn.ranking import load_ranking_model
 
         return load_ranking_model(Path(run_dir) / kind, kind)
     if kind == "blend":
@@ -284,7 +283,7 @@ def train_run(
         trivial_run, _ = _evaluate("trivial", trivial, db, task, trivial)
         runs.append(trivial_run)
     if task.task_type == "ranking":
-        from relgraph.train.ranking import ranking_baselines
+        from relgraph.gnn.ranking import ranking_baselines
 
         runs.extend(_evaluate(name, base, db, task, None)[0] for name, base in ranking_baselines(db, task))
 

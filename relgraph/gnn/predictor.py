@@ -27,15 +27,15 @@ from tqdm.auto import tqdm
 
 from relgraph.database import Database
 from relgraph.errors import ModelError
+from relgraph.gnn.tensors import FeatureStore
 from relgraph.graph import TemporalGraph, build_graph
-from relgraph.metrics import PRIMARY_METRIC
+from relgraph.metrics import PRIMARY_METRIC, task_metrics
 from relgraph.nn import RecentHistory, RelGNN, TableInputs, TaskHead
 from relgraph.query.task import TaskTables
 from relgraph.sampling import TemporalSampler
 from relgraph.schema.io import schema_to_dict
-from relgraph.train.evaluation import task_metrics
-from relgraph.train.features import FeatureStore
-from relgraph.train.schema_check import trained_view
+from relgraph.schema.times import to_seconds
+from relgraph.schema_check import trained_view
 
 logger = logging.getLogger(__name__)
 
@@ -74,16 +74,8 @@ class GNNConfig:
     text_encoder: str = "hash"
 
 
-def to_seconds(timestamps: pd.Series) -> np.ndarray:
-    """Timestamps (any pandas-parsable form) -> int64 seconds since epoch."""
-    values = pd.to_datetime(timestamps)
-    if getattr(values.dt, "tz", None) is not None:
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values.to_numpy(dtype="datetime64[ns]").astype("datetime64[s]").astype(np.int64)
-
-
 class GNNPredictor:
-    """Predictor protocol (``relgraph.train.base``) for binary, regression and multiclass tasks."""
+    """Predictor protocol (``relgraph.predictor``) for binary, regression and multiclass tasks."""
 
     name = "gnn"
 

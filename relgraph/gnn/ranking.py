@@ -34,16 +34,17 @@ from tqdm.auto import tqdm
 
 from relgraph.database import Database
 from relgraph.errors import ModelError
+from relgraph.gnn.predictor import GNNConfig, GNNPredictor, logger
+from relgraph.gnn.tensors import FeatureStore
 from relgraph.graph import build_graph
 from relgraph.metrics import ranking_metrics
 from relgraph.nn import RelGNN, TableInputs
 from relgraph.nn.link import LinkScorer
+from relgraph.query.interactions import InteractionLog, RankingSpec
 from relgraph.query.task import TaskTables
 from relgraph.sampling import TemporalSampler
 from relgraph.schema.io import schema_to_dict
-from relgraph.train.features import FeatureStore
-from relgraph.train.gnn import GNNConfig, GNNPredictor, logger
-from relgraph.train.interactions import InteractionLog, RankingSpec, to_seconds
+from relgraph.schema.times import to_seconds
 
 WEIGHTS_FILE = "ranking_gnn.safetensors"
 STATE_FILE = "ranking_gnn.json"

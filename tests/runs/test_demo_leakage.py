@@ -11,9 +11,9 @@ import pytest
 
 from relgraph.database import connect
 from relgraph.demo.generate import make_demo_database
+from relgraph.gnn.predictor import GNNConfig, GNNPredictor
 from relgraph.query import build_task
-from relgraph.train.gnn import GNNConfig, GNNPredictor
-from relgraph.train.runner import prediction_rows
+from relgraph.runs.runner import prediction_rows
 
 CHURN = "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id WHERE COUNT(orders.*, -90, 0, days) > 0"
 

@@ -1,0 +1,1 @@
+"""Runs: one task end to end (task tables, members fitted, blend, scores, report, run folder)."""
