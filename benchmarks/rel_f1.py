@@ -169,10 +169,10 @@ def run_gnn(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Res
             scores[name].append(test_metric(name, task.test["label"].to_numpy(), model.predict(db, task.test)))
             if i == 0:
                 primary = "val_mae" if TASKS[name][2] == "mae" else "val_auroc"
-                best = max(model.history, key=lambda h: -h[primary] if primary == "val_mae" else h[primary])
+                best = max(model.history_, key=lambda h: -h[primary] if primary == "val_mae" else h[primary])
                 notes[name] = (
-                    f"best val {primary[4:]} {best[primary]:.4f} at epoch {best['epoch']}/{len(model.history)}; "
-                    f"fit {fit_seconds:.1f} s; sampling {100 * model.timing['sample_share']:.1f}% of epoch time"
+                    f"best val {primary[4:]} {best[primary]:.4f} at epoch {best['epoch']}/{len(model.history_)}; "
+                    f"fit {fit_seconds:.1f} s; sampling {100 * model.timing_['sample_share']:.1f}% of epoch time"
                 )
     return {"scores": scores, "notes": notes}
 

@@ -149,7 +149,7 @@ def print_train_share() -> None:
     task = load_task_tables(db, TaskSource(task_tables=str(tasks)))
     config = GNNConfig(epochs=2)
     model = GNNPredictor(config, quiet=True).fit(db, task)
-    timing = model.timing
+    timing = model.timing_
     print(
         f"train share: rel-f1 driver-dnf, GNN fanouts {config.fanouts} batch {config.batch_size}, "
         f"{len(task.train)} train rows, 2 epochs: sampling {timing['sample_seconds']:.2f} s of "

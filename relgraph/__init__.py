@@ -4,6 +4,9 @@
     >>> db = relgraph.connect("sqlite:///shop.db")
     >>> db.schema
     >>> graph = relgraph.build_graph(db)
+    >>> run = relgraph.train(db, "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id")
+    >>> run.metrics["test"], run.predict(db)
+    >>> run.save("churn_run"); run = relgraph.load("churn_run")
 
 Heavy layers (torch) are imported lazily, so ``relgraph.query``, ``relgraph.schema`` and
 ``relgraph.baselines`` work without torch.
@@ -36,6 +39,9 @@ _LAZY = {
     "LightGBMPredictor": "relgraph.baselines",
     "TemporalFeatureBuilder": "relgraph.baselines",
     "make_demo_database": "relgraph.demo.generate",
+    "train": "relgraph.runs.api",
+    "load": "relgraph.runs.api",
+    "Run": "relgraph.runs.api",
 }
 
 __all__ = [

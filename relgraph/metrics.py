@@ -113,3 +113,16 @@ def task_metrics(
     if task_type == "ranking":
         return ranking_metrics(list(y_true), [list(p) for p in pred], int(k or np.shape(pred)[1]))
     raise ValueError(f"unknown task type {task_type!r}")
+
+
+def signed(value: float, higher_better: bool) -> float:
+    """``value`` turned higher-is-better (lower-is-better metrics negated); NaN loses to everything."""
+    if np.isnan(value):
+        return -np.inf
+    return value if higher_better else -value
+
+
+def primary_score(task_type: str, metrics: dict[str, float]) -> float:
+    """The task type's primary metric from ``metrics``, higher-is-better (:func:`signed`); -inf if absent."""
+    name, higher_better = PRIMARY_METRIC[task_type]
+    return signed(metrics.get(name, float("nan")), higher_better)

@@ -97,6 +97,16 @@ class LightGBMPredictor:
         self.meta_: dict[str, Any] = {}
         self.feature_importance_: pd.Series | None = None
 
+    @property
+    def classes_(self) -> list[Any] | None:
+        """Multiclass: the class of each probability column (``meta_["classes"]``); else None."""
+        return self.meta_.get("classes")
+
+    @property
+    def history_(self) -> list[dict[str, float]]:
+        """Fitted in one go: no per-epoch records."""
+        return []
+
     # ------------------------------------------------------------------ training
     def fit(self, db: Database, task: TaskTables) -> LightGBMPredictor:
         """Build features, try configurations with early stopping on ``task.val``, keep the best few."""

@@ -60,11 +60,15 @@ class _Ranker:
 
     name = "ranker"
 
+    #: Rankers output ids, not class probabilities; only LightGBMRanker reports importance (``feature_importance()``).
+    classes_: list[Any] | None = None
+    feature_importance_: pd.Series | None = None
+
     def __init__(self) -> None:
         self.spec: RankingSpec | None = None
         self.query: str | None = None
         self.task_type = "ranking"
-        self.history: list[dict[str, float]] = []
+        self.history_: list[dict[str, float]] = []
         self._log: tuple[int, InteractionLog] | None = None
 
     def _fit_spec(self, db: Database, task: TaskTables) -> RankingSpec:
@@ -125,7 +129,7 @@ class _Ranker:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"kind": self.name, "query": self.query, "spec": {**self.spec.__dict__, "path": list(self.spec.path)},
-                "history": self.history, **self._state()}
+                "history": self.history_, **self._state()}
         (directory / _META_FILE).write_text(json.dumps(meta, indent=1, default=_plain))
 
     @classmethod
@@ -143,7 +147,7 @@ class _Ranker:
         spec["path"] = tuple(tuple(hop) for hop in spec["path"])
         self.spec = RankingSpec(**spec)
         self.query = meta["query"]
-        self.history = meta.get("history", [])
+        self.history_ = meta.get("history", [])
 
 
 def _plain(value: Any) -> Any:
@@ -240,7 +244,7 @@ class LightGBMRanker(_Ranker):
         self.early_stopping_rounds = early_stopping_rounds
         self.booster_: Any = None
         self.feature_importance_: pd.Series | None = None
-        self.timing: dict[str, float] = {}
+        self.timing_: dict[str, float] = {}
 
     def _depth(self) -> int:
         assert self.spec is not None
@@ -288,7 +292,7 @@ class LightGBMRanker(_Ranker):
             callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         self.booster_ = lgb.train(params, train_set, num_boost_round=500 if valid else 100, valid_sets=valid,
                                   callbacks=callbacks)
-        self.timing = {"fit_seconds": time.perf_counter() - started, "train_pairs": float(len(y_train)),
+        self.timing_ = {"fit_seconds": time.perf_counter() - started, "train_pairs": float(len(y_train)),
                        "train_positive_share": float(y_train.mean()) if len(y_train) else 0.0}
         self.feature_importance_ = self.feature_importance()
         return self
@@ -313,7 +317,7 @@ class LightGBMRanker(_Ranker):
         return pd.Series(gain, index=list(PAIR_FEATURES), dtype=float).sort_values(ascending=False)
 
     def _state(self) -> dict[str, Any]:
-        return {"seed": self.seed, "popular_candidates": self.popular_candidates, "timing": self.timing}
+        return {"seed": self.seed, "popular_candidates": self.popular_candidates, "timing": self.timing_}
 
     def save(self, directory: Path | str) -> None:
         super().save(directory)
@@ -326,7 +330,7 @@ class LightGBMRanker(_Ranker):
         meta = cls._read_meta(directory)
         self = cls(seed=meta["seed"], popular_candidates=meta["popular_candidates"])
         self._restore(meta)
-        self.timing = meta.get("timing", {})
+        self.timing_ = meta.get("timing", {})
         self.booster_ = lgb.Booster(model_file=str(Path(directory) / _LGB_FILE))
         self.feature_importance_ = self.feature_importance()
         return self

@@ -54,6 +54,19 @@ class TrivialBaseline:
     def __init__(self) -> None:
         self.state_: dict[str, Any] = {}
 
+    #: Earlier labels, no features.
+    feature_importance_: pd.Series | None = None
+
+    @property
+    def classes_(self) -> list[Any] | None:
+        """Multiclass: the class of each probability column; else None."""
+        return self.state_.get("classes")
+
+    @property
+    def history_(self) -> list[dict[str, float]]:
+        """Fitted in one go: no per-epoch records."""
+        return []
+
     def fit(self, db: Database, task: TaskTables) -> TrivialBaseline:
         if task.task_type not in ("binary", "regression", "multiclass"):
             raise QueryError(f"TrivialBaseline handles binary, regression and multiclass tasks, not {task.task_type!r}")

@@ -23,8 +23,16 @@ class TrivialPredictor:
         self.entity_key = ""
         self.global_value: float = 0.0
         self.per_entity: pd.Series | None = None
-        self.classes: list = []
+        self.classes_: list = []
         self.class_freq: np.ndarray = np.zeros(0)
+
+    #: Counts, no features.
+    feature_importance_: pd.Series | None = None
+
+    @property
+    def history_(self) -> list[dict[str, float]]:
+        """Fitted in one go: no per-epoch records."""
+        return []
 
     def fit(self, db: Database, task: TaskTables) -> TrivialPredictor:
         self.task_type, self.entity_key = task.task_type, task.entity_key
@@ -37,7 +45,7 @@ class TrivialPredictor:
             self.global_value = float(labels.astype(float).median())
         elif self.task_type == "multiclass":
             freq = labels.value_counts(normalize=True).sort_index()
-            self.classes, self.class_freq = list(freq.index), freq.to_numpy()
+            self.classes_, self.class_freq = list(freq.index), freq.to_numpy()
         else:
             raise ValueError(f"the trivial baseline does not cover {self.task_type!r} tasks")
         return self

@@ -20,9 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from relgraph.cli.predict import connect_like_run
-    from relgraph.runs.runner import evaluate_run
+    from relgraph.runs.api import Run
 
-    db = connect_like_run(args.source, args.model, args.schema)
-    print(json.dumps(evaluate_run(db, args.model), indent=2))
+    run_folder = Run(args.model)
+    print(json.dumps(run_folder.evaluate(run_folder.connect(args.source, args.schema)), indent=2))
     return 0

@@ -10,12 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from relgraph.errors import SourceError
-
-if TYPE_CHECKING:
-    from relgraph.database import Database
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,27 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def connect_like_run(source: str, run_dir: Path, schema: str | None) -> Database:
-    """Open ``source`` with ``schema``, else with the run's schema file when training used one,
-    restricted to the tables the run was trained on (those of its ``schema.toml``): tables the
-    source has grown since, such as written predictions, are left out."""
-    import tomllib
-
-    from relgraph.database import connect
-    from relgraph.runs.runner import read_config
-    from relgraph.schema_check import trained_tables_only
-
-    if schema is None and read_config(run_dir).get("schema_file"):
-        schema = str(run_dir / "schema.toml")
-    trained = tomllib.loads((run_dir / "schema.toml").read_text())["tables"]
-    return trained_tables_only(connect(source, schema=schema), trained)
-
-
 def run(args: argparse.Namespace) -> int:
-    from relgraph.runs.runner import predict_run
+    from relgraph.runs.api import Run
 
-    db = connect_like_run(args.source, args.model, args.schema)
-    frame = predict_run(db, args.model, args.at)
+    run_folder = Run(args.model)
+    frame = run_folder.predict(run_folder.connect(args.source, args.schema), args.at)
     if args.out:
         suffix = args.out.suffix.lower()
         if suffix == ".csv":

@@ -89,8 +89,7 @@ def gnn_config_from_args(args: argparse.Namespace) -> GNNConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from relgraph.database import connect
-    from relgraph.runs.runner import TaskSource, build_run_task, train_run
+    from relgraph.runs.api import train
 
     args.out.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(args.out / "train.log", mode="a", encoding="utf-8")
@@ -103,21 +102,12 @@ def run(args: argparse.Namespace) -> int:
     for h in logging.getLogger().handlers:
         h.setLevel(logging.WARNING)
     try:
-        db = connect(args.source, schema=args.schema)
-        source = TaskSource(
-            query=read_query(args.query),
-            val_cutoff=args.val_cutoff,
-            test_cutoff=args.test_cutoff,
-            task_tables=str(Path(args.task_tables).resolve()) if args.task_tables else None,
-            entity_col=args.entity_col,
-            time_col=args.time_col,
-            label_col=args.label_col,
-        )
-        task = build_run_task(db, source)
-        metrics = train_run(
-            db, task, args.out, source, model=args.model, seed=args.seed, quiet=args.quiet,
-            gnn_config=gnn_config_from_args(args), schema_file=args.schema,
-        )
+        metrics = train(
+            args.source, read_query(args.query), args.model, out=args.out, val_cutoff=args.val_cutoff,
+            test_cutoff=args.test_cutoff, task_tables=args.task_tables, entity_col=args.entity_col,
+            time_col=args.time_col, label_col=args.label_col, seed=args.seed, quiet=args.quiet,
+            gnn_config=gnn_config_from_args(args), schema=args.schema,
+        ).metrics
     finally:
         package_logger.removeHandler(handler)
         handler.close()

@@ -75,7 +75,9 @@ class GNNConfig:
 
 
 class GNNPredictor:
-    """Predictor protocol (``relgraph.predictor``) for binary, regression and multiclass tasks."""
+    """Predictor protocol (``relgraph.predictor``) for binary, regression and multiclass tasks.
+
+    Fitted state: ``model``, ``store``, ``classes_`` (multiclass), ``history_`` (per epoch), ``timing_``."""
 
     name = "gnn"
 
@@ -89,12 +91,12 @@ class GNNPredictor:
         self.task_type = ""
         self.entity_table = ""
         self.entity_key = ""
-        self.classes: list[Any] = []
+        self.classes_: list[Any] = []
         self.head_args: dict[str, Any] = {}
         self.edge_types: list[tuple[str, str, str]] = []
         self.schema: dict[str, Any] = {}
-        self.history: list[dict[str, float]] = []
-        self.timing: dict[str, float] = {}
+        self.history_: list[dict[str, float]] = []
+        self.timing_: dict[str, float] = {}
         self._graph_cache: tuple[int, TemporalGraph, dict[str, TableInputs], TemporalSampler] | None = None
 
     # ---- data plumbing -------------------------------------------------------------------------
@@ -154,7 +156,7 @@ class GNNPredictor:
             return labels.astype(float).to_numpy()
         if self.task_type == "regression":
             return labels.astype(float).to_numpy()
-        index = {c: i for i, c in enumerate(self.classes)}
+        index = {c: i for i, c in enumerate(self.classes_)}
         return labels.map(index).fillna(-1).astype(np.int64).to_numpy()
 
     # ---- training ------------------------------------------------------------------------------
@@ -204,7 +206,7 @@ class GNNPredictor:
         self.model = self._build_model()
         self._graph_cache = None
         _, inputs, sampler = self._prepare(db, graph)
-        self.timing["prepare_seconds"] = time.perf_counter() - started
+        self.timing_["prepare_seconds"] = time.perf_counter() - started
 
         train_rows = self._seed_rows(db, train)
         train_y = torch.from_numpy(np.array(self._encode_labels(train["label"])))
@@ -246,13 +248,13 @@ class GNNPredictor:
             record: dict[str, float] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
             if len(val):
                 val_pred = self.predict(db, val)
-                val_metrics = task_metrics(self.task_type, val["label"], val_pred, self.classes)
+                val_metrics = task_metrics(self.task_type, val["label"], val_pred, self.classes_)
                 record.update({f"val_{k}": v for k, v in val_metrics.items() if isinstance(v, float)})
                 score = val_metrics[primary] if higher_better else -val_metrics[primary]
             else:
                 score = -record["train_loss"]
             record["seconds"] = epoch_seconds
-            self.history.append(record)
+            self.history_.append(record)
             improved = score > best_score or best_state is None
             if improved:
                 best_score, bad_epochs = score, 0
@@ -268,7 +270,7 @@ class GNNPredictor:
         bar.close()
         assert best_state is not None
         self.model.load_state_dict(best_state)
-        self.timing.update(
+        self.timing_.update(
             sample_seconds=sample_seconds,
             train_seconds=total_seconds,
             sample_share=sample_seconds / total_seconds if total_seconds else 0.0,
@@ -292,9 +294,9 @@ class GNNPredictor:
             }
         else:
             counts = labels.value_counts().sort_index()
-            self.classes = [c.item() if hasattr(c, "item") else c for c in counts.index]
+            self.classes_ = [c.item() if hasattr(c, "item") else c for c in counts.index]
             weights = len(labels) / (len(counts) * counts.to_numpy(dtype=float))
-            self.head_args = {"num_classes": len(self.classes), "class_weight": [float(w) for w in weights]}
+            self.head_args = {"num_classes": len(self.classes_), "class_weight": [float(w) for w in weights]}
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def _save_checkpoint(self, optimizer: torch.optim.Optimizer, epoch: int, best_score: float,
@@ -310,7 +312,7 @@ class GNNPredictor:
             "model": self.model.state_dict(),
             "best": best_state or {},
             "optimizer": optimizer.state_dict(),
-            "history": json.dumps(self.history),
+            "history": json.dumps(self.history_),
         }
         tmp = self.checkpoint_dir / (CHECKPOINT_FILE + ".tmp")
         torch.save(payload, tmp)
@@ -330,7 +332,7 @@ class GNNPredictor:
                 f"checkpoint in {self.checkpoint_dir} does not fit this model ({err.__class__.__name__}); "
                 "remove it or use another --out"
             ) from err
-        self.history = json.loads(payload["history"])
+        self.history_ = json.loads(payload["history"])
         logger.info("resuming after epoch %d from %s", payload["epoch"], self.checkpoint_dir)
         return int(payload["epoch"]), float(payload["best_score"]), payload["best"] or None, int(payload["bad_epochs"])
 
@@ -356,7 +358,7 @@ class GNNPredictor:
             outputs.append(self.model.head.predict(self._forward(batch, inputs)))
         self.model.train(was_training)
         if not outputs:
-            return np.zeros((0, len(self.classes))) if self.task_type == "multiclass" else np.zeros(0)
+            return np.zeros((0, len(self.classes_))) if self.task_type == "multiclass" else np.zeros(0)
         return torch.cat(outputs).numpy().astype(np.float64)
 
     # ---- persistence ---------------------------------------------------------------------------
@@ -365,6 +367,21 @@ class GNNPredictor:
     state_file = STATE_FILE
     config_class: type[GNNConfig] = GNNConfig
     description = "GNN model"
+    #: The GNN has no per-feature importance.
+    feature_importance_: pd.Series | None = None
+
+    # Names before the fitted-state convention, kept for existing callers.
+    @property
+    def classes(self) -> list[Any]:
+        return self.classes_
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.history_
+
+    @property
+    def timing(self) -> dict[str, float]:
+        return self.timing_
 
     def _task_state(self) -> dict[str, Any]:
         """What ``save`` stores beyond the shared parts (the head's task)."""
@@ -372,14 +389,14 @@ class GNNPredictor:
             "task_type": self.task_type,
             "entity_table": self.entity_table,
             "entity_key": self.entity_key,
-            "classes": self.classes,
+            "classes": self.classes_,
             "head_args": self.head_args,
         }
 
     def _restore_task_state(self, state: dict[str, Any]) -> None:
         self.task_type = state["task_type"]
         self.entity_table, self.entity_key = state["entity_table"], state["entity_key"]
-        self.classes = state["classes"]
+        self.classes_ = state["classes"]
         self.head_args = state["head_args"]
 
     def save(self, directory: Path) -> None:
@@ -395,8 +412,8 @@ class GNNPredictor:
             "edge_types": [list(et) for et in self.edge_types],
             "schema": self.schema,
             "features": self.store.to_dict(),
-            "history": self.history,
-            "timing": self.timing,
+            "history": self.history_,
+            "timing": self.timing_,
         }
         (directory / self.state_file).write_text(json.dumps(state, indent=1, default=_json_value))
 
@@ -411,7 +428,7 @@ class GNNPredictor:
         self = cls(cls.config_class(**state["config"]), quiet=quiet)
         self._restore_task_state(state)
         self.edge_types = [tuple(et) for et in state["edge_types"]]  # type: ignore[misc]
-        self.schema, self.history, self.timing = state["schema"], state["history"], state.get("timing", {})
+        self.schema, self.history_, self.timing_ = state["schema"], state["history"], state.get("timing", {})
         self.store = FeatureStore.from_dict(state["features"])
         self.model = self._build_model()
         try:

@@ -257,7 +257,7 @@ class RankingGNNPredictor(GNNPredictor):
         inputs, sampler, target_sampler = self._samplers(db)
         train = _Split(self, db, log, task.train)
         assert train.labels is not None
-        self.timing["prepare_seconds"] = time.perf_counter() - started
+        self.timing_["prepare_seconds"] = time.perf_counter() - started
 
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         best_score, best_state, bad_epochs, start_epoch = -np.inf, None, 0, 0
@@ -301,7 +301,7 @@ class RankingGNNPredictor(GNNPredictor):
             else:
                 score = -record["train_loss"]
             record["seconds"] = seconds
-            self.history.append(record)
+            self.history_.append(record)
             if score > best_score or best_state is None:
                 best_score, bad_epochs = score, 0
                 best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -315,7 +315,7 @@ class RankingGNNPredictor(GNNPredictor):
         bar.close()
         assert best_state is not None
         self.model.load_state_dict(best_state)
-        self.timing.update(train_seconds=total)
+        self.timing_.update(train_seconds=total)
         return self
 
     @staticmethod
@@ -416,43 +416,3 @@ class RankingGNNPredictor(GNNPredictor):
 def _lists(ids: np.ndarray) -> list[list[Any]]:
     """Object [n, k] ids (None = padding) -> lists for the metrics."""
     return [[i for i in row if i is not None] for row in ids]
-
-
-def new_ranking_model(kind: str, seed: int, quiet: bool, gnn_config: GNNConfig | None = None,
-                      model_dir: Path | None = None) -> Any:
-    """An untrained ranker of ``kind``: ``gnn`` (:class:`RankingGNNPredictor`; a
-    :class:`RankingGNNConfig` is used as given, while fields of a plain :class:`GNNConfig` (the
-    CLI's) that differ from its defaults override the ranking defaults) or ``lightgbm`` (:class:`relgraph.baselines.ranking.LightGBMRanker`)."""
-    if kind == "gnn":
-        if isinstance(gnn_config, RankingGNNConfig):
-            config = dataclasses.replace(gnn_config, seed=seed)
-        else:
-            given = dataclasses.asdict(gnn_config) if gnn_config is not None else {}
-            defaults = dataclasses.asdict(GNNConfig())
-            overrides = {name: value for name, value in given.items() if value != defaults[name]}
-            config = dataclasses.replace(RankingGNNConfig(), **{**overrides, "seed": seed})
-        return RankingGNNPredictor(config, checkpoint_dir=model_dir, quiet=quiet)
-    if kind == "lightgbm":
-        from relgraph.baselines.ranking import LightGBMRanker
-
-        return LightGBMRanker(seed=seed)
-    raise ModelError(f"unknown model {kind!r} for a ranking task; use gnn, lightgbm or auto")
-
-
-def load_ranking_model(directory: Path, kind: str) -> Any:
-    """The ranker of ``kind`` saved in ``directory``."""
-    if kind == "gnn":
-        return RankingGNNPredictor.load(directory)
-    if kind == "lightgbm":
-        from relgraph.baselines.ranking import LightGBMRanker
-
-        return LightGBMRanker.load(directory)
-    raise ModelError(f"{directory}: unknown ranking model {kind!r}")
-
-
-def ranking_baselines(db: Database, task: TaskTables) -> list[tuple[str, Any]]:
-    """The rule baselines every ranking run reports: ``trivial`` (popularity in the last window)
-    and ``history`` (the entity's own past targets by frequency, back-filled by popularity)."""
-    from relgraph.baselines.ranking import HistoryRanker, PopularityRanker
-
-    return [("trivial", PopularityRanker().fit(db, task)), ("history", HistoryRanker().fit(db, task))]

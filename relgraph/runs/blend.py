@@ -28,10 +28,12 @@ import pandas as pd
 from relgraph.database import Database
 from relgraph.errors import ModelError
 from relgraph.metrics import PRIMARY_METRIC, task_metrics
+from relgraph.predictor import Predictor
 from relgraph.query.task import TaskTables
+from relgraph.runs.registry import MEMBER_KINDS, load_model
 
 #: Member kinds, in order; the blend weight is the first's (the GNN), the second gets 1 - weight.
-MEMBERS = ("gnn", "lightgbm")
+MEMBERS = MEMBER_KINDS
 #: Task types a blend covers (rankers output id lists, which do not average).
 BLEND_TASK_TYPES = ("binary", "regression", "multiclass")
 WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(11))
@@ -84,24 +86,6 @@ def align_columns(proba: np.ndarray, member_classes: Sequence[Any], classes: Seq
     return np.asarray(proba)[:, [index[c] for c in classes]]
 
 
-def member_classes(model: Any) -> list[Any]:
-    """A multiclass member's column order (GNN: ``classes``; LightGBM: ``meta_["classes"]``)."""
-    return list(getattr(model, "classes", None) or getattr(model, "meta_", {}).get("classes") or [])
-
-
-def load_predictor(kind: str, directory: Path) -> Any:
-    """A saved GNN or LightGBM predictor (binary, regression or multiclass) from ``directory``."""
-    if kind == "gnn":
-        from relgraph.gnn.predictor import GNNPredictor
-
-        return GNNPredictor.load(directory)
-    if kind == "lightgbm":
-        from relgraph.baselines import LightGBMPredictor
-
-        return LightGBMPredictor.load(directory)
-    raise ModelError(f"{directory}: unknown model {kind!r}")
-
-
 class BlendPredictor:
     """Predictor protocol (``relgraph.predictor``) over already fitted GNN and LightGBM members.
 
@@ -115,7 +99,7 @@ class BlendPredictor:
 
     name = "blend"
 
-    def __init__(self, members: dict[str, Any], grid: Sequence[float] = WEIGHT_GRID) -> None:
+    def __init__(self, members: dict[str, Predictor], grid: Sequence[float] = WEIGHT_GRID) -> None:
         self.members = members
         self.grid = grid
         self.weight_: float | None = None
@@ -123,8 +107,16 @@ class BlendPredictor:
         self.classes_: list[Any] | None = None
         self.val_scores_: dict[float, float] = {}
 
+    #: The blend only weighs its members.
+    feature_importance_: pd.Series | None = None
+
+    @property
+    def history_(self) -> list[dict[str, float]]:
+        """Fitted in one go: no per-epoch records."""
+        return []
+
     @classmethod
-    def from_fitted(cls, members: dict[str, Any], db: Database, task: TaskTables) -> BlendPredictor:
+    def from_fitted(cls, members: dict[str, Predictor], db: Database, task: TaskTables) -> BlendPredictor:
         """The blend of fitted ``members`` with its weight chosen on ``task.val``."""
         return cls(members).fit(db, task)
 
@@ -139,7 +131,7 @@ class BlendPredictor:
         ``predict`` returns them), so a caller that scored the members does not predict again."""
         self._check(task)
         self.task_type_ = task.task_type
-        self.classes_ = member_classes(self.members["gnn"]) if task.task_type == "multiclass" else None
+        self.classes_ = list(self.members["gnn"].classes_ or []) if task.task_type == "multiclass" else None
         preds = self._aligned(val_preds)
         metric, higher_better = PRIMARY_METRIC[task.task_type]
         self.val_scores_ = {
@@ -162,7 +154,7 @@ class BlendPredictor:
         """Multiclass: each member's columns in ``classes_`` order; otherwise ``preds`` as given."""
         if self.classes_ is None:
             return preds
-        return {k: align_columns(p, member_classes(self.members[k]), self.classes_) for k, p in preds.items()}
+        return {k: align_columns(p, self.members[k].classes_ or [], self.classes_) for k, p in preds.items()}
 
     def combine(self, preds: dict[str, np.ndarray]) -> np.ndarray:
         """The blend of the members' predictions of the same rows (as their ``predict`` returns them)."""
@@ -200,11 +192,11 @@ class BlendPredictor:
         if not (directory / STATE_FILE).exists():
             raise ModelError(f"{directory} holds no blend ({STATE_FILE} missing); pass a `relgraph train --out` folder")
         state = json.loads((directory / STATE_FILE).read_text())
-        self = cls({kind: load_predictor(kind, directory.parent / kind) for kind in state["members"]})
+        self = cls({kind: load_model(kind, state["task_type"], directory.parent / kind) for kind in state["members"]})
         self.weight_, self.task_type_ = float(state["weight"]), state["task_type"]
         self.val_scores_ = {float(w): s for w, s in state["val_scores"].items()}
         if self.task_type_ == "multiclass":
-            self.classes_ = member_classes(self.members["gnn"])
+            self.classes_ = list(self.members["gnn"].classes_ or [])
             if self.classes_ != state["classes"]:
                 raise ModelError(f"{directory}: the GNN's classes {self.classes_} are not the blend's {state['classes']}")
         return self

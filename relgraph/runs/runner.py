@@ -24,12 +24,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from relgraph.baselines.ranking import HistoryRanker, PopularityRanker
 from relgraph.baselines.trivial import TrivialPredictor
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
-from relgraph.metrics import PRIMARY_METRIC, choose_threshold, task_metrics
+from relgraph.metrics import PRIMARY_METRIC, choose_threshold, primary_score, task_metrics
+from relgraph.predictor import Predictor
 from relgraph.query.task import TaskTables
-from relgraph.runs.blend import MEMBERS, BlendPredictor, load_predictor, member_classes
+from relgraph.runs import registry
+from relgraph.runs.blend import MEMBERS, BlendPredictor
 from relgraph.runs.report import ModelRun, write_report
 
 logger = logging.getLogger(__name__)
@@ -141,39 +144,16 @@ def build_run_task(db: Database, source: TaskSource) -> TaskTables:
     return build_task(db, source.query, val_cutoff=source.val_cutoff, test_cutoff=source.test_cutoff)
 
 
-def new_model(kind: str, seed: int, quiet: bool, gnn_config: Any = None, model_dir: Path | None = None,
-              task_type: str | None = None) -> Any:
-    """An untrained predictor of ``kind`` (``gnn`` | ``lightgbm``); rankers for ranking tasks."""
-    if task_type == "ranking":
-        from relgraph.gnn.ranking import new_ranking_model
-
-        return new_ranking_model(kind, seed, quiet, gnn_config, model_dir)
-    if kind == "gnn":
-        from relgraph.gnn.predictor import GNNConfig, GNNPredictor
-
-        config = dataclasses.replace(gnn_config or GNNConfig(), seed=seed)
-        return GNNPredictor(config, checkpoint_dir=model_dir, quiet=quiet)
-    if kind == "lightgbm":
-        from relgraph.baselines import LightGBMPredictor
-
-        return LightGBMPredictor(seed=seed)
-    raise ModelError(f"unknown model {kind!r}; use one of {MODEL_KINDS}")
-
-
-def load_model(run_dir: Path, kind: str | None = None) -> Any:
+def load_model(run_dir: Path, kind: str | None = None) -> Predictor:
     """The predictor kept in ``run_dir`` (or the one named ``kind``); a blend with its members
     from ``run_dir/gnn`` and ``run_dir/lightgbm``."""
     config = read_config(run_dir)
     kind = kind or config["model"]
-    if config.get("task_type") == "ranking":
-        from relgraph.gnn.ranking import load_ranking_model
-
-        return load_ranking_model(Path(run_dir) / kind, kind)
-    if kind == "blend":
+    if kind == "blend" and config.get("task_type") != "ranking":
         return BlendPredictor.load(Path(run_dir) / "blend")
-    if kind in MEMBERS:
-        return load_predictor(kind, Path(run_dir) / kind)
-    raise ModelError(f"{run_dir}: unknown model {kind!r} in {CONFIG_FILE}")
+    if kind not in MEMBERS:
+        raise ModelError(f"{run_dir}: unknown model {kind!r} in {CONFIG_FILE}")
+    return registry.load_model(kind, config.get("task_type"), Path(run_dir) / kind)
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
@@ -207,16 +187,15 @@ def prediction_frame(
     return out
 
 
-def _model_classes(model: Any, trivial: TrivialPredictor) -> list[Any]:
-    """Class order of a multiclass model's probability columns (blend: ``classes_``; GNN:
-    ``classes``; LightGBM: ``meta_``)."""
-    return list(getattr(model, "classes_", None) or member_classes(model) or trivial.classes)
+def _model_classes(model: Predictor, trivial: TrivialPredictor) -> list[Any]:
+    """Class order of a multiclass model's probability columns."""
+    return list(model.classes_ or trivial.classes_)
 
 
-def _feature_importance(model: Any) -> pd.Series | None:
-    """LightGBM's gain per feature (``feature_importance_``); None for models without one."""
-    importance = getattr(model, "feature_importance_", None)
-    return importance if isinstance(importance, pd.Series) else None
+def ranking_baselines(db: Database, task: TaskTables) -> list[tuple[str, Predictor]]:
+    """The rule baselines every ranking run reports: ``trivial`` (popularity in the last window)
+    and ``history`` (the entity's own past targets by frequency, back-filled by popularity)."""
+    return [("trivial", PopularityRanker().fit(db, task)), ("history", HistoryRanker().fit(db, task))]
 
 
 def train_run(
@@ -241,7 +220,7 @@ def train_run(
         raise ModelError("--model blend chooses its weight on validation rows, and the validation table is empty")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    primary, higher_better = PRIMARY_METRIC[task.task_type]
+    primary = PRIMARY_METRIC[task.task_type][0]
     kinds = list(MEMBERS) if model in ("auto", "blend") else [model]
 
     trivial = TrivialPredictor().fit(db, task) if task.task_type != "ranking" else None
@@ -250,13 +229,13 @@ def train_run(
     thresholds: dict[str, float] = {}
     for kind in kinds:
         started = time.perf_counter()
-        predictor = new_model(kind, seed, quiet, gnn_config, out_dir / kind, task.task_type).fit(db, task)
+        predictor = registry.new_model(kind, task.task_type, seed, quiet, gnn_config, out_dir / kind).fit(db, task)
         seconds = time.perf_counter() - started
         fitted[kind] = predictor
         run, thresholds[kind] = _evaluate(kind, predictor, db, task, trivial)
         run.seconds = seconds
-        run.history = list(getattr(predictor, "history", []) or [])
-        run.feature_importance = _feature_importance(predictor)
+        run.history = list(predictor.history_)
+        run.feature_importance = predictor.feature_importance_
         runs.append(run)
         logger.info("%s: val %s, test %s (%.1f s)", kind, run.val, run.test, seconds)
     if len(kinds) == len(MEMBERS) and task.task_type != "ranking":
@@ -265,26 +244,22 @@ def train_run(
         member_runs = {r.name: r for r in runs}
         blend = BlendPredictor({k: fitted[k] for k in MEMBERS})
         blend.fit_predictions(task, {k: member_runs[k].val_pred for k in MEMBERS})
-        preds = {s: blend.combine({k: getattr(member_runs[k], f"{s}_pred") for k in MEMBERS}) for s in ("val", "test")}
+        preds = {
+            "val": blend.combine({k: member_runs[k].val_pred for k in MEMBERS}),
+            "test": blend.combine({k: member_runs[k].test_pred for k in MEMBERS}),
+        }
         fitted["blend"] = blend
         run, thresholds["blend"] = _evaluate("blend", blend, db, task, trivial, preds)
         run.seconds = time.perf_counter() - started
         runs.append(run)
         logger.info("blend (GNN weight %.1f): val %s, test %s", fitted["blend"].weight_, run.val, run.test)
 
-    def score(run: ModelRun) -> float:
-        value = run.val.get(primary, float("nan"))
-        value = -np.inf if np.isnan(value) else value
-        return value if higher_better else -value
-
     # Ties keep the earlier run: a member over the blend that equals it.
-    chosen = "blend" if model == "blend" else max(runs, key=score).name
+    chosen = "blend" if model == "blend" else max(runs, key=lambda r: primary_score(task.task_type, r.val)).name
     if trivial is not None:
         trivial_run, _ = _evaluate("trivial", trivial, db, task, trivial)
         runs.append(trivial_run)
     if task.task_type == "ranking":
-        from relgraph.gnn.ranking import ranking_baselines
-
         runs.extend(_evaluate(name, base, db, task, None)[0] for name, base in ranking_baselines(db, task))
 
     for kind, predictor in fitted.items():
@@ -347,7 +322,7 @@ def train_run(
 
 
 def _evaluate(
-    name: str, predictor: Any, db: Database, task: TaskTables, trivial: TrivialPredictor | None,
+    name: str, predictor: Predictor, db: Database, task: TaskTables, trivial: TrivialPredictor | None,
     preds: dict[str, np.ndarray] | None = None,
 ) -> tuple[ModelRun, float]:
     """Val and test metrics of one model (from ``preds["val"]`` / ``preds["test"]`` when given,

@@ -1,0 +1,133 @@
+"""The Python API of a run, what a notebook calls and the CLI wraps::
+
+    >>> import relgraph
+    >>> run = relgraph.train("sqlite:///shop.db", "PREDICT COUNT(orders.*, 0, 30, days) = 0 "
+    ...                      "FOR EACH customers.customer_id", model="auto")
+    >>> run.metrics["test"]
+    >>> run.predict("sqlite:///shop.db", at="2024-06-01")
+    >>> run.save("churn_run"); again = relgraph.load("churn_run")
+
+A :class:`Run` is a run folder (see :mod:`relgraph.runs.runner`) with its metrics read; the
+kept model is loaded on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import tomllib
+
+from relgraph.database import Database, connect
+from relgraph.predictor import Predictor
+from relgraph.runs.runner import (
+    TaskSource,
+    build_run_task,
+    evaluate_run,
+    load_model,
+    predict_run,
+    read_config,
+    train_run,
+)
+from relgraph.schema_check import trained_tables_only
+
+
+class Run:
+    """A trained run: ``metrics`` (metrics.json), ``config`` (config.json), ``model`` (the kept
+    predictor), ``directory`` (the run folder)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.config: dict[str, Any] = read_config(self.directory)
+        self._model: Predictor | None = None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """``{"task", "model", "val", "test", "baselines": {name: {"val", "test"}}}``."""
+        return json.loads((self.directory / "metrics.json").read_text())
+
+    @property
+    def model(self) -> Predictor:
+        if self._model is None:
+            self._model = load_model(self.directory)
+        return self._model
+
+    def connect(self, source: str | Database, schema: str | None = None) -> Database:
+        """``source`` opened as at training: with ``schema``, else the run's schema file when training
+        used one, restricted to the tables the run was trained on (those of its ``schema.toml``):
+        tables the source has grown since, such as written predictions, are left out. A
+        :class:`Database` is restricted the same way."""
+        trained = tomllib.loads((self.directory / "schema.toml").read_text())["tables"]
+        if isinstance(source, Database):
+            return trained_tables_only(source, trained)
+        if schema is None and self.config.get("schema_file"):
+            schema = str(self.directory / "schema.toml")
+        return trained_tables_only(connect(source, schema=schema), trained)
+
+    def predict(self, db: str | Database, at: object = None) -> pd.DataFrame:
+        """Predictions of the kept model for every entity the query selects at ``at`` (default:
+        the latest time in ``db``)."""
+        return predict_run(self.connect(db), self.directory, at)
+
+    def evaluate(self, db: str | Database) -> dict[str, Any]:
+        """The kept model's validation and test metrics recomputed on ``db`` from the run's task."""
+        return evaluate_run(self.connect(db), self.directory)
+
+    def save(self, directory: str | Path) -> Run:
+        """Copy the run folder to ``directory`` (created; must not exist yet); returns the copy."""
+        target = Path(directory)
+        if target.resolve() != self.directory.resolve():
+            shutil.copytree(self.directory, target)
+        return Run(target)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.directory)!r}, model={self.config['model']!r}, task={self.config['task_type']!r})"
+
+
+def train(
+    db: str | Database,
+    query: str | None = None,
+    model: str = "auto",
+    *,
+    out: str | Path | None = None,
+    val_cutoff: str | None = None,
+    test_cutoff: str | None = None,
+    task_tables: str | Path | None = None,
+    entity_col: str | None = None,
+    time_col: str | None = None,
+    label_col: str | None = None,
+    seed: int = 0,
+    quiet: bool = True,
+    gnn_config: Any = None,
+    schema: str | None = None,
+) -> Run:
+    """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend`` | ``auto``: the best on validation) for
+    ``query`` on ``db`` (a :class:`Database` or a source such as ``sqlite:///shop.db``), or on
+    given ``task_tables`` (a folder of ``train/val/test.parquet``), and return the :class:`Run`.
+
+    The run folder is ``out`` (default: a new temporary folder; keep it with :meth:`Run.save`).
+    """
+    database = db if isinstance(db, Database) else connect(db, schema=schema)
+    source = TaskSource(
+        query=query,
+        val_cutoff=val_cutoff,
+        test_cutoff=test_cutoff,
+        task_tables=str(Path(task_tables).resolve()) if task_tables else None,
+        entity_col=entity_col,
+        time_col=time_col,
+        label_col=label_col,
+    )
+    task = build_run_task(database, source)
+    run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="relgraph-run-"))
+    train_run(database, task, run_dir, source, model=model, seed=seed, quiet=quiet, gnn_config=gnn_config,
+              schema_file=schema)
+    return Run(run_dir)
+
+
+def load(directory: str | Path) -> Run:
+    """The run saved in ``directory`` (a ``relgraph train --out`` folder or :meth:`Run.save` copy)."""
+    return Run(directory)
