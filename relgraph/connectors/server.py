@@ -20,7 +20,6 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import connectorx as cx
 import pyarrow as pa
@@ -32,13 +31,16 @@ from relgraph.connectors.base import (
     normalize_types,
     sort_foreign_keys,
 )
-from relgraph.connectors.urls import quote_ident, redact_password
+from relgraph.connectors.urls import (
+    CONNECT_TIMEOUT_S,
+    MYSQL_PORT,
+    POSTGRES_PORT,
+    parse_mysql_url,
+    parse_postgres_url,
+    quote_ident,
+    redact_password,
+)
 from relgraph.errors import SourceError
-
-#: Seconds to wait for a TCP connection before declaring a server unreachable.
-CONNECT_TIMEOUT_S = 5.0
-#: Hosts that are this machine: no TLS needed unless the URL asks for it.
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class Dialect:
 
 POSTGRES = Dialect(
     name="PostgreSQL",
-    default_port=5432,
+    default_port=POSTGRES_PORT,
     quote='"',
     native_types=frozenset(
         {
@@ -85,7 +87,7 @@ POSTGRES = Dialect(
 )
 MYSQL = Dialect(
     name="MySQL/MariaDB",
-    default_port=3306,
+    default_port=MYSQL_PORT,
     quote="`",
     native_types=frozenset(
         {
@@ -129,15 +131,9 @@ def read_postgres(url: str) -> SourceData:
     Raises:
         SourceError: unreachable server (names host:port), bad login / database, empty schema.
     """
-    parts = urlsplit(url)
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    schema = params.pop("schema", "public")
-    if parts.hostname in LOOPBACK_HOSTS:
-        # TLS to this very machine protects nothing and costs connectorx ~45 ms per query.
-        params.setdefault("sslmode", "disable")
-    # connectorx and libpq want the postgresql:// scheme and no relgraph-only parameters.
-    cx_url = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(params)))
-    _check_reachable(POSTGRES, parts.hostname, parts.port, url)
+    target = parse_postgres_url(url)
+    schema, cx_url = target.schema, target.libpq_url
+    _check_reachable(POSTGRES, target.host, target.port, url)
     import psycopg2
 
     try:
@@ -161,24 +157,13 @@ def read_mysql(url: str) -> SourceData:
     Raises:
         SourceError: unreachable server (names host:port), bad login, unknown or empty database.
     """
-    parts = urlsplit(url)
-    database = unquote(parts.path.lstrip("/"))
-    if not database:
-        raise SourceError(f"{redact_password(url)}: name the database, e.g. mysql://root@127.0.0.1:3306/test")
-    cx_url = urlunsplit(parts._replace(scheme="mysql"))
-    _check_reachable(MYSQL, parts.hostname, parts.port, url)
+    target = parse_mysql_url(url)
+    database, cx_url = target.database, target.cx_url
+    _check_reachable(MYSQL, target.host, target.port, url)
     import pymysql
 
     try:
-        con = pymysql.connect(
-            host=parts.hostname or "localhost",
-            port=parts.port or MYSQL.default_port,
-            user=unquote(parts.username or ""),
-            password=unquote(parts.password or ""),
-            database=database,
-            charset="utf8mb4",
-            connect_timeout=int(CONNECT_TIMEOUT_S),
-        )
+        con = pymysql.connect(**target.login())
     except pymysql.MySQLError as err:
         raise SourceError(f"cannot log in to {redact_password(url)}: {_first_line(err)}") from err
     try:

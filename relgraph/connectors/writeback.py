@@ -14,19 +14,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from relgraph.connectors.urls import file_url_path, quote_ident, redact_password
+from relgraph.connectors.urls import (
+    CONNECT_TIMEOUT_S,
+    file_url_path,
+    parse_mysql_url,
+    parse_postgres_url,
+    quote_ident,
+    redact_password,
+)
 from relgraph.errors import SourceError
 
 #: SQL type per NumPy dtype kind; anything else (strings, lists) is the dialect's text type.
 _SQL_TYPES = {"i": "BIGINT", "u": "BIGINT", "f": "DOUBLE PRECISION", "b": "BOOLEAN", "M": "TIMESTAMP"}
-#: Seconds to wait for a database server to answer the login.
-CONNECT_TIMEOUT_S = 5
 
 
 def _exists_error(name: str, where: str) -> SourceError:
@@ -164,15 +168,12 @@ def _write_postgres(source: str, name: str, frame: pd.DataFrame) -> str:
     import psycopg2
     from psycopg2.extras import execute_values
 
-    parts = urlsplit(source)
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    schema = params.pop("schema", "public")
+    target = parse_postgres_url(source)
+    schema, url = target.schema, target.libpq_url
     where = f"schema {schema!r} of {redact_password(source)}"
-    # libpq wants the postgresql:// scheme and none of relgraph's own parameters.
-    url = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(params)))
     table = f"{quote_ident(schema)}.{quote_ident(name)}"
     try:
-        con = psycopg2.connect(url, connect_timeout=CONNECT_TIMEOUT_S)
+        con = psycopg2.connect(url, connect_timeout=int(CONNECT_TIMEOUT_S))
         try:
             with con, con.cursor() as cur:  # one transaction: a failed INSERT leaves no table
                 cur.execute("SELECT to_regclass(%s)", (table,))
@@ -190,18 +191,12 @@ def _write_postgres(source: str, name: str, frame: pd.DataFrame) -> str:
 def _write_mysql(source: str, name: str, frame: pd.DataFrame) -> str:
     import pymysql
 
-    parts = urlsplit(source)
-    database = unquote(parts.path.lstrip("/"))
-    if not database:
-        raise SourceError(f"{redact_password(source)}: name the database, e.g. mysql://root@127.0.0.1:3306/test")
+    target = parse_mysql_url(source)
+    database = target.database
     where = f"database {database!r} of {redact_password(source)}"
     table = quote_ident(name, "`")
     try:
-        con = pymysql.connect(
-            host=parts.hostname or "127.0.0.1", port=parts.port or 3306, user=unquote(parts.username or "root"),
-            password=unquote(parts.password or ""), database=database, charset="utf8mb4",
-            connect_timeout=CONNECT_TIMEOUT_S,
-        )
+        con = pymysql.connect(**target.login())
         try:
             with con.cursor() as cur:
                 cur.execute(
