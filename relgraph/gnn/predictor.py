@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,13 @@ import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from relgraph.database import Database
 from relgraph.errors import ModelError
+from relgraph.gnn.loop import EpochPlan, train_epochs
 from relgraph.gnn.tensors import FeatureStore
 from relgraph.graph import TemporalGraph, build_graph
-from relgraph.metrics import PRIMARY_METRIC, task_metrics
+from relgraph.metrics import PRIMARY_METRIC, primary_score, task_metrics
 from relgraph.nn import RecentHistory, RelGNN, TableInputs, TaskHead
 from relgraph.query.task import TaskTables
 from relgraph.sampling import TemporalSampler
@@ -211,65 +212,38 @@ class GNNPredictor:
         train_rows = self._seed_rows(db, train)
         train_y = torch.from_numpy(np.array(self._encode_labels(train["label"])))
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        primary, higher_better = PRIMARY_METRIC[self.task_type]
-        best_score, best_state, bad_epochs, start_epoch = -np.inf, None, 0, 0
-        resumed = self._load_checkpoint(optimizer)
-        if resumed is not None:
-            start_epoch, best_score, best_state, bad_epochs = resumed
-
+        primary = PRIMARY_METRIC[self.task_type][0]
         batch_size = max(16, min(cfg.batch_size, int(np.ceil(len(train_rows) / cfg.min_steps_per_epoch))))
         steps = int(np.ceil(len(train_rows) / batch_size))
         if cfg.max_steps_per_epoch:
             steps = min(steps, cfg.max_steps_per_epoch)
-        sample_seconds = total_seconds = 0.0
-        bar = tqdm(range(start_epoch, cfg.epochs), desc="gnn", disable=self.quiet, unit="epoch")
-        for epoch in bar:
-            epoch_start = time.perf_counter()
-            self.model.train()
+        sample_seconds = 0.0
+
+        def batches(epoch: int) -> Iterator[tuple[int, int, np.ndarray]]:
             # Per-epoch seeding (dropout, code dropout): a resumed run repeats the same epochs.
             torch.manual_seed(cfg.seed * 1_000_003 + epoch)
             order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_rows))
-            losses = []
             for step in range(steps):
-                idx = order[step * batch_size : (step + 1) * batch_size]
-                t0 = time.perf_counter()
-                batch = sampler.sample(
-                    self.entity_table, train_rows[idx], train_seconds[idx], np.random.default_rng([cfg.seed, epoch, step])
-                )
-                sample_seconds += time.perf_counter() - t0
-                loss = self.model.head.loss(self._forward(batch, inputs), train_y[idx])
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-                optimizer.step()
-                losses.append(loss.item())
-            epoch_seconds = time.perf_counter() - epoch_start
-            total_seconds += epoch_seconds
-            record: dict[str, float] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
-            if len(val):
-                val_pred = self.predict(db, val)
-                val_metrics = task_metrics(self.task_type, val["label"], val_pred, self.classes_)
-                record.update({f"val_{k}": v for k, v in val_metrics.items() if isinstance(v, float)})
-                score = val_metrics[primary] if higher_better else -val_metrics[primary]
-            else:
-                score = -record["train_loss"]
-            record["seconds"] = epoch_seconds
-            self.history_.append(record)
-            improved = score > best_score or best_state is None
-            if improved:
-                best_score, bad_epochs = score, 0
-                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            else:
-                bad_epochs += 1
-            logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
-            bar.set_postfix(loss=f"{record['train_loss']:.4f}", **{f"val_{primary}": f"{record.get('val_' + primary, float('nan')):.4f}"})
-            self._save_checkpoint(optimizer, epoch + 1, best_score, best_state, bad_epochs)
-            if bad_epochs >= cfg.patience:
-                logger.info("early stop after epoch %d (no %s gain for %d epochs)", epoch + 1, primary, bad_epochs)
-                break
-        bar.close()
-        assert best_state is not None
-        self.model.load_state_dict(best_state)
+                yield epoch, step, order[step * batch_size : (step + 1) * batch_size]
+
+        def loss(batch: tuple[int, int, np.ndarray]) -> torch.Tensor:
+            nonlocal sample_seconds
+            epoch, step, idx = batch
+            t0 = time.perf_counter()
+            sampled = sampler.sample(
+                self.entity_table, train_rows[idx], train_seconds[idx], np.random.default_rng([cfg.seed, epoch, step])
+            )
+            sample_seconds += time.perf_counter() - t0
+            assert self.model is not None
+            return self.model.head.loss(self._forward(sampled, inputs), train_y[idx])
+
+        def validate() -> tuple[dict[str, float], float]:
+            val_metrics = task_metrics(self.task_type, val["label"], self.predict(db, val), self.classes_)
+            record = {f"val_{k}": v for k, v in val_metrics.items() if isinstance(v, float)}
+            return record, primary_score(self.task_type, val_metrics)
+
+        plan = EpochPlan(batches, loss, validate if len(val) else None, ("gnn", f"val_{primary}", f"val_{primary}"))
+        total_seconds = train_epochs(self, optimizer, plan)
         self.timing_.update(
             sample_seconds=sample_seconds,
             train_seconds=total_seconds,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from relgraph.database import Database
 from relgraph.errors import ModelError
-from relgraph.gnn.predictor import GNNConfig, GNNPredictor, logger
+from relgraph.gnn.loop import EpochPlan, train_epochs
+from relgraph.gnn.predictor import GNNConfig, GNNPredictor
 from relgraph.gnn.tensors import FeatureStore
 from relgraph.graph import build_graph
 from relgraph.metrics import ranking_metrics
@@ -260,62 +261,34 @@ class RankingGNNPredictor(GNNPredictor):
         self.timing_["prepare_seconds"] = time.perf_counter() - started
 
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        best_score, best_state, bad_epochs, start_epoch = -np.inf, None, 0, 0
-        resumed = self._load_checkpoint(optimizer)
-        if resumed is not None:
-            start_epoch, best_score, best_state, bad_epochs = resumed
         batches = self._batches(train.seconds, cfg.batch_size)
-        bar = tqdm(range(start_epoch, cfg.epochs), desc="gnn-rank", disable=self.quiet, unit="epoch")
-        total = 0.0
-        for epoch in bar:
-            epoch_start = time.perf_counter()
-            self.model.train()
-            rng = np.random.default_rng([cfg.seed, epoch])
-            order = rng.permutation(len(batches))
+        spec = self.spec
+
+        def epoch_batches(epoch: int) -> Iterator[tuple[int, int, np.ndarray]]:
+            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(batches))
             if cfg.max_steps_per_epoch:
                 order = order[: cfg.max_steps_per_epoch]
-            losses = []
             for step, b in enumerate(order):
-                idx = batches[b]
-                t = int(train.seconds[idx[0]])
-                step_rng = np.random.default_rng([cfg.seed, epoch, step])
-                candidates, positive = self._training_candidates(log, train, idx, t, step_rng)
-                if not positive.any():
-                    continue
-                target_emb = self._target_embedding(target_sampler, inputs, log, candidates, t, step_rng)
-                scores = self._score(sampler, inputs, log, train, idx, t, candidates, target_emb, step_rng)
-                loss = LinkScorer.loss(scores, positive)
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-                optimizer.step()
-                losses.append(loss.item())
-            seconds = time.perf_counter() - epoch_start
-            total += seconds
-            record: dict[str, float] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan")}
-            if len(task.val):
-                ids, _ = self.rank(db, task.val)
-                val = ranking_metrics(list(task.val["label"]), _lists(ids), self.spec.k)
-                record.update({f"val_{k}": v for k, v in val.items() if k != "k"})
-                score = val["map@k"]
-            else:
-                score = -record["train_loss"]
-            record["seconds"] = seconds
-            self.history_.append(record)
-            if score > best_score or best_state is None:
-                best_score, bad_epochs = score, 0
-                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            else:
-                bad_epochs += 1
-            logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
-            bar.set_postfix(loss=f"{record['train_loss']:.4f}", val_map=f"{record.get('val_map@k', float('nan')):.4f}")
-            self._save_checkpoint(optimizer, epoch + 1, best_score, best_state, bad_epochs)
-            if bad_epochs >= cfg.patience:
-                break
-        bar.close()
-        assert best_state is not None
-        self.model.load_state_dict(best_state)
-        self.timing_.update(train_seconds=total)
+                yield epoch, step, batches[b]
+
+        def loss(batch: tuple[int, int, np.ndarray]) -> Tensor | None:
+            epoch, step, idx = batch
+            t = int(train.seconds[idx[0]])
+            step_rng = np.random.default_rng([cfg.seed, epoch, step])
+            candidates, positive = self._training_candidates(log, train, idx, t, step_rng)
+            if not positive.any():
+                return None
+            target_emb = self._target_embedding(target_sampler, inputs, log, candidates, t, step_rng)
+            scores = self._score(sampler, inputs, log, train, idx, t, candidates, target_emb, step_rng)
+            return LinkScorer.loss(scores, positive)
+
+        def validate() -> tuple[dict[str, float], float]:
+            ids, _ = self.rank(db, task.val)
+            val = ranking_metrics(list(task.val["label"]), _lists(ids), spec.k)
+            return {f"val_{k}": v for k, v in val.items() if k != "k"}, val["map@k"]
+
+        plan = EpochPlan(epoch_batches, loss, validate if len(task.val) else None, ("gnn-rank", "val_map", "val_map@k"))
+        self.timing_.update(train_seconds=train_epochs(self, optimizer, plan))
         return self
 
     @staticmethod

@@ -1,0 +1,95 @@
+"""The one GNN epoch loop (node tasks and ranking): optimiser step with gradient clipping,
+validation after each epoch, early stopping on it, the best weights kept, a checkpoint per epoch
+to resume from. A model brings only its batches and its per-batch loss."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from relgraph.gnn.predictor import GNNPredictor
+
+logger = logging.getLogger(__name__)
+
+#: Largest gradient norm of a step.
+CLIP_NORM = 1.0
+
+
+@dataclass
+class EpochPlan:
+    """What differs between the trainers.
+
+    Attributes:
+        batches: epoch -> that epoch's batches (any objects ``loss`` understands).
+        loss: batch -> scalar loss tensor, or None to skip the batch.
+        validate: () -> (``val_*`` metrics for the record, score: higher is better); None
+            without validation rows (the score is then minus the training loss).
+        progress: (bar description, postfix name, record key shown under it).
+    """
+
+    batches: Callable[[int], Iterable[Any]]
+    loss: Callable[[Any], torch.Tensor | None]
+    validate: Callable[[], tuple[dict[str, float], float]] | None
+    progress: tuple[str, str, str]
+
+
+def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan: EpochPlan) -> float:
+    """Run ``predictor.config.epochs`` epochs (resuming from its checkpoint), append one record per
+    epoch to ``predictor.history_`` and leave the best epoch's weights in ``predictor.model``;
+    returns the seconds spent in training steps (validation excluded)."""
+    model = predictor.model
+    assert model is not None
+    cfg = predictor.config
+    best_score, best_state, bad_epochs, start_epoch = -np.inf, None, 0, 0
+    resumed = predictor._load_checkpoint(optimizer)
+    if resumed is not None:
+        start_epoch, best_score, best_state, bad_epochs = resumed
+    desc, shown_name, shown_key = plan.progress
+    bar = tqdm(range(start_epoch, cfg.epochs), desc=desc, disable=predictor.quiet, unit="epoch")
+    total_seconds = 0.0
+    for epoch in bar:
+        epoch_start = time.perf_counter()
+        model.train()
+        losses = []
+        for batch in plan.batches(epoch):
+            loss = plan.loss(batch)
+            if loss is None:
+                continue
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+            optimizer.step()
+            losses.append(loss.item())
+        epoch_seconds = time.perf_counter() - epoch_start
+        total_seconds += epoch_seconds
+        record: dict[str, float] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan")}
+        if plan.validate is not None:
+            val_record, score = plan.validate()
+            record.update(val_record)
+        else:
+            score = -record["train_loss"]
+        record["seconds"] = epoch_seconds
+        predictor.history_.append(record)
+        if score > best_score or best_state is None:
+            best_score, bad_epochs = score, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
+        bar.set_postfix(loss=f"{record['train_loss']:.4f}", **{shown_name: f"{record.get(shown_key, float('nan')):.4f}"})
+        predictor._save_checkpoint(optimizer, epoch + 1, best_score, best_state, bad_epochs)
+        if bad_epochs >= cfg.patience:
+            logger.info("early stop after epoch %d (no validation gain for %d epochs)", epoch + 1, bad_epochs)
+            break
+    bar.close()
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    return total_seconds
