@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "relgraph"
 #: Layer of each part (top-level module or subpackage); a part imports only lower layers.
 LAYERS: dict[str, int] = {
     "errors": 0,
+    "json_values": 0,
     "connectors": 1,  # sources, and write-back into them
     "schema": 2,
     "database": 3,

@@ -49,6 +49,7 @@ import pyarrow as pa
 
 from relgraph.database import TIME_COLUMN, Database
 from relgraph.errors import QueryError, SchemaError
+from relgraph.json_values import json_strict
 from relgraph.schema.model import SType, TableSchema
 
 #: Candidate time windows (days); ``windows="auto"`` keeps those that suit the data's time scale.
@@ -429,7 +430,7 @@ class TemporalFeatureBuilder:
         key = entity_key or db.schema[self.entity_table_].primary_key
         frame = _check_frame(frame, key)
         memo = _FRAME_CACHE.setdefault(db, {})
-        memo_key = "transform|" + json.dumps([self.to_dict(), key], default=json_default) + _digest(frame, key)
+        memo_key = "transform|" + json.dumps([self.to_dict(), key], default=json_strict) + _digest(frame, key)
         if memo_key not in memo:
             out = self._transform(db, frame, key)
             _remember(memo, memo_key, out[self.features_] if self.features_ is not None else out)
@@ -778,7 +779,7 @@ class TemporalFeatureBuilder:
         """Write the fitted configuration and the kept feature list to ``directory/features.json``."""
         path = Path(directory) / _FEATURE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1, default=json_default))
+        path.write_text(json.dumps(self.to_dict(), indent=1, default=json_strict))
         return path
 
     @classmethod
@@ -786,10 +787,6 @@ class TemporalFeatureBuilder:
         return cls.from_dict(json.loads((Path(directory) / _FEATURE_FILE).read_text()))
 
 
-def json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def _std_sql(n: str, s1: str, s2: str) -> str:

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relgraph.baselines.aggregates import TemporalFeatureBuilder, json_default
+from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
+from relgraph.json_values import json_strict, plain
 from relgraph.metrics import PRIMARY_METRIC, binary_metrics, multiclass_metrics, regression_metrics
 from relgraph.query.task import TaskTables
 
@@ -196,7 +197,7 @@ class LightGBMPredictor:
             booster.save_model(str(directory / _MODEL_FILE.format(i)), num_iteration=iteration)
         self.builder.save(directory)
         meta = dict(self.meta_, settings=self._settings())
-        (directory / _META_FILE).write_text(json.dumps(meta, indent=1, default=json_default))
+        (directory / _META_FILE).write_text(json.dumps(meta, indent=1, default=json_strict))
 
     def _settings(self) -> dict[str, Any]:
         return {"seed": self.seed, "time_budget_s": self.time_budget_s, "max_configs": self.max_configs,
@@ -232,7 +233,7 @@ def _encode_labels(task: TaskTables) -> tuple[np.ndarray, np.ndarray, list[Any] 
     index = {c: i for i, c in enumerate(classes)}
     y_train = task.train["label"].map(index).to_numpy(dtype=float)
     y_val = task.val["label"].map(index).to_numpy(dtype=float)  # classes unseen in training: NaN, skipped
-    return y_train, y_val, [_plain(c) for c in classes]
+    return y_train, y_val, [plain(c) for c in classes]
 
 
 def _objective(task_type: str, classes: list[Any] | None) -> dict[str, Any]:
@@ -260,8 +261,3 @@ def _score(task_type: str, y: np.ndarray, pred: np.ndarray, classes: list[Any] |
         return -regression_metrics(y, pred)[metric]
     assert classes is not None
     return multiclass_metrics(y.astype(int), pred, list(range(len(classes))))[metric]
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-

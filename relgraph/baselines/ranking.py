@@ -26,6 +26,7 @@ import pandas as pd
 
 from relgraph.database import Database
 from relgraph.errors import ModelError
+from relgraph.json_values import json_or_text
 from relgraph.metrics import ranking_metrics
 from relgraph.query.interactions import PAIR_FEATURES, InteractionLog, RankingSpec
 from relgraph.query.task import TaskTables
@@ -130,7 +131,7 @@ class _Ranker:
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"kind": self.name, "query": self.query, "spec": {**self.spec.__dict__, "path": list(self.spec.path)},
                 "history": self.history_, **self._state()}
-        (directory / _META_FILE).write_text(json.dumps(meta, indent=1, default=_plain))
+        (directory / _META_FILE).write_text(json.dumps(meta, indent=1, default=json_or_text))
 
     @classmethod
     def _read_meta(cls, directory: Path | str) -> dict[str, Any]:
@@ -150,10 +151,6 @@ class _Ranker:
         self.history_ = meta.get("history", [])
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
 
 
 class PopularityRanker(_Ranker):

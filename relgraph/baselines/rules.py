@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relgraph.baselines.aggregates import TemporalFeatureBuilder, json_default
+from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
+from relgraph.json_values import json_strict, plain
 from relgraph.metrics import binary_metrics, multiclass_metrics, regression_metrics
 from relgraph.query.task import TaskTables
 
@@ -78,12 +79,12 @@ class TrivialBaseline:
         self.state_ = {
             "task_type": task.task_type,
             "entity_key": key,
-            "keys": [_plain(k) for k in history[key]],
+            "keys": [plain(k) for k in history[key]],
             "times": pd.to_datetime(history["timestamp"]).astype("int64").tolist(),
-            "labels": [_plain(v) for v in history["label"]],
+            "labels": [plain(v) for v in history["label"]],
         }
         if task.task_type == "multiclass":
-            self.state_["classes"] = sorted(_plain(c) for c in pd.unique(train["label"]))
+            self.state_["classes"] = sorted(plain(c) for c in pd.unique(train["label"]))
         self.state_["fallback"] = self._aggregate(train["label"].to_numpy())
         return self
 
@@ -128,7 +129,7 @@ class TrivialBaseline:
     def save(self, directory: Path | str) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / _TRIVIAL_FILE).write_text(json.dumps(self.state_, default=json_default))
+        (directory / _TRIVIAL_FILE).write_text(json.dumps(self.state_, default=json_strict))
 
     @classmethod
     def load(cls, directory: Path | str) -> TrivialBaseline:
@@ -193,7 +194,7 @@ class RecentFormRule:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.builder.save(directory)
-        (directory / _RULE_FILE).write_text(json.dumps(dict(self.state_, candidates=self.candidates), default=json_default))
+        (directory / _RULE_FILE).write_text(json.dumps(dict(self.state_, candidates=self.candidates), default=json_strict))
 
     @classmethod
     def load(cls, directory: Path | str) -> RecentFormRule:
@@ -217,8 +218,8 @@ def _mappings(task_type: str, x: np.ndarray, y: np.ndarray) -> list[dict[str, An
     # Multiclass: one-feature class rule is ill-defined; thresholds of the feature split the classes.
     classes = sorted(pd.unique(y).tolist())
     edges = np.quantile(x, np.linspace(0, 1, len(classes) + 1)[1:-1]).tolist()
-    order = [_plain(c) for c in pd.Series(y).groupby(np.digitize(x, edges)).agg(lambda s: s.mode().iloc[0]).reindex(range(len(classes))).ffill().bfill()]
-    return [{"kind": "bins", "edges": edges, "bin_class": order, "classes": [_plain(c) for c in classes]}]
+    order = [plain(c) for c in pd.Series(y).groupby(np.digitize(x, edges)).agg(lambda s: s.mode().iloc[0]).reindex(range(len(classes))).ffill().bfill()]
+    return [{"kind": "bins", "edges": edges, "bin_class": order, "classes": [plain(c) for c in classes]}]
 
 
 def _apply(mapping: dict[str, Any], x: np.ndarray) -> np.ndarray:
@@ -263,7 +264,3 @@ def _read(path: Path) -> str:
     if not path.exists():
         raise ModelError(f"{path} is missing; point at a directory written by the model's save()")
     return path.read_text()
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

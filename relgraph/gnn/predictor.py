@@ -30,6 +30,7 @@ from relgraph.errors import ModelError
 from relgraph.gnn.loop import EpochPlan, train_epochs
 from relgraph.gnn.tensors import FeatureStore
 from relgraph.graph import TemporalGraph, build_graph
+from relgraph.json_values import json_or_text
 from relgraph.metrics import PRIMARY_METRIC, primary_score, task_metrics
 from relgraph.nn import RecentHistory, RelGNN, TableInputs, TaskHead
 from relgraph.query.task import TaskTables
@@ -389,7 +390,7 @@ class GNNPredictor:
             "history": self.history_,
             "timing": self.timing_,
         }
-        (directory / self.state_file).write_text(json.dumps(state, indent=1, default=_json_value))
+        (directory / self.state_file).write_text(json.dumps(state, indent=1, default=json_or_text))
 
     @classmethod
     def load(cls, directory: Path, quiet: bool = True) -> GNNPredictor:
@@ -414,10 +415,3 @@ class GNNPredictor:
             ) from err
         self.model.eval()
         return self
-
-
-def _json_value(value: Any) -> Any:
-    """JSON for NumPy scalars (their Python value) and anything else (its text)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
