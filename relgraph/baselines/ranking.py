@@ -78,7 +78,8 @@ class _Ranker:
         if not task.query:
             raise ModelError("ranking needs the PQL query (LIST_DISTINCT ... RANK TOP k); pass --query, not only task tables")
         self.query = task.query
-        self.spec = RankingSpec.from_query(db, task.query)
+        assert task.parsed is not None  # parsed from task.query, checked above
+        self.spec = RankingSpec.from_query(db, task.parsed)
         if task.k:
             self.spec = RankingSpec(**{**self.spec.__dict__, "k": int(task.k)})
         self._log = None

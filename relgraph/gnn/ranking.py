@@ -239,7 +239,8 @@ class RankingGNNPredictor(GNNPredictor):
         torch.manual_seed(cfg.seed)
         started = time.perf_counter()
         self.query = task.query
-        self.spec = RankingSpec.from_query(db, task.query)
+        assert task.parsed is not None  # parsed from task.query, checked above
+        self.spec = RankingSpec.from_query(db, task.parsed)
         if task.k:
             self.spec = dataclasses.replace(self.spec, k=int(task.k))
         self.entity_table, self.entity_key = self.spec.entity_table, self.spec.entity_key

@@ -20,7 +20,7 @@ import pandas as pd
 
 from relgraph.database import TIME_COLUMN
 from relgraph.errors import QueryError
-from relgraph.query.ast import Rank
+from relgraph.query.ast import Query, Rank
 from relgraph.query.parser import parse
 from relgraph.query.planner import quote
 from relgraph.query.validator import validate
@@ -66,11 +66,11 @@ class RankingSpec:
     path: tuple[tuple[str, str, str, str], ...]
 
     @classmethod
-    def from_query(cls, db: object, query: str) -> RankingSpec:
-        """Resolve ``query`` (PQL text) on ``db``; ``QueryError`` unless it is a ``RANK TOP k`` query."""
-        parsed = parse(query)
+    def from_query(cls, db: object, query: str | Query) -> RankingSpec:
+        """Resolve ``query`` (PQL text or parsed) on ``db``; ``QueryError`` unless it is a ``RANK TOP k`` query."""
+        parsed = parse(query) if isinstance(query, str) else query
         if not isinstance(parsed.target, Rank):
-            raise QueryError(f"{query!r} is not a ranking query; write PREDICT LIST_DISTINCT(...) RANK TOP k FOR EACH ...")
+            raise QueryError(f"{str(query)!r} is not a ranking query; write PREDICT LIST_DISTINCT(...) RANK TOP k FOR EACH ...")
         resolved = validate(parsed, db.schema)  # type: ignore[attr-defined]
         agg = parsed.target.aggregate
         assert agg.column.column is not None and resolved.target_table is not None

@@ -120,6 +120,7 @@ def build_task(
         val=frames["val"],
         test=frames["test"],
         query=str(parsed),
+        parsed=parsed,
         target_table=resolved.target_table,
         k=resolved.k,
         extra=extra,

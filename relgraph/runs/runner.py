@@ -30,10 +30,13 @@ from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.metrics import PRIMARY_METRIC, choose_threshold, primary_score, task_metrics
 from relgraph.predictor import Predictor
+from relgraph.query import build_task, make_training_table, parse
+from relgraph.query.ast import ColumnRef, Query
 from relgraph.query.task import TaskTables
 from relgraph.runs import registry
 from relgraph.runs.blend import MEMBERS, BlendPredictor
 from relgraph.runs.report import ModelRun, write_report
+from relgraph.schema.io import write_schema
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +95,7 @@ def load_task_tables(db: Database, source: TaskSource) -> TaskTables:
             raise QueryError(f"task tables folder {folder} lacks {split}.parquet; give train, val and test tables")
         frames[split] = pd.read_parquet(path)
     columns = list(frames["train"].columns)
-    parsed = None
-    if source.query:
-        from relgraph.query import parse
-
-        parsed = parse(source.query)
+    parsed = parse(source.query) if source.query else None
     entity = source.entity_col or (parsed.entity_key if parsed else None)
     if entity is None:
         keys = {t.primary_key for t in db.schema.tables.values()}
@@ -130,6 +129,7 @@ def load_task_tables(db: Database, source: TaskSource) -> TaskTables:
         renamed["test"],
         query=source.query,
         extra={"label_column": label, "time_column": time_col},
+        parsed=parsed,
     )
 
 
@@ -139,8 +139,6 @@ def build_run_task(db: Database, source: TaskSource) -> TaskTables:
         return load_task_tables(db, source)
     if not source.query:
         raise QueryError("give a predictive query with --query, or task tables with --task-tables")
-    from relgraph.query import build_task
-
     return build_task(db, source.query, val_cutoff=source.val_cutoff, test_cutoff=source.test_cutoff)
 
 
@@ -297,8 +295,6 @@ def train_run(
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
     if source.query:
         (out_dir / "query.pql").write_text(source.query.strip() + "\n")
-    from relgraph.schema.io import write_schema
-
     write_schema(db.schema, out_dir / "schema.toml")
     summary = {
         "task type": task.task_type,
@@ -363,9 +359,6 @@ def prediction_rows(db: Database, query: str | None, entity_table: str, entity_k
     (static tables: all) and pass the query's WHERE (past-only) condition. ASSUMING is the
     user's assumption about the future window, so it is not applied here."""
     if query:
-        from relgraph.query import make_training_table, parse
-        from relgraph.query.ast import ColumnRef, Query
-
         parsed = parse(query)
         # Same entity and WHERE, target = the entity's own key: one row per selected entity.
         selector = Query(target=ColumnRef(entity_table, entity_key), entity=parsed.entity, where=parsed.where)
