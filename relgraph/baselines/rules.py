@@ -1,8 +1,8 @@
 """Rule baselines every quality benchmark reports: what a model has to beat.
 
-* :class:`TrivialBaseline` — from earlier labels only: binary, the entity's historical
-  positive rate (everyone's rate for entities never seen); regression, the median label;
-  multiclass, the class frequencies.
+* :class:`TrivialBaseline` — labels only, no features (earlier labels, or the training labels):
+  binary, the entity's positive rate (everyone's rate for entities never seen); regression, the
+  median label; multiclass, the class frequencies.
 * :class:`RecentFormRule` — one "recent form" feature used as the prediction, e.g. the share
   of an entity's last 10 results that were not finishes, or the mean of its last 5 qualifying
   positions. Candidates are the temporal builder's "last n events" means and shares (and
@@ -40,19 +40,27 @@ WINDOW_PATTERN = r"\.(mean|share)\.(last\d+|\d+d)$"
 
 
 class TrivialBaseline:
-    """What is known without features: earlier labels.
+    """What is known without features: labels, no features.
 
-    For a row ``(entity, t)`` it uses the labelled rows given at fit time (training and
-    validation) whose timestamp is strictly before ``t``: binary — the entity's positive rate
-    (all entities' rate when the entity has none); regression — the median label; multiclass —
-    the class frequencies. Rows with no earlier labels at all get the training figures.
-    Labels of rows at ``t' < t`` describe windows starting at ``t'``; with RelBench-style
-    timestamps one window apart those windows end by ``t``.
+    ``labels="earlier"`` (default; the benchmarks' baseline): for a row ``(entity, t)`` it uses the
+    labelled rows given at fit time (training and validation) whose timestamp is strictly before
+    ``t``: binary — the entity's positive rate (all entities' rate when the entity has none);
+    regression — the median label; multiclass — the class frequencies. Rows with no earlier
+    labels at all get the training figures. Labels of rows at ``t' < t`` describe windows
+    starting at ``t'``; with RelBench-style timestamps one window apart those windows end by ``t``.
+
+    ``labels="training"`` (the baseline of every ``relgraph train`` report): the training rows
+    only, whatever the row's time: binary — the entity's training positive rate (the global rate
+    for entities without training rows); regression — the training median; multiclass — the
+    training class frequencies.
     """
 
     name = "trivial"
 
-    def __init__(self) -> None:
+    def __init__(self, labels: str = "earlier") -> None:
+        if labels not in ("earlier", "training"):
+            raise ModelError(f"TrivialBaseline labels={labels!r} is unknown; use 'earlier' or 'training'")
+        self.labels = labels
         self.state_: dict[str, Any] = {}
 
     #: Earlier labels, no features.
@@ -71,6 +79,8 @@ class TrivialBaseline:
     def fit(self, db: Database, task: TaskTables) -> TrivialBaseline:
         if task.task_type not in ("binary", "regression", "multiclass"):
             raise QueryError(f"TrivialBaseline handles binary, regression and multiclass tasks, not {task.task_type!r}")
+        if self.labels == "training":
+            return self._fit_training(task)
         key = task.entity_key
         train = task.train.dropna(subset=["label"])
         if train.empty:
@@ -98,10 +108,35 @@ class TrivialBaseline:
         counts = pd.Series(labels).value_counts(normalize=True)
         return [float(counts.get(c, 0.0)) for c in self.state_["classes"]]
 
+    def _fit_training(self, task: TaskTables) -> TrivialBaseline:
+        labels = task.train["label"]
+        self.state_ = {"mode": "training", "task_type": task.task_type, "entity_key": task.entity_key}
+        if task.task_type == "binary":
+            y = labels.astype(float)
+            rates = y.groupby(task.train[task.entity_key]).mean()
+            self.state_.update(value=float(y.mean()), entity_keys=[plain(k) for k in rates.index], entity_rates=rates.tolist())
+        elif task.task_type == "regression":
+            self.state_["value"] = float(labels.astype(float).median())
+        else:
+            freq = labels.value_counts(normalize=True).sort_index()
+            self.state_.update(classes=[plain(c) for c in freq.index], class_freq=freq.tolist())
+        return self
+
+    def _predict_training(self, frame: pd.DataFrame) -> np.ndarray:
+        s = self.state_
+        if s["task_type"] == "binary":
+            rates = pd.Series(s["entity_rates"], index=s["entity_keys"], dtype=float)
+            return frame[s["entity_key"]].map(rates).fillna(s["value"]).to_numpy(dtype=float)
+        if s["task_type"] == "regression":
+            return np.full(len(frame), s["value"])
+        return np.tile(np.asarray(s["class_freq"], dtype=float), (len(frame), 1))
+
     def predict(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
         s = self.state_
         if not s:
             raise ModelError("TrivialBaseline.predict before fit or load: fit it first")
+        if s.get("mode") == "training":
+            return self._predict_training(frame)
         key = s["entity_key"]
         hist = pd.DataFrame({key: s["keys"], "t": np.asarray(s["times"], dtype=np.int64), "label": s["labels"]}).sort_values("t", kind="stable")
         t = pd.to_datetime(frame["timestamp"]).astype("int64").to_numpy()
@@ -133,8 +168,9 @@ class TrivialBaseline:
 
     @classmethod
     def load(cls, directory: Path | str) -> TrivialBaseline:
-        model = cls()
-        model.state_ = json.loads(_read(Path(directory) / _TRIVIAL_FILE))
+        state = json.loads(_read(Path(directory) / _TRIVIAL_FILE))
+        model = cls(labels=state.get("mode", "earlier"))
+        model.state_ = state
         return model
 
 

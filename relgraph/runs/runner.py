@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from relgraph.baselines.ranking import HistoryRanker, PopularityRanker
-from relgraph.baselines.trivial import TrivialPredictor
+from relgraph.baselines.rules import TrivialBaseline
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.metrics import PRIMARY_METRIC, choose_threshold, primary_score, task_metrics
@@ -185,9 +185,9 @@ def prediction_frame(
     return out
 
 
-def _model_classes(model: Predictor, trivial: TrivialPredictor) -> list[Any]:
+def _model_classes(model: Predictor, trivial: TrivialBaseline) -> list[Any]:
     """Class order of a multiclass model's probability columns."""
-    return list(model.classes_ or trivial.classes_)
+    return list(model.classes_ or trivial.classes_ or [])
 
 
 def ranking_baselines(db: Database, task: TaskTables) -> list[tuple[str, Predictor]]:
@@ -221,7 +221,7 @@ def train_run(
     primary = PRIMARY_METRIC[task.task_type][0]
     kinds = list(MEMBERS) if model in ("auto", "blend") else [model]
 
-    trivial = TrivialPredictor().fit(db, task) if task.task_type != "ranking" else None
+    trivial = TrivialBaseline(labels="training").fit(db, task) if task.task_type != "ranking" else None
     runs: list[ModelRun] = []
     fitted: dict[str, Any] = {}
     thresholds: dict[str, float] = {}
@@ -318,7 +318,7 @@ def train_run(
 
 
 def _evaluate(
-    name: str, predictor: Predictor, db: Database, task: TaskTables, trivial: TrivialPredictor | None,
+    name: str, predictor: Predictor, db: Database, task: TaskTables, trivial: TrivialBaseline | None,
     preds: dict[str, np.ndarray] | None = None,
 ) -> tuple[ModelRun, float]:
     """Val and test metrics of one model (from ``preds["val"]`` / ``preds["test"]`` when given,

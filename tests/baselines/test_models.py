@@ -103,6 +103,28 @@ def test_trivial_uses_only_earlier_labels(tmp_path) -> None:
     assert median == pytest.approx(np.full(len(reg.test), pd.concat([reg.train, reg.val])["label"].median()))
 
 
+def test_trivial_on_training_labels_reads_nothing_else(tmp_path) -> None:
+    """``labels="training"`` (the run report's baseline): training rates / median / frequencies only."""
+    db, task = _task("binary")
+    model = TrivialBaseline(labels="training").fit(db, task)
+    rates = task.train.groupby("customer_id")["label"].mean()
+    expected = task.test["customer_id"].map(rates).fillna(task.train["label"].mean()).to_numpy(dtype=float)
+    np.testing.assert_array_equal(model.predict(db, task.test), expected)
+    # Validation and test labels are never read.
+    changed = TaskTables("binary", "customers", "customer_id", task.train, task.val.assign(label=1 - task.val["label"]),
+                         task.test.assign(label=1 - task.test["label"]))
+    np.testing.assert_array_equal(TrivialBaseline(labels="training").fit(db, changed).predict(db, task.test), expected)
+    model.save(tmp_path)
+    loaded = TrivialBaseline.load(tmp_path)
+    assert loaded.labels == "training"
+    np.testing.assert_array_equal(loaded.predict(db, task.test), expected)
+    _, reg = _task("regression")
+    median = TrivialBaseline(labels="training").fit(db, reg).predict(db, reg.test)
+    np.testing.assert_array_equal(median, np.full(len(reg.test), reg.train["label"].astype(float).median()))
+    with pytest.raises(ModelError, match="labels='future'"):
+        TrivialBaseline(labels="future")
+
+
 def test_rule_picks_a_recent_form_feature_and_round_trips(tmp_path) -> None:
     db, task = _task("regression")
     rule = RecentFormRule().fit(db, task)
