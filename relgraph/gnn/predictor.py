@@ -34,7 +34,7 @@ from relgraph.json_values import json_or_text
 from relgraph.metrics import PRIMARY_METRIC, primary_score, task_metrics
 from relgraph.nn import RecentHistory, RelGNN, TableInputs, TaskHead
 from relgraph.query.task import TaskTables
-from relgraph.sampling import TemporalSampler
+from relgraph.sampling import TemporalNeighborLoader, TemporalSampler
 from relgraph.schema.io import schema_to_dict
 from relgraph.schema.times import to_seconds
 from relgraph.schema_check import trained_view
@@ -207,7 +207,7 @@ class GNNPredictor:
         self._set_head_args(train["label"])
         self.model = self._build_model()
         self._graph_cache = None
-        _, inputs, sampler = self._prepare(db, graph)
+        _, inputs, _ = self._prepare(db, graph)
         self.timing_["prepare_seconds"] = time.perf_counter() - started
 
         train_rows = self._seed_rows(db, train)
@@ -218,25 +218,26 @@ class GNNPredictor:
         steps = int(np.ceil(len(train_rows) / batch_size))
         if cfg.max_steps_per_epoch:
             steps = min(steps, cfg.max_steps_per_epoch)
+        # Batches as the trainer always drew them: permutation by (seed, epoch), sampler RNG by (seed, epoch, step).
+        loader = TemporalNeighborLoader(graph, self.entity_table, train_rows, train_seconds, list(cfg.fanouts),
+                                        batch_size=batch_size, shuffle=True, seed=cfg.seed, strategy=cfg.strategy)
         sample_seconds = 0.0
 
-        def batches(epoch: int) -> Iterator[tuple[int, int, np.ndarray]]:
+        def batches(epoch: int) -> Iterator[Any]:
+            nonlocal sample_seconds
             # Per-epoch seeding (dropout, code dropout): a resumed run repeats the same epochs.
             torch.manual_seed(cfg.seed * 1_000_003 + epoch)
-            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_rows))
-            for step in range(steps):
-                yield epoch, step, order[step * batch_size : (step + 1) * batch_size]
+            loader.epoch = epoch
+            stream = iter(loader)
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                batch = next(stream)
+                sample_seconds += time.perf_counter() - t0
+                yield batch
 
-        def loss(batch: tuple[int, int, np.ndarray]) -> torch.Tensor:
-            nonlocal sample_seconds
-            epoch, step, idx = batch
-            t0 = time.perf_counter()
-            sampled = sampler.sample(
-                self.entity_table, train_rows[idx], train_seconds[idx], np.random.default_rng([cfg.seed, epoch, step])
-            )
-            sample_seconds += time.perf_counter() - t0
+        def loss(batch: Any) -> torch.Tensor:
             assert self.model is not None
-            return self.model.head.loss(self._forward(sampled, inputs), train_y[idx])
+            return self.model.head.loss(self._forward(batch, inputs), train_y[batch.input_id])
 
         def validate() -> tuple[dict[str, float], float]:
             val_metrics = task_metrics(self.task_type, val["label"], self.predict(db, val), self.classes_)
