@@ -143,7 +143,7 @@ def print_train_share() -> None:
         return
     import relgraph
     from relgraph.gnn.predictor import GNNConfig, GNNPredictor
-    from relgraph.runs.runner import TaskSource, load_task_tables
+    from relgraph.runs.tasks import TaskSource, load_task_tables
 
     db = relgraph.connect(str(REL_F1_PATH))
     task = load_task_tables(db, TaskSource(task_tables=str(tasks)))

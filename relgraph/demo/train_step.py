@@ -18,7 +18,8 @@ def train_step(ctx: DemoContext) -> None:
     """Train the GNN for :data:`CHURN_QUERY` into ``out_dir/churn_model`` and predict at the latest time."""
     from relgraph.gnn.predictor import GNNConfig
     from relgraph.query import build_task
-    from relgraph.runs.runner import TaskSource, predict_run, train_run
+    from relgraph.runs.runner import predict_run, train_run
+    from relgraph.runs.tasks import TaskSource
 
     started = time.perf_counter()
     print(f"\nTraining a churn model:\n  {CHURN_QUERY}")

@@ -24,15 +24,8 @@ import tomllib
 
 from relgraph.database import Database, connect
 from relgraph.predictor import Predictor
-from relgraph.runs.runner import (
-    TaskSource,
-    build_run_task,
-    evaluate_run,
-    load_model,
-    predict_run,
-    read_config,
-    train_run,
-)
+from relgraph.runs.runner import evaluate_run, load_model, predict_run, read_config, train_run
+from relgraph.runs.tasks import TaskSource, build_run_task
 from relgraph.schema_check import trained_tables_only
 
 

@@ -13,7 +13,8 @@ import relgraph
 from relgraph.database import Database
 from relgraph.errors import ModelError
 from relgraph.gnn.ranking import RankingGNNConfig, RankingGNNPredictor
-from relgraph.runs.runner import TaskSource, build_run_task, evaluate_run, predict_run, train_run
+from relgraph.runs.runner import evaluate_run, predict_run, train_run
+from relgraph.runs.tasks import TaskSource, build_run_task
 
 T0 = pd.Timestamp("2024-01-01")
 QUERY = "PREDICT LIST_DISTINCT(orders.product_id, 0, 14, days) RANK TOP 3 FOR EACH customers.customer_id"

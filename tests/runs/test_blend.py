@@ -17,7 +17,8 @@ from relgraph.gnn.predictor import GNNConfig, GNNPredictor
 from relgraph.metrics import regression_metrics
 from relgraph.query.task import TaskTables
 from relgraph.runs.blend import WEIGHT_GRID, BlendPredictor, align_columns, blend_predictions, choose_weight
-from relgraph.runs.runner import TaskSource, evaluate_run, load_model, predict_run, train_run
+from relgraph.runs.runner import evaluate_run, load_model, predict_run, train_run
+from relgraph.runs.tasks import TaskSource
 
 FAST = GNNConfig(hidden=16, fanouts=[4, 2], epochs=2, lr=1e-2, batch_size=128, graph_cache_dir=None, num_threads=1)
 

@@ -13,7 +13,7 @@ from relgraph.database import connect
 from relgraph.demo.generate import make_demo_database
 from relgraph.gnn.predictor import GNNConfig, GNNPredictor
 from relgraph.query import build_task
-from relgraph.runs.runner import prediction_rows
+from relgraph.runs.tasks import prediction_rows
 
 CHURN = "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id WHERE COUNT(orders.*, -90, 0, days) > 0"
 
