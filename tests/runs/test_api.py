@@ -56,3 +56,12 @@ def test_unknown_model_kind_is_refused(shop: tuple[Database, TaskTables], tmp_pa
     db, _ = shop
     with pytest.raises(ModelError, match="unknown model 'forest'"):
         relgraph.train(db, QUERY, model="forest", out=tmp_path)
+
+
+def test_the_runs_layer_imports_without_torch() -> None:
+    """A LightGBM run never needs torch: the registry imports the GNN classes only when asked."""
+    import subprocess
+    import sys
+
+    code = "import sys, relgraph; relgraph.train; relgraph.load; import relgraph.cli.train; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
