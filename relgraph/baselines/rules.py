@@ -189,6 +189,19 @@ class RecentFormRule:
         self.builder = builder or TemporalFeatureBuilder(max_features=None, include=candidates)
         self.state_: dict[str, Any] = {}
 
+    #: One feature, chosen on validation: nothing to rank.
+    feature_importance_: pd.Series | None = None
+
+    @property
+    def classes_(self) -> list[Any] | None:
+        """Multiclass: the class of each probability column (the mapping's classes); else None."""
+        return self.state_.get("mapping", {}).get("classes")
+
+    @property
+    def history_(self) -> list[dict[str, float]]:
+        """Fitted in one go: no per-epoch records."""
+        return []
+
     def fit(self, db: Database, task: TaskTables) -> RecentFormRule:
         if task.task_type not in ("binary", "regression", "multiclass"):
             raise QueryError(f"RecentFormRule handles binary, regression and multiclass tasks, not {task.task_type!r}")
