@@ -2,22 +2,8 @@
 
 Inference rules (each inferred item records its evidence as one readable sentence):
 
-Primary keys (tables without a declared or file-given key): a column that is unique, non-null,
-integer or string, and named as an id: ``id``, ``<table>Id``/``<table>_id`` (plural or singular
-table name) scores highest, ``<prefix>Id`` where the prefix resembles the table name
-(``qualifyId`` for ``qualifying``) next, any other ``...id``/``...key`` column last. A column
-named as another table's id (``driverId`` in a 1:1 extension table) is not taken as the key.
-
-Foreign keys (only when the source declares none; catalog constraints are authoritative, and a
-source that declares foreign keys also declares all its primary keys): a column whose name
-equals another table's primary-key name (``raceId`` -> ``races.raceId``), or ends with
-``<table>Id``/``<table>_id``/that key's name (``OwnerUserId`` -> ``Users``), or, for
-self-references, ends with ``id`` and names no table but a relation such as parent, manager,
-previous, related or answer (``manager_id``, ``ParentId``, ``AcceptedAnswerId``; see
-``SELF_REFERENCE_HINT``). It is accepted when at least ``MIN_COVERAGE`` of its non-null values
-are found in the candidate key (``MIN_SELF_COVERAGE`` for self-references); coverage and dangling
-count are reported. A table's own primary key is never a foreign key. Integer, string and
-whole-number float columns (ids with nulls after pandas) can be references.
+Primary and foreign keys (single-column, composite, by name and by values): see
+:mod:`relgraph.schema.keys`.
 
 Time columns (tables without a declared or file-given time; a source that declares time columns,
 like RelBench, declares all of them): date/timestamp columns, ISO date strings and integer Unix
@@ -39,10 +25,8 @@ to choose in the schema file.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +36,13 @@ import pyarrow.compute as pc
 from relgraph.connectors.base import SourceData
 from relgraph.errors import SchemaError
 from relgraph.schema.io import SchemaOverrides, TableOverride, closest, load_schema_file
+from relgraph.schema.keys import Key, describe_first, infer_keys, split_reference
 from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
-from relgraph.schema.stypes import ISO_DATE_PATTERN, distinct_count, infer_stype
+from relgraph.schema.stypes import ISO_DATE_PATTERN, infer_stype
 from relgraph.schema.times import (
     AUDIT_PATTERN,
     TIME_VALUE_HINT,
     bad_times_message,
-    comparable_keys,
     epoch_column_unit,
     epoch_evidence,
     epoch_unit,
@@ -66,7 +50,6 @@ from relgraph.schema.times import (
     is_date_only,
     is_datetime_type,
     is_stringlike,
-    is_whole_number,
     lookup_parent_values,
     norm,
     own_row_times,
@@ -76,69 +59,7 @@ from relgraph.schema.times import (
     time_name_score,
 )
 
-MIN_COVERAGE = 0.8
-MIN_SELF_COVERAGE = 0.95
-#: Primary-key names too generic to link by name alone (``airports.code`` is no FK to ``countries.code``).
-GENERIC_KEY_NAMES = {"id", "key", "code", "name", "uuid", "guid", "pk"}
-#: Prefixes of ``...id`` columns that point back into their own table (``manager_id``, ``ParentId``).
-SELF_REFERENCE_HINT = re.compile(
-    r"parent|manager|boss|supervisor|reportsto|mentor|referr|invitedby|replyto|repliedto|answer|question|"
-    r"original|previous|prev|next|root|related|duplicate|successor|predecessor|child|spouse|partner|friend"
-)
 BIRTH_PATTERN = re.compile(r"^dob$|birth", re.IGNORECASE)
-
-
-def table_stems(table: str) -> set[str]:
-    """Normalised plural and singular forms of a table name (``races`` -> {races, race})."""
-    n = norm(table)
-    stems = {n}
-    if n.endswith("ies") and len(n) > 4:
-        stems.add(n[:-3] + "y")
-    elif n.endswith(("ses", "xes", "ches", "shes")):
-        stems.add(n[:-2])
-    if n.endswith("s") and not n.endswith("ss") and len(n) > 2:
-        stems.add(n[:-1])
-    return stems
-
-
-def _id_prefix(name: str) -> str | None:
-    """``raceId`` -> ``race``; None when the name does not end with ``id``."""
-    n = norm(name)
-    return n[:-2] if n.endswith("id") and len(n) > 2 else None
-
-
-def _is_key_type(dtype: pa.DataType) -> bool:
-    """Types a key can have: integers and strings (floats only as references, see ``_is_reference_type``)."""
-    return pa.types.is_integer(dtype) or is_stringlike(dtype)
-
-
-def _is_reference_type(values: pa.ChunkedArray) -> bool:
-    """Foreign-key values: key types, or whole-number floats (integer ids with nulls after pandas)."""
-    if pa.types.is_floating(values.type):
-        return is_whole_number(values)
-    return _is_key_type(values.type)
-
-
-def _is_unique(values: pa.ChunkedArray) -> bool:
-    """No value twice. Integers spanning at most 4x their count use a counting pass (no hashing)."""
-    if pa.types.is_integer(values.type) and len(values):
-        bounds = pc.min_max(values)
-        low, high = bounds["min"].as_py(), bounds["max"].as_py()
-        if low is not None and high - low < 4 * len(values):
-            offsets = pc.subtract(values, low).to_numpy().astype(np.int64)
-            return int(np.bincount(offsets).max()) <= 1
-    return distinct_count(values) == len(values)
-
-
-def _describe(values: pa.Array) -> str:
-    return repr(values[0].as_py()) if len(values) else "?"
-
-
-@dataclass
-class _Key:
-    column: str | None
-    inferred: bool
-    evidence: str
 
 
 def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Schema:
@@ -157,13 +78,9 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
     tables = data.tables
     _check_override_names(overrides, tables)
     warnings: list[str] = []
-    _report_composite_keys(data, warnings)
 
-    keys = _primary_keys(data, overrides)
-    for name, key in keys.items():
-        if key.column is not None and not key.inferred:
-            _validate_primary_key(name, key.column, tables[name])
-    foreign = _foreign_keys(data, keys, overrides)
+    inferred_keys = infer_keys(data, overrides)
+    keys, foreign = inferred_keys.primary, inferred_keys.foreign
     static_reasons: dict[str, str] = {}
     times = _times(data, keys, foreign, overrides, warnings, static_reasons)
 
@@ -185,8 +102,10 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
             foreign_keys=fks,
             time=time,
             time_evidence=static_reasons.get(name, "") if time is None else "",
+            composite_key=key.columns,
+            composite_foreign_keys=inferred_keys.composite_foreign[name],
         )
-    schema = Schema(tables=schema_tables, warnings=warnings)
+    schema = Schema(tables=schema_tables, warnings=warnings, rejected_keys=inferred_keys.rejected)
     row_times = _row_times_or_none(tables, schema)
     _hide_future_columns(schema, tables, row_times, warnings)
     _hide_era_columns(schema, tables, row_times, warnings)
@@ -207,247 +126,31 @@ def _check_override_names(overrides: SchemaOverrides, tables: dict[str, pa.Table
         named = list(override.stypes)
         if isinstance(override.primary_key, str):
             named.append(override.primary_key)
+        elif isinstance(override.primary_key, list):
+            named += override.primary_key
+        named += [c for columns in override.not_foreign_keys for c in columns]
         if override.time is not None:
             named += [
                 c for c in (override.time.column, override.time.time_of_day, override.time.inherit_via) if c
             ]
         for column, reference in override.foreign_keys or []:
             named.append(column)
-            ref_table, ref_column = _split_reference(reference, tables, f"{where}: {name}.{column}")
+            ref_table, ref_column = split_reference(reference, tables, f"{where}: {name}.{column}")
             if ref_column not in tables[ref_table].column_names:
                 raise SchemaError(
                     f"{where}: {name}.{column} references missing column {ref_table}.{ref_column}"
                     f"{closest(ref_column, tables[ref_table].column_names)}"
                 )
+        for fk_columns, ref_table, _ in override.composite_foreign_keys or []:
+            named += fk_columns
+            if ref_table not in tables:
+                raise SchemaError(
+                    f"{where}: {name}.({', '.join(fk_columns)}) references missing table {ref_table!r}"
+                    f"{closest(ref_table, list(tables))}"
+                )
         for column in named:
             if column not in columns:
                 raise SchemaError(f"{where}: column {name}.{column} does not exist{closest(column, columns)}")
-
-
-def _split_reference(reference: str, tables: dict[str, pa.Table], where: str) -> tuple[str, str]:
-    """``"races.raceId"`` -> ``("races", "raceId")``; the longest table-name prefix wins (names may hold dots)."""
-    matches = [t for t in tables if reference.startswith(t + ".")]
-    if not matches:
-        head = reference.split(".", 1)[0]
-        if "." not in reference:
-            raise SchemaError(f'{where}: references must read "table.column", got {reference!r}')
-        raise SchemaError(f"{where} references missing table {head!r}{closest(head, list(tables))}")
-    table = max(matches, key=len)
-    return table, reference[len(table) + 1 :]
-
-
-def _report_composite_keys(data: SourceData, warnings: list[str]) -> None:
-    composite = data.declared.composite
-    for table, columns in composite.primary_keys.items():
-        warnings.append(
-            f"{table}: composite primary key ({', '.join(columns)}) is not supported; the table is read "
-            "without a primary key (add a surrogate key column to link it)"
-        )
-    for table, fks in composite.foreign_keys.items():
-        for columns, ref_table, _ in fks:
-            warnings.append(
-                f"{table}: composite foreign key ({', '.join(columns)}) -> {ref_table} is not linked"
-            )
-
-
-# ----------------------------------------------------------------------------- primary keys
-
-
-def _primary_keys(data: SourceData, overrides: SchemaOverrides) -> dict[str, _Key]:
-    declared = data.declared
-    # A source declaring foreign keys states its keys fully: tables without a declared key have none.
-    fully_declared = any(declared.foreign_keys.values())
-    other_id_names = {
-        name: {s + "id" for t in data.tables if t != name for s in table_stems(t)} for name in data.tables
-    }
-    out: dict[str, _Key] = {}
-    for name, table in data.tables.items():
-        override = overrides.tables.get(name)
-        if override is not None and override.primary_key is not None:
-            column = override.primary_key or None
-            out[name] = _Key(column, False, f"schema file {overrides.path}")
-        elif name in declared.primary_keys:
-            column = declared.primary_keys[name]
-            if column not in table.column_names:
-                raise SchemaError(
-                    f"{name}: declared primary key {column!r} is not a column{closest(column, table.column_names)}"
-                )
-            out[name] = _Key(column, False, "declared by the source")
-        elif fully_declared:
-            out[name] = _Key(None, False, "none declared by the source")
-        else:
-            out[name] = _infer_primary_key(name, table, other_id_names[name])
-    return out
-
-
-def _validate_primary_key(table_name: str, column: str, table: pa.Table) -> None:
-    """Declared or file-given keys are trusted but must be unique and non-null."""
-    values = table.column(column)
-    fix = "fix the data or name another key in a schema file"
-    if values.null_count:
-        raise SchemaError(f"{table_name}.{column}: primary key has {values.null_count} NULL values; {fix}")
-    if not _is_unique(values):
-        distinct = distinct_count(values)
-        counts = pc.value_counts(values)
-        dupes = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
-        raise SchemaError(
-            f"{table_name}.{column}: primary key has {table.num_rows - distinct} duplicate values "
-            f"(e.g. {_describe(dupes)}); {fix}"
-        )
-
-
-def _infer_primary_key(name: str, table: pa.Table, other_id_names: set[str]) -> _Key:
-    stems = table_stems(name)
-    best: tuple[int, int, str, str] | None = None  # (score, -position, column, evidence)
-    for position, column in enumerate(table.column_names):
-        values = table.column(column)
-        n = norm(column)
-        prefix = _id_prefix(column)
-        if not _is_key_type(values.type) or values.null_count or table.num_rows == 0:
-            continue
-        if n == "id" or n in {s + "id" for s in stems}:
-            score, why = 3, "named as the table's id"
-        elif prefix and any(
-            s.startswith(prefix) or difflib.SequenceMatcher(None, prefix, s).ratio() >= 0.75 for s in stems
-        ):
-            score, why = 2, f"name resembles the table name {name!r}"
-        elif prefix or n.endswith("key"):
-            score, why = 1, "an id-like name"
-        else:
-            continue
-        if n in other_id_names and score < 3:
-            continue  # named as another table's id: a reference, not this table's key
-        if best is not None and (score, -position) <= best[:2]:
-            continue
-        if not _is_unique(values):
-            continue
-        best = (score, -position, column, f"unique, non-null, {why}")
-    if best is None:
-        return _Key(None, True, "no unique, non-null, id-named column")
-    return _Key(best[2], True, best[3])
-
-
-# ----------------------------------------------------------------------------- foreign keys
-
-
-def _foreign_keys(
-    data: SourceData, keys: dict[str, _Key], overrides: SchemaOverrides
-) -> dict[str, list[ForeignKey]]:
-    tables = data.tables
-    declared = data.declared.foreign_keys
-    infer = not any(declared.values())
-    out: dict[str, list[ForeignKey]] = {}
-    for name, table in tables.items():
-        override = overrides.tables.get(name)
-        if override is not None and override.foreign_keys is not None:
-            fks = []
-            for column, reference in override.foreign_keys:
-                ref_table, ref_column = _split_reference(
-                    reference, tables, f"schema file {overrides.path}: {name}.{column}"
-                )
-                fks.append(
-                    _declared_fk(tables, name, column, ref_table, ref_column, f"schema file {overrides.path}")
-                )
-        elif declared.get(name):
-            fks = [
-                _declared_fk(tables, name, c, rt, rc, "declared by the source")
-                for c, rt, rc in declared[name]
-            ]
-        elif infer:
-            fks = _infer_foreign_keys(name, table, tables, keys)
-        else:
-            fks = []
-        out[name] = fks
-    return out
-
-
-def _containment(child: pa.ChunkedArray, parent: pa.ChunkedArray) -> tuple[float, int]:
-    """(share of the child's non-null values found in ``parent``, count of those not found)."""
-    values = child.drop_null()
-    if len(values) == 0:
-        return 1.0, 0
-    if not (_is_reference_type(values) and _is_key_type(parent.type)):
-        return 0.0, len(values)
-    values, parent_values = comparable_keys(values, parent.drop_null())
-    found = pc.sum(pc.is_in(values, value_set=parent_values)).as_py() or 0
-    return found / len(values), len(values) - found
-
-
-def _declared_fk(
-    tables: dict[str, pa.Table], table: str, column: str, ref_table: str, ref_column: str, source: str
-) -> ForeignKey:
-    """A declared or file-given foreign key, checked against the data."""
-    where = f"{table}.{column}"
-    if column not in tables[table].column_names:
-        raise SchemaError(
-            f"{where}: foreign-key column does not exist{closest(column, tables[table].column_names)}"
-        )
-    if ref_table not in tables:
-        raise SchemaError(
-            f"{where}: references missing table {ref_table!r}{closest(ref_table, list(tables))}"
-        )
-    if ref_column not in tables[ref_table].column_names:
-        raise SchemaError(
-            f"{where}: references missing column {ref_table}.{ref_column}{closest(ref_column, tables[ref_table].column_names)}"
-        )
-    parent = tables[ref_table].column(ref_column)
-    if parent.null_count or distinct_count(parent) < len(parent):
-        raise SchemaError(
-            f"{where}: references {ref_table}.{ref_column}, which is not unique and non-null; reference a key column"
-        )
-    coverage, dangling = _containment(tables[table].column(column), parent)
-    return ForeignKey(column, ref_table, ref_column, False, coverage, source, dangling)
-
-
-def _fk_name_match(
-    column: str, child: str, parent: str, parent_key: str, table_names: list[str]
-) -> tuple[int, str] | None:
-    """How strongly a column's name says it references ``parent.parent_key`` (3 strong .. 1 weak), with why."""
-    n, key = norm(column), norm(parent_key)
-    if n == key and key not in GENERIC_KEY_NAMES:
-        return 3, f"same name as {parent}.{parent_key}"
-    if any(n.endswith(stem + "id") for stem in table_stems(parent)):
-        return 2, f"name ends with the table name {parent!r} + id"
-    if key not in GENERIC_KEY_NAMES and n.endswith(key) and n != key:
-        return 2, f"name ends with {parent}.{parent_key}"
-    prefix = _id_prefix(column)
-    if (
-        parent == child
-        and prefix
-        and SELF_REFERENCE_HINT.search(prefix)
-        and not any(prefix.endswith(s) for t in table_names for s in table_stems(t))
-    ):
-        return 1, f"{column!r} names a relation, not a table: a self-reference"
-    return None
-
-
-def _infer_foreign_keys(
-    name: str, table: pa.Table, tables: dict[str, pa.Table], keys: dict[str, _Key]
-) -> list[ForeignKey]:
-    fks: list[ForeignKey] = []
-    table_names = list(tables)
-    for column in table.column_names:
-        values = table.column(column)
-        if column == keys[name].column or not _is_reference_type(values) or values.null_count == len(values):
-            continue
-        best: tuple[int, float, ForeignKey] | None = None
-        for parent, key in keys.items():
-            if key.column is None:
-                continue
-            match = _fk_name_match(column, name, parent, key.column, table_names)
-            if match is None:
-                continue
-            strength, why = match
-            coverage, dangling = _containment(values, tables[parent].column(key.column))
-            if coverage < (MIN_COVERAGE if strength > 1 else MIN_SELF_COVERAGE):
-                continue
-            evidence = f"{why}; {coverage:.1%} of {len(values) - values.null_count} non-null values found in {parent}.{key.column}"
-            candidate = ForeignKey(column, parent, key.column, True, coverage, evidence, dangling)
-            if best is None or (strength, coverage) > best[:2]:
-                best = (strength, coverage, candidate)
-        if best is not None:
-            fks.append(best[2])
-    return fks
 
 
 # ----------------------------------------------------------------------------- times
@@ -547,13 +250,13 @@ def _check_time_values(name: str, table: pa.Table, column: str, time_of_day: str
         ) from err
     if len(bad):
         raise SchemaError(
-            f"{name}.{time_of_day}: {len(bad)} clock times do not parse, e.g. {_describe(bad)}; use times like 06:00:00"
+            f"{name}.{time_of_day}: {len(bad)} clock times do not parse, e.g. {describe_first(bad)}; use times like 06:00:00"
         )
 
 
 def _times(
     data: SourceData,
-    keys: dict[str, _Key],
+    keys: dict[str, Key],
     foreign: dict[str, list[ForeignKey]],
     overrides: SchemaOverrides,
     warnings: list[str],

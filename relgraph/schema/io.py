@@ -5,19 +5,22 @@ keeps what relgraph declared or inferred::
 
     [tables.results]
     primary_key = "resultId"            # or false: the table has no primary key
+    # primary_key = ["order_id", "product_id"]   composite key: the pair identifies a row
     time = { inherit_via = "raceId" }   # row time of the parent reached through raceId
     # time = "date"                                  own time column
     # time = { column = "date", time_of_day = "time" }  date column + clock-time column
     # time = false                                   static table (rows always exist)
     foreign_keys = [                     # when present, replaces all of the table's foreign keys
       { column = "raceId", references = "races.raceId" },
+      # { columns = ["origin", "time_hour"], references = "weather" }   composite reference to
+      #   weather's composite key (or give references_columns = [...] naming it)
     ]
+    not_foreign_keys = ["grid", ["origin", "time_hour"]]   # never infer these (column or columns) as references
 
     [tables.results.stypes]             # semantic type per non-key column (see relgraph.schema.SType)
     statusId = "categorical"            # key columns stay "key": keys are never features
 
-Composite primary keys (``primary_key = ["a", "b"]``) are not supported: add a surrogate key
-column. ``write_schema`` writes every table in this format, with all foreign keys and column
+``write_schema`` writes every table in this format, with all foreign keys and column
 stypes, so the written file reproduces the schema exactly and can be edited.
 """
 
@@ -40,7 +43,7 @@ else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
 from relgraph.errors import SchemaError
 from relgraph.schema.model import Schema, SType, TableSchema
 
-TABLE_KEYS = ("primary_key", "time", "foreign_keys", "stypes")
+TABLE_KEYS = ("primary_key", "time", "foreign_keys", "not_foreign_keys", "stypes")
 TIME_KEYS = ("column", "time_of_day", "inherit_via")
 
 
@@ -57,9 +60,13 @@ class TimeOverride:
 class TableOverride:
     """What a schema file says about one table; None means "not stated, keep inferred"."""
 
-    primary_key: str | bool | None = None  # False: no primary key
+    primary_key: str | list[str] | bool | None = None  # False: no primary key; a list: composite key
     time: TimeOverride | None = None
     foreign_keys: list[tuple[str, str]] | None = None  # (column, "table.column")
+    # (columns, referenced table, referenced columns or None for that table's composite key);
+    # stated together with ``foreign_keys`` (the same list in the file)
+    composite_foreign_keys: list[tuple[list[str], str, list[str] | None]] | None = None
+    not_foreign_keys: list[list[str]] = field(default_factory=list)  # columns never inferred as references
     stypes: dict[str, SType] = field(default_factory=dict)
 
 
@@ -122,31 +129,29 @@ def _parse_table(path: str, table: str, spec: Any) -> TableOverride:
     out = TableOverride()
     pk = spec.get("primary_key")
     if isinstance(pk, list):
+        if len(pk) < 2 or not all(isinstance(c, str) for c in pk) or len(set(pk)) < len(pk):
+            raise SchemaError(
+                f"{where}.primary_key: a composite key is a list of two or more distinct column names"
+            )
+    elif pk is not None and not isinstance(pk, str) and pk is not False:
         raise SchemaError(
-            f"{where}.primary_key: composite primary keys ({', '.join(map(str, pk))}) are not supported; "
-            "add a single surrogate key column (e.g. a row number) and name it here"
+            f"{where}.primary_key: expected a column name, a list of them, or false, got {pk!r}"
         )
-    if pk is not None and not isinstance(pk, str) and pk is not False:
-        raise SchemaError(f"{where}.primary_key: expected a column name or false, got {pk!r}")
     out.primary_key = pk
     if "time" in spec:
         out.time = _parse_time(where, spec["time"])
     if "foreign_keys" in spec:
-        fks = spec["foreign_keys"]
-        if not isinstance(fks, list):
-            raise SchemaError(f"{where}.foreign_keys: expected a list of {{column, references}}")
-        out.foreign_keys = []
-        for i, fk in enumerate(fks):
-            if (
-                not isinstance(fk, dict)
-                or not isinstance(fk.get("column"), str)
-                or not isinstance(fk.get("references"), str)
-                or set(fk) - {"column", "references"}
-            ):
-                raise SchemaError(
-                    f'{where}.foreign_keys[{i}]: expected {{ column = "col", references = "table.column" }}'
-                )
-            out.foreign_keys.append((fk["column"], fk["references"]))
+        out.foreign_keys, out.composite_foreign_keys = _parse_foreign_keys(where, spec["foreign_keys"])
+    not_fks = spec.get("not_foreign_keys", [])
+    if not isinstance(not_fks, list):
+        raise SchemaError(f"{where}.not_foreign_keys: expected a list of column names (or lists of them)")
+    for i, entry in enumerate(not_fks):
+        columns = [entry] if isinstance(entry, str) else entry
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+            raise SchemaError(
+                f"{where}.not_foreign_keys[{i}]: expected a column name or a list of column names"
+            )
+        out.not_foreign_keys.append(columns)
     stypes = spec.get("stypes", {})
     if not isinstance(stypes, dict):
         raise SchemaError(f"{where}.stypes: expected a mapping column -> stype")
@@ -156,6 +161,51 @@ def _parse_table(path: str, table: str, spec: Any) -> TableOverride:
             raise SchemaError(f"{where}.stypes.{column}: unknown stype {value!r}{closest(str(value), names)}")
         out.stypes[str(column)] = SType(value)
     return out
+
+
+def _parse_foreign_keys(
+    where: str, fks: Any
+) -> tuple[list[tuple[str, str]], list[tuple[list[str], str, list[str] | None]]]:
+    """``foreign_keys`` entries: single (``column`` + ``"table.column"``) and composite
+    (``columns`` + ``"table"``, optional ``references_columns``)."""
+    if not isinstance(fks, list):
+        raise SchemaError(f"{where}.foreign_keys: expected a list of {{column, references}}")
+    single: list[tuple[str, str]] = []
+    composite: list[tuple[list[str], str, list[str] | None]] = []
+    for i, fk in enumerate(fks):
+        if isinstance(fk, dict) and "columns" in fk:
+            columns, ref_columns = fk.get("columns"), fk.get("references_columns")
+            if (
+                not _is_name_list(columns)
+                or len(columns) < 2
+                or not isinstance(fk.get("references"), str)
+                or (
+                    ref_columns is not None
+                    and (not _is_name_list(ref_columns) or len(ref_columns) != len(columns))
+                )
+                or set(fk) - {"columns", "references", "references_columns"}
+            ):
+                raise SchemaError(
+                    f'{where}.foreign_keys[{i}]: expected {{ columns = ["a", "b"], references = "table" }} '
+                    "(optionally references_columns = a list as long as columns)"
+                )
+            composite.append((list(columns), fk["references"], list(ref_columns) if ref_columns else None))
+            continue
+        if (
+            not isinstance(fk, dict)
+            or not isinstance(fk.get("column"), str)
+            or not isinstance(fk.get("references"), str)
+            or set(fk) - {"column", "references"}
+        ):
+            raise SchemaError(
+                f'{where}.foreign_keys[{i}]: expected {{ column = "col", references = "table.column" }}'
+            )
+        single.append((fk["column"], fk["references"]))
+    return single, composite
+
+
+def _is_name_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _parse_time(where: str, spec: Any) -> TimeOverride:
@@ -186,7 +236,10 @@ def schema_to_dict(schema: Schema) -> dict[str, Any]:
 
 
 def _table_to_dict(table: TableSchema) -> dict[str, Any]:
-    out: dict[str, Any] = {"primary_key": table.primary_key if table.primary_key is not None else False}
+    key: str | list[str] | bool = table.primary_key or (
+        list(table.composite_key) if table.composite_key else False
+    )
+    out: dict[str, Any] = {"primary_key": key}
     time = table.time
     if time is None:
         out["time"] = False
@@ -199,6 +252,13 @@ def _table_to_dict(table: TableSchema) -> dict[str, Any]:
     out["foreign_keys"] = [
         {"column": fk.column, "references": f"{fk.references_table}.{fk.references_column}"}
         for fk in table.foreign_keys
+    ] + [
+        {
+            "columns": fk.columns,
+            "references": fk.references_table,
+            "references_columns": fk.references_columns,
+        }
+        for fk in table.composite_foreign_keys
     ]
     out["stypes"] = {c.name: c.stype.value for c in table.columns if c.stype is not SType.KEY}
     return out
