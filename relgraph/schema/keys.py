@@ -71,6 +71,8 @@ MIN_ROLE_REACH = 0.5
 REPORT_COVERAGE = 0.5
 #: Composite keys are looked for among at most this many shared columns of a table (pairs grow quadratically).
 MAX_COMPOSITE_COLUMNS = 12
+#: Uniqueness is first checked on this many rows: most non-key columns repeat a value early.
+_UNIQUE_PROBE_ROWS = 10_000
 #: Primary-key names too generic to link by name alone (``airports.code`` is no FK to ``countries.code``).
 GENERIC_KEY_NAMES = {"id", "key", "code", "name", "uuid", "guid", "pk"}
 #: Prefixes of ``...id`` columns that point back into their own table (``manager_id``, ``ParentId``).
@@ -181,6 +183,29 @@ def tuple_codes(
             parent_code = pc.add(pc.multiply(parent_code, size), parent_part)
     assert child_code is not None and parent_code is not None
     return child_code, parent_code
+
+
+def row_codes(columns: Sequence[pa.ChunkedArray | pa.Array]) -> pa.Array:
+    """One table's rows as int64 codes of their value tuples (equal codes, equal tuples)."""
+    code: pa.Array | None = None
+    for column in columns:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        encoded = pc.dictionary_encode(column)
+        part = pc.cast(encoded.indices, pa.int64())
+        size = pa.scalar(max(len(encoded.dictionary), 1), pa.int64())
+        code = part if code is None else pc.add(pc.multiply(code, size), part)
+    assert code is not None
+    return code
+
+
+def is_unique_tuple(columns: Sequence[pa.ChunkedArray]) -> bool:
+    """No value tuple twice; most non-key tuples repeat within the first rows, checked first."""
+    if len(columns[0]) > _UNIQUE_PROBE_ROWS and not is_unique(
+        row_codes([c.slice(0, _UNIQUE_PROBE_ROWS) for c in columns])
+    ):
+        return False
+    return is_unique(row_codes(columns))
 
 
 def _all_valid(columns: Sequence[pa.ChunkedArray]) -> np.ndarray:
@@ -330,7 +355,7 @@ def _validate_composite_key(table_name: str, columns: list[str], table: pa.Table
     nulls = int((~_all_valid(values)).sum())
     if nulls:
         raise SchemaError(f"{where}: composite primary key has {nulls} rows with a NULL part; fix the data")
-    _, codes = tuple_codes(values, values)
+    codes = row_codes(values)
     duplicates = len(codes) - distinct_count(codes)
     if duplicates:
         raise SchemaError(
@@ -367,10 +392,6 @@ def _infer_primary_key(name: str, table: pa.Table, other_id_names: set[str]) -> 
     if best is None:
         return Key(None, True, "no unique, non-null, id-named column")
     return Key(best[2], True, best[3])
-
-
-#: Uniqueness is first checked on this many rows: most non-key columns repeat a value early.
-_UNIQUE_PROBE_ROWS = 10_000
 
 
 def _candidate_keys(table: pa.Table) -> list[str]:
@@ -454,8 +475,7 @@ def _link_table_keys(
             values = [table.column(first.column), table.column(second.column)]
             if not _all_valid(values).all():
                 continue
-            _, codes = tuple_codes(values, values)
-            if not is_unique(codes):
+            if not is_unique_tuple(values):
                 continue
             primary[name] = Key(
                 None,
@@ -522,16 +542,46 @@ def _foreign_keys(
     return out
 
 
-def _containment(child: pa.ChunkedArray, parent: pa.ChunkedArray) -> tuple[float, int]:
+@dataclass
+class _Distinct:
+    """A column's distinct non-null values and how often each occurs: every containment check
+    against a candidate key looks up the distinct values only (hashing the column once)."""
+
+    values: pa.Array
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray) -> _Distinct:
+        counted = pc.value_counts(column.drop_null())
+        return cls(counted.field("values"), counted.field("counts").to_numpy().astype(np.int64))
+
+
+class _Candidate:
+    """A column considered as a reference; its distinct values are counted once, when first needed."""
+
+    def __init__(self, column: pa.ChunkedArray) -> None:
+        self.column = column
+        self._distinct: _Distinct | None = None
+
+    @property
+    def distinct(self) -> _Distinct:
+        if self._distinct is None:
+            self._distinct = _Distinct.of(self.column)
+        return self._distinct
+
+
+def _containment(child: pa.ChunkedArray | _Distinct, parent: pa.ChunkedArray) -> tuple[float, int]:
     """(share of the child's non-null values found in ``parent``, count of those not found)."""
-    values = child.drop_null()
-    if len(values) == 0:
+    distinct = child if isinstance(child, _Distinct) else _Distinct.of(child)
+    total = int(distinct.counts.sum())
+    if total == 0:
         return 1.0, 0
-    if not (_is_reference_type(values) and _is_key_type(parent.type)):
-        return 0.0, len(values)
-    values, parent_values = comparable_keys(values, parent.drop_null())
-    found = pc.sum(pc.is_in(values, value_set=parent_values)).as_py() or 0
-    return found / len(values), len(values) - found
+    if not (_is_reference_type(distinct.values) and _is_key_type(parent.type)):
+        return 0.0, total
+    values, parent_values = comparable_keys(distinct.values, parent.drop_null())
+    found_mask = pc.is_in(values, value_set=parent_values).to_numpy(zero_copy_only=False)
+    found = int(distinct.counts[found_mask].sum())
+    return found / total, total - found
 
 
 def _declared_fk(
@@ -602,11 +652,9 @@ def _reach(values: pa.ChunkedArray, parent: pa.ChunkedArray) -> float:
     return float(np.searchsorted(keys, largest, side="right")) / max(len(keys), 1)
 
 
-def _role_guard(
-    column: str, values: pa.ChunkedArray, parent: str, key: str, parent_values: pa.ChunkedArray
-) -> str:
+def _role_guard(column: str, values: pa.Array, parent: str, key: str, parent_values: pa.ChunkedArray) -> str:
     """Why a by-value reference is not believed ('' when it is)."""
-    if distinct_count(values) < 2:
+    if len(values) < 2:
         return "a single distinct value is no evidence of a reference"
     if _family(values) == "str":
         return ""
@@ -644,9 +692,10 @@ def _infer_foreign_keys(
             continue
         non_null = len(values) - values.null_count
         usable = [(p, k, c) for p, k, c in targets if not (c and p == name)]
-        best = _best_name_match(name, column, values, tables, usable, table_names, non_null, rejected)
+        candidate = _Candidate(values)
+        best = _best_name_match(name, column, candidate, tables, usable, table_names, non_null, rejected)
         if best is None:
-            best = _best_role_match(name, column, values, tables, usable, non_null, rejected)
+            best = _best_role_match(name, column, candidate, tables, usable, non_null, rejected)
         if best is not None:
             fks.append(best)
     return fks
@@ -655,7 +704,7 @@ def _infer_foreign_keys(
 def _best_name_match(
     name: str,
     column: str,
-    values: pa.ChunkedArray,
+    values: _Candidate,
     tables: dict[str, pa.Table],
     targets: list[tuple[str, str, bool]],
     table_names: list[str],
@@ -668,7 +717,7 @@ def _best_name_match(
         if match is None:
             continue
         strength, why = match
-        coverage, dangling = _containment(values, tables[parent].column(key))
+        coverage, dangling = _containment(values.distinct, tables[parent].column(key))
         minimum = MIN_COVERAGE if strength > 1 else MIN_SELF_COVERAGE
         if coverage < minimum:
             rejected.append(
@@ -687,14 +736,14 @@ def _best_name_match(
 def _best_role_match(
     name: str,
     column: str,
-    values: pa.ChunkedArray,
+    values: _Candidate,
     tables: dict[str, pa.Table],
     targets: list[tuple[str, str, bool]],
     non_null: int,
     rejected: list[RejectedKey],
 ) -> ForeignKey | None:
     """The one table whose key holds the column's values (module docstring: the guards)."""
-    family = _family(values)
+    family = _family(values.column)
     passed: list[tuple[bool, float, ForeignKey]] = []  # (shares a stem, coverage, fk)
     turned_down: list[RejectedKey] = []  # only the best-covered one is reported
     nameless: list[tuple[float, str]] = []  # integers under a non-reference name that a key holds
@@ -703,17 +752,17 @@ def _best_role_match(
         if parent == name or _family(parent_values) != family:
             continue
         if family == "int" and not _is_reference_name(column, parent):
-            bounds, parent_bounds = pc.min_max(values), pc.min_max(parent_values)
+            bounds, parent_bounds = pc.min_max(values.column), pc.min_max(parent_values)
             if (
                 bounds["min"].as_py() < parent_bounds["min"].as_py()
                 or bounds["max"].as_py() > parent_bounds["max"].as_py()
             ):
                 continue
-            coverage, _ = _containment(values, parent_values)
+            coverage, _ = _containment(values.distinct, parent_values)
             if coverage >= MIN_ROLE_COVERAGE:
                 nameless.append((coverage, f"{parent}.{key}"))
             continue
-        coverage, dangling = _containment(values, parent_values)
+        coverage, dangling = _containment(values.distinct, parent_values)
         if coverage < MIN_ROLE_COVERAGE:
             if coverage >= REPORT_COVERAGE:
                 turned_down.append(
@@ -726,7 +775,7 @@ def _best_role_match(
                     )
                 )
             continue
-        reason = _role_guard(column, values, parent, key, parent_values)
+        reason = _role_guard(column, values.distinct.values, parent, key, parent_values)
         if reason:
             turned_down.append(RejectedKey(name, [column], f"{parent}.{key}", coverage, reason))
             continue
@@ -863,6 +912,7 @@ def _infer_composite_key(
         and any(column in tables[child].column_names for child in children)
     ][:MAX_COMPOSITE_COLUMNS]
     best: tuple[tuple[int, float], list[str], list[tuple[str, CompositeForeignKey]]] | None = None
+    unique_column = {c: is_unique_tuple([table.column(c)]) for c in shared}
     for pair in itertools.combinations(shared, 2):
         columns = list(pair)
         referencing = [c for c in children if all(p in tables[c].column_names for p in pair)]
@@ -870,11 +920,8 @@ def _infer_composite_key(
         if not referencing:
             continue
         parent_values = [table.column(c) for c in pair]
-        if any(is_unique(v) for v in parent_values):
-            continue  # a single column is the key already (or could be): no pair needed
-        _, parent_codes = tuple_codes(parent_values, parent_values)
-        if not is_unique(parent_codes):
-            continue
+        if any(unique_column[c] for c in pair) or not is_unique_tuple(parent_values):
+            continue  # a unique single column needs no pair
         refs = []
         for child in referencing:
             child_values = [tables[child].column(c) for c in pair]
@@ -944,8 +991,7 @@ def _declared_composite_fk(
                 f"{closest(column, tables[ref_table].column_names)}"
             )
     parent_values = [tables[ref_table].column(c) for c in ref_columns]
-    _, parent_codes = tuple_codes(parent_values, parent_values)
-    if not _all_valid(parent_values).all() or not is_unique(parent_codes):
+    if not _all_valid(parent_values).all() or not is_unique(row_codes(parent_values)):
         raise SchemaError(
             f"{where}: references {ref_table}.{_columns_text(ref_columns)}, which is not unique and non-null; "
             "reference a key"
