@@ -120,6 +120,12 @@ class _Validator:
         entity_key = query.entity_key
         self.column(entity_table, entity_key)
         pk = self.schema[entity_table].primary_key
+        composite = self.schema[entity_table].composite_key
+        if composite:  # one entity per row needs a one-column key; several rows share each part
+            raise QueryError(
+                f"FOR EACH {query.entity}: {entity_table} is keyed by ({', '.join(composite)}), a composite key; "
+                "queries need a table with a one-column key (add a surrogate key column to predict per row)"
+            )
         if pk is not None and pk != entity_key:
             raise QueryError(
                 f"FOR EACH {query.entity}: the primary key of {entity_table} is {pk}; write FOR EACH {entity_table}.{pk}"

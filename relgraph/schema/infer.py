@@ -79,7 +79,7 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
     _check_override_names(overrides, tables)
     warnings: list[str] = []
 
-    inferred_keys = infer_keys(data, overrides)
+    inferred_keys = infer_keys(data, overrides, warnings)
     keys, foreign = inferred_keys.primary, inferred_keys.foreign
     static_reasons: dict[str, str] = {}
     times = _times(data, keys, foreign, overrides, warnings, static_reasons)

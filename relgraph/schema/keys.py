@@ -253,7 +253,7 @@ class Keys:
     rejected: list[RejectedKey] = field(default_factory=list)
 
 
-def infer_keys(data: SourceData, overrides: SchemaOverrides) -> Keys:
+def infer_keys(data: SourceData, overrides: SchemaOverrides, warnings: list[str] | None = None) -> Keys:
     """Primary, foreign and composite keys of every table (module docstring: the rules).
 
     Raises:
@@ -261,6 +261,7 @@ def infer_keys(data: SourceData, overrides: SchemaOverrides) -> Keys:
     """
     tables = data.tables
     declared = data.declared
+    warnings = warnings if warnings is not None else []
     infer = not any(declared.foreign_keys.values()) and not any(declared.composite.foreign_keys.values())
     primary = _primary_keys(data, overrides)
     for name, key in primary.items():
@@ -281,6 +282,12 @@ def infer_keys(data: SourceData, overrides: SchemaOverrides) -> Keys:
     composite_foreign = _composite_foreign_keys(data, primary, overrides, rejected, infer)
     if infer:
         _link_table_keys(tables, primary, foreign)
+    for child, fks in composite_foreign.items():
+        for fk in fks:
+            warnings.append(
+                f"{child} ({', '.join(fk.columns)}) -> {fk.references_table}: a composite reference; the graph "
+                "links it, but LightGBM features and PQL paths follow one-column references only and skip it"
+            )
     for key in primary.values():
         if key.undecided:
             key.evidence = (

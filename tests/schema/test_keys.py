@@ -326,3 +326,18 @@ def test_bad_composite_entries_fail_in_one_line(flights, tmp_path, text, message
     with pytest.raises(SchemaError) as err:
         relgraph.connect(flights, schema=write_toml(tmp_path, text)).schema  # noqa: B018
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_consumers_that_follow_one_column_keys_say_what_they_skip(flights):
+    from relgraph.errors import QueryError
+    from relgraph.query import parse, validate
+
+    schema = relgraph.connect(flights).schema
+    assert any(
+        w.startswith("flights (origin, time_hour) -> weather: a composite reference")
+        and "LightGBM features and PQL paths" in w
+        for w in schema.warnings
+    )
+    query = parse("PREDICT COUNT(flights.*, 0, 1, days) > 0 FOR EACH weather.origin")
+    with pytest.raises(QueryError, match=r"weather is keyed by \(origin, time_hour\), a composite key"):
+        validate(query, schema)
