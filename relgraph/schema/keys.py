@@ -577,6 +577,21 @@ class _Candidate:
         return self._distinct
 
 
+def _dense_range_mask(values: pa.Array, parent_values: pa.Array) -> np.ndarray | None:
+    """Which ``values`` a unique integer key holds, when that key is a whole range ``lo..hi``
+    (most ids): a bounds test, no hash table of the (possibly large) key. None otherwise."""
+    if not (pa.types.is_integer(values.type) and pa.types.is_integer(parent_values.type)) or not len(
+        parent_values
+    ):
+        return None
+    bounds = pc.min_max(parent_values)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if high - low + 1 != len(parent_values):
+        return None
+    child = values.to_numpy(zero_copy_only=False)
+    return (child >= low) & (child <= high)
+
+
 def _containment(child: pa.ChunkedArray | _Distinct, parent: pa.ChunkedArray) -> tuple[float, int]:
     """(share of the child's non-null values found in ``parent``, count of those not found)."""
     distinct = child if isinstance(child, _Distinct) else _Distinct.of(child)
@@ -586,7 +601,9 @@ def _containment(child: pa.ChunkedArray | _Distinct, parent: pa.ChunkedArray) ->
     if not (_is_reference_type(distinct.values) and _is_key_type(parent.type)):
         return 0.0, total
     values, parent_values = comparable_keys(distinct.values, parent.drop_null())
-    found_mask = pc.is_in(values, value_set=parent_values).to_numpy(zero_copy_only=False)
+    found_mask = _dense_range_mask(values, parent_values)
+    if found_mask is None:
+        found_mask = pc.is_in(values, value_set=parent_values).to_numpy(zero_copy_only=False)
     found = int(distinct.counts[found_mask].sum())
     return found / total, total - found
 
