@@ -577,34 +577,38 @@ class _Candidate:
         return self._distinct
 
 
-def _dense_range_mask(values: pa.Array, parent_values: pa.Array) -> np.ndarray | None:
-    """Which ``values`` a unique integer key holds, when that key is a whole range ``lo..hi``
-    (most ids): a bounds test, no hash table of the (possibly large) key. None otherwise."""
-    if not (pa.types.is_integer(values.type) and pa.types.is_integer(parent_values.type)) or not len(
-        parent_values
-    ):
+def _dense_range(parent_values: pa.ChunkedArray | pa.Array) -> tuple[int, int] | None:
+    """``(lo, hi)`` when a unique integer key holds exactly the whole range ``lo..hi`` (most ids):
+    containment in it is then a bounds test, with no hash table of the (possibly large) key."""
+    if not pa.types.is_integer(parent_values.type) or len(parent_values) == 0 or parent_values.null_count:
         return None
     bounds = pc.min_max(parent_values)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
-    if high - low + 1 != len(parent_values):
-        return None
-    child = values.to_numpy(zero_copy_only=False)
-    return (child >= low) & (child <= high)
+    return (low, high) if high - low + 1 == len(parent_values) else None
 
 
-def _containment(child: pa.ChunkedArray | _Distinct, parent: pa.ChunkedArray) -> tuple[float, int]:
-    """(share of the child's non-null values found in ``parent``, count of those not found)."""
-    distinct = child if isinstance(child, _Distinct) else _Distinct.of(child)
-    total = int(distinct.counts.sum())
+def _containment(child: pa.ChunkedArray | _Candidate, parent: pa.ChunkedArray) -> tuple[float, int]:
+    """(share of the child's non-null values found in ``parent``, count of those not found).
+
+    ``parent`` is a unique key. Numbers into a whole id range are compared with its bounds over
+    the column; anything else looks up the column's distinct values (counted once per column).
+    """
+    candidate = child if isinstance(child, _Candidate) else _Candidate(child)
+    column = candidate.column
+    total = len(column) - column.null_count
     if total == 0:
         return 1.0, 0
-    if not (_is_reference_type(distinct.values) and _is_key_type(parent.type)):
+    if not (_is_reference_type(column) and _is_key_type(parent.type)):
         return 0.0, total
-    values, parent_values = comparable_keys(distinct.values, parent.drop_null())
-    found_mask = _dense_range_mask(values, parent_values)
-    if found_mask is None:
-        found_mask = pc.is_in(values, value_set=parent_values).to_numpy(zero_copy_only=False)
-    found = int(distinct.counts[found_mask].sum())
+    dense = _dense_range(parent) if _family(column) == "int" else None
+    if dense is not None:
+        values = column.drop_null().to_numpy()
+        found = int(np.count_nonzero((values >= dense[0]) & (values <= dense[1])))
+    else:
+        distinct = candidate.distinct
+        values_, parent_values = comparable_keys(distinct.values, parent.drop_null())
+        found_mask = pc.is_in(values_, value_set=parent_values).to_numpy(zero_copy_only=False)
+        found = int(distinct.counts[found_mask].sum())
     return found / total, total - found
 
 
@@ -672,20 +676,28 @@ def _is_reference_name(column: str, parent: str) -> bool:
 def _reach(values: pa.ChunkedArray, parent: pa.ChunkedArray) -> float:
     """Share of the parent's key values at or below the child's largest value."""
     largest = pc.max(values).as_py()
+    dense = _dense_range(parent)
+    if dense is not None:
+        return min(max(largest - dense[0] + 1, 0), len(parent)) / len(parent)
     keys = np.sort(parent.drop_null().to_numpy())
     return float(np.searchsorted(keys, largest, side="right")) / max(len(keys), 1)
 
 
-def _role_guard(column: str, values: pa.Array, parent: str, key: str, parent_values: pa.ChunkedArray) -> str:
+def _role_guard(
+    column: str, values: _Candidate, parent: str, key: str, parent_values: pa.ChunkedArray
+) -> str:
     """Why a by-value reference is not believed ('' when it is)."""
-    if len(values) < 2:
+    if _family(values.column) == "str":
+        return (
+            "a single distinct value is no evidence of a reference" if len(values.distinct.values) < 2 else ""
+        )
+    bounds = pc.min_max(values.column)
+    if bounds["min"].as_py() == bounds["max"].as_py():
         return "a single distinct value is no evidence of a reference"
-    if _family(values) == "str":
-        return ""
     prefix = _id_prefix(column) or norm(column)
     if CODE_NAME.search(prefix):
         return f"{column!r} names a code of a kind, not a row of {parent}"
-    reach = _reach(values, parent_values)
+    reach = _reach(values.column, parent_values)
     if reach < MIN_ROLE_REACH:
         return (
             f"values reach only the lowest {reach:.0%} of {parent}.{key}: small numbers (codes, counts, "
@@ -741,7 +753,7 @@ def _best_name_match(
         if match is None:
             continue
         strength, why = match
-        coverage, dangling = _containment(values.distinct, tables[parent].column(key))
+        coverage, dangling = _containment(values, tables[parent].column(key))
         minimum = MIN_COVERAGE if strength > 1 else MIN_SELF_COVERAGE
         if coverage < minimum:
             rejected.append(
@@ -782,11 +794,11 @@ def _best_role_match(
                 or bounds["max"].as_py() > parent_bounds["max"].as_py()
             ):
                 continue
-            coverage, _ = _containment(values.distinct, parent_values)
+            coverage, _ = _containment(values, parent_values)
             if coverage >= MIN_ROLE_COVERAGE:
                 nameless.append((coverage, f"{parent}.{key}"))
             continue
-        coverage, dangling = _containment(values.distinct, parent_values)
+        coverage, dangling = _containment(values, parent_values)
         if coverage < MIN_ROLE_COVERAGE:
             if coverage >= REPORT_COVERAGE:
                 turned_down.append(
@@ -799,7 +811,7 @@ def _best_role_match(
                     )
                 )
             continue
-        reason = _role_guard(column, values.distinct.values, parent, key, parent_values)
+        reason = _role_guard(column, values, parent, key, parent_values)
         if reason:
             turned_down.append(RejectedKey(name, [column], f"{parent}.{key}", coverage, reason))
             continue
