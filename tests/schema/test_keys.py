@@ -341,3 +341,40 @@ def test_consumers_that_follow_one_column_keys_say_what_they_skip(flights):
     query = parse("PREDICT COUNT(flights.*, 0, 1, days) > 0 FOR EACH weather.origin")
     with pytest.raises(QueryError, match=r"weather is keyed by \(origin, time_hour\), a composite key"):
         validate(query, schema)
+
+
+@pytest.mark.postgres
+def test_declared_composite_keys_in_postgres_are_keys_and_edges(pg_scratch):
+    import pyarrow as pa
+
+    from relgraph.graph import build_graph
+
+    hours = ["2013-01-01 06:00:00", "2013-01-01 07:00:00"]
+    pg_scratch.load(
+        {
+            "airports": pa.table({"faa": ["EWR", "JFK"]}),
+            "weather": pa.table(
+                {"origin": ["EWR", "EWR", "JFK", "JFK"], "time_hour": hours * 2, "temp": [1.0, 2, 3, 4]}
+            ),
+            "flights": pa.table(
+                {
+                    "flight_id": [1, 2, 3],
+                    "origin": ["JFK", "EWR", "JFK"],
+                    "time_hour": [hours[1], hours[0], hours[0]],
+                }
+            ),
+        },
+        primary_keys={"airports": "faa", "flights": "flight_id"},
+        foreign_keys={"weather": [("origin", "airports", "faa")]},
+    )
+    weather, flights = pg_scratch.qualifier + '"weather"', pg_scratch.qualifier + '"flights"'
+    pg_scratch.execute(f"ALTER TABLE {weather} ADD PRIMARY KEY (origin, time_hour)")
+    pg_scratch.execute(
+        f"ALTER TABLE {flights} ADD FOREIGN KEY (origin, time_hour) REFERENCES {weather} (origin, time_hour)"
+    )
+    db = relgraph.connect(pg_scratch.url)
+    assert db.schema["weather"].composite_key == ["origin", "time_hour"]
+    (fk,) = db.schema["flights"].composite_foreign_keys
+    assert fk.references_table == "weather" and fk.coverage == 1.0 and not fk.inferred
+    edges = build_graph(db, cache_dir=None).edge_index[("flights", "origin+time_hour", "weather")]
+    np.testing.assert_array_equal(edges, [[0, 1, 2], [3, 0, 2]])
