@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import relgraph
 from relgraph.errors import SchemaError
@@ -378,3 +380,48 @@ def test_declared_composite_keys_in_postgres_are_keys_and_edges(pg_scratch):
     assert fk.references_table == "weather" and fk.coverage == 1.0 and not fk.inferred
     edges = build_graph(db, cache_dir=None).edge_index[("flights", "origin+time_hour", "weather")]
     np.testing.assert_array_equal(edges, [[0, 1, 2], [3, 0, 2]])
+
+
+def test_inspect_json_carries_composite_keys_and_rejected_candidates(flights, capsys):
+    import json
+
+    from relgraph.cli.main import main
+
+    assert main(["inspect", flights, "--json", "--verbose"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    tables = {t["name"]: t for t in document["tables"]}
+    assert tables["weather"]["composite_key"] == ["origin", "time_hour"]
+    (fk,) = tables["flights"]["composite_foreign_keys"]
+    assert fk["columns"] == ["origin", "time_hour"] and fk["references_table"] == "weather"
+    assert isinstance(document["rejected_keys"], list)
+    assert main(["inspect", flights, "--json"]) == 0
+    assert "rejected_keys" not in json.loads(capsys.readouterr().out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    parent=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 4)), min_size=1, unique=True),
+    child=st.lists(
+        st.tuples(st.one_of(st.none(), st.sampled_from(["a", "b", "d"])), st.integers(0, 6)), min_size=1
+    ),
+)
+def test_tuple_containment_counts_exactly_the_tuples_found(parent, child):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from relgraph.schema.keys import tuple_codes, tuple_containment
+
+    parent_columns = [pa.chunked_array([pa.array([p[i] for p in parent])]) for i in (0, 1)]
+    child_columns = [
+        pa.chunked_array([pa.array([c[i] for c in child], pa.string() if i == 0 else None)]) for i in (0, 1)
+    ]
+    complete = [c for c in child if c[0] is not None]
+    found = sum(c in set(parent) for c in complete)
+    coverage, dangling = tuple_containment(child_columns, parent_columns)
+    assert dangling == len(complete) - found
+    assert coverage == (pytest.approx(found / len(complete)) if complete else 1.0)
+    child_codes, parent_codes = tuple_codes(child_columns, parent_columns)
+    positions = pc.index_in(child_codes, value_set=parent_codes).to_pylist()
+    assert [parent[p] if p is not None else None for p in positions] == [
+        c if c in set(parent) else None for c in child
+    ]
