@@ -62,6 +62,7 @@ from relgraph.schema.time_inference import (
     inheritance_refusal,
     late_parent_times,
     rows_per_parent,
+    untimed_event_table,
 )
 from relgraph.schema.times import (
     AUDIT_PATTERN,
@@ -616,6 +617,10 @@ def _times(
             static_reasons[name] += "; its parents form a cycle without a time"
             pending.discard(name)
     times.update(resolved_inherit)
+    if any(t is not None for t in times.values()):
+        for name in undecided:
+            if times.get(name) is None and (why := untimed_event_table(name, tables, foreign, keys[name].column)):
+                warnings.append(why)
     return {name: times.get(name) for name in tables}
 
 

@@ -369,3 +369,29 @@ def inheritance_refusal(
             f"{table} row, spread over its lifetime: taking that time would date them too early"
         )
     return None
+
+
+def untimed_event_table(
+    name: str, tables: dict[str, pa.Table], foreign: dict[str, list[ForeignKey]], primary_key: str | None
+) -> str | None:
+    """A warning for an event table left static because no parent has a time, or None.
+
+    Pure link tables (only keys and audit columns, like Sakila's ``film_actor``) are relations,
+    not events, and get none.
+    """
+    event_fk = event_like(name, tables, foreign)
+    if event_fk is None:
+        return None
+    keys = {primary_key} | {fk.column for fk in foreign[name]}
+    attributes = [
+        c for c in tables[name].column_names
+        if c not in keys and not AUDIT_PATTERN.search(c) and tables[name].column(c).null_count < tables[name].num_rows
+    ]
+    if not attributes:
+        return None
+    per = rows_per_parent(tables[name].column(event_fk.column))
+    return (
+        f"{name}: an event table ({per:.1f} rows per {event_fk.references_table} row, referenced by no table) "
+        "without a time of its own or a timed parent; left static, so all its rows count as always known "
+        '(a leak if they happen over time): give its time in a schema file (time = "<column>")'
+    )

@@ -256,3 +256,31 @@ def test_left_out_event_table_given_a_time_by_the_schema_file(tmp_path, source_f
     write_schema(_lahman(source_factory).schema, written)
     assert "unknown = true" in written.read_text()
     assert _lahman(source_factory, written).schema["appearances"].time.unknown
+
+
+def test_event_table_without_any_timed_parent_is_warned(source_factory) -> None:
+    """Lahman fielding stats of a static people table, next to timed games: static, but warned."""
+    db = _db(
+        source_factory,
+        {
+            "people": {"playerID": ["aaronha01", "mayswi01"], "nameLast": ["Aaron", "Mays"]},
+            "fielding": {"fieldingID": [1, 2, 3, 4], "playerID": ["aaronha01", "aaronha01", "mayswi01", "mayswi01"], "E": [3, 5, 2, 7]},
+            "teams": {"teamID": ["ML1", "NY1"], "name": ["Milwaukee Braves", "New York Giants"]},
+            "people_teams": {
+                "teamID": ["ML1", "ML1", "NY1", "NY1"],
+                "playerID": ["aaronha01", "aaronha01", "mayswi01", "mayswi01"],
+                "last_update": ["2006-02-15 04:57:20"] * 4,
+            },
+            "games": {"gameID": [1, 2], "game_date": ["1954-04-13", "1954-04-14"]},
+        },
+        DeclaredKeys(
+            primary_keys={"people": "playerID", "fielding": "fieldingID", "games": "gameID", "teams": "teamID"},
+            foreign_keys={
+                "fielding": [("playerID", "people", "playerID")],
+                "people_teams": [("teamID", "teams", "teamID"), ("playerID", "people", "playerID")],
+            },
+        ),
+    )
+    assert db.schema["fielding"].time is None
+    assert any(w.startswith("fielding: an event table (2.0 rows per people row") for w in db.schema.warnings)
+    assert not any(w.startswith("people_teams:") for w in db.schema.warnings)  # a pure link table
