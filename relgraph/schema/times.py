@@ -51,6 +51,10 @@ YEAR_RANGE = (1000, 3000)
 DATE_NUMBER_FORMATS = ("year", "yyyymmdd")
 #: Parts of a date split over columns, coarsest first, with their valid ranges.
 DATE_PARTS = {"year": YEAR_RANGE, "month": (1, 13), "day": (1, 32), "hour": (0, 24), "minute": (0, 60)}
+#: ``hhmm`` clock numbers must cover at least this many distinct hours (a few small counts do not).
+HHMM_MIN_HOURS = 3
+#: Names of durations, which are no clock times even when their numbers look like ``hhmm``.
+DURATION_PATTERN = re.compile(r"spent|duration|elapsed|taken|total|length|air|travel|wait|play|run|response|lead")
 #: An ISO string ending in a UTC offset or ``Z`` after its clock time (``...T05:00:00-05:00``).
 OFFSET_PATTERN = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)$"
 #: How a time column must look, for error messages.
@@ -380,15 +384,20 @@ def combine_date_and_clock(dates: np.ndarray, offsets: np.ndarray) -> np.ndarray
 def is_hhmm_clock(column: str, values: pa.Array | pa.ChunkedArray) -> bool:
     """Integers written ``hhmm`` (``517`` = 05:17, ``2400`` = midnight) in a column named as a time.
 
-    Every value must be 0..2400 with minutes below 60, and some must be below 1000 (a column of
-    years 1000..2359 is no clock); the name must contain ``time`` (``dep_time``) or ``hhmm``.
+    Every value must be 0..2400 with minutes below 60, some below 1000 (a column of years
+    1000..2359 is no clock), spread over at least ``HHMM_MIN_HOURS`` hours; the name must contain
+    ``time`` (``dep_time``) or ``hhmm`` and name no duration (``time_spent``, ``air_time``).
     """
     arr = _as_array(values)
     n = norm(column)
-    if not ("time" in n or "hhmm" in n) or not pa.types.is_integer(arr.type) or arr.null_count == len(arr):
+    if not ("time" in n or "hhmm" in n) or DURATION_PATTERN.search(n):
+        return False
+    if not pa.types.is_integer(arr.type) or arr.null_count == len(arr):
         return False
     x = arr.drop_null().to_numpy()
-    return bool(((x >= 0) & (x <= 2400) & (x % 100 < 60)).all() and (x < 1000).any())
+    if not (((x >= 0) & (x <= 2400) & (x % 100 < 60)).all() and (x < 1000).any()):
+        return False
+    return len(np.unique(x // 100)) >= HHMM_MIN_HOURS
 
 
 def hhmm_evidence(values: pa.Array | pa.ChunkedArray) -> str:
