@@ -548,8 +548,9 @@ def _times(
             static_reasons[name] = "the source declares no time column for it"
         else:
             key_columns = {keys[name].column} | {fk.column for fk in foreign[name]}
-            event_fk = event_like(name, tables, foreign)
-            own, static_reasons[name] = infer_own_time(name, table, key_columns, event_fk)
+            own, static_reasons[name] = infer_own_time(
+                name, table, key_columns, lambda name=name: event_like(name, tables, foreign)
+            )
             if own is None:
                 undecided.append(name)
             else:

@@ -33,6 +33,7 @@ its time.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -62,7 +63,8 @@ from relgraph.schema.times import (
 BIRTH_PATTERN = re.compile(r"^dob$|birth", re.IGNORECASE)
 #: Dates and years in an entity's life other than its birth: features, never row times.
 ENTITY_DATE_PATTERN = re.compile(
-    r"death|died|built|build|manufactur|founded|foundation|establish|construct", re.IGNORECASE
+    r"death|died|built|build_?(year|date)|manufactur|founded|foundation|establish|constructed|construction",
+    re.IGNORECASE,
 )
 #: Names of a bare year or season column (``yearID``, ``season``, ``fiscal_year``).
 YEAR_NAME = re.compile(r"^(year|yr|season|fiscalyear)(id|num|number|no)?$")
@@ -189,13 +191,13 @@ def date_part_groups(table: pa.Table, key_columns: set[str]) -> list[dict[str, s
 
 
 def infer_own_time(
-    name: str, table: pa.Table, key_columns: set[str], event_fk: ForeignKey | None
+    name: str, table: pa.Table, key_columns: set[str], event_of: Callable[[], ForeignKey | None]
 ) -> tuple[TimeInfo | None, str]:
     """The table's own time (a column, date parts, or an event table's year), or None and why not.
 
     Args:
-        event_fk: the foreign key through which the table is an event table (:func:`event_like`);
-            only then is a bare year its row time.
+        event_of: gives the foreign key through which the table is an event table
+            (:func:`event_like`), asked only when a bare year could be its row time.
     """
     candidates: list[tuple[int, int, int, int, str]] = []  # (tier, score, -nulls, -position, column)
     formats: dict[str, str] = {}
@@ -232,6 +234,7 @@ def infer_own_time(
         and number_format(table.column(c)) == "year" and _entity_date(c) is None
     ]
     year_notes = []
+    event_fk = event_of() if years else None
     for column in years:
         if event_fk is None:
             year_notes.append(
