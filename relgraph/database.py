@@ -72,8 +72,9 @@ class Database:
         """An in-memory DuckDB connection with one view per table, named as the table.
 
         Timed tables carry an extra ``__rg_time`` TIMESTAMP column with the row's time (own or
-        inherited; NULL where unknown). Epoch-number time columns (the own time column and
-        ``timestamp`` columns stored as integers) appear as TIMESTAMP, so SQL over the views sees
+        inherited; NULL where unknown). Number time columns (the own time column and
+        ``timestamp`` columns stored as integers: epoch numbers, ``YYYYMMDD`` dates, years) appear
+        as TIMESTAMP, so SQL over the views sees
         times wherever the schema does. Quote names in SQL (``SELECT * FROM "order"``): tables
         may be called by reserved words or non-ASCII names. The connection is created once and
         reused; it reads the Arrow tables in place (no copy, nothing written to the source).
@@ -97,6 +98,8 @@ class Database:
         if spec is None:
             return table
         own = spec.time.column if spec.time is not None and spec.time.inherited_via is None else None
+        if spec.time is not None and spec.time.parts:
+            own = None  # the year of a date split over columns stays a number; __rg_time holds the time
         for column in spec.columns:
             if column.stype is not SType.TIMESTAMP and column.name != own:
                 continue

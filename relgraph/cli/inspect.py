@@ -6,8 +6,8 @@ column's dtype and semantic type, then the warnings. ``--json`` prints::
 
     {"source": str, "tables": [{"name", "rows", "primary_key", "primary_key_inferred",
       "primary_key_evidence", "time_column",            # own time column, null if inherited/static
-      "time": {"column", "time_of_day_column", "inherited_via", "parent_table", "inferred",
-               "evidence"} | null,                      # null: static table
+      "time": {"column", "time_of_day_column", "inherited_via", "parent_table", "parts",
+               "unknown", "inferred", "evidence"} | null,  # null: static table; unknown: rows left out
       "time_evidence",                                  # why static (when time is null)
       "columns": [{"name", "dtype", "stype", "evidence"}],
       "foreign_keys": [{"column", "references_table", "references_column", "inferred",
@@ -108,6 +108,8 @@ def _table_json(table: TableSchema) -> dict[str, Any]:
             "time_of_day_column": time.time_of_day_column,
             "inherited_via": time.inherited_via,
             "parent_table": time.parent_table,
+            "parts": time.parts,
+            "unknown": time.unknown,
             "inferred": time.inferred,
             "evidence": time.evidence,
         },
@@ -186,8 +188,11 @@ def schema_text(schema: Schema, source: str, verbose: bool = False) -> str:
         time = table.time
         if time is None:
             lines.append(f"  time          static ({table.time_evidence or 'no time column'})")
+        elif time.unknown:
+            lines.append(f"  time          unknown: rows left out  [{_origin(time.inferred)}: {time.evidence}]")
         else:
             clock = f" + {time.time_of_day_column}" if time.time_of_day_column else ""
+            clock += "".join(f" + {column}" for column in time.parts.values())
             where = (
                 f"{time.parent_table}.{time.column}{clock} via {time.inherited_via}"
                 if time.inherited_via

@@ -1,7 +1,9 @@
 """Folders of CSV / Parquet files (one file = one table) and RelBench ``db/`` folders.
 
 CSV files are read by pyarrow's CSV reader (multi-threaded, typed columns straight into Arrow,
-strict about column counts; ``\\N`` and empty fields are nulls); Parquet files by pyarrow.
+strict about column counts; ``\\N``, ``NA``, ``NULL`` and empty fields are nulls, and
+placeholders like ``-`` or ``n/a`` among numbers too: see :mod:`relgraph.connectors.values`);
+Parquet files by pyarrow.
 RelBench writes each table's keys and time column into the Parquet schema metadata
 (``pkey_col``, ``fkey_col_to_pkey_table``, ``time_col``, JSON values); those become
 :class:`DeclaredKeys`.
@@ -23,12 +25,13 @@ from relgraph.connectors.base import (
     narrowest_type,
     normalize_types,
 )
+from relgraph.connectors.values import MISSING_TOKENS, with_sentinels_as_nulls
 from relgraph.errors import SourceError
 
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-#: CSV cells read as null: Ergast/MySQL-dump style ``\N`` and empty fields.
-CSV_NULLS = ["\\N", ""]
+#: CSV cells read as null: ``\N``, ``NA``, ``NULL``, ``N/A``, ``#N/A`` and empty fields.
+CSV_NULLS = MISSING_TOKENS
 
 
 def table_name(path: Path) -> str:
@@ -67,14 +70,15 @@ def read_csv(path: Path) -> pa.Table:
     convert = pa_csv.ConvertOptions(null_values=CSV_NULLS, strings_can_be_null=True)
     try:
         try:
-            return pa_csv.read_csv(path, parse_options=parse, convert_options=convert)
+            return with_sentinels_as_nulls(pa_csv.read_csv(path, parse_options=parse, convert_options=convert))
         except pa.ArrowInvalid as err:
             if "conversion error" not in str(err).lower():
                 raise
         names = pa_csv.open_csv(path, parse_options=parse, convert_options=convert).schema.names
         convert.column_types = {name: pa.string() for name in names}
         as_text = pa_csv.read_csv(path, parse_options=parse, convert_options=convert)
-        return pa.table([narrowest_type(col) for col in as_text.columns], names=as_text.column_names)
+        table = pa.table([narrowest_type(col) for col in as_text.columns], names=as_text.column_names)
+        return with_sentinels_as_nulls(table)
     except (OSError, pa.ArrowException) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SourceError(f"cannot parse CSV file {path}: {first_line}") from err

@@ -239,6 +239,11 @@ class _Validator:
                 f"{context}: table {table} has no time column, so the window in {agg} is meaningless; "
                 "declare its time column in a schema file"
             )
+        if self.schema[table].time.unknown:  # its rows are never in a window: labels would all be empty
+            raise QueryError(
+                f"{context}: table {table} has no trusted row time (its rows are left out), so {agg} would "
+                "count nothing; give its time in a schema file"
+            )
         if agg.where is not None:
             self.row_condition(agg.where, table, context)
         self.paths[table] = self.key_path(table)

@@ -12,8 +12,10 @@ epoch times (seconds, milliseconds or microseconds, 1990 to 2100) in columns nam
 (``created``, ``CreationDate``) over plain ``date``/``time`` over other ``...date``/``...time``/
 ``..._at`` names over unnamed ones. Birth dates (``dob``, ``birth...``) are never row times (a
 feature of a static row). Audit columns (``last_update``, ``updated_at``, ``modified``,
-``LastEditDate``) are used only when nothing better exists, with a warning. A date-only column with
+``LastEditDate``) are never row times: a table with nothing else is static. A date-only column with
 a clock-time companion (``date`` + ``time``, ``fp1_date`` + ``fp1_time``) is combined with it.
+Dates split over columns, bare years of event tables, times later than the events referencing
+their rows, and which parents a table may inherit from: see :mod:`relgraph.schema.time_inference`.
 
 Inherited time: a table without its own time that references exactly one timed table (own or
 inherited time, self-references excluded) takes that parent's row time through the foreign key.
@@ -25,7 +27,6 @@ to choose in the schema file.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,30 +37,30 @@ import pyarrow.compute as pc
 from relgraph.connectors.base import SourceData
 from relgraph.errors import SchemaError
 from relgraph.schema.io import SchemaOverrides, TableOverride, closest, load_schema_file
-from relgraph.schema.keys import Key, describe_first, infer_keys, split_reference
+from relgraph.schema.keys import Key, describe_first, infer_keys, split_reference, table_stems
 from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
-from relgraph.schema.stypes import ISO_DATE_PATTERN, infer_stype
+from relgraph.schema.stypes import infer_stype
+from relgraph.schema.time_inference import (
+    event_like,
+    infer_own_time,
+    inheritance_refusal,
+    late_parent_times,
+    rows_per_parent,
+    untimed_event_table,
+)
 from relgraph.schema.times import (
     AUDIT_PATTERN,
     TIME_VALUE_HINT,
     bad_times_message,
-    epoch_column_unit,
     epoch_evidence,
-    epoch_unit,
-    is_clock_type,
-    is_date_only,
-    is_datetime_type,
-    is_stringlike,
     lookup_parent_values,
-    norm,
+    number_format,
     own_row_times,
     parse_clock_times,
     parse_datetimes,
+    parts_row_times,
     resolve_row_times,
-    time_name_score,
 )
-
-BIRTH_PATTERN = re.compile(r"^dob$|birth", re.IGNORECASE)
 
 
 def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Schema:
@@ -82,7 +83,8 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
     inferred_keys = infer_keys(data, overrides, warnings)
     keys, foreign = inferred_keys.primary, inferred_keys.foreign
     static_reasons: dict[str, str] = {}
-    times = _times(data, keys, foreign, overrides, warnings, static_reasons)
+    late_columns: dict[str, tuple[str, str]] = {}
+    times = _times(data, keys, foreign, overrides, warnings, static_reasons, late_columns)
 
     schema_tables: dict[str, TableSchema] = {}
     for name, table in tables.items():
@@ -105,6 +107,10 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
             composite_key=key.columns,
             composite_foreign_keys=inferred_keys.composite_foreign[name],
         )
+    for name, (column, why) in late_columns.items():
+        if column not in overrides.tables.get(name, TableOverride()).stypes:
+            late = schema_tables[name].column(column)
+            late.stype, late.evidence = SType.IGNORED, f"{why}: it could reveal the future, so not a feature"
     schema = Schema(tables=schema_tables, warnings=warnings, rejected_keys=inferred_keys.rejected)
     row_times = _row_times_or_none(tables, schema)
     _hide_future_columns(schema, tables, row_times, warnings)
@@ -133,6 +139,7 @@ def _check_override_names(overrides: SchemaOverrides, tables: dict[str, pa.Table
             named += [
                 c for c in (override.time.column, override.time.time_of_day, override.time.inherit_via) if c
             ]
+            named += list(override.time.parts.values())
         for column, reference in override.foreign_keys or []:
             named.append(column)
             ref_table, ref_column = split_reference(reference, tables, f"{where}: {name}.{column}")
@@ -156,82 +163,19 @@ def _check_override_names(overrides: SchemaOverrides, tables: dict[str, pa.Table
 # ----------------------------------------------------------------------------- times
 
 
-def _clock_companion(table: pa.Table, column: str) -> str | None:
-    """The clock-time column paired with a date column (``date``->``time``, ``fp1_date``->``fp1_time``)."""
-    wanted = norm(column).replace("date", "time")
-    if wanted == norm(column):
-        return None
-    for other in table.column_names:
-        if norm(other) != wanted:
-            continue
-        values = table.column(other)
-        if values.null_count == len(values):
-            return None
-        if (is_clock_type(values.type) or is_stringlike(values.type)) and not len(
-            parse_clock_times(values)[1]
-        ):
-            return other
-    return None
-
-
-def _infer_own_time(
-    name: str, table: pa.Table, key_columns: set[str], warnings: list[str]
-) -> tuple[TimeInfo | None, str]:
-    """The table's own time column, or None and why not."""
-    candidates: list[tuple[int, int, int, str]] = []  # (score, -nulls, -position, column)
-    skipped: list[str] = []
-    epoch_units: dict[str, str] = {}
-    for position, column in enumerate(table.column_names):
-        values = table.column(column)
-        if column in key_columns or values.null_count == len(values):
-            continue
-        if is_datetime_type(values.type):
-            pass
-        elif (unit := epoch_column_unit(column, values)) is not None:
-            epoch_units[column] = unit
-        elif is_stringlike(values.type):
-            sample = values.drop_null().slice(0, 1000)
-            if not pc.all(pc.match_substring_regex(sample, ISO_DATE_PATTERN)).as_py():
-                continue
-            if len(parse_datetimes(values)[1]):
-                continue
-        else:
-            continue
-        if BIRTH_PATTERN.search(column):
-            skipped.append(f"{column!r} is a birth date, a feature, not the time a row came to exist")
-            continue
-        candidates.append((time_name_score(column), -values.null_count, -position, column))
-    if not candidates:
-        return None, "; ".join(["no date/time column of its own", *skipped])
-    score, _, _, column = max(candidates)
-    audits = [c[3] for c in candidates if c[0] == 0 and c[3] != column]
-    reason = {
-        4: "a creation time",
-        3: "named as the row's date/time",
-        2: "a date/time name",
-        1: "the only date/time values",
-    }
-    if score == 0:
-        evidence = f"{column!r} looks like an audit column (time of last change), used only because nothing better exists"
-        warnings.append(
-            f"{name}.{column}: only an audit-like time column; used as row time (time = false in a schema file makes {name} static)"
-        )
-    else:
-        evidence = f"{column!r}: {reason[score]}"
-    if column in epoch_units:
-        evidence += f", {epoch_evidence(epoch_units[column])}"
-    if audits:
-        evidence += f"; audit columns {', '.join(map(repr, audits))} not used"
-    if skipped:
-        evidence += "; " + "; ".join(skipped)
-    companion = _clock_companion(table, column) if is_date_only(table.column(column)) else None
-    if companion is not None:
-        evidence += f", combined with its clock time {companion!r}"
-    return TimeInfo(column=column, time_of_day_column=companion, inferred=True, evidence=evidence), ""
-
-
-def _check_time_values(name: str, table: pa.Table, column: str, time_of_day: str | None) -> None:
-    """A given time column (and clock column) must parse entirely; else one line with a bad example."""
+def _check_time_values(
+    name: str, table: pa.Table, column: str, time_of_day: str | None, parts: dict[str, str] | None = None
+) -> None:
+    """A given time column (and clock or date-part columns) must parse entirely; else one line with a bad example."""
+    if parts:
+        _, bad = parts_row_times(table, column, parts)
+        if len(bad):
+            named = "/".join([column, *parts.values()])
+            raise SchemaError(
+                f"{name}.{named}: {len(bad)} rows are no dates (year-month-...: {describe_first(bad)}); "
+                "name other columns in the schema file"
+            )
+        return
     try:
         _, bad = parse_datetimes(table.column(column))
     except TypeError as err:
@@ -261,8 +205,10 @@ def _times(
     overrides: SchemaOverrides,
     warnings: list[str],
     static_reasons: dict[str, str],
+    late_columns: dict[str, tuple[str, str]],
 ) -> dict[str, TimeInfo | None]:
-    """Each table's time (own, inherited or None); ``static_reasons`` receives why a table has none."""
+    """Each table's time (own, inherited or None); ``static_reasons`` receives why a table has none,
+    ``late_columns`` the time columns dropped for coming after their rows' events (with why)."""
     tables = data.tables
     declared = data.declared.time_columns
     times: dict[str, TimeInfo | None] = {}
@@ -275,13 +221,18 @@ def _times(
             if spec.inherit_via is not None:
                 file_inherit[name] = spec.inherit_via
                 continue
-            if spec.column is None:
+            if spec.unknown:
+                times[name] = TimeInfo("", unknown=True, evidence=f"schema file {overrides.path}")
+            elif spec.column is None:
                 times[name] = None
                 static_reasons[name] = f"time = false in schema file {overrides.path}"
             else:
-                _check_time_values(name, table, spec.column, spec.time_of_day)
+                _check_time_values(name, table, spec.column, spec.time_of_day, spec.parts)
                 times[name] = TimeInfo(
-                    spec.column, time_of_day_column=spec.time_of_day, evidence=f"schema file {overrides.path}"
+                    spec.column,
+                    time_of_day_column=spec.time_of_day,
+                    parts=dict(spec.parts),
+                    evidence=f"schema file {overrides.path}",
                 )
         elif name in declared:
             column = declared[name]
@@ -296,11 +247,23 @@ def _times(
             static_reasons[name] = "the source declares no time column for it"
         else:
             key_columns = {keys[name].column} | {fk.column for fk in foreign[name]}
-            own, static_reasons[name] = _infer_own_time(name, table, key_columns, warnings)
+            own, static_reasons[name] = infer_own_time(
+                name, table, key_columns, lambda name=name: event_like(name, tables, foreign)
+            )
             if own is None:
                 undecided.append(name)
             else:
                 times[name] = own
+    for name, why in late_parent_times(tables, foreign, times).items():
+        info = times[name]
+        assert info is not None
+        times[name] = None
+        static_reasons[name] = f"{why}: static"
+        late_columns[name] = (info.column, why)
+        warnings.append(
+            f"{name}: {why}; left static and {info.column} not used as a feature "
+            f'(time = "{info.column}" in a schema file to use it anyway)'
+        )
 
     for name, via in file_inherit.items():
         fk = next((f for f in foreign[name] if f.column == via), None)
@@ -354,6 +317,10 @@ def _times(
             static_reasons[name] += "; its parents form a cycle without a time"
             pending.discard(name)
     times.update(resolved_inherit)
+    if any(t is not None for t in times.values()):
+        for name in undecided:
+            if times.get(name) is None and (why := untimed_event_table(name, tables, foreign, keys[name].column)):
+                warnings.append(why)
     return {name: times.get(name) for name in tables}
 
 
@@ -382,7 +349,7 @@ def _parent_row_times(
     info = parent_time(table)
     assert info is not None
     if info.inherited_via is None:
-        return own_row_times(tables[table], info.column, info.time_of_day_column)[0]
+        return own_row_times(tables[table], info)[0]
     fk = next(f for f in foreign[table] if f.column == info.inherited_via)
     return lookup_parent_values(
         tables[table].column(fk.column),
@@ -447,6 +414,9 @@ def _infer_inherited(
             return None, f"several timed parents ({options}): none picked; {hint}"
         timed = [best]
     fk, parent = timed[0]
+    refusal = inheritance_refusal(name, fk, parent, tables, table_stems(fk.references_table))
+    if refusal is not None:
+        return _refused_inheritance(name, fk, refusal, tables, foreign, warnings)
     source = (
         parent.column
         if parent.time_of_day_column is None
@@ -462,6 +432,32 @@ def _infer_inherited(
         f"{why}, so it takes {fk.references_table}.{source}"
     )
     return _inherited(fk, parent, evidence, inferred=True), ""
+
+
+def _refused_inheritance(
+    name: str,
+    fk: ForeignKey,
+    refusal: str,
+    tables: dict[str, pa.Table],
+    foreign: dict[str, list[ForeignKey]],
+    warnings: list[str],
+) -> tuple[TimeInfo | None, str]:
+    """A table that must not take its parent's time: an event table gets no time (left out), others stay static."""
+    hint = f'time = "<column>" or time = {{ inherit_via = "{fk.column}" }} in a schema file'
+    event_fk = event_like(name, tables, foreign)
+    if event_fk is None:
+        warnings.append(f"{name}: {refusal}; left static ({hint} to give it a time)")
+        return None, f"{refusal}: static"
+    per = rows_per_parent(tables[name].column(event_fk.column))
+    evidence = (
+        f"an event table ({per:.1f} rows per {event_fk.references_table} row, referenced by no table) "
+        f"without a time of its own; {refusal}"
+    )
+    warnings.append(
+        f"{name}: LEFT OUT of features and sampling: {evidence}; as static or with that time its future rows "
+        f"would be visible early; give its time with {hint}"
+    )
+    return TimeInfo("", unknown=True, inferred=True, evidence=evidence), ""
 
 
 # ----------------------------------------------------------------------------- columns and report
@@ -488,11 +484,15 @@ def _columns(
             stype, why = override.stypes[name], "schema file"
         elif name in snapshot:
             stype, why = SType.IGNORED, f"{snapshot[name]}: it would reveal the future, so not a feature"
+        elif time is not None and time.inherited_via is None and name == time.column and time.parts:
+            stype, why = SType.IGNORED, f"year of the row time ({', '.join([name, *time.parts.values()])})"
         elif time is not None and time.inherited_via is None and name == time.column:
-            unit = epoch_unit(table.column(name))
+            unit = number_format(table.column(name))
             stype, why = SType.TIMESTAMP, "the row time" + (f", {epoch_evidence(unit)}" if unit else "")
         elif time is not None and time.inherited_via is None and name == time.time_of_day_column:
             stype, why = SType.IGNORED, f"clock part of the row time ({time.column} + {name})"
+        elif time is not None and time.inherited_via is None and name in time.parts.values():
+            stype, why = SType.IGNORED, f"part of the row time ({', '.join([time.column, *time.parts.values()])})"
         else:
             stype, why = infer_stype(table.column(name), name)
         columns.append(Column(name, str(field.type), stype, why))

@@ -10,6 +10,9 @@ keeps what relgraph declared or inferred::
     # time = "date"                                  own time column
     # time = { column = "date", time_of_day = "time" }  date column + clock-time column
     # time = false                                   static table (rows always exist)
+    # time = { column = "year", month = "month", day = "day" }  a date split over columns
+    #                                                (also hour, minute; a bare year: time = "yearID")
+    # time = { unknown = true }                      time not known: rows left out of features and sampling
     foreign_keys = [                     # when present, replaces all of the table's foreign keys
       { column = "raceId", references = "races.raceId" },
       # { columns = ["origin", "time_hour"], references = "weather" }   composite reference to
@@ -44,16 +47,20 @@ from relgraph.errors import SchemaError
 from relgraph.schema.model import Schema, SType, TableSchema
 
 TABLE_KEYS = ("primary_key", "time", "foreign_keys", "not_foreign_keys", "stypes")
-TIME_KEYS = ("column", "time_of_day", "inherit_via")
+TIME_KEYS = ("column", "time_of_day", "inherit_via", "month", "day", "hour", "minute", "unknown")
+#: Date-part keys of a time split over columns (``column`` holds the year).
+PART_KEYS = ("month", "day", "hour", "minute")
 
 
 @dataclass
 class TimeOverride:
-    """A table's time as a schema file states it. All three None: the table is static."""
+    """A table's time as a schema file states it. Nothing set: the table is static."""
 
     column: str | None = None
     time_of_day: str | None = None
     inherit_via: str | None = None
+    parts: dict[str, str] = field(default_factory=dict)  # month/day/hour/minute -> column
+    unknown: bool = False
 
 
 @dataclass
@@ -217,14 +224,27 @@ def _parse_time(where: str, spec: Any) -> TimeOverride:
         for key in spec:
             if key not in TIME_KEYS:
                 raise SchemaError(f"{where}.time: unknown key {key!r}{closest(key, TIME_KEYS)}")
-        values = {k: spec.get(k) for k in TIME_KEYS}
+        if "unknown" in spec:
+            if spec["unknown"] is not True or len(spec) > 1:
+                raise SchemaError(f"{where}.time: write {{ unknown = true }} alone to leave the time unknown")
+            return TimeOverride(unknown=True)
+        values = {k: spec.get(k) for k in TIME_KEYS if k != "unknown"}
         if any(v is not None and not isinstance(v, str) for v in values.values()):
-            raise SchemaError(f"{where}.time: column, time_of_day and inherit_via must be column names")
+            raise SchemaError(
+                f"{where}.time: column, time_of_day, inherit_via, month, day, hour and minute must be column names"
+            )
         if (values["column"] is None) == (values["inherit_via"] is None):
             raise SchemaError(f"{where}.time: give exactly one of 'column' or 'inherit_via'")
         if values["time_of_day"] is not None and values["column"] is None:
             raise SchemaError(f"{where}.time: 'time_of_day' needs a 'column' holding the date")
-        return TimeOverride(**values)
+        parts = {k: values.pop(k) for k in PART_KEYS}
+        parts = {k: v for k, v in parts.items() if v is not None}
+        if parts and (values["column"] is None or values["time_of_day"] is not None or "month" not in parts):
+            raise SchemaError(
+                f"{where}.time: a date split over columns needs 'column' (the year) and 'month' "
+                "(then day, hour, minute), and no 'time_of_day'"
+            )
+        return TimeOverride(**values, parts=parts)
     raise SchemaError(
         f'{where}.time: expected "column", false, or {{ column = ..., time_of_day = ... }} / {{ inherit_via = ... }}'
     )
@@ -243,6 +263,10 @@ def _table_to_dict(table: TableSchema) -> dict[str, Any]:
     time = table.time
     if time is None:
         out["time"] = False
+    elif time.unknown:
+        out["time"] = {"unknown": True}
+    elif time.parts:
+        out["time"] = {"column": time.column, **time.parts}
     elif time.inherited_via is not None:
         out["time"] = {"inherit_via": time.inherited_via}
     elif time.time_of_day_column is not None:

@@ -82,6 +82,10 @@ class TimeInfo:
     (e.g. results inherits races.date via results.raceId). ``time_of_day_column`` is an
     optional companion column of the table's own date column holding the clock time (Ergast's
     races.time); it is None for inherited times (the parent's TimeInfo names its own).
+    ``parts`` maps ``month``/``day``/``hour``/``minute`` to columns when the date is split over
+    columns (``column`` then holds the year). ``unknown``: an event table without a trusted
+    time; every row time is unknown (NaT), so its rows are left out of features and sampling
+    until a schema file gives the time (``column`` is then empty).
     """
 
     column: str
@@ -90,6 +94,8 @@ class TimeInfo:
     time_of_day_column: str | None = None
     inferred: bool = False
     evidence: str = ""
+    parts: dict[str, str] = field(default_factory=dict)
+    unknown: bool = False
 
 
 @dataclass

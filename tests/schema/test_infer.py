@@ -198,14 +198,14 @@ def test_inherited_time_chains_through_an_inheriting_parent(source_factory):
     assert notes is not None and (notes.inherited_via, notes.parent_table) == ("order_item_id", "order_items")
 
 
-def test_audit_column_used_only_when_alone(source_factory):
+def test_audit_column_is_never_the_row_time(source_factory):
+    """Issue #12 class 5: an audit column alone does not make a table timed (it used to, with a warning)."""
     data = source_factory(
         {"film": {"film_id": [1, 2], "last_update": ["2006-02-15 05:03:42", "2006-02-15 05:03:42"]}}
     )
     schema = build_schema(data)
-    assert schema["film"].time.column == "last_update"
-    assert "audit" in schema["film"].time.evidence
-    assert any(w.startswith("film.last_update: only an audit-like") for w in schema.warnings)
+    assert schema["film"].time is None
+    assert "audit column" in schema["film"].time_evidence and "static" in schema["film"].time_evidence
 
 
 def test_parents_created_after_children_are_warned(source_factory):
