@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from relgraph.connectors.base import SourceData
 from relgraph.errors import SchemaError
+from relgraph.schema.entities import materialise
 from relgraph.schema.model import Schema, SType
 from relgraph.schema.times import is_number_type, parse_datetimes, resolve_row_times
 
@@ -28,7 +29,8 @@ class Database:
 
     def __init__(self, data: SourceData, schema: Schema) -> None:
         self.source = data.source
-        self.tables: dict[str, pa.Table] = data.tables
+        # Tables the schema makes (ids without a table of their own) join the source's tables.
+        self.tables: dict[str, pa.Table] = materialise(data.tables, schema)
         self.declared = data.declared
         self.fingerprint = data.fingerprint
         self.schema = schema

@@ -51,6 +51,7 @@ import pyarrow.compute as pc
 
 from relgraph.connectors.base import SourceData
 from relgraph.errors import SchemaError
+from relgraph.schema.entities import add_implicit_tables
 from relgraph.schema.io import SchemaOverrides, TableOverride, closest, load_schema_file
 from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
 from relgraph.schema.stypes import ISO_DATE_PATTERN, distinct_count, infer_stype
@@ -187,6 +188,11 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
             time_evidence=static_reasons.get(name, "") if time is None else "",
         )
     schema = Schema(tables=schema_tables, warnings=warnings)
+    # Id columns without a table of their own become tables (schema/entities.py).
+    made = add_implicit_tables(
+        schema, tables, overrides, {t: table_stems(t) for t in tables}, not any(data.declared.foreign_keys.values())
+    )
+    tables = {**tables, **made}
     row_times = _row_times_or_none(tables, schema)
     _hide_future_columns(schema, tables, row_times, warnings)
     _hide_era_columns(schema, tables, row_times, warnings)
@@ -201,6 +207,8 @@ def _check_override_names(overrides: SchemaOverrides, tables: dict[str, pa.Table
     """Every table and column a schema file names must exist."""
     where = f"schema file {overrides.path}"
     for name, override in overrides.tables.items():
+        if override.implicit is not None:
+            continue  # a table relgraph makes, checked in schema/entities.py
         if name not in tables:
             raise SchemaError(f"{where}: table {name!r} does not exist{closest(name, list(tables))}")
         columns = tables[name].column_names

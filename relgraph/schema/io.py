@@ -16,6 +16,16 @@ keeps what relgraph declared or inferred::
     [tables.results.stypes]             # semantic type per non-key column (see relgraph.schema.SType)
     statusId = "categorical"            # key columns stay "key": keys are never features
 
+    [tables.users]                      # a table relgraph makes from id columns without a table
+    implicit = ["ratings.userId", "tags.userId"]   # one row per distinct value, from its first appearance
+
+    [tables.userId]                     # an entity relgraph inferred (see relgraph/schema/entities.py)
+    implicit = false                    # is none: ratings.userId stays a plain column
+
+An implicit table's name must not be a table of the source; its other keys, as ``write_schema``
+writes them, must match what relgraph derives (key = the source column's name, or ``id`` when
+the columns' names differ; time = ``first_seen``, or none when a source table is static).
+
 Composite primary keys (``primary_key = ["a", "b"]``) are not supported: add a surrogate key
 column. ``write_schema`` writes every table in this format, with all foreign keys and column
 stypes, so the written file reproduces the schema exactly and can be edited.
@@ -40,7 +50,7 @@ else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
 from relgraph.errors import SchemaError
 from relgraph.schema.model import Schema, SType, TableSchema
 
-TABLE_KEYS = ("primary_key", "time", "foreign_keys", "stypes")
+TABLE_KEYS = ("primary_key", "time", "foreign_keys", "stypes", "implicit")
 TIME_KEYS = ("column", "time_of_day", "inherit_via")
 
 
@@ -61,6 +71,7 @@ class TableOverride:
     time: TimeOverride | None = None
     foreign_keys: list[tuple[str, str]] | None = None  # (column, "table.column")
     stypes: dict[str, SType] = field(default_factory=dict)
+    implicit: list[str] | bool | None = None  # "table.column" sources of a made table; False: make none
 
 
 @dataclass
@@ -147,6 +158,8 @@ def _parse_table(path: str, table: str, spec: Any) -> TableOverride:
                     f'{where}.foreign_keys[{i}]: expected {{ column = "col", references = "table.column" }}'
                 )
             out.foreign_keys.append((fk["column"], fk["references"]))
+    if "implicit" in spec:
+        out.implicit = _parse_implicit(where, spec["implicit"])
     stypes = spec.get("stypes", {})
     if not isinstance(stypes, dict):
         raise SchemaError(f"{where}.stypes: expected a mapping column -> stype")
@@ -156,6 +169,20 @@ def _parse_table(path: str, table: str, spec: Any) -> TableOverride:
             raise SchemaError(f"{where}.stypes.{column}: unknown stype {value!r}{closest(str(value), names)}")
         out.stypes[str(column)] = SType(value)
     return out
+
+
+def _parse_implicit(where: str, spec: Any) -> list[str] | bool:
+    if spec is False:
+        return False
+    if (
+        not isinstance(spec, list)
+        or not spec
+        or not all(isinstance(item, str) and "." in item for item in spec)
+    ):
+        raise SchemaError(
+            f'{where}.implicit: expected false or a list of source columns, e.g. ["ratings.userId"]'
+        )
+    return list(spec)
 
 
 def _parse_time(where: str, spec: Any) -> TimeOverride:
@@ -182,11 +209,13 @@ def _parse_time(where: str, spec: Any) -> TimeOverride:
 
 def schema_to_dict(schema: Schema) -> dict[str, Any]:
     """The schema in schema-file structure (what :func:`write_schema` writes)."""
-    return {"tables": {name: _table_to_dict(t) for name, t in schema.tables.items()}}
+    made = {name for name, t in schema.tables.items() if t.implicit_from}
+    return {"tables": {name: _table_to_dict(t, made) for name, t in schema.tables.items()}}
 
 
-def _table_to_dict(table: TableSchema) -> dict[str, Any]:
-    out: dict[str, Any] = {"primary_key": table.primary_key if table.primary_key is not None else False}
+def _table_to_dict(table: TableSchema, made: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    out: dict[str, Any] = {"implicit": list(table.implicit_from)} if table.implicit_from else {}
+    out["primary_key"] = table.primary_key if table.primary_key is not None else False
     time = table.time
     if time is None:
         out["time"] = False
@@ -199,6 +228,7 @@ def _table_to_dict(table: TableSchema) -> dict[str, Any]:
     out["foreign_keys"] = [
         {"column": fk.column, "references": f"{fk.references_table}.{fk.references_column}"}
         for fk in table.foreign_keys
+        if fk.references_table not in made  # stated by the made table's ``implicit`` list
     ]
     out["stypes"] = {c.name: c.stype.value for c in table.columns if c.stype is not SType.KEY}
     return out

@@ -73,6 +73,10 @@ class TableSchema:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     time: TimeInfo | None = None  # None: a static table (rows always exist)
     time_evidence: str = ""  # why a table is static (when ``time`` is None), e.g. a birth date skipped
+    #: ``"table.column"`` sources of a table relgraph made (an entity without a table of its own:
+    #: one row per distinct value, from its first appearance; see ``schema/entities.py``); empty
+    #: for the source's own tables.
+    implicit_from: list[str] = field(default_factory=list)
 
     @property
     def time_column(self) -> str | None:
