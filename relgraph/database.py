@@ -177,7 +177,12 @@ def connect(source: str | Path, schema: str | Path | None = None) -> Database:
         schema: optional TOML/YAML schema file overriding anything inferred.
     """
     from relgraph.connectors import read_source
-    from relgraph.schema import build_schema
+    from relgraph.connectors.files import separate_parts
+    from relgraph.schema import build_schema, load_schema_file
 
     data = read_source(str(source))
+    if schema is not None:  # files the reader combined into one table, read apart as the file says
+        overrides = load_schema_file(schema)
+        apart = [name for name, o in overrides.tables.items() if o.parts is False]
+        data = separate_parts(data, apart, f"schema file {overrides.path}")
     return Database(data, build_schema(data, schema_file=schema))

@@ -159,6 +159,11 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
     _check_override_names(overrides, tables)
     warnings: list[str] = []
     _report_composite_keys(data, warnings)
+    for name, parts in data.parts.items():
+        warnings.append(
+            f"{name}: one table from {len(parts.files)} files with the same columns ({', '.join(parts.files)}); "
+            f"column {parts.column!r} says which; set tables.{name}.parts = false in a schema file to read them apart"
+        )
 
     keys = _primary_keys(data, overrides)
     for name, key in keys.items():
@@ -207,8 +212,8 @@ def _check_override_names(overrides: SchemaOverrides, tables: dict[str, pa.Table
     """Every table and column a schema file names must exist."""
     where = f"schema file {overrides.path}"
     for name, override in overrides.tables.items():
-        if override.implicit is not None:
-            continue  # a table relgraph makes, checked in schema/entities.py
+        if override.implicit is not None or override.parts is False:
+            continue  # a table relgraph makes (schema/entities.py), or files read apart by relgraph.connect
         if name not in tables:
             raise SchemaError(f"{where}: table {name!r} does not exist{closest(name, list(tables))}")
         columns = tables[name].column_names

@@ -22,6 +22,9 @@ keeps what relgraph declared or inferred::
     [tables.userId]                     # an entity relgraph inferred (see relgraph/schema/entities.py)
     implicit = false                    # is none: ratings.userId stays a plain column
 
+    [tables.matches]                    # combined from matches_2019.csv, matches_2020.csv, ...
+    parts = false                       # read them as separate tables (matches_2019, ...) instead
+
 An implicit table's name must not be a table of the source; its other keys, as ``write_schema``
 writes them, must match what relgraph derives (key = the source column's name, or ``id`` when
 the columns' names differ; time = ``first_seen``, or none when a source table is static).
@@ -50,7 +53,7 @@ else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
 from relgraph.errors import SchemaError
 from relgraph.schema.model import Schema, SType, TableSchema
 
-TABLE_KEYS = ("primary_key", "time", "foreign_keys", "stypes", "implicit")
+TABLE_KEYS = ("primary_key", "time", "foreign_keys", "stypes", "implicit", "parts")
 TIME_KEYS = ("column", "time_of_day", "inherit_via")
 
 
@@ -72,6 +75,7 @@ class TableOverride:
     foreign_keys: list[tuple[str, str]] | None = None  # (column, "table.column")
     stypes: dict[str, SType] = field(default_factory=dict)
     implicit: list[str] | bool | None = None  # "table.column" sources of a made table; False: make none
+    parts: bool | None = None  # False: a table combined from several files is read as one table per file
 
 
 @dataclass
@@ -160,6 +164,13 @@ def _parse_table(path: str, table: str, spec: Any) -> TableOverride:
             out.foreign_keys.append((fk["column"], fk["references"]))
     if "implicit" in spec:
         out.implicit = _parse_implicit(where, spec["implicit"])
+    if "parts" in spec:
+        if spec["parts"] is not False or len(spec) > 1:
+            raise SchemaError(
+                f"{where}.parts: only parts = false, alone, is allowed (the files become tables named by file; "
+                "state their keys under those names)"
+            )
+        out.parts = False
     stypes = spec.get("stypes", {})
     if not isinstance(stypes, dict):
         raise SchemaError(f"{where}.stypes: expected a mapping column -> stype")
