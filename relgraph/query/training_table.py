@@ -11,6 +11,7 @@ import pandas as pd
 
 from relgraph.errors import QueryError
 from relgraph.query.ast import Query
+from relgraph.query.checks import check_task
 from relgraph.query.parser import parse
 from relgraph.query.planner import plan
 from relgraph.query.splits import plan_splits
@@ -90,11 +91,16 @@ def build_task(
         timestamps: explicit prediction times per split (``{"train": [...], "val": [...],
             "test": [...]}``), used instead of the cutoffs.
 
+    Raises:
+        QueryError: a split is empty or its labels have a single class, with the cause and what
+            to change (:mod:`relgraph.query.checks`).
+
     The three splits come from one SQL run over the union of their timestamps.
     """
     parsed = parse(query) if isinstance(query, str) else query
     resolved = validate(parsed, db.schema)  # type: ignore[attr-defined]
     extra: dict[str, object] = {}
+    split_plan = None
     if timestamps is None:
         split_plan = plan_splits(db, parsed, val_cutoff, test_cutoff)
         per_split = split_plan.timestamps
@@ -102,6 +108,7 @@ def build_task(
             "val_cutoff": split_plan.val_cutoff,
             "test_cutoff": split_plan.test_cutoff,
             "step": str(split_plan.step),
+            "cutoffs_reason": split_plan.reason,
         }
     else:
         missing = [name for name in SPLITS if name not in timestamps]
@@ -112,6 +119,8 @@ def build_task(
     everything = make_training_table(db, resolved, np.concatenate(list(stamps.values())))
     times = everything["timestamp"].to_numpy()
     frames = {name: everything[np.isin(times, stamps[name])].reset_index(drop=True) for name in SPLITS}
+    # An empty or single-class split stops here, saying why (never a silent degenerate task).
+    check_task(db, resolved, per_split, frames, lambda q, ts: make_training_table(db, q, ts), split_plan)
     return TaskTables(
         task_type=resolved.task_type,
         entity_table=resolved.entity_table,
