@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from relgraph.errors import QueryError
-from relgraph.query.splits import SplitPlan
+from relgraph.query.splits import SplitPlan, label_events, query_window, step_and_horizon
 from relgraph.query.validator import ResolvedQuery, validate
 from relgraph.schema.times import lookup_parent_values
 
@@ -56,13 +56,13 @@ def check_task(
         if not times:
             raise QueryError(f"the {split} split has no timestamps: {_past_the_data(resolved, plan, split)}")
         if frame.empty:
-            why = _why_empty(db, resolved, times, rows, plan)
+            why = _why_empty(db, resolved, times, rows)
             raise QueryError(f"the {split} split is empty ({len(times)} timestamps, {_when(times)}): {why}")
         labels = frame["label"]
         if resolved.task_type in ("binary", "multiclass"):
             values = labels.astype(str).unique()
             if len(values) == 1:
-                why = _why_one_class(db, resolved, times, plan)
+                why = _why_one_class(db, resolved, times)
                 raise QueryError(
                     f"every {split} label is {values[0]} ({len(frame)} rows, {_when(times)}), so there is "
                     f"nothing to learn or score: {why}"
@@ -84,9 +84,7 @@ def _past_the_data(resolved: ResolvedQuery, plan: SplitPlan | None, split: str) 
     )
 
 
-def _why_empty(
-    db: object, resolved: ResolvedQuery, times: list[pd.Timestamp], rows: Rows, plan: SplitPlan | None
-) -> str:
+def _why_empty(db: object, resolved: ResolvedQuery, times: list[pd.Timestamp], rows: Rows) -> str:
     late = _late_entity_time(db, resolved)
     if late:
         return late
@@ -111,19 +109,22 @@ def _why_empty(
                 f"{part.upper()} {getattr(query, part)} removes every {entity} at those timestamps; loosen it "
                 "or pick other cutoffs"
             )
-    return "no entity has a label (the target is missing for all): " + _windows_or_target(resolved, times, plan)
+    return "no entity has a label (the target is missing for all): " + _windows_or_target(db, resolved, times)
 
 
-def _why_one_class(db: object, resolved: ResolvedQuery, times: list[pd.Timestamp], plan: SplitPlan | None) -> str:
-    return _late_entity_time(db, resolved) or _windows_or_target(resolved, times, plan)
+def _why_one_class(db: object, resolved: ResolvedQuery, times: list[pd.Timestamp]) -> str:
+    return _late_entity_time(db, resolved) or _windows_or_target(db, resolved, times)
 
 
-def _windows_or_target(resolved: ResolvedQuery, times: list[pd.Timestamp], plan: SplitPlan | None) -> str:
-    if plan is not None and plan.horizon is not None and plan.data_end is not None:
-        if times[-1] + plan.horizon > plan.data_end:
+def _windows_or_target(db: object, resolved: ResolvedQuery, times: list[pd.Timestamp]) -> str:
+    window = query_window(resolved.query)
+    if window is not None:
+        horizon = step_and_horizon(window)[1]
+        end = label_events(db, resolved.query).end
+        if times[-1] + horizon > end:
             return (
-                f"the label windows (up to {times[-1] + plan.horizon}) run past the data, whose label rows end at "
-                f"{plan.data_end}; pick earlier cutoffs"
+                f"the label windows (up to {times[-1] + horizon}) run past the data, whose label rows end at "
+                f"{end}; pick earlier cutoffs or timestamps"
             )
     return (
         f"the target {resolved.query.target} comes out the same for every entity at those timestamps; "

@@ -118,11 +118,9 @@ def plan_splits(db: object, query: Query, val_cutoff: object = None, test_cutoff
         step = pd.Timedelta(days=max(1, (db_hi - db_lo).days // STEPS_WITHOUT_WINDOW))
         horizon = step
     else:
-        step = _offset(window.end - window.start, window.unit)
-        # How far past t a label looks: t + horizon must not cross the next split's cutoff.
-        horizon = _offset(window.end, window.unit) if window.end > 0 else step
+        step, horizon = step_and_horizon(window)
     approx = _approx(step)
-    events = _label_events(db, query, max(_approx(horizon), approx))
+    events = label_events(db, query)
     test_end = db_hi if events.strays == 0 else min(db_hi, events.end)
     reason = "cutoffs as given"
     if val_cutoff is None or test_cutoff is None:
@@ -197,8 +195,18 @@ def _label_tables(query: Query) -> list[str]:
     return sorted(set(own or [agg.column.table for agg in query.aggregates()]))
 
 
-def _label_events(db: object, query: Query, window: pd.Timedelta) -> LabelEvents:
-    """The span of the label events, leaving out a few stray rows after a long gap at either end."""
+def step_and_horizon(window: Window) -> tuple[Step, Step]:
+    """A window's step (its length) and horizon (how far past t a label looks; t + horizon must
+    not cross the next split's cutoff)."""
+    step = _offset(window.end - window.start, window.unit)
+    return step, (_offset(window.end, window.unit) if window.end > 0 else step)
+
+
+def label_events(db: object, query: Query) -> LabelEvents:
+    """The span of the label events, leaving out a few stray rows after a long gap at either end
+    (a gap longer than the query's window and than ``STRAY_GAP_SHARE`` of the span)."""
+    found = query_window(query)
+    window = max(map(_approx, step_and_horizon(found))) if found is not None else pd.Timedelta(0)
     tables = _label_tables(query)
     chunks = [db.row_times(t) for t in tables]  # type: ignore[attr-defined]
     times = np.sort(np.concatenate([c[~np.isnat(c)] for c in chunks if c is not None] or [np.array([], "M8[ns]")]))

@@ -83,6 +83,7 @@ def build_task(
     val_cutoff: object = None,
     test_cutoff: object = None,
     timestamps: dict[str, Iterable[object]] | None = None,
+    check: bool | None = None,
 ) -> TaskTables:
     """Train / val / test tables for ``query`` on ``db``.
 
@@ -90,6 +91,8 @@ def build_task(
         val_cutoff, test_cutoff: split starts; defaults from the data (see :mod:`relgraph.query.splits`).
         timestamps: explicit prediction times per split (``{"train": [...], "val": [...],
             "test": [...]}``), used instead of the cutoffs.
+        check: stop on an empty or single-class split (see Raises); default: when the
+            timestamps come from cutoffs (given or chosen), not when they are given.
 
     Raises:
         QueryError: a split is empty or its labels have a single class, with the cause and what
@@ -119,8 +122,9 @@ def build_task(
     everything = make_training_table(db, resolved, np.concatenate(list(stamps.values())))
     times = everything["timestamp"].to_numpy()
     frames = {name: everything[np.isin(times, stamps[name])].reset_index(drop=True) for name in SPLITS}
-    # An empty or single-class split stops here, saying why (never a silent degenerate task).
-    check_task(db, resolved, per_split, frames, lambda q, ts: make_training_table(db, q, ts), split_plan)
+    if check if check is not None else split_plan is not None:
+        # An empty or single-class split stops here, saying why (never a silent degenerate task).
+        check_task(db, resolved, per_split, frames, lambda q, ts: make_training_table(db, q, ts), split_plan)
     return TaskTables(
         task_type=resolved.task_type,
         entity_table=resolved.entity_table,
