@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from relgraph.connectors.base import SourceData
 from relgraph.errors import SchemaError
+from relgraph.schema.entities import materialise
 from relgraph.schema.model import Schema, SType
 from relgraph.schema.times import is_number_type, parse_datetimes, resolve_row_times
 
@@ -28,7 +29,8 @@ class Database:
 
     def __init__(self, data: SourceData, schema: Schema) -> None:
         self.source = data.source
-        self.tables: dict[str, pa.Table] = data.tables
+        # Tables the schema makes (ids without a table of their own) join the source's tables.
+        self.tables: dict[str, pa.Table] = materialise(data.tables, schema)
         self.declared = data.declared
         self.fingerprint = data.fingerprint
         self.schema = schema
@@ -178,7 +180,12 @@ def connect(source: str | Path, schema: str | Path | None = None) -> Database:
         schema: optional TOML/YAML schema file overriding anything inferred.
     """
     from relgraph.connectors import read_source
-    from relgraph.schema import build_schema
+    from relgraph.connectors.files import separate_parts
+    from relgraph.schema import build_schema, load_schema_file
 
     data = read_source(str(source))
+    if schema is not None:  # files the reader combined into one table, read apart as the file says
+        overrides = load_schema_file(schema)
+        apart = [name for name, o in overrides.tables.items() if o.parts is False]
+        data = separate_parts(data, apart, f"schema file {overrides.path}")
     return Database(data, build_schema(data, schema_file=schema))

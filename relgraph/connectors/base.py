@@ -40,6 +40,16 @@ class DeclaredKeys:
 
 
 @dataclass
+class FileParts:
+    """One table read from several files: ``column`` holds each row's part (the file name's
+    suffix, ``values[i]`` for ``files[i]``)."""
+
+    column: str
+    files: list[str]
+    values: list[str]
+
+
+@dataclass
 class SourceData:
     """A source read into memory, column-wise.
 
@@ -52,6 +62,7 @@ class SourceData:
     tables: dict[str, pa.Table]
     declared: DeclaredKeys
     fingerprint: str
+    parts: dict[str, FileParts] = field(default_factory=dict)  # tables combined from several files
 
 
 # Fingerprint format version: bump when the reading of a source changes meaning.

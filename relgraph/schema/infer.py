@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from relgraph.connectors.base import SourceData
 from relgraph.errors import SchemaError
+from relgraph.schema.entities import add_implicit_tables
 from relgraph.schema.io import SchemaOverrides, TableOverride, closest, load_schema_file
 from relgraph.schema.keys import Key, describe_first, infer_keys, split_reference, table_stems
 from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
@@ -79,6 +80,11 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
     tables = data.tables
     _check_override_names(overrides, tables)
     warnings: list[str] = []
+    for name, parts in data.parts.items():
+        warnings.append(
+            f"{name}: one table from {len(parts.files)} files with the same columns ({', '.join(parts.files)}); "
+            f"column {parts.column!r} says which; set tables.{name}.parts = false in a schema file to read them apart"
+        )
 
     inferred_keys = infer_keys(data, overrides, warnings)
     keys, foreign = inferred_keys.primary, inferred_keys.foreign
@@ -112,6 +118,11 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
             late = schema_tables[name].column(column)
             late.stype, late.evidence = SType.IGNORED, f"{why}: it could reveal the future, so not a feature"
     schema = Schema(tables=schema_tables, warnings=warnings, rejected_keys=inferred_keys.rejected)
+    # Id columns without a table of their own become tables (schema/entities.py).
+    made = add_implicit_tables(
+        schema, tables, overrides, {t: table_stems(t) for t in tables}, not any(data.declared.foreign_keys.values())
+    )
+    tables = {**tables, **made}
     row_times = _row_times_or_none(tables, schema)
     _hide_future_columns(schema, tables, row_times, warnings)
     _hide_era_columns(schema, tables, row_times, warnings)
@@ -126,6 +137,8 @@ def _check_override_names(overrides: SchemaOverrides, tables: dict[str, pa.Table
     """Every table and column a schema file names must exist."""
     where = f"schema file {overrides.path}"
     for name, override in overrides.tables.items():
+        if override.implicit is not None or override.parts is False:
+            continue  # a table relgraph makes (schema/entities.py), or files read apart by relgraph.connect
         if name not in tables:
             raise SchemaError(f"{where}: table {name!r} does not exist{closest(name, list(tables))}")
         columns = tables[name].column_names

@@ -23,6 +23,19 @@ keeps what relgraph declared or inferred::
     [tables.results.stypes]             # semantic type per non-key column (see relgraph.schema.SType)
     statusId = "categorical"            # key columns stay "key": keys are never features
 
+    [tables.users]                      # a table relgraph makes from id columns without a table
+    implicit = ["ratings.userId", "tags.userId"]   # one row per distinct value, from its first appearance
+
+    [tables.userId]                     # an entity relgraph inferred (see relgraph/schema/entities.py)
+    implicit = false                    # is none: ratings.userId stays a plain column
+
+    [tables.matches]                    # combined from matches_2019.csv, matches_2020.csv, ...
+    parts = false                       # read them as separate tables (matches_2019, ...) instead
+
+An implicit table's name must not be a table of the source; its other keys, as ``write_schema``
+writes them, must match what relgraph derives (key = the source column's name, or ``id`` when
+the columns' names differ; time = ``first_seen``, or none when a source table is static).
+
 ``write_schema`` writes every table in this format, with all foreign keys and column
 stypes, so the written file reproduces the schema exactly and can be edited.
 """
@@ -46,7 +59,7 @@ else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
 from relgraph.errors import SchemaError
 from relgraph.schema.model import Schema, SType, TableSchema
 
-TABLE_KEYS = ("primary_key", "time", "foreign_keys", "not_foreign_keys", "stypes")
+TABLE_KEYS = ("primary_key", "time", "foreign_keys", "not_foreign_keys", "stypes", "implicit", "parts")
 TIME_KEYS = ("column", "time_of_day", "inherit_via", "month", "day", "hour", "minute", "unknown")
 #: Date-part keys of a time split over columns (``column`` holds the year).
 PART_KEYS = ("month", "day", "hour", "minute")
@@ -75,6 +88,8 @@ class TableOverride:
     composite_foreign_keys: list[tuple[list[str], str, list[str] | None]] | None = None
     not_foreign_keys: list[list[str]] = field(default_factory=list)  # columns never inferred as references
     stypes: dict[str, SType] = field(default_factory=dict)
+    implicit: list[str] | bool | None = None  # "table.column" sources of a made table; False: make none
+    parts: bool | None = None  # False: a table combined from several files is read as one table per file
 
 
 @dataclass
@@ -159,6 +174,15 @@ def _parse_table(path: str, table: str, spec: Any) -> TableOverride:
                 f"{where}.not_foreign_keys[{i}]: expected a column name or a list of column names"
             )
         out.not_foreign_keys.append(columns)
+    if "implicit" in spec:
+        out.implicit = _parse_implicit(where, spec["implicit"])
+    if "parts" in spec:
+        if spec["parts"] is not False or len(spec) > 1:
+            raise SchemaError(
+                f"{where}.parts: only parts = false, alone, is allowed (the files become tables named by file; "
+                "state their keys under those names)"
+            )
+        out.parts = False
     stypes = spec.get("stypes", {})
     if not isinstance(stypes, dict):
         raise SchemaError(f"{where}.stypes: expected a mapping column -> stype")
@@ -215,6 +239,20 @@ def _is_name_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _parse_implicit(where: str, spec: Any) -> list[str] | bool:
+    if spec is False:
+        return False
+    if (
+        not isinstance(spec, list)
+        or not spec
+        or not all(isinstance(item, str) and "." in item for item in spec)
+    ):
+        raise SchemaError(
+            f'{where}.implicit: expected false or a list of source columns, e.g. ["ratings.userId"]'
+        )
+    return list(spec)
+
+
 def _parse_time(where: str, spec: Any) -> TimeOverride:
     if spec is False:
         return TimeOverride()
@@ -252,14 +290,13 @@ def _parse_time(where: str, spec: Any) -> TimeOverride:
 
 def schema_to_dict(schema: Schema) -> dict[str, Any]:
     """The schema in schema-file structure (what :func:`write_schema` writes)."""
-    return {"tables": {name: _table_to_dict(t) for name, t in schema.tables.items()}}
+    made = {name for name, t in schema.tables.items() if t.implicit_from}
+    return {"tables": {name: _table_to_dict(t, made) for name, t in schema.tables.items()}}
 
 
-def _table_to_dict(table: TableSchema) -> dict[str, Any]:
-    key: str | list[str] | bool = table.primary_key or (
-        list(table.composite_key) if table.composite_key else False
-    )
-    out: dict[str, Any] = {"primary_key": key}
+def _table_to_dict(table: TableSchema, made: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    out: dict[str, Any] = {"implicit": list(table.implicit_from)} if table.implicit_from else {}
+    out["primary_key"] = table.primary_key or (list(table.composite_key) if table.composite_key else False)
     time = table.time
     if time is None:
         out["time"] = False
@@ -276,6 +313,7 @@ def _table_to_dict(table: TableSchema) -> dict[str, Any]:
     out["foreign_keys"] = [
         {"column": fk.column, "references": f"{fk.references_table}.{fk.references_column}"}
         for fk in table.foreign_keys
+        if fk.references_table not in made  # stated by the made table's ``implicit`` list
     ] + [
         {
             "columns": fk.columns,

@@ -113,6 +113,11 @@ class TableSchema:
     composite_key: list[str] | None = None
     composite_foreign_keys: list[CompositeForeignKey] = field(default_factory=list)
 
+    #: ``"table.column"`` sources of a table relgraph made (an entity without a table of its own:
+    #: one row per distinct value, from its first appearance; see ``schema/entities.py``); empty
+    #: for the source's own tables.
+    implicit_from: list[str] = field(default_factory=list)
+
     @property
     def key_columns(self) -> list[str]:
         """The primary key's columns: one, several (composite) or none."""
