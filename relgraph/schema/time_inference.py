@@ -171,7 +171,7 @@ def date_part_groups(table: pa.Table, key_columns: set[str]) -> list[dict[str, s
         if column in key_columns or not pa.types.is_integer(values.type) or values.null_count == len(values):
             continue
         for unit, (low, high) in DATE_PARTS.items():
-            if not n.endswith(unit) or n == "id":
+            if not n.endswith(unit):
                 continue
             bounds = pc.min_max(values)
             if bounds["min"].as_py() >= low and bounds["max"].as_py() < high:
