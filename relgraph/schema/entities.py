@@ -101,7 +101,10 @@ def _names_entities(tables: dict[str, pa.Table], sources: list[tuple[str, str]])
 
 
 def infer_sources(
-    schema: Schema, tables: dict[str, pa.Table], table_stems: dict[str, set[str]]
+    schema: Schema,
+    tables: dict[str, pa.Table],
+    table_stems: dict[str, set[str]],
+    stated: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, list[str]]:
     """Inferred implicit tables: name -> ``"table.column"`` sources (see the module docstring).
 
@@ -109,10 +112,13 @@ def infer_sources(
         schema: the schema of the source's own tables, keys and times decided.
         tables: their Arrow data.
         table_stems: each table's normalised name forms (plural and singular).
+        stated: tables whose foreign keys a schema file states in full (none inferred there).
     """
     stems = set().union(*table_stems.values()) if table_stems else set()
     by_name: dict[str, list[tuple[str, str]]] = {}
     for name, ts in schema.tables.items():
+        if name in stated:
+            continue
         for column in tables[name].column_names:
             if _candidate(ts, tables[name], column, stems):
                 by_name.setdefault(column, []).append((name, column))
@@ -163,7 +169,8 @@ def add_implicit_tables(
                 raise SchemaError(f"{where}: {source} is in both tables.{used[pair]} and tables.{name}.implicit")
             used[pair] = name
         wanted[name] = (sources, where)
-    inferred = infer_sources(schema, tables, table_stems) if infer else {}
+    stated = {n for n, o in overrides.tables.items() if o.foreign_keys is not None}
+    inferred = infer_sources(schema, tables, table_stems, stated) if infer else {}
     for name in turned_off:
         if name not in inferred:
             known = ", ".join(inferred) or "none"

@@ -340,7 +340,7 @@ def test_consumers_that_follow_one_column_keys_say_what_they_skip(flights):
         and "LightGBM features and PQL paths" in w
         for w in schema.warnings
     )
-    query = parse("PREDICT COUNT(flights.*, 0, 1, days) > 0 FOR EACH weather.origin")
+    query = parse("PREDICT COUNT(flights.*, 0, 1, days) > 0 FOR EACH weather.time_hour")
     with pytest.raises(QueryError, match=r"weather is keyed by \(origin, time_hour\), a composite key"):
         validate(query, schema)
 
