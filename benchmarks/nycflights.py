@@ -29,9 +29,11 @@ share of late arrivals over the past 30 days). Wall time: the whole ``train`` pr
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,6 +70,7 @@ def source_folder(data: Path, schema: Path | None) -> Path:
     if db.schema["flights"].column("arr_delay").dtype != "string":
         return data
     copy = Path(tempfile.mkdtemp(prefix="relgraph-nycflights-"))
+    atexit.register(shutil.rmtree, copy, ignore_errors=True)
     for path in sorted(data.glob("*.csv")):
         (copy / path.name).write_text(_NA.sub("", path.read_text(encoding="utf-8")), encoding="utf-8")
     print(f"this reader keeps 'NA' as text: reading a copy with NA cells emptied ({copy})", flush=True)

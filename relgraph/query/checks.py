@@ -54,7 +54,7 @@ def check_task(
         times = sorted(pd.Timestamp(t) for t in stamps[split])
         frame = frames[split]
         if not times:
-            raise QueryError(f"the {split} split has no timestamps: {_past_the_data(resolved, plan, split)}")
+            raise QueryError(f"the {split} split has no timestamps: {_past_the_data(plan, split)}")
         if frame.empty:
             why = _why_empty(db, resolved, times, rows)
             raise QueryError(f"the {split} split is empty ({len(times)} timestamps, {_when(times)}): {why}")
@@ -73,7 +73,7 @@ def _when(times: list[pd.Timestamp]) -> str:
     return f"{times[0]}" if len(times) == 1 else f"{times[0]} .. {times[-1]}"
 
 
-def _past_the_data(resolved: ResolvedQuery, plan: SplitPlan | None, split: str) -> str:
+def _past_the_data(plan: SplitPlan | None, split: str) -> str:
     if plan is None:
         return "give it prediction times"
     cutoff = plan.test_cutoff if split == "test" else plan.val_cutoff

@@ -291,9 +291,9 @@ class _Validator:
         if not found and self.schema[entity].primary_key is None:
             key = self.query.entity_key
             raise QueryError(
-                f"FOR EACH {self.query.entity}: {entity} has no primary key, so no table reaches it; to predict "
-                f'for each value of {entity}.{key}, declare [tables.{key}] implicit = ["{entity}.{key}"] in a '
-                f"schema file and write FOR EACH {entity}.{key} again"
+                f"FOR EACH {self.query.entity}: {entity} has no primary key, so no table reaches it; in a schema "
+                f'file, if {key} identifies its rows declare [tables.{entity}] primary_key = "{key}" (and the '
+                f'foreign keys to it), if its values repeat declare [tables.{key}] implicit = ["{entity}.{key}"]'
             )
         if not found:
             reachable = [t for t in self.schema.table_names if self._reaches_entity(t)]

@@ -206,9 +206,34 @@ def add_implicit_tables(
             schema.warnings.append(
                 f"{', '.join(sources)}: no table lists these ids, so relgraph made table {name!r} (one row per "
                 f"value, from its first appearance); set tables.{name}.implicit = false in a schema file to keep "
-                "them plain columns"
+                "them plain columns" + _lookalike(schema, tables, data.column(key), sources)
             )
     return out
+
+
+#: Share of an implicit table's ids found in another table's key above which it may be a reference.
+LOOKALIKE_COVERAGE = 0.95
+
+
+def _lookalike(schema: Schema, tables: dict[str, pa.Table], ids: pa.ChunkedArray, sources: list[str]) -> str:
+    """A hint when the ids are (nearly) all values of an existing key under another name
+    (``matches.winner_id`` in ``players.player_id``): a reference the name did not reveal."""
+    for name, ts in schema.tables.items():
+        if ts.primary_key is None or ts.implicit_from or name not in tables:
+            continue
+        key = tables[name].column(ts.primary_key)
+        if is_stringlike(key.type) != is_stringlike(ids.type) or len(ids) == 0:
+            continue
+        found = pc.sum(pc.is_in(ids, value_set=key.combine_chunks())).as_py() or 0
+        if found / len(ids) >= LOOKALIKE_COVERAGE:
+            column = sources[0].split(".", 1)[1] if len(sources) == 1 else "<column>"
+            table = sources[0].split(".", 1)[0]
+            return (
+                f"; {found / len(ids):.0%} of them are {name}.{ts.primary_key} values: if they reference {name}, "
+                f'declare foreign_keys = [{{ column = "{column}", references = "{name}.{ts.primary_key}" }}] '
+                f"under tables.{table}"
+            )
+    return ""
 
 
 def _check_file_entry(overrides: SchemaOverrides, name: str, key: str, timed: bool, where: str) -> None:

@@ -19,12 +19,12 @@ from relgraph.cli.main import main
 from relgraph.errors import QueryError
 from relgraph.query import build_task
 from relgraph.query.parser import parse
-from relgraph.query.splits import plan_splits
+from relgraph.query.splits import label_events, plan_splits
 
 ACTIVE = "PREDICT COUNT(Posts.*, 0, 90, days) > 0 FOR EACH Users.Id"
 
 
-def write_site(folder: Path, stray: bool = True) -> Path:
+def write_site(folder: Path, stray: bool = True, early: bool = False) -> Path:
     rng = np.random.default_rng(0)
     folder.mkdir()
     created = pd.Timestamp("2010-01-01") + pd.to_timedelta(rng.integers(0, 540, 40), unit="D")
@@ -40,6 +40,10 @@ def write_site(folder: Path, stray: bool = True) -> Path:
         late = pd.DataFrame({"Id": [601, 602, 603], "OwnerUserId": [1, 2, 3], "PostTypeId": [1, 1, 2],
                              "CreationDate": pd.to_datetime(["2023-03-01", "2023-03-02", "2023-04-11"])})
         posts = pd.concat([posts, late])
+    if early:  # epoch-zero dates, as a broken export writes missing ones
+        zero = pd.DataFrame({"Id": [701, 702], "OwnerUserId": [4, 5], "PostTypeId": [1, 1],
+                             "CreationDate": pd.to_datetime(["1970-01-01", "1970-01-01"])})
+        posts = pd.concat([posts, zero])
     last = posts.groupby("OwnerUserId")["CreationDate"].max()
     users["LastAccessDate"] = users["Id"].map(last).fillna(users["CreationDate"])
     users.to_csv(folder / "Users.csv", index=False, date_format="%Y-%m-%d %H:%M:%S")
@@ -67,6 +71,13 @@ def test_without_strays_the_end_is_the_last_row(tmp_path: Path) -> None:
     db = relgraph.connect(write_site(tmp_path / "clean", stray=False))
     plan = plan_splits(db, parse(ACTIVE))
     assert "the latest Posts row" in plan.reason and "left out" not in plan.reason
+
+
+def test_early_strays_do_not_stretch_the_span(tmp_path: Path) -> None:
+    db = relgraph.connect(write_site(tmp_path / "early", early=True))
+    events = label_events(db, parse(ACTIVE))
+    assert events.start >= pd.Timestamp("2010-01-01") and events.end < pd.Timestamp("2014-01-01")
+    assert events.strays == 3
 
 
 def test_query_prints_how_it_chose_the_cutoffs(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

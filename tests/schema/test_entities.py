@@ -152,3 +152,17 @@ def test_codes_row_ids_and_words_ending_in_id_stay_columns(source_factory) -> No
     schema = build_schema(source)
     made = {name: t.implicit_from for name, t in schema.tables.items() if t.implicit_from}
     assert made == {"OwnerUserId": ["posts.OwnerUserId"]}
+
+
+def test_ids_that_are_another_tables_keys_get_a_hint(tmp_path: Path) -> None:
+    """ATP with its players file: winner_id holds player_id values under another name."""
+    folder = tmp_path / "atp"
+    folder.mkdir()
+    (folder / "matches.csv").write_text(MATCHES)
+    (folder / "players.csv").write_text(
+        "player_id,name_first,name_last\n104745,Rafael,Nadal\n104925,Novak,Djokovic\n"
+        "105227,Marin,Cilic\n106233,Dominic,Thiem\n"
+    )
+    db = relgraph.connect(folder)
+    hint = next(w for w in db.schema.warnings if w.startswith("matches.winner_id:"))
+    assert 'declare foreign_keys = [{ column = "winner_id", references = "players.player_id" }]' in hint
