@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from relgraph.connectors.base import SourceData
 from relgraph.errors import SchemaError
+from relgraph.schema.entities import materialise
 from relgraph.schema.model import Schema, SType
 from relgraph.schema.times import is_number_type, parse_datetimes, resolve_row_times
 
@@ -28,7 +29,8 @@ class Database:
 
     def __init__(self, data: SourceData, schema: Schema) -> None:
         self.source = data.source
-        self.tables: dict[str, pa.Table] = data.tables
+        # Tables the schema makes (ids without a table of their own) join the source's tables.
+        self.tables: dict[str, pa.Table] = materialise(data.tables, schema)
         self.declared = data.declared
         self.fingerprint = data.fingerprint
         self.schema = schema
@@ -72,8 +74,9 @@ class Database:
         """An in-memory DuckDB connection with one view per table, named as the table.
 
         Timed tables carry an extra ``__rg_time`` TIMESTAMP column with the row's time (own or
-        inherited; NULL where unknown). Epoch-number time columns (the own time column and
-        ``timestamp`` columns stored as integers) appear as TIMESTAMP, so SQL over the views sees
+        inherited; NULL where unknown). Number time columns (the own time column and
+        ``timestamp`` columns stored as integers: epoch numbers, ``YYYYMMDD`` dates, years) appear
+        as TIMESTAMP, so SQL over the views sees
         times wherever the schema does. Quote names in SQL (``SELECT * FROM "order"``): tables
         may be called by reserved words or non-ASCII names. The connection is created once and
         reused; it reads the Arrow tables in place (no copy, nothing written to the source).
@@ -97,6 +100,8 @@ class Database:
         if spec is None:
             return table
         own = spec.time.column if spec.time is not None and spec.time.inherited_via is None else None
+        if spec.time is not None and spec.time.parts:
+            own = None  # the year of a date split over columns stays a number; __rg_time holds the time
         for column in spec.columns:
             if column.stype is not SType.TIMESTAMP and column.name != own:
                 continue
@@ -175,7 +180,12 @@ def connect(source: str | Path, schema: str | Path | None = None) -> Database:
         schema: optional TOML/YAML schema file overriding anything inferred.
     """
     from relgraph.connectors import read_source
-    from relgraph.schema import build_schema
+    from relgraph.connectors.files import separate_parts
+    from relgraph.schema import build_schema, load_schema_file
 
     data = read_source(str(source))
+    if schema is not None:  # files the reader combined into one table, read apart as the file says
+        overrides = load_schema_file(schema)
+        apart = [name for name, o in overrides.tables.items() if o.parts is False]
+        data = separate_parts(data, apart, f"schema file {overrides.path}")
     return Database(data, build_schema(data, schema_file=schema))

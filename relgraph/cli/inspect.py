@@ -6,13 +6,19 @@ column's dtype and semantic type, then the warnings. ``--json`` prints::
 
     {"source": str, "tables": [{"name", "rows", "primary_key", "primary_key_inferred",
       "primary_key_evidence", "time_column",            # own time column, null if inherited/static
-      "time": {"column", "time_of_day_column", "inherited_via", "parent_table", "inferred",
-               "evidence"} | null,                      # null: static table
+      "time": {"column", "time_of_day_column", "inherited_via", "parent_table", "parts",
+               "unknown", "inferred", "evidence"} | null,  # null: static table; unknown: rows left out
       "time_evidence",                                  # why static (when time is null)
       "columns": [{"name", "dtype", "stype", "evidence"}],
       "foreign_keys": [{"column", "references_table", "references_column", "inferred",
-                        "coverage", "dangling", "evidence"}]}],
-     "warnings": [str]}
+                        "coverage", "dangling", "evidence"}],
+      "composite_key": [str] | null,                    # multi-column primary key (primary_key null)
+      "composite_foreign_keys": [{"columns", "references_table", "references_columns", "inferred",
+                                  "coverage", "dangling", "evidence"}]}],
+     "warnings": [str],
+     "rejected_keys": [{"table", "columns", "references", "coverage", "reason"}]}   # --verbose only
+
+``--verbose`` adds the key and reference candidates inference turned down, with why.
 
 ``--schema FILE`` applies a TOML/YAML schema file; ``--write-schema FILE`` writes the resulting
 schema in that format for editing.
@@ -38,6 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "source", help="sqlite:///f.db, duckdb:///f.duckdb, postgresql://..., mysql://..., or a folder"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also list the key candidates turned down, and why"
+    )
     parser.add_argument("--schema", metavar="FILE", help="TOML/YAML schema file overriding what is inferred")
     parser.add_argument(
         "--write-schema", metavar="FILE", help="write the schema to FILE (.toml/.yaml) for editing"
@@ -54,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         write_schema(db.schema, args.write_schema)
         print(f"relgraph: wrote schema to {args.write_schema}", file=sys.stderr)
     if args.json:
-        print(json.dumps(schema_json(db.schema, db.source), indent=2, ensure_ascii=False))
+        document = schema_json(db.schema, db.source, verbose=args.verbose)
+        print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        print(schema_text(db.schema, db.source))
+        print(schema_text(db.schema, db.source, verbose=args.verbose))
     return 0
+

@@ -1,8 +1,9 @@
 """``relgraph query SOURCE "<PQL>"``: build a task's training tables and describe them.
 
-Prints the task type, then per split the timestamps, rows, entities and label distribution;
-``--explain`` also prints the SQL (with its parameter values); ``--out DIR`` writes
-``DIR/{train,val,test}.parquet`` with columns ``[<entity key>, timestamp, label]``.
+Prints the task type, the cutoffs and how they were chosen, then per split the timestamps, rows,
+entities and label distribution; ``--explain`` also prints the SQL (with its parameter values);
+``--out DIR`` writes ``DIR/{train,val,test}.parquet`` with columns ``[<entity key>, timestamp,
+label]``, and nothing when the task cannot be built (an empty or single-class split is an error).
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"val cutoff {task.extra['val_cutoff']}, test cutoff {task.extra['test_cutoff']}, step {task.extra['step']}"
         )
+        if task.extra.get("cutoffs_reason"):
+            print(f"cutoffs: {task.extra['cutoffs_reason']}")
     print(f"{'split':<6} {'timestamps':>10} {'rows':>9} {'entities':>9}  labels")
     for split in SPLITS:
         frame = task.split(split)

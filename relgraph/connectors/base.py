@@ -14,10 +14,10 @@ import pyarrow.compute as pc
 
 @dataclass
 class CompositeKeys:
-    """Multi-column keys a source declares; relgraph links single columns only.
+    """Multi-column keys a source declares.
 
-    Kept apart from the single-column keys so the schema layer can report them rather than
-    silently dropping them.
+    Kept apart from the single-column keys: the schema layer turns them into composite keys and
+    composite references (``TableSchema.composite_key`` / ``composite_foreign_keys``).
     """
 
     primary_keys: dict[str, list[str]] = field(default_factory=dict)  # table -> columns
@@ -33,10 +33,20 @@ class DeclaredKeys:
     # table -> [(column, referenced table, referenced column)]
     foreign_keys: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     time_columns: dict[str, str] = field(default_factory=dict)  # table -> column
-    composite: CompositeKeys = field(default_factory=CompositeKeys)  # multi-column keys, reported only
+    composite: CompositeKeys = field(default_factory=CompositeKeys)  # multi-column keys
     # table -> {column: why}: columns the source knows hold values as of the export, not of the
     # row's time (a post's score to date); as features they would reveal the future.
     snapshot_columns: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class FileParts:
+    """One table read from several files: ``column`` holds each row's part (the file name's
+    suffix, ``values[i]`` for ``files[i]``)."""
+
+    column: str
+    files: list[str]
+    values: list[str]
 
 
 @dataclass
@@ -52,6 +62,7 @@ class SourceData:
     tables: dict[str, pa.Table]
     declared: DeclaredKeys
     fingerprint: str
+    parts: dict[str, FileParts] = field(default_factory=dict)  # tables combined from several files
 
 
 # Fingerprint format version: bump when the reading of a source changes meaning.

@@ -1,7 +1,14 @@
 """Folders of CSV / Parquet files (one file = one table) and RelBench ``db/`` folders.
 
+Files that split one table by a numeric or date suffix (``matches_2019.csv``,
+``matches_2020.csv``; ``part-0001.parquet``, ...) with the same columns are one table, with a
+``part`` column naming each row's file (:func:`combine_parts`); a schema file's
+``parts = false`` reads them apart again (:func:`separate_parts`).
+
 CSV files are read by pyarrow's CSV reader (multi-threaded, typed columns straight into Arrow,
-strict about column counts; ``\\N`` and empty fields are nulls); Parquet files by pyarrow.
+strict about column counts; ``\\N``, ``NA``, ``NULL`` and empty fields are nulls, and
+placeholders like ``-`` or ``n/a`` among numbers too: see :mod:`relgraph.connectors.values`);
+Parquet files by pyarrow.
 RelBench writes each table's keys and time column into the Parquet schema metadata
 (``pkey_col``, ``fkey_col_to_pkey_table``, ``time_col``, JSON values); those become
 :class:`DeclaredKeys`.
@@ -10,25 +17,29 @@ RelBench writes each table's keys and time column into the Parquet schema metada
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from relgraph.connectors.base import (
     DeclaredKeys,
+    FileParts,
     SourceData,
     fingerprint_tables,
     narrowest_type,
     normalize_types,
 )
+from relgraph.connectors.values import MISSING_TOKENS, with_sentinels_as_nulls
 from relgraph.errors import SourceError
 
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-#: CSV cells read as null: Ergast/MySQL-dump style ``\N`` and empty fields.
-CSV_NULLS = ["\\N", ""]
+#: CSV cells read as null: ``\N``, ``NA``, ``NULL``, ``N/A``, ``#N/A`` and empty fields.
+CSV_NULLS = MISSING_TOKENS
 
 
 def table_name(path: Path) -> str:
@@ -67,14 +78,15 @@ def read_csv(path: Path) -> pa.Table:
     convert = pa_csv.ConvertOptions(null_values=CSV_NULLS, strings_can_be_null=True)
     try:
         try:
-            return pa_csv.read_csv(path, parse_options=parse, convert_options=convert)
+            return with_sentinels_as_nulls(pa_csv.read_csv(path, parse_options=parse, convert_options=convert))
         except pa.ArrowInvalid as err:
             if "conversion error" not in str(err).lower():
                 raise
         names = pa_csv.open_csv(path, parse_options=parse, convert_options=convert).schema.names
         convert.column_types = {name: pa.string() for name in names}
         as_text = pa_csv.read_csv(path, parse_options=parse, convert_options=convert)
-        return pa.table([narrowest_type(col) for col in as_text.columns], names=as_text.column_names)
+        table = pa.table([narrowest_type(col) for col in as_text.columns], names=as_text.column_names)
+        return with_sentinels_as_nulls(table)
     except (OSError, pa.ArrowException) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SourceError(f"cannot parse CSV file {path}: {first_line}") from err
@@ -141,13 +153,127 @@ def read_folder(folder: Path, source: str) -> SourceData:
             "a RelBench db/ folder, or a Stack Exchange dump (*.xml)"
         )
     tables: dict[str, pa.Table] = {}
+    paths: dict[str, Path] = {}
     for path in files:
         name = table_name(path)
         if name in tables:
             raise SourceError(f"two files for table {name!r} in {folder}: keep one of them")
         tables[name] = read_file(path)
+        paths[name] = path
+    tables, parts = combine_parts(tables, paths, folder)
     declared = relbench_keys(tables, folder)
-    return SourceData(source, tables, declared, fingerprint_tables(tables, declared))
+    return SourceData(source, tables, declared, fingerprint_tables(tables, declared), parts)
+
+
+#: A file stem made of a base and a numeric or date suffix: ``matches_2019``, ``part-0001``, ``sales.2020-01``.
+PART_NAME = re.compile(r"^(?P<base>.*?)[_\-. ]?(?P<part>\d{4}-\d{2}(?:-\d{2})?|\d+)$")
+#: Bases that name no table (``part-0001.parquet``): the folder names it.
+GENERIC_BASES = {"", "part", "data", "chunk", "file", "shard", "split"}
+#: Name of the column saying which file a row of a combined table came from.
+PART_COLUMN = "part"
+
+
+def combine_parts(
+    tables: dict[str, pa.Table], paths: dict[str, Path], folder: Path
+) -> tuple[dict[str, pa.Table], dict[str, FileParts]]:
+    """Files holding one table split by a numeric or date suffix, as one table with a ``part`` column.
+
+    ``matches_2019.csv``, ``matches_2020.csv`` (same column names, in order) become table
+    ``matches`` with column ``part`` = ``"2019"``, ``"2020"``; ``part-0001.parquet``, ... in
+    folder ``ratings`` become table ``ratings``. Files are left apart when there is one, when
+    their columns differ or when the combined name is another file's table.
+
+    Returns:
+        The tables (combined ones in place of their files) and, per combined table, its parts.
+    """
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name in tables:
+        match = PART_NAME.match(name)
+        if match is None:
+            continue
+        base = match["base"].rstrip("_-. ")
+        base = folder.name if base.lower() in GENERIC_BASES else base
+        groups.setdefault(base, []).append((match["part"], name))
+    out: dict[str, pa.Table] = {}
+    parts: dict[str, FileParts] = {}
+    combined: dict[str, str] = {}  # file table -> combined table
+    for base, members in groups.items():
+        names = [tables[n].column_names for _, n in members]
+        if len(members) < 2 or base in tables or any(columns != names[0] for columns in names):
+            continue
+        members.sort()
+        column = PART_COLUMN
+        while column in names[0]:
+            column = "_" + column
+        pieces = [
+            tables[n].append_column(column, pa.array([value] * tables[n].num_rows, pa.string()))
+            for value, n in members
+        ]
+        out[base] = _concat(pieces, base)
+        parts[base] = FileParts(column, [paths[n].name for _, n in members], [value for value, _ in members])
+        combined.update({n: base for _, n in members})
+    result: dict[str, pa.Table] = {}
+    for name, table in tables.items():
+        target = combined.get(name)
+        if target is None:
+            result[name] = table
+        elif target not in result:
+            result[target] = out[target]
+    return result, parts
+
+
+def _concat(pieces: list[pa.Table], name: str) -> pa.Table:
+    """Tables with the same column names as one; a column whose types differ across files is
+    unified (int with float: float) or, failing that, read as text and narrowed again."""
+    metadata = pieces[0].schema.metadata
+    try:
+        return pa.concat_tables(pieces, promote_options="permissive").replace_schema_metadata(metadata)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    names = pieces[0].column_names
+    columns = []
+    for i, column in enumerate(names):
+        types = {p.schema.field(i).type for p in pieces}
+        if len(types) == 1:
+            columns.append(pa.chunked_array([c for p in pieces for c in p.column(i).chunks]))
+            continue
+        try:
+            text = pa.chunked_array([c for p in pieces for c in p.column(i).cast(pa.string()).chunks])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+            raise SourceError(f"table {name}: column {column} has types {sorted(map(str, types))} in its files; "
+                              "give it one type in every file") from err
+        columns.append(narrowest_type(text))
+    return pa.table(columns, names=names).replace_schema_metadata(metadata)
+
+
+def separate_parts(data: SourceData, names: list[str], where: str) -> SourceData:
+    """``data`` with the combined tables ``names`` back as one table per file (named by file, no part column).
+
+    Raises:
+        SourceError: a name is no table combined from files.
+    """
+    if not names:
+        return data
+    unknown = [n for n in names if n not in data.parts]
+    if unknown:
+        combined = ", ".join(data.parts) or "none"
+        raise SourceError(
+            f"{where}: tables.{unknown[0]}.parts = false, but {unknown[0]} is no table combined from several "
+            f"files (combined: {combined})"
+        )
+    tables: dict[str, pa.Table] = {}
+    parts = dict(data.parts)
+    for name, table in data.tables.items():
+        if name not in names:
+            tables[name] = table
+            continue
+        info = parts.pop(name)
+        column = table.column(info.column)
+        for file_name, value in zip(info.files, info.values):
+            piece = table.filter(pc.equal(column, value)).drop_columns([info.column])
+            tables[table_name(Path(file_name))] = piece
+    declared = data.declared
+    return SourceData(data.source, tables, declared, fingerprint_tables(tables, declared), parts)
 
 
 def read_single_file(path: Path, source: str) -> SourceData:

@@ -1,7 +1,9 @@
 """Build a :class:`TemporalGraph` from a :class:`Database`: nodes, node times, edges, features.
 
 Everything is vectorised: foreign-key values are matched to parent keys with Arrow's
-``index_in`` (a hash lookup over whole columns), never row by row.
+``index_in`` (a hash lookup over whole columns), never row by row. A composite reference
+(flights (origin, time_hour) -> weather) matches the rows' value tuples, coded as int64, the same
+way; its edge relation is the columns joined by ``+`` (``origin+time_hour``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from relgraph.graph.cache import graph_cache_key, load_graph, save_graph
 from relgraph.graph.columns import build_node_features
 from relgraph.graph.temporal_graph import NEVER, EdgeType, TemporalGraph, reverse_relation
 from relgraph.graph.text import check_text_encoder
+from relgraph.schema.keys import tuple_codes
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ def build_graph(
     Returns:
         A :class:`TemporalGraph`: one node type per table, one node per row, node times in
         int64 seconds (``NEVER`` where unknown, ``None`` for static tables), two edge types
-        per foreign key, and per-table :class:`~relgraph.graph.columns.NodeFeatures`.
+        per foreign key (composite ones included), and per-table :class:`~relgraph.graph.columns.NodeFeatures`.
     """
     check_text_encoder(text_encoder)
     key = graph_cache_key(db, text_encoder) if cache_dir is not None else None
@@ -71,22 +74,13 @@ def _build(db: Database, text_encoder: str) -> TemporalGraph:
                 "fix or remove it in the schema file"
             )
         child_rows, parent_rows = match_foreign_key(db, child, fk.column, parent, fk.references_column)
-        forward: EdgeType = (child, fk.column, parent)
-        reverse: EdgeType = (parent, reverse_relation(fk.column), child)
-        edge_index[forward] = np.stack([child_rows, parent_rows])
-        # Reverse edges sorted by parent row, so consumers get the parent's children contiguously.
-        order = np.argsort(parent_rows, kind="stable")
-        edge_index[reverse] = np.stack([parent_rows[order], child_rows[order]])
-        dropped[forward] = num_nodes[child] - len(child_rows)
-        if dropped[forward]:
-            logger.info(
-                "%s.%s -> %s: %d of %d values null or dangling, edges dropped",
-                child,
-                fk.column,
-                parent,
-                dropped[forward],
-                num_nodes[child],
-            )
+        _add_edges(edge_index, dropped, (child, fk.column, parent), child_rows, parent_rows, num_nodes[child])
+    for child, cfk in db.schema.composite_edges():
+        child_rows, parent_rows = match_composite_key(
+            db, child, cfk.columns, cfk.references_table, cfk.references_columns
+        )
+        forward = (child, cfk.relation, cfk.references_table)
+        _add_edges(edge_index, dropped, forward, child_rows, parent_rows, num_nodes[child])
     features = {name: build_node_features(db, name, node_time[name], text_encoder) for name in num_nodes}
     return TemporalGraph(
         num_nodes=num_nodes,
@@ -105,6 +99,60 @@ def node_times_seconds(times: np.ndarray | None) -> np.ndarray | None:
     seconds = np.floor_divide(nanos, _NANOS_PER_SECOND)
     seconds[np.isnat(np.asarray(times, dtype="datetime64[ns]"))] = NEVER
     return seconds.astype(np.int64, copy=False)
+
+
+def _add_edges(
+    edge_index: dict[EdgeType, np.ndarray],
+    dropped: dict[EdgeType, int],
+    forward: EdgeType,
+    child_rows: np.ndarray,
+    parent_rows: np.ndarray,
+    child_count: int,
+) -> None:
+    """Forward and reverse edges of one reference (reverse sorted by parent row)."""
+    child, relation, parent = forward
+    edge_index[forward] = np.stack([child_rows, parent_rows])
+    # Reverse edges sorted by parent row, so consumers get the parent's children contiguously.
+    order = np.argsort(parent_rows, kind="stable")
+    edge_index[(parent, reverse_relation(relation), child)] = np.stack(
+        [parent_rows[order], child_rows[order]]
+    )
+    dropped[forward] = child_count - len(child_rows)
+    if dropped[forward]:
+        logger.info(
+            "%s.%s -> %s: %d of %d values null or dangling, edges dropped",
+            child,
+            relation,
+            parent,
+            dropped[forward],
+            child_count,
+        )
+
+
+def match_composite_key(
+    db: Database, child: str, columns: list[str], parent: str, parent_columns: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions ``(child_rows, parent_rows)`` of every child row whose value tuple is found in
+    the parent's composite key (rows with a null part or no match produce no pair)."""
+    for table, names in ((child, columns), (parent, parent_columns)):
+        for col in names:
+            if col not in db.tables[table].column_names:
+                raise SchemaError(
+                    f"composite foreign key {child}.({', '.join(columns)}) -> {parent}: column {table}.{col} "
+                    "does not exist; fix the schema file"
+                )
+    child_codes, parent_codes = tuple_codes(
+        [db.tables[child].column(c) for c in columns], [db.tables[parent].column(c) for c in parent_columns]
+    )
+    if pc.count_distinct(parent_codes, mode="only_valid").as_py() != len(parent_codes):
+        raise SchemaError(
+            f"{parent}.({', '.join(parent_columns)}) is referenced by {child} but has duplicate rows: "
+            "declare a unique key in the schema file"
+        )
+    positions = pc.index_in(child_codes, value_set=parent_codes)
+    child_rows = np.flatnonzero(positions.is_valid().to_numpy(zero_copy_only=False)).astype(np.int64)
+    parent_rows = pc.drop_null(positions).to_numpy().astype(np.int64)
+    return child_rows, parent_rows
 
 
 def match_foreign_key(

@@ -13,7 +13,11 @@ how far past t a label looks (the window's ``end``; ``step`` when ``end <= 0``),
 Cutoffs not given default to "the last windows" of the data the query reads: ``n`` test
 timestamps whose windows end by the latest row of the aggregated tables, and ``n`` validation
 timestamps whose windows end by the test cutoff, with ``n`` = 10 % of the time span in steps,
-between 1 and 40.
+between 1 and 40. The end is where the label events are: when a few of the target's rows (at
+most ``STRAY_SHARE`` of them, and ``MAX_STRAYS``) lie after a gap longer than the window and
+``STRAY_GAP_SHARE`` of the span (stray late rows long after activity stopped), the events end
+before that gap, and test windows end by then too. ``SplitPlan.reason`` says how the cutoffs
+were chosen.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from relgraph.errors import QueryError
-from relgraph.query.ast import Aggregate, Comparison, IsNull, Query, Rank, Window
+from relgraph.query.ast import Aggregate, Comparison, IsNull, Query, Rank, Window, _aggregates_in
 
 #: Most validation / test timestamps per split (RelBench's num_eval_timestamps).
 MAX_EVAL_TIMESTAMPS = 40
@@ -32,6 +36,13 @@ MAX_EVAL_TIMESTAMPS = 40
 DEFAULT_EVAL_SHARE = 0.1
 #: Steps across the span for queries without any window (static-attribute targets).
 STEPS_WITHOUT_WINDOW = 100
+
+#: Late (or early) label events that may be left out as strays: this share of them at most ...
+STRAY_SHARE = 0.01
+#: ... or this many, when more (a handful of stray rows in a small table), but never a tenth of them.
+MAX_STRAYS = 5
+#: A gap before strays spans more than this share of the events' time span (and more than a window).
+STRAY_GAP_SHARE = 0.05
 
 Step = pd.Timedelta | pd.DateOffset
 
@@ -44,6 +55,9 @@ class SplitPlan:
     test_cutoff: pd.Timestamp
     step: Step
     timestamps: dict[str, list[pd.Timestamp]]
+    reason: str = ""  # how the cutoffs were chosen, one line
+    horizon: Step | None = None  # how far past t a label looks
+    data_end: pd.Timestamp | None = None  # where the label events end (stray late rows left out)
 
 
 def _offset(amount: int, unit: str) -> Step:
@@ -104,23 +118,33 @@ def plan_splits(db: object, query: Query, val_cutoff: object = None, test_cutoff
         step = pd.Timedelta(days=max(1, (db_hi - db_lo).days // STEPS_WITHOUT_WINDOW))
         horizon = step
     else:
-        step = _offset(window.end - window.start, window.unit)
-        # How far past t a label looks: t + horizon must not cross the next split's cutoff.
-        horizon = _offset(window.end, window.unit) if window.end > 0 else step
+        step, horizon = step_and_horizon(window)
     approx = _approx(step)
+    events = label_events(db, query)
+    test_end = db_hi if events.strays == 0 else min(db_hi, events.end)
+    reason = "cutoffs as given"
     if val_cutoff is None or test_cutoff is None:
-        data_hi = _data_end(db, query) or db_hi
+        data_hi = events.end if events.strays else (_data_end(db, query) or db_hi)
         if approx >= pd.Timedelta(days=1):
             data_hi = data_hi.floor("D")  # whole-day windows: default cutoffs at midnight
-        n_eval = int(np.clip(int(DEFAULT_EVAL_SHARE * (data_hi - db_lo) / approx), 1, MAX_EVAL_TIMESTAMPS))
+        n_eval = int(np.clip(int(DEFAULT_EVAL_SHARE * (data_hi - events.start) / approx), 1, MAX_EVAL_TIMESTAMPS))
         # n_eval timestamps, one step apart, whose label windows end by the period's end.
         if test_cutoff is None:
+            test_end = min(test_end, data_hi)
             if val_cutoff is None:
                 test_cutoff = data_hi - horizon - step * (n_eval - 1)
+                reason = f"test: the last {n_eval} window(s) ending by {data_hi} ({events.describe()})"
             else:
                 test_cutoff = _stamp(val_cutoff, "val cutoff") + step * (n_eval - 1) + horizon
+                reason = f"test: {n_eval} window(s) after the given val cutoff"
+        else:
+            reason = "test cutoff as given"
         if val_cutoff is None:
             val_cutoff = _stamp(test_cutoff, "test cutoff") - horizon - step * (n_eval - 1)
+            reason += f"; val: the {n_eval} window(s) before the test cutoff"
+        reason += f"; {n_eval} = 10 % of the events' span in steps, 1 to {MAX_EVAL_TIMESTAMPS}"
+    elif events.strays:
+        reason += f"; test windows end by {test_end} ({events.describe()})"
     val = _stamp(val_cutoff, "val cutoff")
     test = _stamp(test_cutoff, "test cutoff")
     if val >= test:
@@ -134,14 +158,83 @@ def plan_splits(db: object, query: Query, val_cutoff: object = None, test_cutoff
     timestamps = {
         "train": sorted(t for t in candidates["train"] if db_lo <= t),
         "val": [t for t in candidates["val"] if t + horizon <= test],
-        "test": [t for t in candidates["test"] if t + horizon <= db_hi],
+        "test": [t for t in candidates["test"] if t + horizon <= test_end],
     }
     if not timestamps["train"]:
         raise QueryError(
             f"no training timestamps: the val cutoff {val} leaves no full window after the first row time {db_lo}; "
             "pick a later --val-cutoff"
         )
-    return SplitPlan(val, test, step, timestamps)
+    return SplitPlan(val, test, step, timestamps, reason, horizon, events.end)
+
+
+@dataclass(frozen=True)
+class LabelEvents:
+    """Where the target's rows lie in time: ``start``..``end`` with ``strays`` late rows left out."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    strays: int = 0
+    last: pd.Timestamp | None = None  # the latest row, stray or not
+    tables: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        where = ", ".join(self.tables) or "all tables"
+        if not self.strays:
+            return f"the latest {where} row"
+        assert self.last is not None
+        return (
+            f"where the {where} rows end; {self.strays} later row(s), up to {self.last}, "
+            "lie after a long gap and are left out"
+        )
+
+
+def _label_tables(query: Query) -> list[str]:
+    """Tables whose rows make the labels: the target's aggregates (else any aggregate's)."""
+    own = [agg.column.table for agg in _aggregates_in(query.target)]
+    return sorted(set(own or [agg.column.table for agg in query.aggregates()]))
+
+
+def step_and_horizon(window: Window) -> tuple[Step, Step]:
+    """A window's step (its length) and horizon (how far past t a label looks; t + horizon must
+    not cross the next split's cutoff)."""
+    step = _offset(window.end - window.start, window.unit)
+    return step, (_offset(window.end, window.unit) if window.end > 0 else step)
+
+
+def label_events(db: object, query: Query) -> LabelEvents:
+    """The span of the label events, leaving out a few stray rows after a long gap at either end
+    (a gap longer than the query's window and than ``STRAY_GAP_SHARE`` of the span)."""
+    found = query_window(query)
+    window = max(map(_approx, step_and_horizon(found))) if found is not None else pd.Timedelta(0)
+    tables = _label_tables(query)
+    chunks = [db.row_times(t) for t in tables]  # type: ignore[attr-defined]
+    times = np.sort(np.concatenate([c[~np.isnat(c)] for c in chunks if c is not None] or [np.array([], "M8[ns]")]))
+    if len(times) == 0:
+        span = db.time_span()  # type: ignore[attr-defined]
+        return LabelEvents(pd.Timestamp(span[0]), pd.Timestamp(span[1]))
+    lo, hi = pd.Timestamp(times[0]), pd.Timestamp(times[-1])
+    gap = max(window, STRAY_GAP_SHARE * (hi - lo)).value
+    ints = times.astype("int64")
+    end_index, late = _stray_cut(ints, gap)
+    start_index, _ = _stray_cut(-ints[::-1], gap)
+    start = pd.Timestamp(times[len(times) - 1 - start_index])
+    return LabelEvents(start, pd.Timestamp(times[end_index]), late, hi, tuple(tables))
+
+
+def _stray_cut(values: np.ndarray, gap: int) -> tuple[int, int]:
+    """(index of the last value kept, values left out): the values after the first gap longer than
+    ``gap`` among the last few (see ``STRAY_SHARE`` / ``MAX_STRAYS``); none left out when no such gap."""
+    n = len(values)
+    k = min(max(MAX_STRAYS, int(STRAY_SHARE * n)), n // 10)
+    if k == 0:
+        return n - 1, 0
+    tail = values[n - k - 1 :]
+    big = np.nonzero(np.diff(tail) > gap)[0]
+    if not len(big):
+        return n - 1, 0
+    kept = n - k - 1 + int(big[0])
+    return kept, n - 1 - kept
 
 
 def _data_end(db: object, query: Query) -> pd.Timestamp | None:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from relgraph.errors import QueryError
 from relgraph.query.ast import Query
+from relgraph.query.checks import check_task
 from relgraph.query.parser import parse
 from relgraph.query.planner import plan
 from relgraph.query.splits import plan_splits
@@ -82,6 +83,7 @@ def build_task(
     val_cutoff: object = None,
     test_cutoff: object = None,
     timestamps: dict[str, Iterable[object]] | None = None,
+    check: bool | None = None,
 ) -> TaskTables:
     """Train / val / test tables for ``query`` on ``db``.
 
@@ -89,12 +91,19 @@ def build_task(
         val_cutoff, test_cutoff: split starts; defaults from the data (see :mod:`relgraph.query.splits`).
         timestamps: explicit prediction times per split (``{"train": [...], "val": [...],
             "test": [...]}``), used instead of the cutoffs.
+        check: stop on an empty or single-class split (see Raises); default: when the
+            timestamps come from cutoffs (given or chosen), not when they are given.
+
+    Raises:
+        QueryError: a split is empty or its labels have a single class, with the cause and what
+            to change (:mod:`relgraph.query.checks`).
 
     The three splits come from one SQL run over the union of their timestamps.
     """
     parsed = parse(query) if isinstance(query, str) else query
     resolved = validate(parsed, db.schema)  # type: ignore[attr-defined]
     extra: dict[str, object] = {}
+    split_plan = None
     if timestamps is None:
         split_plan = plan_splits(db, parsed, val_cutoff, test_cutoff)
         per_split = split_plan.timestamps
@@ -102,6 +111,7 @@ def build_task(
             "val_cutoff": split_plan.val_cutoff,
             "test_cutoff": split_plan.test_cutoff,
             "step": str(split_plan.step),
+            "cutoffs_reason": split_plan.reason,
         }
     else:
         missing = [name for name in SPLITS if name not in timestamps]
@@ -112,6 +122,9 @@ def build_task(
     everything = make_training_table(db, resolved, np.concatenate(list(stamps.values())))
     times = everything["timestamp"].to_numpy()
     frames = {name: everything[np.isin(times, stamps[name])].reset_index(drop=True) for name in SPLITS}
+    if check if check is not None else split_plan is not None:
+        # An empty or single-class split stops here, saying why (never a silent degenerate task).
+        check_task(db, resolved, per_split, frames, lambda q, ts: make_training_table(db, q, ts), split_plan)
     return TaskTables(
         task_type=resolved.task_type,
         entity_table=resolved.entity_table,

@@ -8,6 +8,7 @@ windows are non-empty, WHERE only looks at the past, LIST_DISTINCT only ranks.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 from collections import deque
@@ -75,8 +76,26 @@ class ResolvedQuery:
 
 
 def validate(query: Query, schema: Schema) -> ResolvedQuery:
-    """Check ``query`` against ``schema``; raise :class:`QueryError` with one actionable line."""
-    return _Validator(query, schema).run()
+    """Check ``query`` against ``schema``; raise :class:`QueryError` with one actionable line.
+
+    ``FOR EACH child.fk_column`` means the entities that column references (``FOR EACH
+    ratings.userId`` -> the ``userId`` table relgraph makes when no users table exists):
+    ``ResolvedQuery.query`` names the referenced table and key.
+    """
+    return _Validator(resolve_entity(query, schema), schema).run()
+
+
+def resolve_entity(query: Query, schema: Schema) -> Query:
+    """``query`` with ``FOR EACH child.fk_column`` replaced by the referenced ``table.key``;
+    unchanged when the entity column is its table's primary key or no foreign key."""
+    table = schema.tables.get(query.entity_table)
+    if table is None or query.entity_key == table.primary_key:
+        return query
+    fk = next((f for f in table.foreign_keys if f.column == query.entity_key), None)
+    if fk is None or fk.references_table not in schema:
+        return query
+    log.debug("FOR EACH %s: the entities it references, %s.%s", query.entity, fk.references_table, fk.references_column)
+    return dataclasses.replace(query, entity=ColumnRef(fk.references_table, fk.references_column))
 
 
 def _suggest(name: str, options: list[str]) -> str:
@@ -120,6 +139,12 @@ class _Validator:
         entity_key = query.entity_key
         self.column(entity_table, entity_key)
         pk = self.schema[entity_table].primary_key
+        composite = self.schema[entity_table].composite_key
+        if composite:  # one entity per row needs a one-column key; several rows share each part
+            raise QueryError(
+                f"FOR EACH {query.entity}: {entity_table} is keyed by ({', '.join(composite)}), a composite key; "
+                "queries need a table with a one-column key (add a surrogate key column to predict per row)"
+            )
         if pk is not None and pk != entity_key:
             raise QueryError(
                 f"FOR EACH {query.entity}: the primary key of {entity_table} is {pk}; write FOR EACH {entity_table}.{pk}"
@@ -233,6 +258,11 @@ class _Validator:
                 f"{context}: table {table} has no time column, so the window in {agg} is meaningless; "
                 "declare its time column in a schema file"
             )
+        if self.schema[table].time.unknown:  # its rows are never in a window: labels would all be empty
+            raise QueryError(
+                f"{context}: table {table} has no trusted row time (its rows are left out), so {agg} would "
+                "count nothing; give its time in a schema file"
+            )
         if agg.where is not None:
             self.row_condition(agg.where, table, context)
         self.paths[table] = self.key_path(table)
@@ -258,6 +288,13 @@ class _Validator:
                     found.append((*path, hop))
                 elif fk.references_table != table:
                     queue.append((fk.references_table, (*path, hop)))
+        if not found and self.schema[entity].primary_key is None:
+            key = self.query.entity_key
+            raise QueryError(
+                f"FOR EACH {self.query.entity}: {entity} has no primary key, so no table reaches it; in a schema "
+                f'file, if {key} identifies its rows declare [tables.{entity}] primary_key = "{key}" (and the '
+                f'foreign keys to it), if its values repeat declare [tables.{key}] implicit = ["{entity}.{key}"]'
+            )
         if not found:
             reachable = [t for t in self.schema.table_names if self._reaches_entity(t)]
             hint = f"tables that reach it: {', '.join(reachable)}" if reachable else "no table references it"

@@ -6,11 +6,22 @@ and write the TOML/YAML override format documented in :mod:`relgraph.schema.io`.
 
 from relgraph.schema.infer import build_schema
 from relgraph.schema.io import load_schema_file, schema_to_dict, write_schema
-from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
+from relgraph.schema.model import (
+    Column,
+    CompositeForeignKey,
+    ForeignKey,
+    RejectedKey,
+    Schema,
+    SType,
+    TableSchema,
+    TimeInfo,
+)
 
 __all__ = [
     "Column",
+    "CompositeForeignKey",
     "ForeignKey",
+    "RejectedKey",
     "Schema",
     "SType",
     "TableSchema",

@@ -8,13 +8,25 @@ from typing import Any
 from relgraph.schema.model import Schema, TableSchema
 
 
-def schema_json(schema: Schema, source: str) -> dict[str, Any]:
+def schema_json(schema: Schema, source: str, verbose: bool = False) -> dict[str, Any]:
     """The ``--json`` document (shape in the module docstring)."""
-    return {
+    document: dict[str, Any] = {
         "source": source,
         "tables": [_table_json(t) for t in schema.tables.values()],
         "warnings": list(schema.warnings),
     }
+    if verbose:
+        document["rejected_keys"] = [
+            {
+                "table": r.table,
+                "columns": r.columns,
+                "references": r.references,
+                "coverage": None if r.coverage is None else round(r.coverage, 6),
+                "reason": r.reason,
+            }
+            for r in schema.rejected_keys
+        ]
+    return document
 
 
 def _table_json(table: TableSchema) -> dict[str, Any]:
@@ -33,6 +45,8 @@ def _table_json(table: TableSchema) -> dict[str, Any]:
             "time_of_day_column": time.time_of_day_column,
             "inherited_via": time.inherited_via,
             "parent_table": time.parent_table,
+            "parts": time.parts,
+            "unknown": time.unknown,
             "inferred": time.inferred,
             "evidence": time.evidence,
         },
@@ -53,6 +67,19 @@ def _table_json(table: TableSchema) -> dict[str, Any]:
             }
             for fk in table.foreign_keys
         ],
+        "composite_key": table.composite_key,
+        "composite_foreign_keys": [
+            {
+                "columns": fk.columns,
+                "references_table": fk.references_table,
+                "references_columns": fk.references_columns,
+                "inferred": fk.inferred,
+                "coverage": round(fk.coverage, 6),
+                "dangling": fk.dangling,
+                "evidence": fk.evidence,
+            }
+            for fk in table.composite_foreign_keys
+        ],
     }
 
 
@@ -60,31 +87,49 @@ def _origin(inferred: bool) -> str:
     return "inferred" if inferred else "given"
 
 
-def schema_text(schema: Schema, source: str) -> str:
-    """The human-readable report: one block per table, then warnings."""
+def _columns_text(columns: list[str]) -> str:
+    return f"({', '.join(columns)})"
+
+
+def schema_text(schema: Schema, source: str, verbose: bool = False) -> str:
+    """The human-readable report: one block per table, then warnings (and, verbose, the
+    key candidates turned down)."""
     total = sum(t.rows for t in schema.tables.values())
     lines = [f"{source}: {len(schema.tables)} tables, {total:,} rows", ""]
     for table in schema.tables.values():
         lines.append(f"{table.name}  ({table.rows:,} rows)")
-        if table.primary_key is None:
+        key = table.primary_key or (_columns_text(table.composite_key) if table.composite_key else None)
+        if key is None:
             lines.append(f"  primary key   none ({table.primary_key_evidence})")
         else:
             lines.append(
-                f"  primary key   {table.primary_key}  [{_origin(table.primary_key_inferred)}: {table.primary_key_evidence}]"
+                f"  primary key   {key}  [{_origin(table.primary_key_inferred)}: {table.primary_key_evidence}]"
             )
-        if not table.foreign_keys:
+        references = [
+            (f"{fk.column} -> {fk.references_table}.{fk.references_column}", fk)
+            for fk in table.foreign_keys
+        ] + [
+            (
+                f"{_columns_text(fk.columns)} -> {fk.references_table}.{_columns_text(fk.references_columns)}",
+                fk,
+            )
+            for fk in table.composite_foreign_keys
+        ]
+        if not references:
             lines.append("  foreign keys  none")
-        for i, fk in enumerate(table.foreign_keys):
+        for i, (reference, fk) in enumerate(references):
             label = "  foreign keys  " if i == 0 else " " * 16
             lines.append(
-                f"{label}{fk.column} -> {fk.references_table}.{fk.references_column}  "
-                f"coverage {fk.coverage:.1%}  [{_origin(fk.inferred)}: {fk.evidence}]"
+                f"{label}{reference}  coverage {fk.coverage:.1%}  [{_origin(fk.inferred)}: {fk.evidence}]"
             )
         time = table.time
         if time is None:
             lines.append(f"  time          static ({table.time_evidence or 'no time column'})")
+        elif time.unknown:
+            lines.append(f"  time          unknown: rows left out  [{_origin(time.inferred)}: {time.evidence}]")
         else:
             clock = f" + {time.time_of_day_column}" if time.time_of_day_column else ""
+            clock += "".join(f" + {column}" for column in time.parts.values())
             where = (
                 f"{time.parent_table}.{time.column}{clock} via {time.inherited_via}"
                 if time.inherited_via
@@ -105,4 +150,15 @@ def schema_text(schema: Schema, source: str) -> str:
         lines.extend(f"  - {w}" for w in schema.warnings)
     else:
         lines.append("warnings: none")
+    if verbose:
+        lines.append("")
+        if schema.rejected_keys:
+            lines.append("key candidates turned down")
+        else:
+            lines.append("key candidates turned down: none")
+        for r in schema.rejected_keys:
+            target = f" -> {r.references}" if r.references else ""
+            coverage = f" (coverage {r.coverage:.1%})" if r.coverage is not None else ""
+            columns = r.columns[0] if len(r.columns) == 1 else _columns_text(r.columns)
+            lines.append(f"  - {r.table}.{columns}{target}{coverage}: {r.reason}")
     return "\n".join(lines)

@@ -6,7 +6,9 @@ Rules, applied in order (keys are decided by the caller: primary and foreign key
 2. date / timestamp types -> ``timestamp``; time-of-day and duration types -> ``ignored``
    (a clock value without a date; a companion clock column is folded into the row time);
    integers and whole-number floats named as times whose values are all Unix epoch times
-   (``created_at`` in seconds since 1970; see ``times.epoch_column_unit``) -> ``timestamp``;
+   (``created_at`` in seconds since 1970; see ``times.epoch_column_unit``) or ``YYYYMMDD`` dates,
+   and eight-digit date strings so named -> ``timestamp``; integers ``hhmm`` in a column named
+   as a time (``dep_time = 517``, 05:17) -> ``numerical`` (a time of day, never a row time);
 3. booleans -> ``categorical``;
 4. floats and decimals -> ``numerical``;
 5. integers -> ``categorical`` when they take at most ``MAX_CATEGORICAL_INTS`` distinct values,
@@ -29,12 +31,15 @@ import pyarrow.compute as pc
 
 from relgraph.schema.model import SType
 from relgraph.schema.times import (
-    epoch_column_unit,
     epoch_evidence,
+    hhmm_evidence,
     is_clock_type,
     is_datetime_type,
+    is_hhmm_clock,
     is_stringlike,
+    number_time_format,
     parse_datetimes,
+    yyyymmdd_strings,
 )
 
 MAX_CATEGORICAL_INTS = 20
@@ -100,9 +105,13 @@ def infer_stype(values: pa.ChunkedArray | pa.Array, name: str = "") -> tuple[STy
         return SType.TIMESTAMP, f"{dtype} values"
     if is_clock_type(dtype):
         return SType.IGNORED, f"{dtype}: a clock value without a date"
-    unit = epoch_column_unit(name, arr) if name else None
+    unit = number_time_format(name, arr) if name else None
     if unit is not None:
         return SType.TIMESTAMP, epoch_evidence(unit)
+    if name and is_hhmm_clock(name, arr):
+        return SType.NUMERICAL, hhmm_evidence(arr)
+    if name and yyyymmdd_strings(name, arr):
+        return SType.TIMESTAMP, "date strings written YYYYMMDD (20230102)"
     if pa.types.is_boolean(dtype):
         return SType.CATEGORICAL, "boolean"
     if pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):

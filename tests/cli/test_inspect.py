@@ -133,8 +133,8 @@ def test_write_schema_then_edit_and_read_it_back(shop, tmp_path, capsys):
         ),
         ('[tables.order]\ntime = "group"\n', "order.group: 3 time values do not parse, e.g. 'a'"),
         (
-            '[tables.order]\nprimary_key = ["order_id", "group"]\n',
-            "composite primary keys (order_id, group) are not supported",
+            '[tables.order]\nprimary_key = ["customer_id"]\n',
+            "order.primary_key: a composite key is a list of two or more distinct column names",
         ),
     ],
 )

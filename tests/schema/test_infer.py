@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from relgraph.connectors.base import DeclaredKeys
 from relgraph.errors import SchemaError
 from relgraph.schema import SType, build_schema
-from relgraph.schema.infer import MIN_COVERAGE
+from relgraph.schema.keys import MIN_COVERAGE
 
 
 def fk_set(schema):
@@ -198,14 +198,14 @@ def test_inherited_time_chains_through_an_inheriting_parent(source_factory):
     assert notes is not None and (notes.inherited_via, notes.parent_table) == ("order_item_id", "order_items")
 
 
-def test_audit_column_used_only_when_alone(source_factory):
+def test_audit_column_is_never_the_row_time(source_factory):
+    """Issue #12 class 5: an audit column alone does not make a table timed (it used to, with a warning)."""
     data = source_factory(
         {"film": {"film_id": [1, 2], "last_update": ["2006-02-15 05:03:42", "2006-02-15 05:03:42"]}}
     )
     schema = build_schema(data)
-    assert schema["film"].time.column == "last_update"
-    assert "audit" in schema["film"].time.evidence
-    assert any(w.startswith("film.last_update: only an audit-like") for w in schema.warnings)
+    assert schema["film"].time is None
+    assert "audit column" in schema["film"].time_evidence and "static" in schema["film"].time_evidence
 
 
 def test_parents_created_after_children_are_warned(source_factory):
@@ -364,15 +364,31 @@ def test_date_only_children_are_compared_by_day(source_factory):
     ]
 
 
-def test_declared_composite_keys_are_reported(source_factory):
+def test_declared_composite_keys_are_honoured(source_factory):
     declared = DeclaredKeys(primary_keys={"a": "a_id"})
     declared.composite.primary_keys["pairs"] = ["x", "y"]
-    declared.composite.foreign_keys["pairs"] = [(["x", "y"], "a", ["a_id", "b"])]
-    data = source_factory({"a": {"a_id": [1]}, "pairs": {"x": [1], "y": [2]}}, declared)
+    declared.composite.foreign_keys["refs"] = [(["rx", "ry"], "pairs", ["x", "y"])]
+    data = source_factory(
+        {
+            "a": {"a_id": [1]},
+            "pairs": {"x": [1, 1, 2], "y": [1, 2, 1]},
+            "refs": {"rx": [1, 2, 2, None], "ry": [2, 1, 2, 1]},
+        },
+        declared,
+    )
     schema = build_schema(data)
-    assert schema["pairs"].primary_key is None
-    assert any(w.startswith("pairs: composite primary key (x, y) is not supported") for w in schema.warnings)
-    assert any(w.startswith("pairs: composite foreign key (x, y) -> a") for w in schema.warnings)
+    assert schema["pairs"].primary_key is None and schema["pairs"].composite_key == ["x", "y"]
+    (fk,) = schema["refs"].composite_foreign_keys
+    assert (fk.columns, fk.references_table, fk.references_columns) == (["rx", "ry"], "pairs", ["x", "y"])
+    assert fk.coverage == pytest.approx(2 / 3) and fk.dangling == 1 and not fk.inferred
+
+
+def test_declared_composite_key_with_duplicates_fails_in_one_line(source_factory):
+    declared = DeclaredKeys()
+    declared.composite.primary_keys["pairs"] = ["x", "y"]
+    data = source_factory({"pairs": {"x": [1, 1], "y": [2, 2]}}, declared)
+    with pytest.raises(SchemaError, match=r"^pairs\.\(x, y\): composite primary key has 1 duplicate rows"):
+        build_schema(data)
 
 
 def test_whole_number_float_references_are_linked(source_factory):

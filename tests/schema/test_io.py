@@ -111,8 +111,8 @@ def test_file_can_make_a_table_static_and_pick_a_parent(tmp_path, source_factory
             r"unknown key 'primary' \(did you mean 'primary_key'\?\)",
         ),
         (
-            '[tables.results]\nprimary_key = ["raceId", "driverId"]\n',
-            r"composite primary keys \(raceId, driverId\) are not supported; add a single surrogate key",
+            '[tables.results]\nprimary_key = ["driverId", "statusId"]\n',
+            r"^results\.\(driverId, statusId\): composite primary key has 1 duplicate rows",
         ),
         (
             '[tables.results]\nprimary_key = "statusId"\n',
