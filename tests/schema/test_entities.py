@@ -154,8 +154,9 @@ def test_codes_row_ids_and_words_ending_in_id_stay_columns(source_factory) -> No
     assert made == {"OwnerUserId": ["posts.OwnerUserId"]}
 
 
-def test_ids_that_are_another_tables_keys_get_a_hint(tmp_path: Path) -> None:
-    """ATP with its players file: winner_id holds player_id values under another name."""
+def test_ids_that_are_another_tables_keys_are_references_not_entities(tmp_path: Path) -> None:
+    """ATP with its players file: winner_id holds player_id values under another name, so key
+    inference makes it a reference by role (schema/keys.py) and no implicit table is made."""
     folder = tmp_path / "atp"
     folder.mkdir()
     (folder / "matches.csv").write_text(MATCHES)
@@ -164,5 +165,7 @@ def test_ids_that_are_another_tables_keys_get_a_hint(tmp_path: Path) -> None:
         "105227,Marin,Cilic\n106233,Dominic,Thiem\n"
     )
     db = relgraph.connect(folder)
-    hint = next(w for w in db.schema.warnings if w.startswith("matches.winner_id:"))
-    assert 'declare foreign_keys = [{ column = "winner_id", references = "players.player_id" }]' in hint
+    fks = {(fk.column, fk.references_table, fk.references_column) for fk in db.schema["matches"].foreign_keys}
+    assert ("winner_id", "players", "player_id") in fks
+    assert ("loser_id", "players", "player_id") in fks
+    assert "winner_id" not in db.schema.tables and "loser_id" not in db.schema.tables
