@@ -1,12 +1,9 @@
 """Three plane-level tasks on nycflights13, trained end to end through the CLI, against baselines.
 
 Data: ``../shared/datasets/nycflights13`` (every NYC departure of 2013: 336,776 flights, 3,322
-planes, 105 destinations), five plain CSV files without key metadata. relgraph does not infer
-their keys yet (``tailnum``, ``faa`` and ``carrier`` are not id-named; flights.tailnum finds only
-85 % of its values in planes), so the script passes ``benchmarks/nycflights13.toml`` declaring
-them; ``--no-schema`` runs on what relgraph infers alone. The reader of this branch does not
-read ``NA`` as missing: when flights.arr_delay comes out as text, the script reads a copy of the
-CSV files with ``NA`` cells emptied, in a temporary folder (the shared data is never modified).
+planes, 105 destinations), five plain CSV files without key metadata. relgraph infers their keys, references by role
+(origin / dest), the composite weather reference, the row times and ``NA`` as missing;
+``--schema-file`` declares them with ``benchmarks/nycflights13.toml`` instead (same tasks).
 
 Tasks (one PQL line each, 7- and 30-day windows, validation from 2013-10-01, test from 2013-11-15,
 one-window steps):
@@ -22,18 +19,15 @@ popularity and own-history rankers). The one-line rule (binary / regression) is 
 ``RecentFormRule``: the best single recent-history feature chosen on validation (e.g. the plane's
 share of late arrivals over the past 30 days). Wall time: the whole ``train`` process.
 
-    .venv/bin/python benchmarks/nycflights.py [--seeds 0 1 2] [--tasks delay ...] [--no-schema] [--json F]
+    .venv/bin/python benchmarks/nycflights.py [--seeds 0 1 2] [--tasks delay ...] [--schema-file] [--json F]
     .venv/bin/python benchmarks/nycflights.py --merge seed0.json seeds12.json   # one table
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,24 +53,6 @@ PRIMARY = {"binary": ("auroc", 100.0, "AUROC ×100"), "regression": ("mae", 1.0,
 MODELS = ("gnn", "lightgbm", "blend", "trivial", "rule", "history")
 # Modest GNN settings for a shared 2-core CPU: large batches, few epochs.
 TRAIN_ARGS = ["--epochs", "4", "--batch-size", "1024", "--threads", "1"]
-_NA = re.compile(r"(?<=,)NA(?=,|$)|^NA(?=,)", re.MULTILINE)
-
-
-def source_folder(data: Path, schema: Path | None) -> Path:
-    """``data``, or a temporary copy with ``NA`` cells emptied when this reader keeps them as text."""
-    import relgraph
-
-    db = relgraph.connect(data, schema=schema)
-    if db.schema["flights"].column("arr_delay").dtype != "string":
-        return data
-    copy = Path(tempfile.mkdtemp(prefix="relgraph-nycflights-"))
-    atexit.register(shutil.rmtree, copy, ignore_errors=True)
-    for path in sorted(data.glob("*.csv")):
-        (copy / path.name).write_text(_NA.sub("", path.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"this reader keeps 'NA' as text: reading a copy with NA cells emptied ({copy})", flush=True)
-    return copy
-
-
 def train_cli(source: Path, schema: Path | None, query: str, seed: int, out: Path) -> tuple[dict[str, Any], float]:
     """One ``relgraph train --model auto`` process: its metrics.json and wall seconds."""
     command = [sys.executable, "-m", "relgraph.cli.main", "train", str(source), "--query", query,
@@ -96,11 +72,10 @@ def train_cli(source: Path, schema: Path | None, query: str, seed: int, out: Pat
 def rule_baseline(source: Path, schema: Path | None, query: str) -> tuple[dict[str, Any], float]:
     """The one-line recent-form rule on the same task tables (binary / regression; ranking: no
     metrics here), and the task's type and rows per split."""
-    from relgraph.train.evaluation import task_metrics
-
     import relgraph
     from relgraph.baselines import RecentFormRule
     from relgraph.baselines.rules import WINDOW_PATTERN
+    from relgraph.metrics import task_metrics
     from relgraph.query import build_task
 
     db = relgraph.connect(source, schema=schema)
@@ -117,7 +92,7 @@ def rule_baseline(source: Path, schema: Path | None, query: str) -> tuple[dict[s
 
 
 def run(tasks: list[str], seeds: list[int], data: Path, schema: Path | None) -> dict[str, Any]:
-    source = source_folder(data, schema)
+    source = data
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="relgraph-nycflights-runs-") as runs_dir:
         for name in tasks:
@@ -189,8 +164,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--data", type=Path, default=DATA, help="the nycflights13 CSV folder")
-    parser.add_argument("--no-schema", action="store_true",
-                        help=f"run on what relgraph infers alone, without {SCHEMA.name}")
+    parser.add_argument("--schema-file", action="store_true",
+                        help=f"declare keys and times with {SCHEMA.name} instead of relgraph's inference")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="print the table of earlier --json results (runs of other seeds) together; train nothing")
@@ -200,7 +175,7 @@ def main() -> None:
         return
     if not args.data.is_dir():
         raise SystemExit(f"nycflights13 not found at {args.data}")
-    schema = None if args.no_schema else SCHEMA
+    schema = SCHEMA if args.schema_file else None
     started = time.perf_counter()
     results = run(args.tasks, args.seeds, args.data, schema)
     print()
