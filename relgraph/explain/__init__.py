@@ -29,7 +29,12 @@ from relgraph.database import Database
 from relgraph.errors import QueryError
 from relgraph.explain.models import LoadedRun, blend_parts, load_run, parse_at
 
-__all__ = ["explain", "explain_one", "check_ids", "load_run", "LoadedRun", "parse_at", "summary_lines"]
+
+class UnknownIdError(QueryError):
+    """An id that is no row of the entity table (the service answers 404)."""
+
+
+__all__ = ["UnknownIdError", "explain", "explain_one", "check_ids", "load_run", "LoadedRun", "parse_at", "summary_lines"]
 
 
 def check_ids(db: Database, run: LoadedRun, ids: list[Any], at: pd.Timestamp) -> list[Any]:
@@ -56,7 +61,7 @@ def check_ids(db: Database, run: LoadedRun, ids: list[Any], at: pd.Timestamp) ->
         elif not isinstance(value, str):
             cast = str(value)
         if cast not in index:
-            raise QueryError(f"unknown id {value!r}: no {table} row has {key} = {value!r}")
+            raise UnknownIdError(f"unknown id {value!r}: no {table} row has {key} = {value!r}")
         out.append(cast)
     times = db.row_times(table)
     if times is not None:

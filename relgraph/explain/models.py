@@ -138,6 +138,14 @@ class LoadedRun:
         pred = self.model.predict(db, frame)
         return prediction_frame(self.config, frame, pred, self.config["threshold"], self.config.get("classes"))
 
+    def check_schema(self, db: Database) -> None:
+        """``ModelError`` (one line) when ``db`` no longer matches the schema the run was trained on."""
+        import tomllib
+
+        from relgraph.train.schema_check import check_schema
+
+        check_schema(tomllib.loads((self.run_dir / "schema.toml").read_text()), db)
+
     def schema_fingerprint(self) -> str:
         """A hash of the schema the run was trained on (tables, keys, column types, times)."""
         import hashlib
