@@ -61,6 +61,21 @@ def entity_of(model: Any) -> tuple[str, str]:
     return model.entity_table, model.entity_key
 
 
+#: Ids up to which a LightGBM prediction reads only the entities' neighbourhood.
+NEIGHBOURHOOD_MAX_IDS = 32
+
+
+def lightgbm_predict(model: Any, db: Database, frame: pd.DataFrame) -> np.ndarray:
+    """``model.predict`` on the entities' neighbourhood (:mod:`relgraph.explain.neighbourhood`)
+    for a few ids, on ``db`` otherwise (or when the neighbourhood is not exact for this model)."""
+    from relgraph.explain.neighbourhood import restrict
+
+    _, _, builder, meta = lightgbm_parts(model)
+    keys = list(pd.unique(frame[meta["entity_key"]]))
+    small = restrict(db, builder, keys) if 0 < len(keys) <= NEIGHBOURHOOD_MAX_IDS else None
+    return model.predict(small if small is not None else db, frame)
+
+
 @dataclass
 class GNNParts:
     """What the GNN explainer needs of a fitted GNN on one database."""
@@ -126,7 +141,9 @@ class LoadedRun:
 
     def predict(self, db: Database, ids: list[Any], at: pd.Timestamp) -> pd.DataFrame:
         """Predictions for ``ids`` at ``at`` through the run's own predict path (frame with the
-        prediction columns of ``relgraph predict``; ranking: ``prediction`` ids and ``score``)."""
+        prediction columns of ``relgraph predict``; ranking: ``prediction`` ids and ``score``).
+        A few ids on a LightGBM model (or a blend's LightGBM member) read only their neighbourhood
+        (:func:`lightgbm_predict`)."""
         from relgraph.train.runner import prediction_frame
 
         frame = pd.DataFrame({self.entity_key: ids, "timestamp": pd.Timestamp(at)})
@@ -135,7 +152,14 @@ class LoadedRun:
             out = prediction_frame(self.config, frame, top, self.config["threshold"])
             out["score"] = [[float(v) for v in row if not np.isnan(v)] for row in scores]
             return out
-        pred = self.model.predict(db, frame)
+        if self.kind == "lightgbm":
+            pred = lightgbm_predict(self.model, db, frame)
+        elif self.kind == "blend":
+            members, _ = blend_parts(self.model)
+            pred = self.model.combine({"gnn": members["gnn"].predict(db, frame),
+                                       "lightgbm": lightgbm_predict(members["lightgbm"], db, frame)})
+        else:
+            pred = self.model.predict(db, frame)
         return prediction_frame(self.config, frame, pred, self.config["threshold"], self.config.get("classes"))
 
     def check_schema(self, db: Database) -> None:
