@@ -19,6 +19,7 @@ is written anywhere.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,8 @@ def check_ids(db: Database, run: LoadedRun, ids: list[Any], at: pd.Timestamp) ->
     if not isinstance(ids, list) or not ids:
         raise QueryError("give at least one id")
     table, key = run.entity_table, run.entity_key
-    column = db.tables[table].column(key).to_pandas()
-    index = pd.Index(column)
+    index = _key_index(db, table, key)
+    column = index
     out = []
     numeric = pd.api.types.is_integer_dtype(column.dtype)
     for value in ids:
@@ -72,11 +73,29 @@ def check_ids(db: Database, run: LoadedRun, ids: list[Any], at: pd.Timestamp) ->
     return out
 
 
+#: Per database: entity key indexes and the time span (each request would otherwise scan for them).
+_CACHE: weakref.WeakKeyDictionary[Database, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _key_index(db: Database, table: str, key: str) -> pd.Index:
+    cache = _CACHE.setdefault(db, {})
+    if ("keys", table, key) not in cache:
+        cache[("keys", table, key)] = pd.Index(db.tables[table].column(key).to_pandas())
+    return cache[("keys", table, key)]
+
+
+def _time_span(db: Database) -> Any:
+    cache = _CACHE.setdefault(db, {})
+    if "span" not in cache:
+        cache["span"] = db.time_span()
+    return cache["span"]
+
+
 def check_at(db: Database, at: pd.Timestamp) -> pd.Timestamp:
     """``at`` between the database's first row time and now (the later of the last row time and
     the clock, plus a day of slack), else a one-line ``QueryError``: before the first row nothing
     exists, and a time that has not come yet has no rows to see."""
-    span = db.time_span()
+    span = _time_span(db)
     if span is None:
         return at
     lo = pd.Timestamp(span[0])

@@ -64,8 +64,11 @@ def gnn_gap(model: Any, db: Database, key: Any, at: pd.Timestamp, k: int, draws:
 def lightgbm_gap(model: Any, db: Database, key: Any, at: pd.Timestamp, k: int, draws: int,
                  rng: np.random.Generator) -> tuple[float, float] | None:
     """(|change| deleting the top-k rows from the database, mean |change| deleting k random rows)."""
+    from relgraph.explain.neighbourhood import restrict
     from relgraph.explain.tabular import explain_lightgbm
 
+    # The entity's neighbourhood gives the same features (exact), and each deletion then recomputes only it.
+    db = restrict(db, model.builder, [key]) or db
     key_col = model.meta_["entity_key"]
     frame = pd.DataFrame({key_col: [key], "timestamp": [pd.Timestamp(at)]})
     base = model.predict(db, frame)[0]

@@ -197,7 +197,9 @@ def load_run(run_dir: str | Path, kind: str | None = None) -> LoadedRun:
 def parse_at(at: object, db: Database) -> pd.Timestamp:
     """The prediction time: ``at`` parsed, or the latest time in ``db`` (as ``relgraph predict``)."""
     if at is None or at == "":
-        span = db.time_span()
+        from relgraph.explain import _time_span
+
+        span = _time_span(db)
         if span is None:
             raise QueryError("the database has no timed rows: give a prediction time (--at / \"at\")")
         return pd.Timestamp(span[1])
