@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from relgraph.cli.main import main as cli  # noqa: E402
-from relgraph.explain import explain_one, load_run  # noqa: E402
-from relgraph.explain.faithfulness import faithfulness  # noqa: E402
+from relgraph.runs.explain import explain_one, load_run  # noqa: E402
+from relgraph.runs.explain.faithfulness import faithfulness  # noqa: E402
 
 CHURN = "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id WHERE COUNT(orders.*, -90, 0, days) > 0"
 F1 = REPO / ".." / "shared" / "datasets" / "rel-f1"

@@ -31,11 +31,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from relgraph.explain import explain, load_run, summary_lines
+    from relgraph.runs.api import load
+    from relgraph.runs.explain import summary_lines
 
-    loaded = load_run(args.model)
-    db = loaded.connect(args.source, args.schema)
-    out = explain(loaded, db, list(args.ids), args.at)
+    run_folder = load(args.model)
+    out = run_folder.explain(run_folder.connect(args.source, args.schema), list(args.ids), args.at)
     if args.json:
         print(json.dumps(out if len(out) > 1 else out[0], indent=1, default=str))
         return 0

@@ -35,12 +35,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from relgraph.explain import load_run
+    from relgraph.runs.api import load
     from relgraph.serve import TOKEN_ENV, create_app, resolve_token
 
     token, generated = resolve_token(args.token_file)
-    loaded = load_run(args.model)
-    app = create_app(loaded, args.source, token, schema=args.schema, refresh_s=args.refresh)
+    app = create_app(load(args.model), args.source, token, schema=args.schema, refresh_s=args.refresh)
+    loaded = app.app.state.service.run  # type: ignore[attr-defined]
     warm_up(app)
     if generated:
         print(f"relgraph: generated a bearer token (stored in {args.token_file or '~/.config/relgraph/serve_token'}):\n"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from relgraph.database import connect
 from relgraph.demo.context import DemoContext
+from relgraph.demo.explain_step import explain_step
 from relgraph.demo.generate import make_demo_database
 from relgraph.demo.train_step import train_step
-from relgraph.explain.demo import explain_step
 from relgraph.graph import build_graph
 from relgraph.schema.report import schema_text
 

@@ -155,9 +155,9 @@ def _metric_table(runs: list[ModelRun], chosen: str) -> str:
 
 
 def _explanations(run_dir: Path) -> str:
-    """The explanations section (relgraph.explain.report), imported here lazily: it reads the run
+    """The explanations section (relgraph.runs.explain.report), imported here lazily: it reads the run
     folder this report completes, and never fails the report."""
-    from relgraph.explain.report import explanation_section
+    from relgraph.runs.explain.report import explanation_section
 
     return explanation_section(run_dir)
 

@@ -5,7 +5,7 @@
 - ``GET /report``: the run's ``report.html``;
 - ``POST /predict`` ``{"ids": [...], "at": optional time}``: predictions through the run's own
   predict path (probability / value / class / top-k ids with scores);
-- ``POST /explain`` ``{"ids": [...], "at": ...}``: :func:`relgraph.explain.explain` per id.
+- ``POST /explain`` ``{"ids": [...], "at": ...}``: :func:`relgraph.runs.explain.explain` per id.
 
 Every endpoint but ``/health`` needs ``Authorization: Bearer <token>`` (401 otherwise). Bodies
 are bounded (``max_body`` bytes, 413; ``Content-Length`` required, 411) and so are id counts.
@@ -29,9 +29,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from relgraph.errors import ModelError, QueryError, RelgraphError
-from relgraph.explain import UnknownIdError, check_at, check_ids, explain_one, load_run, parse_at
-from relgraph.explain.models import LoadedRun
-from relgraph.explain.tabular import _json_value
+from relgraph.runs.api import load
+from relgraph.runs.explain import UnknownIdError, check_at, check_ids, explain_one, parse_at
+from relgraph.runs.explain.run import LoadedRun
+from relgraph.runs.explain.tabular import _json_value
+from relgraph.runs.folder import RunFolder
 from relgraph.serve.auth import authorized
 from relgraph.serve.live import LiveDatabase
 
@@ -113,7 +115,7 @@ class Service:
             db = self.live.get()
             at_ts = check_at(db, parse_at(at, db))
             keys = check_ids(db, self.run, ids, at_ts)
-            frame = self.run.predict(db, keys, at_ts)
+            frame = self.run.predict_ids(db, keys, at_ts)
         key = self.run.entity_key
         preds = [{"id": _plain(r[key]), **{k: _plain(v) for k, v in r.items() if k not in (key, "timestamp")}}
                  for r in frame.to_dict("records")]
@@ -154,10 +156,11 @@ def _plain(value: Any) -> Any:
     return _json_value(value)
 
 
-def create_app(run: LoadedRun | str | Path, source: str, token: str, schema: str | None = None,
+def create_app(run: RunFolder | str | Path, source: str, token: str, schema: str | None = None,
                max_body: int = MAX_BODY_BYTES, refresh_s: float = 30.0) -> Any:
-    """The ASGI app serving ``run`` on ``source`` with bearer ``token``."""
-    loaded = run if isinstance(run, LoadedRun) else load_run(run)
+    """The ASGI app serving ``run`` (a :class:`~relgraph.runs.api.Run`, e.g. ``relgraph.load(dir)``,
+    or its folder) on ``source`` with bearer ``token``."""
+    loaded = LoadedRun.of(run if isinstance(run, RunFolder) else load(run))
     service = Service(loaded, LiveDatabase(loaded, source, schema, refresh_s))
     app = FastAPI(title="relgraph", version="0.1.0",
                   description=f"Predictions and explanations of the relgraph run {loaded.run_dir.name} "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from relgraph.database import Database
-from relgraph.explain.models import LoadedRun
+from relgraph.runs.folder import RunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _stamp(files: list[Path]) -> tuple[Any, ...]:
 class LiveDatabase:
     """``get()`` -> the current :class:`Database` for a run (re-opened when the source changed)."""
 
-    def __init__(self, run: LoadedRun, source: str, schema: str | None = None, refresh_s: float = 30.0) -> None:
+    def __init__(self, run: RunFolder, source: str, schema: str | None = None, refresh_s: float = 30.0) -> None:
         self.run = run
         self.source = source
         self.schema = schema

@@ -1,4 +1,4 @@
-"""``relgraph.explain`` on every model kind (GNN, LightGBM, blend, both rankers) of a tiny demo shop."""
+"""``relgraph.runs.explain`` on every model kind (GNN, LightGBM, blend, both rankers) of a tiny demo shop."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from relgraph.cli.main import main
-from relgraph.explain import explain, load_run
-from relgraph.train.runner import prediction_rows
+from relgraph.runs.explain import explain, load_run
+from relgraph.runs.tasks import prediction_rows
 
 AT = pd.Timestamp("2024-06-01")
 

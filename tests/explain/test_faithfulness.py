@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from relgraph.explain import load_run
-from relgraph.explain.faithfulness import faithfulness, without_rows
-from relgraph.train.runner import prediction_rows
+from relgraph.runs.explain import load_run
+from relgraph.runs.explain.faithfulness import faithfulness, without_rows
+from relgraph.runs.tasks import prediction_rows
 
 AT = pd.Timestamp("2024-06-01")
 

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relgraph.explain import load_run
-from relgraph.explain.models import lightgbm_predict
-from relgraph.explain.neighbourhood import restrict
+from relgraph.runs.explain import load_run
+from relgraph.runs.explain.neighbourhood import lightgbm_predict, restrict
 
 
 def test_neighbourhood_features_equal_the_whole_database(blend_run: Path, shop_db_path: Path) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import TOKEN, Server
 
-from relgraph.explain import load_run
+from relgraph.runs.explain import load_run
 from relgraph.serve.auth import authorized, resolve_token
 
 AT = "2024-06-01"
@@ -48,7 +48,7 @@ def test_predict_matches_the_run_predict_path(server: Server) -> None:
     body = r.json()
     ids = [p["id"] for p in body["predictions"]]
     run = load_run(server.run_dir)
-    expected = run.predict(run.connect(f"sqlite:///{server.db_path}"), ids, pd.Timestamp(AT))
+    expected = run.predict_ids(run.connect(f"sqlite:///{server.db_path}"), ids, pd.Timestamp(AT))
     assert [p["probability"] for p in body["predictions"]] == pytest.approx(expected["probability"].tolist())
     assert body["at"] == pd.Timestamp(AT).isoformat()
 

@@ -1,13 +1,14 @@
 """Explanations of single predictions in terms of the user's own tables and rows.
 
-    >>> from relgraph.explain import explain
+    >>> from relgraph.runs.explain import explain
     >>> out = explain("runs/churn", db, [42], at="2024-06-30")   # one dict per id
+    >>> out = relgraph.load("runs/churn").explain(db, [42], at="2024-06-30")   # the same
     >>> out[0]["tables"], out[0]["rows"][:3], out[0]["summary"]
 
 - LightGBM: exact TreeSHAP (``pred_contrib``) per engineered feature, grouped by table, with the
-  rows each feature reads (:mod:`relgraph.explain.tabular`);
+  rows each feature reads (:mod:`relgraph.runs.explain.tabular`);
 - GNN: occlusion of rows, tables and hops on the sampled temporal subgraph
-  (:mod:`relgraph.explain.graph`);
+  (:mod:`relgraph.runs.explain.graph`);
 - blend: both, weighted as the blend weights them (GNN weight ``w``, LightGBM ``1 - w``; binary
   blends in log-odds, which is the unit both explanations use);
 - ranking (``RANK TOP k``): LightGBM ranker: TreeSHAP of each top target's pair features; GNN
@@ -19,7 +20,6 @@ is written anywhere.
 
 from __future__ import annotations
 
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -27,94 +27,24 @@ import numpy as np
 import pandas as pd
 
 from relgraph.database import Database
-from relgraph.errors import QueryError
-from relgraph.explain.models import LoadedRun, blend_parts, load_run, parse_at
+from relgraph.runs.explain.models import blend_parts
+from relgraph.runs.explain.run import LoadedRun, UnknownIdError, check_at, check_ids, load_run, parse_at
+from relgraph.runs.folder import RunFolder
+
+__all__ = ["UnknownIdError", "explain", "explain_one", "check_at", "check_ids", "load_run", "LoadedRun", "parse_at", "summary_lines"]
 
 
-class UnknownIdError(QueryError):
-    """An id that is no row of the entity table (the service answers 404)."""
-
-
-__all__ = ["UnknownIdError", "explain", "explain_one", "check_ids", "load_run", "LoadedRun", "parse_at", "summary_lines"]
-
-
-def check_ids(db: Database, run: LoadedRun, ids: list[Any], at: pd.Timestamp) -> list[Any]:
-    """``ids`` as values of the entity key column; ``QueryError`` (one line) for an unknown id or
-    one whose row is newer than ``at``."""
-    if not isinstance(ids, list) or not ids:
-        raise QueryError("give at least one id")
-    table, key = run.entity_table, run.entity_key
-    index = _key_index(db, table, key)
-    column = index
-    out = []
-    numeric = pd.api.types.is_integer_dtype(column.dtype)
-    for value in ids:
-        if isinstance(value, (dict, list)) or value is None or isinstance(value, bool):
-            raise QueryError(f"id {value!r} is not a {table}.{key} value")
-        cast: Any = value
-        if numeric:
-            try:
-                cast = int(value)
-            except (TypeError, ValueError):
-                raise QueryError(f"id {value!r} is not a {table}.{key} value (integers)") from None
-            if isinstance(value, float) and value != cast:
-                raise QueryError(f"id {value!r} is not a {table}.{key} value (integers)")
-        elif not isinstance(value, str):
-            cast = str(value)
-        if cast not in index:
-            raise UnknownIdError(f"unknown id {value!r}: no {table} row has {key} = {value!r}")
-        out.append(cast)
-    times = db.row_times(table)
-    if times is not None:
-        positions = index.get_indexer(out)
-        late = [v for v, p in zip(out, positions) if np.isnat(times[p]) or times[p] > np.datetime64(at, "ns")]
-        if late:
-            raise QueryError(f"id {late[0]!r}: its {table} row is not known at {at} (created later)")
-    return out
-
-
-#: Per database: entity key indexes and the time span (each request would otherwise scan for them).
-_CACHE: weakref.WeakKeyDictionary[Database, dict[Any, Any]] = weakref.WeakKeyDictionary()
-
-
-def _key_index(db: Database, table: str, key: str) -> pd.Index:
-    cache = _CACHE.setdefault(db, {})
-    if ("keys", table, key) not in cache:
-        cache[("keys", table, key)] = pd.Index(db.tables[table].column(key).to_pandas())
-    return cache[("keys", table, key)]
-
-
-def _time_span(db: Database) -> Any:
-    cache = _CACHE.setdefault(db, {})
-    if "span" not in cache:
-        cache["span"] = db.time_span()
-    return cache["span"]
-
-
-def check_at(db: Database, at: pd.Timestamp) -> pd.Timestamp:
-    """``at`` between the database's first row time and now (the later of the last row time and
-    the clock, plus a day of slack), else a one-line ``QueryError``: before the first row nothing
-    exists, and a time that has not come yet has no rows to see."""
-    span = _time_span(db)
-    if span is None:
-        return at
-    lo = pd.Timestamp(span[0])
-    hi = max(pd.Timestamp(span[1]), pd.Timestamp.now(tz="UTC").tz_localize(None)) + pd.Timedelta(days=1)
-    if at < lo or at > hi:
-        raise QueryError(f"at={at} is outside the database's time range {lo} .. now")
-    return at
-
-
-def explain(run: LoadedRun | str | Path, db: Database, ids: list[Any], at: object = None) -> list[dict[str, Any]]:
+def explain(run: RunFolder | str | Path, db: Database, ids: list[Any], at: object = None) -> list[dict[str, Any]]:
     """One explanation dict per id at ``at`` (default: the latest time in ``db``).
 
     Args:
-        run: a run folder (``relgraph train --out``) or a :class:`LoadedRun`.
+        run: a run folder (``relgraph train --out``), a :class:`~relgraph.runs.api.Run`
+            (``relgraph.load``) or a :class:`LoadedRun` (``load_run(folder, kind)``: a member).
         db: the database to explain on, opened like ``relgraph predict`` (``run.connect(source)``).
         ids: entity key values.
         at: prediction time (text or timestamp).
     """
-    loaded = run if isinstance(run, LoadedRun) else load_run(run)
+    loaded = LoadedRun.of(run)
     at_ts = check_at(db, parse_at(at, db))
     keys = check_ids(db, loaded, list(ids), at_ts)
     return [explain_one(loaded, db, key, at_ts) for key in keys]
@@ -122,7 +52,7 @@ def explain(run: LoadedRun | str | Path, db: Database, ids: list[Any], at: objec
 
 def explain_one(run: LoadedRun, db: Database, key: Any, at: pd.Timestamp) -> dict[str, Any]:
     """The explanation of one checked id at one checked time."""
-    pred = run.predict(db, [key], at).iloc[0].to_dict()
+    pred = run.predict_ids(db, [key], at).iloc[0].to_dict()
     out: dict[str, Any] = {
         "entity": {"table": run.entity_table, "key": run.entity_key, "id": _plain(key)},
         "at": pd.Timestamp(at).isoformat(),
@@ -138,17 +68,17 @@ def explain_one(run: LoadedRun, db: Database, key: Any, at: pd.Timestamp) -> dic
 def _explain_model(run: LoadedRun, db: Database, key: Any, at: pd.Timestamp, model: Any, kind: str) -> dict[str, Any]:
     classes = run.config.get("classes")
     if kind == "lightgbm":
-        from relgraph.explain.tabular import explain_lightgbm
+        from relgraph.runs.explain.tabular import explain_lightgbm
 
         raw = model.predict(db, pd.DataFrame({run.entity_key: [key], "timestamp": [at]}))[0]
         return explain_lightgbm(model, db, key, at, raw)
     if kind == "gnn":
-        from relgraph.explain.graph import explain_gnn
+        from relgraph.runs.explain.graph import explain_gnn
 
         return explain_gnn(model, db, key, at, class_index=_class_index(run, model, db, key, at, classes))
     if kind == "blend":
         return _explain_blend(run, db, key, at, model)
-    from relgraph.explain.ranking import explain_ranking
+    from relgraph.runs.explain.ranking import explain_ranking
 
     return explain_ranking(run, db, key, at, model, kind)
 
@@ -159,9 +89,7 @@ def _class_index(run: LoadedRun, model: Any, db: Database, key: Any, at: pd.Time
         return None
     proba = run.model.predict(db, pd.DataFrame({run.entity_key: [key], "timestamp": [at]}))[0]
     label = (run.config.get("classes") or [])[int(np.argmax(proba))]
-    from relgraph.train.blend import member_classes
-
-    own = member_classes(model)
+    own = list(model.classes_ or [])
     return own.index(label) if label in own else int(np.argmax(proba))
 
 
@@ -179,7 +107,7 @@ def _explain_blend(run: LoadedRun, db: Database, key: Any, at: pd.Timestamp, mod
                                     | {"contribution": 0.0})
             entry["contribution"] += weights[kind] * r["contribution"]
             entry.setdefault("columns", {}).update(r.get("columns", {}))
-    from relgraph.explain.tabular import _table_list
+    from relgraph.runs.explain.tabular import _table_list
 
     return {
         "method": f"blend: {weight:.1f} x GNN occlusion + {1 - weight:.1f} x LightGBM TreeSHAP",
@@ -224,7 +152,7 @@ def _short(value: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
-    from relgraph.explain.tabular import _json_value
+    from relgraph.runs.explain.tabular import _json_value
 
     if isinstance(value, (list, tuple, np.ndarray)):
         return [_plain(v) for v in value]

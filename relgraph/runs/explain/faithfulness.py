@@ -1,7 +1,7 @@
 """Faithfulness of explanations, measured: removing the top-attributed rows must change the
 prediction more than removing as many random rows of the same entity.
 
-- GNN: rows removed from the entity's sampled subgraph (occlusion, :mod:`relgraph.explain.graph`);
+- GNN: rows removed from the entity's sampled subgraph (occlusion, :mod:`relgraph.runs.explain.graph`);
   random rows drawn from the same subgraph.
 - LightGBM: rows deleted from the database (a copy, as ``db.cut`` makes one; the user's database is
   never touched), features recomputed; random rows drawn from the rows the entity's features read.
@@ -20,7 +20,8 @@ import pyarrow as pa
 
 from relgraph.connectors.base import SourceData
 from relgraph.database import Database
-from relgraph.explain.models import LoadedRun, blend_parts
+from relgraph.runs.explain.models import blend_parts
+from relgraph.runs.explain.run import LoadedRun
 
 
 def without_rows(db: Database, rows: list[tuple[str, Any]]) -> Database:
@@ -49,7 +50,7 @@ def _logit(p: float) -> float:
 def gnn_gap(model: Any, db: Database, key: Any, at: pd.Timestamp, k: int, draws: int,
             rng: np.random.Generator) -> tuple[float, float] | None:
     """(|change| removing the top-k rows, mean |change| removing k random rows) on the subgraph."""
-    from relgraph.explain.graph import explain_gnn, remove_rows_effect
+    from relgraph.runs.explain.graph import explain_gnn, remove_rows_effect
 
     exp = explain_gnn(model, db, key, at, max_rows=0)
     pool = [(r["table"], r["row"]) for r in exp["rows"]]
@@ -64,8 +65,8 @@ def gnn_gap(model: Any, db: Database, key: Any, at: pd.Timestamp, k: int, draws:
 def lightgbm_gap(model: Any, db: Database, key: Any, at: pd.Timestamp, k: int, draws: int,
                  rng: np.random.Generator) -> tuple[float, float] | None:
     """(|change| deleting the top-k rows from the database, mean |change| deleting k random rows)."""
-    from relgraph.explain.neighbourhood import restrict
-    from relgraph.explain.tabular import explain_lightgbm
+    from relgraph.runs.explain.neighbourhood import restrict
+    from relgraph.runs.explain.tabular import explain_lightgbm
 
     # The entity's neighbourhood gives the same features (exact), and each deletion then recomputes only it.
     db = restrict(db, model.builder, [key]) or db

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from relgraph.database import Database
-from relgraph.explain.models import GNNParts, gnn_forward, gnn_parts, gnn_seed_rows
-from relgraph.explain.tabular import _json_value, _table_list
+from relgraph.runs.explain.models import GNNParts, gnn_forward, gnn_parts, gnn_seed_rows
+from relgraph.runs.explain.tabular import _json_value, _table_list
 
 #: Subgraph copies per forward pass (bounds memory on big neighbourhoods).
 COPIES_PER_PASS = 128
@@ -49,7 +49,7 @@ class Subgraph:
 
 def sample_subgraph(model: Any, db: Database, key: Any, at: pd.Timestamp) -> tuple[GNNParts, Subgraph]:
     """The subgraph ``predict`` would use for (``key``, ``at``)."""
-    from relgraph.train.gnn import to_seconds
+    from relgraph.schema.times import to_seconds
 
     parts = gnn_parts(model, db)
     frame = pd.DataFrame({model.entity_key: [key], "timestamp": [pd.Timestamp(at)]})

@@ -20,10 +20,12 @@ import weakref
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from relgraph.connectors.base import SourceData
 from relgraph.database import Database
+from relgraph.runs.explain.models import lightgbm_parts
 
 #: Sorted-key indexes per database: (table, column) -> (sorted values, row positions).
 _INDEXES: weakref.WeakKeyDictionary[Database, dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]] = weakref.WeakKeyDictionary()
@@ -64,7 +66,7 @@ def _values(db: Database, table: str, column: str, rows: np.ndarray) -> np.ndarr
 def restrict(db: Database, builder: Any, keys: list[Any]) -> Database | None:
     """The small database holding what ``builder``'s features of ``keys`` read; None when the
     builder has streams anchored at an ancestor (then only the whole database is exact)."""
-    from relgraph.explain.tabular import _chain
+    from relgraph.runs.explain.tabular import _chain
 
     lookups, streams = builder._plan(db)
     entity = builder.entity_table_
@@ -104,3 +106,16 @@ def restrict(db: Database, builder: Any, keys: list[Any]) -> Database | None:
         schema.tables[name].rows = tables[name].num_rows
     tag = f"{db.fingerprint}|neighbourhood:{hash(tuple(sorted(map(str, keys))))}"
     return Database(SourceData(db.source, tables, db.declared, tag), schema)
+
+
+#: Ids up to which a LightGBM prediction reads only the entities' neighbourhood.
+NEIGHBOURHOOD_MAX_IDS = 32
+
+
+def lightgbm_predict(model: Any, db: Database, frame: pd.DataFrame) -> np.ndarray:
+    """``model.predict`` on the entities' neighbourhood (:func:`restrict`)
+    for a few ids, on ``db`` otherwise (or when the neighbourhood is not exact for this model)."""
+    _, _, builder, meta = lightgbm_parts(model)
+    keys = list(pd.unique(frame[meta["entity_key"]]))
+    small = restrict(db, builder, keys) if 0 < len(keys) <= NEIGHBOURHOOD_MAX_IDS else None
+    return model.predict(small if small is not None else db, frame)

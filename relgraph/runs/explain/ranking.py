@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from relgraph.database import TIME_COLUMN, Database
-from relgraph.explain.models import LoadedRun
-from relgraph.explain.tabular import _json_value, _q, _table_list
+from relgraph.runs.explain.run import LoadedRun
+from relgraph.runs.explain.tabular import _json_value, _q, _table_list
 
 #: Past events listed per target at most.
 EVENTS_PER_TARGET = 5
@@ -68,7 +68,7 @@ def explain_ranking(run: LoadedRun, db: Database, key: Any, at: pd.Timestamp, mo
 
 def _pair_contributions(model: Any, db: Database, frame: pd.DataFrame) -> dict[Any, dict[str, float]]:
     """Target id -> {pair feature: TreeSHAP contribution} for every candidate of the one frame row."""
-    from relgraph.train.interactions import PAIR_FEATURES
+    from relgraph.query.interactions import PAIR_FEATURES
 
     rows, position, feats = model.candidates(db, frame)
     if not len(rows):

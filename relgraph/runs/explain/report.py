@@ -6,7 +6,7 @@
 - three test rows explained in full: the highest and the lowest prediction and the most
   confidently wrong one.
 
-Called by ``relgraph.train.report.write_report`` once the run folder holds everything but the
+Called by ``relgraph.runs.report.write_report`` once the run folder holds everything but the
 report; it reopens the run's database like ``relgraph predict`` does. Never fails the training
 run: any error becomes a one-line note in the section.
 """
@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relgraph.explain.models import LoadedRun, blend_parts, lightgbm_parts, load_run
+from relgraph.runs.explain.models import blend_parts, lightgbm_parts
+from relgraph.runs.explain.run import LoadedRun, load_run
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def _section(run: LoadedRun, db: Any) -> str:
             rows = "".join(f"<tr><td>{h}</td><td>{v:.4f}</td></tr>" for h, v in hops)
             parts.append("<h3>Contribution per hop (GNN)</h3>"
                          f"<table><tr><th>hop</th><th>mean |contribution|</th></tr>{rows}</table>")
-    from relgraph.explain import explain_one, summary_lines
+    from relgraph.runs.explain import explain_one, summary_lines
 
     for title, row in examples(run, preds):
         exp = explain_one(run, db, _plain(row[run.entity_key]), pd.Timestamp(row["timestamp"]))
@@ -115,7 +116,7 @@ def global_contributions(run: LoadedRun, db: Any, preds: pd.DataFrame) -> tuple[
         for t, v in _shap_tables(models["lightgbm"], db, frame.head(MAX_SHAP_ROWS)).items():
             tables[t] = tables.get(t, 0.0) + weights["lightgbm"] * v
     if "gnn" in models:
-        from relgraph.explain.graph import explain_gnn
+        from relgraph.runs.explain.graph import explain_gnn
 
         sample = frame.sample(min(MAX_GNN_ROWS, len(frame)), random_state=0) if len(frame) else frame
         per_table: dict[str, list[float]] = {}
@@ -135,7 +136,7 @@ def global_contributions(run: LoadedRun, db: Any, preds: pd.DataFrame) -> tuple[
 
 def _shap_tables(model: Any, db: Any, frame: pd.DataFrame) -> dict[str, float]:
     """Mean |TreeSHAP contribution| per table over ``frame``'s rows (features summed per table first)."""
-    from relgraph.explain.tabular import feature_sources
+    from relgraph.runs.explain.tabular import feature_sources
 
     boosters, iterations, builder, meta = lightgbm_parts(model)
     if not len(frame):

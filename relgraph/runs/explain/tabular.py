@@ -1,7 +1,7 @@
 """LightGBM explanations: exact TreeSHAP (LightGBM's own ``pred_contrib=True``) per engineered
 feature, grouped by the table each feature comes from, with the rows that feed each feature.
 
-A feature of :class:`~relgraph.baselines.features.TemporalFeatureBuilder` is named after where it
+A feature of :class:`~relgraph.baselines.aggregates.TemporalFeatureBuilder` is named after where it
 comes from: a lookup (the entity's own columns, ``customers.region``) or an event stream reached
 through foreign keys (``orders.order_items.price.mean.last5``). :func:`feature_sources` maps each
 name back to its table, column, stream path and window from the builder's own plan, and
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from relgraph.database import TIME_COLUMN, Database
-from relgraph.explain.models import lightgbm_parts
+from relgraph.runs.explain.models import lightgbm_parts
 
 #: Features whose rows are looked up (highest |contribution| first); the rest count in tables only.
 EVIDENCE_FEATURES = 12
