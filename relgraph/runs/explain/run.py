@@ -95,7 +95,7 @@ class LoadedRun(RunFolder):
     :class:`~relgraph.runs.api.Run` extends) as the explainers see it: its kept model (or the member
     ``kind`` it also trained), the model's explainer kind (:func:`kind_of`) and the prediction for
     a few ids (:meth:`predict_ids`). Loading, opening the database and checking its schema are
-    the run's own (:mod:`relgraph.runs.api`)."""
+    the run folder's own (:mod:`relgraph.runs.folder`)."""
 
     def __init__(self, directory: str | Path, kind: str | None = None) -> None:
         super().__init__(directory)
@@ -113,7 +113,7 @@ class LoadedRun(RunFolder):
             return run
         if not isinstance(run, RunFolder):
             return cls(run)
-        loaded = cls.__new__(cls)
+        loaded = cls.__new__(cls)  # the folder is read already: share its config and model
         loaded.directory, loaded.config, loaded._model = run.directory, run.config, run.model
         loaded.kind = kind_of(loaded._model)
         return loaded
@@ -123,10 +123,10 @@ class LoadedRun(RunFolder):
         return self.directory
 
     def predict_ids(self, db: Database, ids: list[Any], at: pd.Timestamp) -> pd.DataFrame:
-        """Predictions for ``ids`` at ``at`` (checked) on ``db`` (opened by :meth:`connect`), as
-        :func:`~relgraph.runs.folder.prediction_frame` frames them (ranking: ``prediction`` ids and ``score``). A few ids on
-        a LightGBM model (or a blend's LightGBM member) read only their neighbourhood
-        (:func:`lightgbm_predict`)."""
+        """Predictions for ``ids`` at ``at`` (checked) on ``db`` (opened by :meth:`connect`), framed
+        by :func:`~relgraph.runs.folder.prediction_frame` as ``relgraph predict`` frames them
+        (ranking: ``prediction`` ids and ``score``). A few ids on a LightGBM model (or a blend's
+        LightGBM member) read only their neighbourhood (:func:`lightgbm_predict`)."""
         frame = pd.DataFrame({self.entity_key: ids, "timestamp": pd.Timestamp(at)})
         if self.task_type == "ranking":
             top, scores = self.model.rank(db, frame)  # type: ignore[attr-defined]
