@@ -42,6 +42,7 @@ _LAZY = {
     "train": "relgraph.runs.api",
     "load": "relgraph.runs.api",
     "Run": "relgraph.runs.api",
+    "explain": "relgraph.runs.explain",
 }
 
 __all__ = [

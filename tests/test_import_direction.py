@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "baselines": 6,
     "runs": 7,
     "demo": 8,
+    "serve": 8,  # the HTTP service over runs (and their explanations)
     "cli": 9,
 }
 

@@ -21,6 +21,8 @@ COMMANDS = {
     "train": "relgraph.cli.train",
     "predict": "relgraph.cli.predict",
     "evaluate": "relgraph.cli.evaluate",
+    "explain": "relgraph.cli.explain",
+    "serve": "relgraph.cli.serve",
     "demo": "relgraph.cli.demo",
 }
 

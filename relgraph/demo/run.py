@@ -12,6 +12,7 @@ from pathlib import Path
 
 from relgraph.database import connect
 from relgraph.demo.context import DemoContext
+from relgraph.demo.explain_step import explain_step
 from relgraph.demo.generate import make_demo_database
 from relgraph.demo.train_step import train_step
 from relgraph.graph import build_graph
@@ -40,7 +41,7 @@ def graph_step(ctx: DemoContext) -> None:
 
 
 #: The demo's steps, in order.
-STEPS: list[Callable[[DemoContext], None]] = [inspect_step, graph_step, train_step]
+STEPS: list[Callable[[DemoContext], None]] = [inspect_step, graph_step, train_step, explain_step]
 
 
 def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, scale: float = 1.0) -> int:

@@ -13,53 +13,22 @@ kept model is loaded on first use.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import tomllib
 
 from relgraph.database import Database, connect
-from relgraph.predictor import Predictor
-from relgraph.runs.runner import evaluate_run, load_model, predict_run, read_config, train_run
+from relgraph.runs.folder import RunFolder
+from relgraph.runs.runner import evaluate_run, predict_run, train_run
 from relgraph.runs.tasks import TaskSource, build_run_task
-from relgraph.schema_check import trained_tables_only
 
 
-class Run:
+class Run(RunFolder):
     """A trained run: ``metrics`` (metrics.json), ``config`` (config.json), ``model`` (the kept
-    predictor), ``directory`` (the run folder)."""
-
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
-        self.config: dict[str, Any] = read_config(self.directory)
-        self._model: Predictor | None = None
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        """``{"task", "model", "val", "test", "baselines": {name: {"val", "test"}}}``."""
-        return json.loads((self.directory / "metrics.json").read_text())
-
-    @property
-    def model(self) -> Predictor:
-        if self._model is None:
-            self._model = load_model(self.directory)
-        return self._model
-
-    def connect(self, source: str | Database, schema: str | None = None) -> Database:
-        """``source`` opened as at training: with ``schema``, else the run's schema file when training
-        used one, restricted to the tables the run was trained on (those of its ``schema.toml``):
-        tables the source has grown since, such as written predictions, are left out. A
-        :class:`Database` is restricted the same way."""
-        trained = tomllib.loads((self.directory / "schema.toml").read_text())["tables"]
-        if isinstance(source, Database):
-            return trained_tables_only(source, trained)
-        if schema is None and self.config.get("schema_file"):
-            schema = str(self.directory / "schema.toml")
-        return trained_tables_only(connect(source, schema=schema), trained)
+    predictor), ``directory`` (the run folder); reading the folder is :class:`RunFolder`'s."""
 
     def predict(self, db: str | Database, at: object = None) -> pd.DataFrame:
         """Predictions of the kept model for every entity the query selects at ``at`` (default:
@@ -69,6 +38,14 @@ class Run:
     def evaluate(self, db: str | Database) -> dict[str, Any]:
         """The kept model's validation and test metrics recomputed on ``db`` from the run's task."""
         return evaluate_run(self.connect(db), self.directory)
+
+    def explain(self, db: str | Database, ids: list[Any], at: object = None) -> list[dict[str, Any]]:
+        """One explanation per id of the kept model's prediction at ``at`` (default: the latest
+        time in ``db``): contributions by table, row, feature (LightGBM) and hop (GNN); see
+        :mod:`relgraph.runs.explain`."""
+        from relgraph.runs.explain import explain
+
+        return explain(self, self.connect(db), ids, at)
 
     def save(self, directory: str | Path) -> Run:
         """Copy the run folder to ``directory`` (created; must not exist yet); returns the copy."""

@@ -154,6 +154,14 @@ def _metric_table(runs: list[ModelRun], chosen: str) -> str:
     return f"<table><tr><th>model</th>{head}<th>fit seconds</th></tr>{''.join(rows)}</table>"
 
 
+def _explanations(run_dir: Path) -> str:
+    """The explanations section (relgraph.runs.explain.report), imported here lazily: it reads the run
+    folder this report completes, and never fails the report."""
+    from relgraph.runs.explain.report import explanation_section
+
+    return explanation_section(run_dir)
+
+
 def write_report(
     path: Path,
     summary: dict[str, Any],
@@ -186,5 +194,6 @@ img{{max-width:100%}}</style></head><body>
 <h2>Learning curves</h2>{_learning_curves(runs, primary)}
 <h2>Test outcomes</h2>{_outcome_plots(str(summary.get("task type", "")), splits["test"]["label"], runs, classes or [])}
 <h2>Feature importance</h2>{_importance(runs) or "<p>No model in this run reports feature importance.</p>"}
+<h2>Explanations</h2>{_explanations(Path(path).parent)}
 </body></html>"""
     Path(path).write_text(body, encoding="utf-8")

@@ -33,6 +33,7 @@ from relgraph.predictor import Predictor
 from relgraph.query.task import TaskTables
 from relgraph.runs import registry
 from relgraph.runs.blend import MEMBERS, BlendPredictor
+from relgraph.runs.folder import CONFIG_FILE, load_model, prediction_frame, read_config
 from relgraph.runs.report import ModelRun, write_report
 from relgraph.runs.tasks import SPLITS, TaskSource, build_run_task, prediction_rows
 from relgraph.schema.io import write_schema
@@ -42,52 +43,6 @@ logger = logging.getLogger(__name__)
 #: ``blend`` trains the GNN and LightGBM and keeps their blend; ``auto`` keeps the best of the
 #: three on validation (rankers: of the two).
 MODEL_KINDS = ("gnn", "lightgbm", "blend", "auto")
-CONFIG_FILE = "config.json"
-
-
-def load_model(run_dir: Path, kind: str | None = None) -> Predictor:
-    """The predictor kept in ``run_dir`` (or the one named ``kind``); a blend with its members
-    from ``run_dir/gnn`` and ``run_dir/lightgbm``."""
-    config = read_config(run_dir)
-    kind = kind or config["model"]
-    if kind == "blend" and config.get("task_type") != "ranking":
-        return BlendPredictor.load(Path(run_dir) / "blend")
-    if kind not in MEMBERS:
-        raise ModelError(f"{run_dir}: unknown model {kind!r} in {CONFIG_FILE}")
-    return registry.load_model(kind, config.get("task_type"), Path(run_dir) / kind)
-
-
-def read_config(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.exists():
-        raise ModelError(f"{run_dir} is not a relgraph run folder ({CONFIG_FILE} missing); pass `relgraph train --out` DIR")
-    return json.loads(path.read_text())
-
-
-def prediction_frame(
-    task: TaskTables | dict[str, Any], frame: pd.DataFrame, pred: np.ndarray, threshold: float,
-    classes: list[Any] | None = None,
-) -> pd.DataFrame:
-    """``frame``'s entity key and timestamp (and label when present) with prediction columns:
-    binary ``probability`` + ``prediction`` (0/1 at ``threshold``); regression ``prediction``;
-    multiclass ``prediction`` (class) + ``probability`` (of that class)."""
-    task_type = task.task_type if isinstance(task, TaskTables) else task["task_type"]
-    key = task.entity_key if isinstance(task, TaskTables) else task["entity_key"]
-    out = frame[[c for c in (key, "timestamp", "label") if c in frame.columns]].reset_index(drop=True).copy()
-    if task_type == "binary":
-        out["probability"] = pred
-        out["prediction"] = (pred >= threshold).astype("int64")
-    elif task_type == "regression":
-        out["prediction"] = pred
-    elif task_type == "multiclass":
-        assert classes is not None
-        out["prediction"] = np.asarray(classes, dtype=object)[pred.argmax(axis=1)] if len(pred) else []
-        out["probability"] = pred.max(axis=1) if len(pred) else []
-    else:
-        out["prediction"] = [[i for i in p if i is not None] for p in pred]  # rankers pad with None
-    return out
-
-
 def _model_classes(model: Predictor, trivial: TrivialBaseline) -> list[Any]:
     """Class order of a multiclass model's probability columns."""
     return list(model.classes_ or trivial.classes_ or [])

@@ -133,6 +133,7 @@ def test_cli_demo_prints_inspect_report_and_graph(tmp_path: Path, capsys: pytest
     for table in TABLES:
         assert table in out
     assert "customers -[rev_customer_id]-> orders" in out
+    assert "Why is customer" in out and "by table (log-odds)" in out  # ends with one explained prediction
 
 
 def test_demo_times_and_graph(tmp_path: Path) -> None:

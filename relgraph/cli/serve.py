@@ -1,0 +1,69 @@
+"""``relgraph serve SOURCE --model DIR [--host 127.0.0.1] [--port 8000] [--token-file FILE]``.
+
+Loads the run once, opens SOURCE read-only (re-opened when it changes: rows added since training
+count at once), warms the model up, and answers HTTP on loopback by default (see
+:mod:`relgraph.serve.app` for the endpoints). The bearer token comes from ``$RELGRAPH_TOKEN``,
+else ``--token-file`` (default ``~/.config/relgraph/serve_token``), generated and printed once
+when absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a trained model over HTTP (predict, explain)",
+        description="Answer POST /predict and /explain for the run in --model DIR on the live database "
+        "SOURCE; every endpoint but /health needs the bearer token.",
+    )
+    parser.add_argument("source", help="the database to read (same schema as at training)")
+    parser.add_argument("--model", required=True, type=Path, help="run folder written by `relgraph train`")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--token-file", type=Path, help="file holding the bearer token (default ~/.config/relgraph/serve_token)")
+    parser.add_argument("--schema", metavar="FILE", help="schema file (default: the run's, if it used one)")
+    parser.add_argument("--refresh", type=float, default=30.0, metavar="S",
+                        help="database servers: re-read every S seconds (files: on every change)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from relgraph.runs.api import load
+    from relgraph.serve import TOKEN_ENV, create_app, resolve_token
+
+    token, generated = resolve_token(args.token_file)
+    app = create_app(load(args.model), args.source, token, schema=args.schema, refresh_s=args.refresh)
+    loaded = app.app.state.service.run  # type: ignore[attr-defined]
+    warm_up(app)
+    if generated:
+        print(f"relgraph: generated a bearer token (stored in {args.token_file or '~/.config/relgraph/serve_token'}):\n"
+              f"  {token}", file=sys.stderr)
+    elif not args.token_file:
+        print(f"relgraph: bearer token from ${TOKEN_ENV} or ~/.config/relgraph/serve_token", file=sys.stderr)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"relgraph: listening on {args.host}, beyond this machine: put TLS in front", file=sys.stderr)
+    print(f"relgraph: serving {loaded.run_dir} ({loaded.kind}, {loaded.task_type}) on http://{args.host}:{args.port} "
+          f"(docs: /docs)", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", workers=1)
+    return 0
+
+
+def warm_up(app: object) -> None:
+    """Open the database and predict one entity, so the first request finds graphs and features built."""
+    from relgraph.errors import RelgraphError
+
+    service = app.app.state.service  # type: ignore[attr-defined]
+    db = service.live.get()
+    keys = db.tables[service.run.entity_table].column(service.run.entity_key)
+    if len(keys):
+        try:
+            service.predict([keys[len(keys) - 1].as_py()], None)  # the newest row exists at the latest time
+        except RelgraphError:
+            pass  # warming up is an optimisation: requests report their own errors
