@@ -39,9 +39,10 @@ from relgraph.schema.io import write_schema
 
 logger = logging.getLogger(__name__)
 
-#: ``blend`` trains the GNN and LightGBM and keeps their blend; ``auto`` keeps the best of the
-#: three on validation (rankers: of the two).
-MODEL_KINDS = ("gnn", "lightgbm", "blend", "auto")
+#: ``blend`` trains the GNN and LightGBM and keeps their blend; ``hybrid``: LightGBM over the
+#: features plus out-of-fold GNN scores (``runs.hybrid``); ``auto`` keeps the best of the four on
+#: validation (rankers: of GNN and LightGBM).
+MODEL_KINDS = ("gnn", "lightgbm", "blend", "hybrid", "auto")
 CONFIG_FILE = "config.json"
 
 
@@ -52,7 +53,7 @@ def load_model(run_dir: Path, kind: str | None = None) -> Predictor:
     kind = kind or config["model"]
     if kind == "blend" and config.get("task_type") != "ranking":
         return BlendPredictor.load(Path(run_dir) / "blend")
-    if kind not in MEMBERS:
+    if kind not in registry.KINDS:
         raise ModelError(f"{run_dir}: unknown model {kind!r} in {CONFIG_FILE}")
     return registry.load_model(kind, config.get("task_type"), Path(run_dir) / kind)
 
@@ -110,11 +111,13 @@ def train_run(
     gnn_config: Any = None,
     schema_file: str | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend``: both and their blend kept |
-    ``auto``: both, their blend (not for ranking), the best on validation kept), evaluate it and
+    """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend``: both and their blend kept | ``hybrid`` |
+    ``auto``: both, their blend and the hybrid (not for ranking), the best on validation kept), evaluate it and
     the trivial baseline, write every artifact into ``out_dir``; returns metrics.json."""
     if model not in MODEL_KINDS:
         raise ModelError(f"unknown model {model!r}; use one of {MODEL_KINDS}")
+    if model == "hybrid" and task.task_type == "ranking":
+        raise ModelError("--model hybrid covers binary, regression and multiclass tasks; use auto, gnn or lightgbm for ranking")
     if model == "blend" and task.task_type == "ranking":
         raise ModelError("--model blend covers binary, regression and multiclass tasks; use auto, gnn or lightgbm for ranking")
     if model == "blend" and not len(task.val):
@@ -123,6 +126,7 @@ def train_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     primary = PRIMARY_METRIC[task.task_type][0]
     kinds = list(MEMBERS) if model in ("auto", "blend") else [model]
+    hybrid_too = model == "auto" and task.task_type != "ranking" and len(task.val) > 0
 
     trivial = TrivialBaseline(labels="training").fit(db, task) if task.task_type != "ranking" else None
     runs: list[ModelRun] = []
@@ -154,6 +158,15 @@ def train_run(
         run.seconds = time.perf_counter() - started
         runs.append(run)
         logger.info("blend (GNN weight %.1f): val %s, test %s", fitted["blend"].weight_, run.val, run.test)
+    if hybrid_too:  # after the blend: ties keep the simpler models
+        started = time.perf_counter()
+        predictor = registry.new_model("hybrid", task.task_type, seed, quiet, gnn_config, out_dir / "hybrid").fit(db, task)
+        fitted["hybrid"] = predictor
+        run, thresholds["hybrid"] = _evaluate("hybrid", predictor, db, task, trivial)
+        run.seconds = time.perf_counter() - started
+        run.feature_importance = predictor.feature_importance_
+        runs.append(run)
+        logger.info("hybrid: val %s, test %s (%.1f s)", run.val, run.test, run.seconds)
 
     # Ties keep the earlier run: a member over the blend that equals it.
     chosen = "blend" if model == "blend" else max(runs, key=lambda r: primary_score(task.task_type, r.val)).name
@@ -165,8 +178,7 @@ def train_run(
 
     for kind, predictor in fitted.items():
         predictor.save(out_dir / kind)
-        checkpoint = out_dir / kind / "checkpoint.pt"
-        if checkpoint.exists():  # the run finished: nothing to resume
+        for checkpoint in (out_dir / kind).rglob("checkpoint.pt"):  # the run finished: nothing to resume
             checkpoint.unlink()
     kept = next(r for r in runs if r.name == chosen)
     classes = _model_classes(fitted[chosen], trivial) if trivial is not None else None

@@ -169,12 +169,12 @@ def test_run_folder_with_the_blend_kept(shop: tuple[Database, TaskTables], tmp_p
     assert len(preds) == task.test["customer_id"].nunique() and preds["probability"].between(0, 1).all()
 
 
-def test_auto_keeps_the_best_of_three_on_validation(shop: tuple[Database, TaskTables], tmp_path: Path) -> None:
+def test_auto_keeps_the_best_of_four_on_validation(shop: tuple[Database, TaskTables], tmp_path: Path) -> None:
     db, task = shop
     metrics = train_run(db, task, tmp_path, TaskSource(), model="auto", gnn_config=FAST, quiet=True)
     candidates = {metrics["model"]: metrics["val"], **{k: v["val"] for k, v in metrics["baselines"].items()}}
-    assert {"gnn", "lightgbm", "blend", "trivial"} == set(candidates)
-    assert metrics["val"]["auroc"] == max(candidates[k]["auroc"] for k in ("gnn", "lightgbm", "blend"))
+    assert {"gnn", "lightgbm", "blend", "hybrid", "trivial"} == set(candidates)
+    assert metrics["val"]["auroc"] == max(candidates[k]["auroc"] for k in ("gnn", "lightgbm", "blend", "hybrid"))
     kept = load_model(tmp_path)
     assert kept.predict(db, task.test).shape == (len(task.test),)
 
