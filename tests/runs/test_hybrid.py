@@ -87,3 +87,11 @@ def test_run_folder_with_the_hybrid_kept(shop: tuple[Database, TaskTables], tmp_
 def test_one_fold_is_refused() -> None:
     with pytest.raises(ModelError, match="at least 2 folds"):
         HybridPredictor(folds=1)
+
+
+def test_registry_knows_the_hybrid_for_node_tasks_only() -> None:
+    from relgraph.runs import registry
+
+    assert registry.model_class("hybrid", "binary") is HybridPredictor
+    with pytest.raises(ModelError, match="not ranking"):
+        registry.model_class("hybrid", "ranking")
