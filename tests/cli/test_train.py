@@ -180,8 +180,8 @@ def test_auto_trains_both_and_the_blend_and_keeps_the_best_on_validation(shop: t
                  "--model", "auto", *FAST]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     candidates = {metrics["model"]: metrics["val"], **{k: v["val"] for k, v in metrics["baselines"].items()}}
-    assert set(candidates) == {"gnn", "lightgbm", "blend", "trivial"}
-    assert metrics["val"]["auroc"] == max(candidates[k]["auroc"] for k in ("gnn", "lightgbm", "blend"))
+    assert set(candidates) == {"gnn", "lightgbm", "blend", "hybrid", "trivial"}
+    assert metrics["val"]["auroc"] == max(candidates[k]["auroc"] for k in ("gnn", "lightgbm", "blend", "hybrid"))
     report = (out / "report.html").read_text()
     assert "<td>gnn" in report and "<td>lightgbm" in report and "<td>blend" in report
     importance = report.split("<h2>Feature importance</h2>")[1]
