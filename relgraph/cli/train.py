@@ -1,7 +1,8 @@
 """``relgraph train SOURCE --query "<PQL>" --out DIR``: train, evaluate, write model, metrics and report.
 
-``--model gnn`` (default), ``lightgbm``, ``blend`` (both, and their weighted blend is kept), or
-``auto`` (both and their blend; the best on validation is kept and the report shows all three).
+``--model gnn`` (default), ``lightgbm``, ``blend`` (both, and their weighted blend is kept),
+``hybrid`` (LightGBM over the features plus out-of-fold GNN scores) or ``auto`` (both and their
+blend; the best on validation is kept and the report shows all three).
 ``--task-tables DIR`` trains on given ``train/val/test.parquet`` tables (e.g. RelBench's)
 instead of building them from the query. Re-running into the same ``--out``
 after an interruption resumes the GNN from its last epoch checkpoint.
@@ -43,10 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--query", help='PQL text, or @FILE (e.g. "PREDICT ... FOR EACH customers.id")')
     parser.add_argument("--out", required=True, type=Path, help="run folder to write")
     parser.add_argument(
-        "--model", choices=("gnn", "lightgbm", "blend", "auto"), default="gnn",
+        "--model", choices=("gnn", "lightgbm", "blend", "hybrid", "auto"), default="gnn",
         help="gnn (default) | lightgbm | blend: train both and keep their blend (GNN weight 0, 0.1, ..., 1 "
-        "chosen on validation) | auto: train both, blend them, keep the best of the three on validation "
-        "(ranking: of the two, no blend)",
+        "chosen on validation) | hybrid: LightGBM over the features plus out-of-fold GNN scores | auto: train "
+        "both, blend them, keep the best of the three on validation (ranking: of gnn and lightgbm)",
     )
     parser.add_argument("--epochs", type=int, help="GNN epochs (default 12, early stopping on validation)")
     parser.add_argument("--seed", type=int, default=0)

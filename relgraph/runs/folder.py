@@ -19,7 +19,7 @@ from relgraph.errors import ModelError
 from relgraph.predictor import Predictor
 from relgraph.query.task import TaskTables
 from relgraph.runs import registry
-from relgraph.runs.blend import MEMBERS, BlendPredictor
+from relgraph.runs.blend import BlendPredictor
 from relgraph.schema_check import check_schema, trained_tables_only
 
 CONFIG_FILE = "config.json"
@@ -32,7 +32,7 @@ def load_model(run_dir: Path, kind: str | None = None) -> Predictor:
     kind = kind or config["model"]
     if kind == "blend" and config.get("task_type") != "ranking":
         return BlendPredictor.load(Path(run_dir) / "blend")
-    if kind not in MEMBERS:
+    if kind not in registry.KINDS:
         raise ModelError(f"{run_dir}: unknown model {kind!r} in {CONFIG_FILE}")
     return registry.load_model(kind, config.get("task_type"), Path(run_dir) / kind)
 

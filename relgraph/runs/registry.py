@@ -16,6 +16,9 @@ from relgraph.predictor import Predictor
 #: Kinds a run trains. A blend is not a kind of its own here: it combines fitted members
 #: (``runs.blend``, which loads its members through this registry).
 MEMBER_KINDS = ("gnn", "lightgbm")
+#: Kinds of a single model each: the members and ``hybrid`` (LightGBM over temporal features
+#: plus out-of-fold GNN scores, ``runs.hybrid``; node tasks only).
+KINDS = (*MEMBER_KINDS, "hybrid")
 
 
 def task_family(task_type: str | None) -> str:
@@ -42,12 +45,18 @@ def model_class(kind: str, task_type: str | None) -> type[Any]:
         from relgraph.baselines.ranking import LightGBMRanker
 
         return LightGBMRanker
-    raise ModelError(f"unknown model {kind!r}; use one of {MEMBER_KINDS}")
+    if kind == "hybrid" and family == "node":
+        from relgraph.runs.hybrid import HybridPredictor
+
+        return HybridPredictor
+    if kind == "hybrid":
+        raise ModelError("the hybrid model covers binary, regression and multiclass tasks, not ranking")
+    raise ModelError(f"unknown model {kind!r}; use one of {KINDS}")
 
 
 def new_model(kind: str, task_type: str | None, seed: int = 0, quiet: bool = False, gnn_config: Any = None,
               model_dir: Path | None = None) -> Predictor:
-    """An untrained member of ``kind`` (``gnn`` | ``lightgbm``) for ``task_type``.
+    """An untrained model of ``kind`` (``gnn`` | ``lightgbm`` | ``hybrid``) for ``task_type``.
 
     GNNs checkpoint into ``model_dir``. A ranking GNN uses a ``RankingGNNConfig`` as given, while
     fields of a plain ``GNNConfig`` (the CLI's) that differ from its defaults override the
@@ -55,6 +64,8 @@ def new_model(kind: str, task_type: str | None, seed: int = 0, quiet: bool = Fal
     cls = model_class(kind, task_type)
     if kind == "lightgbm":
         return cls(seed=seed)
+    if kind == "hybrid":
+        return cls(seed=seed, gnn_config=gnn_config, quiet=quiet, model_dir=model_dir)
     from relgraph.gnn import GNNConfig, RankingGNNConfig
 
     if task_family(task_type) == "node":

@@ -1,0 +1,97 @@
+"""HybridPredictor: out-of-fold GNN columns for the training rows, fit / predict / save / load on
+the tiny shop, a run folder with ``--model hybrid``, and leakage (deleting future rows changes nothing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from relgraph.database import Database
+from relgraph.errors import ModelError
+from relgraph.gnn.predictor import GNNConfig
+from relgraph.query.task import TaskTables
+from relgraph.runs.hybrid import HybridPredictor, gnn_columns
+from relgraph.runs.runner import evaluate_run, load_model, train_run
+from relgraph.runs.tasks import TaskSource
+
+FAST = GNNConfig(hidden=16, fanouts=[4, 2], epochs=2, lr=1e-2, batch_size=128, graph_cache_dir=None, num_threads=1)
+LGBM = {"max_configs": 1, "ensemble": 1}
+
+
+@pytest.fixture(scope="module")
+def hybrid(shop: tuple[Database, TaskTables]) -> HybridPredictor:
+    db, task = shop
+    return HybridPredictor(seed=0, gnn_config=FAST, folds=2, lightgbm=LGBM).fit(db, task)
+
+
+def test_folds_split_entities_not_rows(shop: tuple[Database, TaskTables]) -> None:
+    _, task = shop
+    model = HybridPredictor(seed=0, folds=3)
+    fold = model.fold_of(task.train["customer_id"])
+    per_entity = pd.Series(fold).groupby(task.train["customer_id"].to_numpy()).nunique()
+    assert (per_entity == 1).all() and set(fold) == {0, 1, 2}
+    np.testing.assert_array_equal(fold, HybridPredictor(seed=0, folds=3).fold_of(task.train["customer_id"]))
+
+
+def test_training_rows_get_out_of_fold_gnn_scores(shop: tuple[Database, TaskTables], hybrid: HybridPredictor) -> None:
+    """Each fold GNN never trained on the entities whose training rows it scores."""
+    db, task = shop
+    assert len(hybrid.gnns_) == 2 and "gnn_logit" in hybrid.lightgbm_.boosters_[0].feature_name()
+    fold = hybrid.fold_of(task.train["customer_id"])
+    for k, gnn in enumerate(hybrid.gnns_):
+        held = task.train[fold == k]
+        assert len(held) and gnn.predict(db, held).shape == (len(held),)
+    # Other rows: the mean of the fold GNNs' logits.
+    cols = hybrid.gnn_features(db, task.test)
+    each = [gnn_columns("binary", g.predict(db, task.test))["gnn_logit"] for g in hybrid.gnns_]
+    np.testing.assert_allclose(cols["gnn_logit"], np.mean(each, axis=0))
+
+
+def test_fit_predict_save_load(shop: tuple[Database, TaskTables], hybrid: HybridPredictor, tmp_path: Path) -> None:
+    db, task = shop
+    pred = hybrid.predict(db, task.test)
+    assert pred.shape == (len(task.test),) and np.all((pred >= 0) & (pred <= 1))
+    assert hybrid.feature_importance_ is not None and "gnn_logit" in hybrid.feature_importance_.index
+    hybrid.save(tmp_path)
+    loaded = HybridPredictor.load(tmp_path)
+    np.testing.assert_allclose(loaded.predict(db, task.test), pred, rtol=1e-9)
+
+
+def test_prediction_ignores_rows_after_the_prediction_time(shop: tuple[Database, TaskTables], hybrid: HybridPredictor) -> None:
+    """Leakage: deleting every row after t leaves the prediction for (entity, t) unchanged."""
+    db, task = shop
+    for t in [task.train["timestamp"].iloc[0], task.test["timestamp"].iloc[0]]:
+        rows = task.test[["customer_id"]].drop_duplicates().assign(timestamp=t)
+        full = hybrid.predict(db, rows)
+        cut = hybrid.predict(db.cut(np.datetime64(pd.Timestamp(t))), rows)
+        np.testing.assert_allclose(cut, full, rtol=1e-6, atol=1e-7)
+
+
+def test_run_folder_with_the_hybrid_kept(shop: tuple[Database, TaskTables], tmp_path: Path) -> None:
+    db, task = shop
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    for split in ("train", "val", "test"):
+        task.split(split).to_parquet(tables / f"{split}.parquet")
+    out = tmp_path / "run"
+    metrics = train_run(db, task, out, TaskSource(task_tables=str(tables)), model="hybrid", gnn_config=FAST, quiet=True)
+    assert metrics["model"] == "hybrid" and set(metrics["baselines"]) == {"trivial"}
+    assert not list((out / "hybrid").rglob("checkpoint.pt"))
+    assert isinstance(load_model(out), HybridPredictor)
+    assert evaluate_run(db, out)["test"]["auroc"] == pytest.approx(metrics["test"]["auroc"], abs=1e-12)
+
+
+def test_one_fold_is_refused() -> None:
+    with pytest.raises(ModelError, match="at least 2 folds"):
+        HybridPredictor(folds=1)
+
+
+def test_registry_knows_the_hybrid_for_node_tasks_only() -> None:
+    from relgraph.runs import registry
+
+    assert registry.model_class("hybrid", "binary") is HybridPredictor
+    with pytest.raises(ModelError, match="not ranking"):
+        registry.model_class("hybrid", "ranking")
