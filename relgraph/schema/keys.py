@@ -587,6 +587,25 @@ def _dense_range(parent_values: pa.ChunkedArray | pa.Array) -> tuple[int, int] |
     return (low, high) if high - low + 1 == len(parent_values) else None
 
 
+def _too_low(
+    rejected: list[RejectedKey],
+    table: str,
+    columns: list[str],
+    target: str,
+    coverage: float,
+    minimum: float,
+    why: str = "",
+    report_from: float = REPORT_COVERAGE,
+) -> bool:
+    """Whether ``coverage`` is below ``minimum``; if so, a candidate covering at least
+    ``report_from`` is recorded in ``rejected`` (``inspect --verbose``)."""
+    if coverage >= minimum:
+        return False
+    if coverage >= report_from:
+        rejected.append(RejectedKey(table, columns, target, coverage, f"{why}coverage is below {minimum:.0%}"))
+    return True
+
+
 def _containment(child: pa.ChunkedArray | _Candidate, parent: pa.ChunkedArray) -> tuple[float, int]:
     """(share of the child's non-null values found in ``parent``, count of those not found).
 
@@ -755,12 +774,7 @@ def _best_name_match(
         strength, why = match
         coverage, dangling = _containment(values, tables[parent].column(key))
         minimum = MIN_COVERAGE if strength > 1 else MIN_SELF_COVERAGE
-        if coverage < minimum:
-            rejected.append(
-                RejectedKey(
-                    name, [column], f"{parent}.{key}", coverage, f"{why}, but coverage is below {minimum:.0%}"
-                )
-            )
+        if _too_low(rejected, name, [column], f"{parent}.{key}", coverage, minimum, f"{why}, but ", report_from=0.0):
             continue
         evidence = f"{why}; {coverage:.1%} of {non_null} non-null values found in {parent}.{key}"
         candidate = ForeignKey(column, parent, key, True, coverage, evidence, dangling)
@@ -799,17 +813,7 @@ def _best_role_match(
                 nameless.append((coverage, f"{parent}.{key}"))
             continue
         coverage, dangling = _containment(values, parent_values)
-        if coverage < MIN_ROLE_COVERAGE:
-            if coverage >= REPORT_COVERAGE:
-                turned_down.append(
-                    RejectedKey(
-                        name,
-                        [column],
-                        f"{parent}.{key}",
-                        coverage,
-                        f"coverage is below {MIN_ROLE_COVERAGE:.0%}",
-                    )
-                )
+        if _too_low(turned_down, name, [column], f"{parent}.{key}", coverage, MIN_ROLE_COVERAGE):
             continue
         reason = _role_guard(column, values, parent, key, parent_values)
         if reason:
@@ -964,17 +968,7 @@ def _infer_composite_key(
             if any(not _is_component_type(v.type) for v in child_values):
                 continue
             coverage, dangling = tuple_containment(child_values, parent_values)
-            if coverage < MIN_COVERAGE:
-                if coverage >= REPORT_COVERAGE:
-                    rejected.append(
-                        RejectedKey(
-                            child,
-                            columns,
-                            f"{parent}.{_columns_text(columns)}",
-                            coverage,
-                            f"coverage is below {MIN_COVERAGE:.0%}",
-                        )
-                    )
+            if _too_low(rejected, child, columns, f"{parent}.{_columns_text(columns)}", coverage, MIN_COVERAGE):
                 continue
             rows = int(_all_valid(child_values).sum())
             evidence = (
