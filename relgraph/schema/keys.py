@@ -970,6 +970,12 @@ def _infer_composite_key(
             coverage, dangling = tuple_containment(child_values, parent_values)
             if _too_low(rejected, child, columns, f"{parent}.{_columns_text(columns)}", coverage, MIN_COVERAGE):
                 continue
+            if is_unique_tuple(child_values):  # one row each side: siblings sharing an id and a date
+                rejected.append(RejectedKey(
+                    child, columns, f"{parent}.{_columns_text(columns)}", coverage,
+                    "one-to-one: the pair is unique in both tables (two records of one entity, not a reference)",
+                ))
+                continue
             rows = int(_all_valid(child_values).sum())
             evidence = (
                 f"same-named columns; {coverage:.1%} of {rows} rows without nulls found in "

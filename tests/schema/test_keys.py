@@ -425,3 +425,26 @@ def test_tuple_containment_counts_exactly_the_tuples_found(parent, child):
     assert [parent[p] if p is not None else None for p in positions] == [
         c if c in set(parent) else None for c in child
     ]
+
+
+def test_one_to_one_pairs_are_no_composite_reference(tmp_path: Path) -> None:
+    """Employees-style tables: dept_emp and salaries share (emp_no, from_date) row for row (hire
+    date = first salary); a pair unique on both sides is two records of one employee, no reference."""
+    path = tmp_path / "hr.db"
+    con = sqlite3.connect(path)
+    con.executescript(
+        "create table employees(emp_no integer, hire_date text);"
+        "create table dept_emp(emp_no integer, dept_no text, from_date text);"
+        "create table salaries(emp_no integer, salary integer, from_date text);"
+    )
+    for e in range(1, 41):
+        hire = f"2000-01-{e % 28 + 1:02d}"
+        con.execute("insert into employees values (?, ?)", (e, hire))
+        con.execute("insert into dept_emp values (?, ?, ?)", (e, f"d{e % 3}", hire))
+        for year in range(2000, 2004):
+            con.execute("insert into salaries values (?, ?, ?)", (e, 1000 * year, hire.replace("2000", str(year))))
+    con.commit()
+    con.close()
+    schema = relgraph.connect(f"sqlite:///{path}").schema
+    assert all(not t.composite_foreign_keys for t in schema.tables.values())
+    assert any(r.reason.startswith("one-to-one") for r in schema.rejected_keys)
