@@ -35,6 +35,23 @@ class Database:
         self.fingerprint = data.fingerprint
         self.schema = schema
         self._con: duckdb.DuckDBPyConnection | None = None
+        #: Where SQL runs (``relgraph.engines``): "duckdb" (embedded) or "spark", and its options.
+        self.engine = "duckdb"
+        self.engine_options: dict[str, object] = {}
+
+    def with_engine(self, engine: str = "duckdb", **options: object) -> Database:
+        """This database (same object) set to run its SQL on ``engine`` ("duckdb" or "spark").
+
+        Spark options: ``master`` (default ``local[2]``), ``staging_dir`` (where tables are
+        written as Parquet for Spark to read), ``conf`` (extra Spark settings).
+        """
+        from relgraph.errors import QueryError
+
+        if engine not in ("duckdb", "spark"):
+            raise QueryError(f"unknown engine {engine!r}; use duckdb or spark")
+        self.engine = engine
+        self.engine_options = dict(options)
+        return self
 
     def __repr__(self) -> str:
         return f"Database({self.source!r}, tables={list(self.tables)})"
@@ -131,7 +148,7 @@ class Database:
             tables[name] = table
             schema.tables[name].rows = table.num_rows
         data = SourceData(self.source, tables, self.declared, f"{self.fingerprint}@{cutoff}")
-        return Database(data, schema)
+        return Database(data, schema).with_engine(self.engine, **self.engine_options)
 
     def subset(self, names: Iterable[str]) -> Database:
         """A Database holding only the tables ``names``, sharing their Arrow data (no copy).
@@ -164,13 +181,18 @@ class Database:
         schema = Schema({name: copy.deepcopy(self.schema.tables[name]) for name in kept}, list(self.schema.warnings))
         fingerprint = self.fingerprint if len(kept) == len(self.tables) else f"{self.fingerprint}[{','.join(kept)}]"
         data = SourceData(self.source, {name: self.tables[name] for name in kept}, self.declared, fingerprint)
-        out = Database(data, schema)
+        out = Database(data, schema).with_engine(self.engine, **self.engine_options)
         if "_row_times" in self.__dict__:  # times of kept tables depend only on kept tables (closed above)
             out.__dict__["_row_times"] = {n: t for n, t in self._row_times.items() if n in wanted}
         return out
 
 
-def connect(source: str | Path, schema: str | Path | None = None) -> Database:
+def connect(
+    source: str | Path,
+    schema: str | Path | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+) -> Database:
     """Open a source and work out its schema.
 
     Args:
@@ -178,6 +200,9 @@ def connect(source: str | Path, schema: str | Path | None = None) -> Database:
             ``mysql://…``, or a folder of CSV / Parquet files (RelBench ``db/`` folders
             and Stack Exchange XML dumps are recognised).
         schema: optional TOML/YAML schema file overriding anything inferred.
+        engine: where labels and features are computed: ``"duckdb"`` (embedded, default) or
+            ``"spark"`` (PySpark; see :mod:`relgraph.engines`).
+        spark_master: the Spark master with ``engine="spark"`` (default ``local[2]``).
     """
     from relgraph.connectors import read_source
     from relgraph.connectors.files import separate_parts
@@ -188,4 +213,6 @@ def connect(source: str | Path, schema: str | Path | None = None) -> Database:
         overrides = load_schema_file(schema)
         apart = [name for name, o in overrides.tables.items() if o.parts is False]
         data = separate_parts(data, apart, f"schema file {overrides.path}")
-    return Database(data, build_schema(data, schema_file=schema))
+    db = Database(data, build_schema(data, schema_file=schema))
+    options = {} if spark_master is None else {"master": spark_master}
+    return db.with_engine(engine, **options)

@@ -16,19 +16,20 @@ LAYERS: dict[str, int] = {
     "connectors": 1,  # sources, and write-back into them
     "schema": 2,
     "database": 3,
-    "schema_check": 4,
-    "graph": 4,
-    "query": 4,
-    "metrics": 4,
-    "nn": 4,  # torch modules only, no relgraph import
-    "sampling": 5,
-    "predictor": 5,
-    "gnn": 6,
-    "baselines": 6,
-    "runs": 7,
-    "demo": 8,
-    "serve": 8,  # the HTTP service over runs (and their explanations)
-    "cli": 9,
+    "engines": 4,  # where SQL runs: DuckDB (embedded) or Spark
+    "schema_check": 5,
+    "graph": 5,
+    "query": 5,
+    "metrics": 5,
+    "nn": 5,  # torch modules only, no relgraph import
+    "sampling": 6,
+    "predictor": 6,
+    "gnn": 7,
+    "baselines": 7,
+    "runs": 8,
+    "demo": 9,
+    "serve": 9,  # the HTTP service over runs (and their explanations)
+    "cli": 10,
 }
 
 
