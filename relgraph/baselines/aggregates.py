@@ -1,4 +1,4 @@
-"""Automated temporal features for tabular models, computed in DuckDB SQL.
+"""Automated temporal features for tabular models, computed in SQL on the database's engine.
 
 For each row ``(entity, timestamp)`` of a frame, :class:`TemporalFeatureBuilder` computes
 features from database rows whose ``__rg_time`` is at or before the timestamp, only:
@@ -19,12 +19,33 @@ baseline sees them.
 
 How: each event stream is turned once into a *running table* (window functions over the
 stream ordered by time: cumulative count / sums / min / max, rolling last-n statistics), and
-every frame row picks the running row of its last event at or before its timestamp with an
-``ASOF JOIN``; window aggregates are differences between the running row at ``t`` and the one
-at ``t - window``. The cost is linear in the number of events plus the number of frame rows.
+every frame row picks the running row of its last event at or before its timestamp (an as-of
+lookup, see below); window aggregates are differences between the running row at ``t`` and the
+one at ``t - window``. The cost is linear in the number of events plus the number of frame rows.
 Window MIN / MAX cannot be differenced: they come from a range join of the frame rows with the
 stream rows of their anchor in ``(t - window, t]`` (one join per stream, for every column and
 window), costing the number of (frame row, event in the longest window) pairs.
+
+Engines: every statement runs on ``engine_for(db)`` (:mod:`relgraph.engines`): DuckDB, the
+embedded default, or Spark. The SQL is written once, in DuckDB's dialect; the Spark engine
+transpiles it with sqlglot. Constructs Spark lacks were not translated but replaced, in the one
+plan, by constructs both engines run with bit-identical DuckDB results (checked on rel-f1):
+
+* the ``ASOF JOIN`` of frame rows to running rows became one window pass over the union of the
+  running rows and the (window-shifted) frame rows: a running ``max`` of the running-row index
+  per anchor in time order (:func:`_locate_sql`). The result is the same integer positions, so
+  nothing downstream changes; an AST rewrite of ASOF for Spark alone would have been a second
+  code path to keep equal to the first, and DuckDB runs the window pass about as fast;
+* ``QUALIFY`` and the named ``WINDOW`` became a sub-query with ``row_number()`` and inline
+  window specifications (sqlglot's QUALIFY elimination mangled the named window);
+* the ``POSITIONAL JOIN`` of the frame, running rows and extremes became one registered table
+  whose columns are structs (``R.x0_n`` reads field ``x0_n`` of column ``R`` in both engines);
+* the temporary table of frame rows and anchor keys became a registered relation.
+
+One construct keeps a Spark-only rewrite, on the AST (:func:`_spark_sql`): ``epoch(t)``, which
+sqlglot turns into ``unix_timestamp`` (whole seconds), becomes ``unix_micros(t) / 1e6``, the
+same double as DuckDB's. Caches (running tables, feature frames) are keyed by engine as well
+as by database, so results of the two engines never mix.
 
 Feature names say what they are: ``results.positionOrder.mean.last10``,
 ``results.statusId.eq1.share.90d``, ``qualifying.count.365d``, ``drivers.dob.age_days``.
@@ -378,7 +399,11 @@ class TemporalFeatureBuilder:
                 f"m AS (SELECT x, count(*) AS k FROM v GROUP BY x ORDER BY k DESC, x LIMIT 1) "
                 f"SELECT (SELECT avg(x) FROM v), (SELECT x FROM m), (SELECT k FROM m), (SELECT count(*) FROM v)"
             )[0]
-            centers[c] = float(mean) if mean is not None and math.isfinite(mean) else 0.0
+            # The mean rounded to an integer: running sums of integer-valued columns (and of
+            # halves, quarters, ...) stay exact whatever the order of the additions, so window
+            # differences carry no rounding noise (a constant window's std is 0, not 1e-6) and
+            # DuckDB and Spark, which add in different orders, give the same features.
+            centers[c] = float(round(mean)) if mean is not None and math.isfinite(mean) else 0.0
             if n and mode_count >= 2 and mode_count / n >= DOMINANT_VALUE_SHARE and mode_count < n:
                 dominant[c] = float(mode_value)
         self.centers_[s.name] = centers
