@@ -810,8 +810,13 @@ class TemporalFeatureBuilder:
 
 
 def _std_sql(n: str, s1: str, s2: str) -> str:
-    """Sample standard deviation from count, centred sum and centred sum of squares."""
-    return f"CASE WHEN {n} > 1 THEN sqrt(greatest(({s2} - {s1} * {s1} / {n}) / ({n} - 1), 0)) END"
+    """Sample standard deviation from count, centred sum and centred sum of squares.
+
+    A spread below 1e-10 of the sum of squares is rounding noise of the differenced running sums
+    (values that are not integers, such as 1.33 points): it is 0, in every engine alike.
+    """
+    spread = f"({s2} - {s1} * {s1} / {n})"
+    return f"CASE WHEN {n} > 1 THEN CASE WHEN {spread} <= 1e-10 * {s2} THEN 0.0 ELSE sqrt({spread} / ({n} - 1)) END END"
 
 
 def _extreme_column(agg: str, index: int, days: int) -> str:
