@@ -49,6 +49,7 @@ import json
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +271,17 @@ def _backquote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _write(db: Any, folder: Path) -> Path:
+    """Each table of ``db.duckdb()`` as ``folder/t<i>.parquet`` (DuckDB COPY), then the marker file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    con = db.duckdb()
+    for index, name in enumerate(db.tables):
+        path = str(folder / f"t{index}.parquet").replace("'", "''")
+        con.execute(f"COPY ({_spark_safe_select(con, name)}) TO '{path}' (FORMAT parquet)")
+    (folder / _MARKER).write_text(json.dumps(list(db.tables)))
+    return folder.resolve()
+
+
 def _staging_key(db: Any) -> str:
     """Hash of what the staged views depend on: the data fingerprint and the schema's times."""
     schema = getattr(db, "schema", None)
@@ -307,32 +319,36 @@ class SparkEngine:
             self.spark.conf.set(key, (conf or {}).get(key, DEFAULT_CONF[key]))
         self.staging_dir = self._stage(db, staging_dir)
         self.tables = list(db.tables)
-        for name in self.tables:
-            frame = self.spark.read.parquet(str(self.staging_dir / f"t{self.tables.index(name)}.parquet"))
+        for index, name in enumerate(self.tables):
+            frame = self.spark.read.parquet(str(self.staging_dir / f"t{index}.parquet"))
             frame.createOrReplaceTempView(_backquote(name))
-        self._temp: dict[str, Path] = {}
 
-    @staticmethod
-    def _stage(db: Any, staging_dir: str | Path | None) -> Path:
+    def _stage(self, db: Any, staging_dir: str | Path | None) -> Path:
         if staging_dir is None:
             if str(getattr(db, "source", "")).startswith("memory://"):
-                # An in-memory database has no trustworthy fingerprint: a fresh folder each time.
-                return SparkEngine._write(db, Path(tempfile.mkdtemp(prefix="relgraph-spark-")))
+                # An in-memory database has no trustworthy fingerprint: a fresh folder, removed
+                # with the engine.
+                folder = Path(tempfile.mkdtemp(prefix="relgraph-spark-"))
+                weakref.finalize(self, shutil.rmtree, str(folder), True)
+                return _write(db, folder)
             staging_dir = Path(".relgraph_cache") / "spark" / _staging_key(db)
         folder = Path(staging_dir)
         if (folder / _MARKER).exists():
             return folder.resolve()
-        return SparkEngine._write(db, folder)
-
-    @staticmethod
-    def _write(db: Any, folder: Path) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        con = db.duckdb()
-        for index, name in enumerate(db.tables):
-            target = folder / f"t{index}.parquet"
-            path = str(target).replace("'", "''")
-            con.execute(f"COPY ({_spark_safe_select(con, name)}) TO '{path}' (FORMAT parquet)")
-        (folder / _MARKER).write_text(json.dumps(list(db.tables)))
+        # Written beside the target, then renamed: a folder with the marker is always complete.
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        _write(db, scratch)
+        try:
+            if folder.exists() and not any(folder.iterdir()):
+                folder.rmdir()
+            os.replace(scratch, folder)
+        except OSError as err:  # staged meanwhile by another process (or a non-empty folder we keep)
+            shutil.rmtree(scratch, ignore_errors=True)
+            if not (folder / _MARKER).exists():
+                raise QueryError(
+                    f"cannot stage the tables for Spark in {folder} (a folder that is not relgraph's)"
+                ) from err
         return folder.resolve()
 
     def sql(self, sql: str, params: dict[str, Any] | None = None) -> str:
@@ -361,7 +377,8 @@ class SparkEngine:
             elif pa.types.is_dictionary(kind):
                 kind = kind.value_type
             fields.append(pa.field(field.name, kind))
-        arrow = arrow.cast(pa.schema(fields)) if fields else arrow
+        # Spark times are microseconds: finer digits are dropped (as in the staged tables).
+        arrow = arrow.cast(pa.schema(fields), safe=False) if fields else arrow
         frame = self.spark.createDataFrame(arrow)
         frame.createOrReplaceTempView(_backquote(name))
 
