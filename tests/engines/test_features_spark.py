@@ -1,51 +1,37 @@
 """TemporalFeatureBuilder on the Spark engine: the same feature matrices as DuckDB, no leakage.
 
-One local[2] SparkSession for the whole test session (skipped without pyspark, sqlglot or java).
+The ``spark`` fixture of tests/engines/conftest.py: one local[2] SparkSession for the whole test
+session (skipped without pyspark, sqlglot or java).
 Agreement means: same columns in the same order, same missing values, floats within 1e-9
 relative, categorical columns equal (values and categories).
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from shop_fixtures import random_shop, small_shop
 
 import relgraph
 from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.database import Database
+
+# The shop databases of the baselines tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "baselines"))
+from shop_fixtures import random_shop, small_shop  # noqa: E402
 
 pytestmark = pytest.mark.spark
 
 DAY = pd.Timestamp("2024-01-01")
 
 
-@pytest.fixture(scope="session")
-def spark_session() -> Iterator[Any]:
-    """The process's SparkSession (local[2], 2 shuffle partitions); skips when Spark cannot run."""
-    try:
-        import pyspark  # noqa: F401
-        import sqlglot  # noqa: F401
-    except ImportError as err:
-        pytest.skip(f"pyspark / sqlglot not installed ({err.name}): pip install 'relgraph[spark]'")
-    if shutil.which("java") is None:
-        pytest.skip("java not found (the spark engine needs Java 17+)")
-    from relgraph.engines.spark_engine import spark_session as start
-
-    session = start("local[2]", {"spark.sql.shuffle.partitions": "2", "spark.driver.memory": "1g"})
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-
-
 def _engine(db: Database, engine: str, request: pytest.FixtureRequest) -> Database:
     if engine == "spark":
-        request.getfixturevalue("spark_session")
+        request.getfixturevalue("spark")
     return db.with_engine(engine)
 
 
@@ -64,7 +50,7 @@ def assert_same_features(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 
 def _both(make_db: Any, fit: Any, request: pytest.FixtureRequest) -> tuple[Any, Any]:
-    request.getfixturevalue("spark_session")
+    request.getfixturevalue("spark")
     return fit(make_db().with_engine("duckdb")), fit(make_db().with_engine("spark"))
 
 
@@ -155,7 +141,7 @@ def test_lightgbm_through_the_public_api_runs_on_the_database_engine(request: py
 
     from relgraph.baselines import aggregates
 
-    request.getfixturevalue("spark_session")
+    request.getfixturevalue("spark")
     query = "PREDICT COUNT(orders.*, 0, 20, days) > 0 FOR EACH customers.customer_id"
     at = pd.Timestamp("2023-10-01")
     runs, predictions = {}, {}
