@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from relgraph.cli.engine_args import add_engine_arguments, connect_options
+
 SPLITS = ("train", "val", "test")
 
 
@@ -38,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", help="write DIR/train.parquet, val.parquet, test.parquet")
     parser.add_argument("--explain", action="store_true", help="print the SQL that builds the tables")
     parser.add_argument("--schema", metavar="FILE", help="TOML/YAML schema file overriding what is inferred")
+    add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -68,13 +71,15 @@ def run(args: argparse.Namespace) -> int:
     from relgraph.query import build_task, parse, plan_sql, validate
 
     query = parse(args.pql)
-    db = connect(args.source, schema=args.schema)
+    db = connect(args.source, schema=args.schema, **connect_options(args))
     validate(query, db.schema)
     if args.explain:
         print(plan_sql(db, query))
         print()
     task = build_task(db, query, val_cutoff=args.val_cutoff, test_cutoff=args.test_cutoff)
     print(f"query: {task.query}")
+    if db.engine != "duckdb":
+        print(f"engine: {db.engine} ({db.engine_options.get('master', 'local[2]')})")
     target = f", recommends {task.target_table} ids, top {task.k}" if task.task_type == "ranking" else ""
     print(f"task: {task.task_type} for each {task.entity_table}.{task.entity_key}{target}")
     if task.extra.get("val_cutoff") is not None:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from relgraph.cli.engine_args import add_engine_arguments, connect_options
 from relgraph.errors import QueryError
 
 
@@ -58,6 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--time-col", help="time column of --task-tables")
     parser.add_argument("--label-col", help="label column of --task-tables")
     parser.add_argument("--schema", metavar="FILE", help="TOML/YAML schema file overriding what is inferred")
+    add_engine_arguments(parser)
     gnn = parser.add_argument_group("GNN")
     gnn.add_argument("--conv", choices=("sage", "attention"), help="message passing (default sage)")
     gnn.add_argument("--hidden", type=int, help="embedding size (default 64)")
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             args.source, read_query(args.query), args.model, out=args.out, val_cutoff=args.val_cutoff,
             test_cutoff=args.test_cutoff, task_tables=args.task_tables, entity_col=args.entity_col,
             time_col=args.time_col, label_col=args.label_col, seed=args.seed, quiet=args.quiet,
-            gnn_config=gnn_config_from_args(args), schema=args.schema,
+            gnn_config=gnn_config_from_args(args), schema=args.schema, **connect_options(args),
         ).metrics
     finally:
         package_logger.removeHandler(handler)

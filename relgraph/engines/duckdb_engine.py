@@ -17,7 +17,7 @@ class DuckDBEngine:
         self.con = db.duckdb()
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
-        return self.con.execute(sql, params or {}).fetch_arrow_table()
+        return self.con.sql(sql, params=params or {}).to_arrow_table()
 
     def register(self, name: str, table: pa.Table | pd.DataFrame) -> None:
         self.con.register(name, table)

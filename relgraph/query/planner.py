@@ -150,6 +150,8 @@ class _Planner:
                 # Rows at the same time: the primary key decides, so FIRST/LAST are deterministic.
                 order = f"struct_pack(t := {order}, k := s.{quote(pk)})"
             expr = f"{'arg_min' if func == 'FIRST' else 'arg_max'}({column}, {order})"
+            # DuckDB's arg_min skips NULL values; Spark's min_by would not: say it in the SQL.
+            filters.append(f"{column} IS NOT NULL")
         else:  # LIST_DISTINCT
             filters.append(f"{column} IS NOT NULL")
             expr = f"list(DISTINCT {column} ORDER BY {column})"

@@ -9,6 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from relgraph.engines import engine_for
 from relgraph.errors import QueryError
 from relgraph.query.ast import Query
 from relgraph.query.checks import check_task
@@ -44,7 +45,8 @@ def make_training_table(
     that passes WHERE / ASSUMING and has a label, sorted by (timestamp, entity key).
 
     Args:
-        db: a :class:`relgraph.database.Database` (queried through ``db.duckdb()``).
+        db: a :class:`relgraph.database.Database`, queried on its engine (``relgraph.engines``:
+            DuckDB by default, Spark with ``engine="spark"``).
         query: PQL text, a parsed :class:`Query` or a :class:`ResolvedQuery`.
         timestamps: prediction times (anything ``pd.to_datetime`` reads; duplicates ignored).
 
@@ -54,17 +56,17 @@ def make_training_table(
     resolved = _resolve(db, query)
     relation = f"__rg_timestamps_{uuid.uuid4().hex}"
     sql_plan = plan(db.schema, resolved, timestamps_relation=relation)  # type: ignore[attr-defined]
-    con = db.duckdb()  # type: ignore[attr-defined]
-    con.register(relation, _timestamps_frame(timestamps))
+    engine = engine_for(db)
+    engine.register(relation, _timestamps_frame(timestamps))
     try:
-        frame = con.execute(sql_plan.sql, sql_plan.params).df()
+        frame = engine.execute(sql_plan.sql, sql_plan.params).to_pandas()
     except duckdb.Error as err:
         reason = str(err).splitlines()[0]
         raise QueryError(
             f"the planned SQL failed in DuckDB ({reason}); see it with relgraph query --explain"
         ) from err
     finally:
-        con.unregister(relation)
+        engine.unregister(relation)
     frame["timestamp"] = frame["timestamp"].astype("datetime64[ns]")
     if resolved.task_type == "binary":
         frame["label"] = frame["label"].astype("int64")

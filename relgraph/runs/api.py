@@ -74,14 +74,18 @@ def train(
     quiet: bool = True,
     gnn_config: Any = None,
     schema: str | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> Run:
     """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend`` | ``auto``: the best on validation) for
     ``query`` on ``db`` (a :class:`Database` or a source such as ``sqlite:///shop.db``), or on
     given ``task_tables`` (a folder of ``train/val/test.parquet``), and return the :class:`Run`.
 
     The run folder is ``out`` (default: a new temporary folder; keep it with :meth:`Run.save`).
+    ``engine`` / ``spark_master``: where the SQL runs when ``db`` is a source (see
+    :func:`relgraph.connect`); a given :class:`Database` keeps its own engine.
     """
-    database = db if isinstance(db, Database) else connect(db, schema=schema)
+    database = db if isinstance(db, Database) else connect(db, schema=schema, engine=engine, spark_master=spark_master)
     source = TaskSource(
         query=query,
         val_cutoff=val_cutoff,

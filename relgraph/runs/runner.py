@@ -152,6 +152,7 @@ def train_run(
         "gnn": dataclasses.asdict(fitted["gnn"].config) if "gnn" in fitted else None,
         "source_database": db.source,
         "schema_file": schema_file,
+        "engine": {"name": db.engine, **{k: str(v) for k, v in db.engine_options.items()}},
     }
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
     if source.query:
