@@ -42,6 +42,7 @@ database's views never shadow another's, the SparkContext is shared).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import hashlib
@@ -49,7 +50,9 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +107,23 @@ def spark_session(master: str = "local[2]", conf: dict[str, str] | None = None) 
     for key, value in {**DEFAULT_CONF, **(conf or {})}.items():
         builder = builder.config(key, str(value))
     try:
-        return builder.getOrCreate()
+        with _quiet():
+            session = builder.getOrCreate()
     except Exception as err:  # JVM failed to start
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise QueryError(f"could not start Spark (master {master}): {reason}") from err
+    session.sparkContext.setLogLevel("ERROR")  # Spark's own warnings would drown the CLI's output
+    return session
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence PySpark's warning about pandas versions newer than it has been tested with."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support", category=FutureWarning
+        )
+        yield
 
 
 def _literal(value: Any) -> Any:
@@ -358,7 +374,8 @@ class SparkEngine:
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
         spark_sql = translate(sql, params)
         try:
-            return self.spark.sql(spark_sql).toArrow()
+            with _quiet():
+                return self.spark.sql(spark_sql).toArrow()
         except Exception as err:
             text = str(err).strip()
             reason = text.splitlines()[0] if text else type(err).__name__
@@ -379,7 +396,8 @@ class SparkEngine:
             fields.append(pa.field(field.name, kind))
         # Spark times are microseconds: finer digits are dropped (as in the staged tables).
         arrow = arrow.cast(pa.schema(fields), safe=False) if fields else arrow
-        frame = self.spark.createDataFrame(arrow)
+        with _quiet():
+            frame = self.spark.createDataFrame(arrow)
         frame.createOrReplaceTempView(_backquote(name))
 
     def unregister(self, name: str) -> None:
