@@ -37,7 +37,10 @@ times as timestamps included), written by DuckDB's ``COPY ... (FORMAT parquet)``
 ``.relgraph_cache/spark/<hash of the fingerprint and schema>/`` (reused when complete; a
 database without a content fingerprint is staged in a fresh temporary folder), and registered as
 a temporary view named as the table, in a Spark session of its own (``newSession()``: one
-database's views never shadow another's, the SparkContext is shared).
+database's views never shadow another's, the SparkContext is shared). Every source
+``relgraph.connect`` reads (Parquet / CSV folders, RelBench folders, SQLite / DuckDB files,
+PostgreSQL / MySQL) is staged the same way, through the driver; Spark does not yet read a
+database over JDBC itself. With a cluster master, pass a ``staging_dir`` every executor can read.
 """
 
 from __future__ import annotations
