@@ -76,6 +76,14 @@ def run(args: argparse.Namespace) -> int:
     if args.explain:
         print(plan_sql(db, query))
         print()
+        if db.engine == "spark":  # what Spark runs: the same statement, translated (typed literals bound)
+            from relgraph.engines import engine_for
+            from relgraph.query.planner import plan
+
+            planned = plan(db.schema, query)
+            print("-- as Spark SQL:")
+            print(engine_for(db).sql(planned.sql, planned.params))  # type: ignore[attr-defined]
+            print()
     task = build_task(db, query, val_cutoff=args.val_cutoff, test_cutoff=args.test_cutoff)
     print(f"query: {task.query}")
     if db.engine != "duckdb":

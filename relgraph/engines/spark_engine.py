@@ -37,11 +37,15 @@ times as timestamps included), written by DuckDB's ``COPY ... (FORMAT parquet)``
 ``.relgraph_cache/spark/<hash of the fingerprint and schema>/`` (reused when complete; a
 database without a content fingerprint is staged in a fresh temporary folder), and registered as
 a temporary view named as the table, in a Spark session of its own (``newSession()``: one
-database's views never shadow another's, the SparkContext is shared).
+database's views never shadow another's, the SparkContext is shared). Every source
+``relgraph.connect`` reads (Parquet / CSV folders, RelBench folders, SQLite / DuckDB files,
+PostgreSQL / MySQL) is staged the same way, through the driver; Spark does not yet read a
+database over JDBC itself. With a cluster master, pass a ``staging_dir`` every executor can read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import hashlib
@@ -49,7 +53,9 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +110,23 @@ def spark_session(master: str = "local[2]", conf: dict[str, str] | None = None) 
     for key, value in {**DEFAULT_CONF, **(conf or {})}.items():
         builder = builder.config(key, str(value))
     try:
-        return builder.getOrCreate()
+        with _quiet():
+            session = builder.getOrCreate()
     except Exception as err:  # JVM failed to start
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise QueryError(f"could not start Spark (master {master}): {reason}") from err
+    session.sparkContext.setLogLevel("ERROR")  # Spark's own warnings would drown the CLI's output
+    return session
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence PySpark's warning about pandas versions newer than it has been tested with."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support", category=FutureWarning
+        )
+        yield
 
 
 def _literal(value: Any) -> Any:
@@ -358,7 +377,8 @@ class SparkEngine:
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
         spark_sql = translate(sql, params)
         try:
-            return self.spark.sql(spark_sql).toArrow()
+            with _quiet():
+                return self.spark.sql(spark_sql).toArrow()
         except Exception as err:
             text = str(err).strip()
             reason = text.splitlines()[0] if text else type(err).__name__
@@ -379,7 +399,8 @@ class SparkEngine:
             fields.append(pa.field(field.name, kind))
         # Spark times are microseconds: finer digits are dropped (as in the staged tables).
         arrow = arrow.cast(pa.schema(fields), safe=False) if fields else arrow
-        frame = self.spark.createDataFrame(arrow)
+        with _quiet():
+            frame = self.spark.createDataFrame(arrow)
         frame.createOrReplaceTempView(_backquote(name))
 
     def unregister(self, name: str) -> None:

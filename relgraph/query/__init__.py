@@ -8,7 +8,8 @@
     >>> task = build_task(db, query, val_cutoff="2005-01-01", test_cutoff="2010-01-01")  # doctest: +SKIP
 
 Pipeline: :mod:`tokenizer` -> :mod:`parser` -> :mod:`ast` -> :mod:`validator` -> :mod:`planner`
-(DuckDB SQL over ``db.duckdb()``) -> :mod:`training_table`; :mod:`splits` picks timestamps.
+(DuckDB-dialect SQL, run on the database's engine: DuckDB, or Spark translated) -> :mod:`training_table`;
+:mod:`splits` picks timestamps.
 Imports no torch.
 """
 

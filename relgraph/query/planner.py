@@ -14,6 +14,10 @@ Shape of the statement (``t`` = prediction time, one row per requested timestamp
 Every identifier is double-quoted and every literal and window bound is a ``$pN`` parameter,
 so nothing in the query text reaches SQL as code. Comparisons are two-valued: a comparison
 involving NULL is false (``COALESCE(cmp, FALSE)``), so NOT of it is true.
+
+The statement is written once, in DuckDB's dialect; the Spark engine runs the same statement
+translated by sqlglot (:mod:`relgraph.engines.spark_engine`), so constructs are chosen to mean
+the same on both (e.g. FIRST / LAST skip NULL values explicitly, as DuckDB's ``arg_min`` does).
 """
 
 from __future__ import annotations

@@ -104,6 +104,7 @@ QUERIES = [
     "PREDICT COUNT(order.* WHERE order.status = 'ok', 0, 30, days) = 0 FOR EACH customers.customer_id "
     "WHERE COUNT(order.*, -2, 0, months) > 0 OR customers.segment IS NULL",
     "PREDICT MAX(items.price, 0, 30, days) FOR EACH customers.customer_id ASSUMING MAX(items.price, 0, 30, days) IS NOT NULL",
+    "PREDICT COUNT(order.*, 0, 2, weeks) > 0 FOR EACH customers.customer_id ASSUMING COUNT(items.*, -720, 12, hours) > 1",
 ]
 STAMPS = [day(n) for n in range(-70, 50, 5)] + [pd.Timestamp("2024-02-29"), pd.Timestamp("2023-12-31 12:30")]
 

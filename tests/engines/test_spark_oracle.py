@@ -63,10 +63,20 @@ def test_query_cli_on_spark_writes_duckdbs_tables(
     monkeypatch.chdir(tmp_path)  # the staged Parquet goes to ./.relgraph_cache/spark/
     text = "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id WHERE COUNT(orders.*, -90, 0, days) > 0"
     for engine in ("duckdb", "spark"):
-        args = ["query", f"sqlite:///{path}", text, "--out", str(tmp_path / engine), "--engine", engine]
+        args = [
+            "query",
+            f"sqlite:///{path}",
+            text,
+            "--out",
+            str(tmp_path / engine),
+            "--engine",
+            engine,
+            "--explain",
+        ]
         assert main([*args, "--spark-master", "local[2]"] if engine == "spark" else args) == 0
     printed = capsys.readouterr().out
-    assert "engine: spark (local[2])" in printed
+    assert "engine: spark (local[2])" in printed and "-- as Spark SQL:" in printed
+    assert "MAKE_DT_INTERVAL" in printed.upper() and "TIMESTAMP_NTZ" in printed
     assert any((tmp_path / ".relgraph_cache" / "spark").iterdir())
     for split in SPLITS:
         expected = pd.read_parquet(tmp_path / "duckdb" / f"{split}.parquet")
