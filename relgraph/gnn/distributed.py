@@ -123,14 +123,15 @@ class WorkerGroup:
 
 def join_group() -> WorkerGroup | None:
     """The group this process is already part of: initialised by the caller, or described by
-    torchrun's environment (joined here); None when neither."""
+    torchrun's environment (joined here once, and kept for the next fits of the process, e.g. a
+    hybrid's folds: re-creating it would rebind the same ``MASTER_PORT``); None when neither."""
     if dist.is_available() and dist.is_initialized():
         return WorkerGroup(dist.get_rank(), dist.get_world_size())
     world = torchrun_world()
     if world is None:
         return None
     dist.init_process_group(backend(), init_method="env://", timeout=TIMEOUT)
-    return WorkerGroup(world[0], world[1], owned=True)
+    return WorkerGroup(world[0], world[1])
 
 
 def fit_distributed(predictor: GNNPredictor, db: Database, task: TaskTables) -> GNNPredictor:
