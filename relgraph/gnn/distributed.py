@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from relgraph.errors import ModelError
+from relgraph.errors import ModelError, RelgraphError
 
 if TYPE_CHECKING:
     from relgraph.database import Database
@@ -56,14 +56,6 @@ def torchrun_world() -> tuple[int, int] | None:
         return None
     world = int(os.environ["WORLD_SIZE"])
     return (int(os.environ["RANK"]), world) if world > 1 else None
-
-
-def is_follower() -> bool:
-    """True in a torchrun worker other than rank 0: it trains its share and writes nothing."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank() != 0
-    world = torchrun_world()
-    return world is not None and world[0] != 0
 
 
 def worker_threads(threads: int, workers: int) -> int:
@@ -196,8 +188,12 @@ def _follow(index: int, payload: bytes) -> None:
 
 
 def _stop(context: Any, err: BaseException) -> None:
-    """Worker 0 failed (or a worker it waited on did): surface a worker's own error when there
-    is one, and end the worker processes started here."""
+    """Worker 0 failed (or a worker it waited on did): end the worker processes started here and,
+    unless worker 0's error is relgraph's own (the same on every worker: bad data, bad options),
+    surface a worker's error when there is one."""
+    if isinstance(err, (RelgraphError, KeyboardInterrupt)):
+        _terminate(context.processes)
+        return
     try:
         context.join(timeout=5)
     except mp.ProcessRaisedException as worker_err:

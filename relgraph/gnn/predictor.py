@@ -200,6 +200,8 @@ class GNNPredictor:
     def fit(self, db: Database, task: TaskTables) -> GNNPredictor:
         if task.task_type not in ("binary", "regression", "multiclass"):
             raise ModelError(f"the GNN handles binary, regression and multiclass tasks, not {task.task_type!r}")
+        if len(task.train) == 0:
+            raise ModelError("the training split is empty: move --val-cutoff later or check the query")
         from relgraph.gnn import distributed
 
         if self.config.workers < 1:
@@ -224,8 +226,6 @@ class GNNPredictor:
         self.task_type, self.entity_table, self.entity_key = task.task_type, task.entity_table, task.entity_key
         self.schema = schema_to_dict(db.schema)
         train, val = task.train, task.val
-        if len(train) == 0:
-            raise ModelError("the training split is empty: move --val-cutoff later or check the query")
         started = time.perf_counter()
         graph = build_graph(db, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
         train_seconds = to_seconds(train["timestamp"])

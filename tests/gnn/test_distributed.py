@@ -3,6 +3,7 @@ against one, on the demo database; how the seeds are shared; what refuses severa
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from relgraph.cli.main import build_parser
 from relgraph.cli.train import gnn_config_from_args
 from relgraph.demo.generate import make_demo_database
 from relgraph.errors import ModelError
-from relgraph.gnn import GNNConfig, RankingGNNConfig, RankingGNNPredictor
+from relgraph.gnn import GNNConfig, GNNPredictor, RankingGNNConfig, RankingGNNPredictor
 from relgraph.graph import build_graph
 from relgraph.query.task import TaskTables
 from relgraph.sampling import TemporalNeighborLoader
@@ -104,6 +105,16 @@ def test_loader_shards_each_epoch_alike(shop_db) -> None:
         steps = zip(*(iter(loader) for loader in loaders), iter(alone))
         for a, b, whole in steps:
             assert sorted([*a.input_id.tolist(), *b.input_id.tolist()]) == sorted(whole.input_id.tolist())
+
+
+def test_a_failing_fit_ends_every_worker(shop) -> None:
+    db, task = shop
+    train = task.train.copy()
+    train.loc[0, "customer_id"] = 9_999  # no such customer: every worker fails after building the graph
+    bad = TaskTables(task.task_type, task.entity_table, task.entity_key, train, task.val, task.test)
+    # worker 0's own error comes back, and no worker is left waiting on the others
+    with pytest.raises(ModelError, match="9999 is not in table"):
+        GNNPredictor(dataclasses.replace(small_config(), workers=2), quiet=True).fit(db, bad)
 
 
 def test_ranking_refuses_several_workers(shop_db) -> None:
