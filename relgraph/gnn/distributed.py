@@ -23,7 +23,6 @@ import datetime
 import logging
 import os
 import pickle
-import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -73,8 +72,8 @@ class WorkerGroup:
     owned: bool = False
 
     @classmethod
-    def start(cls, rank: int, world_size: int, init_method: str) -> WorkerGroup:
-        dist.init_process_group(backend(), init_method=init_method, rank=rank, world_size=world_size, timeout=TIMEOUT)
+    def start(cls, rank: int, world_size: int, store: dist.Store) -> WorkerGroup:
+        dist.init_process_group(backend(), store=store, rank=rank, world_size=world_size, timeout=TIMEOUT)
         return cls(rank, world_size, owned=True)
 
     @property
@@ -148,13 +147,13 @@ def _fit_local(predictor: GNNPredictor, db: Database, task: TaskTables, workers:
     cfg = predictor.config
     if cfg.graph_cache_dir is not None:  # the other workers then load the graph instead of building it
         build_graph(db, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    shared = copy_for_workers(db)
-    payload = pickle.dumps((type(predictor), cfg, shared, task, address, workers))
+    store = dist.TCPStore("127.0.0.1", 0, workers, is_master=True, timeout=TIMEOUT, wait_for_workers=False)
+    payload = pickle.dumps((type(predictor), cfg, copy_for_workers(db), task, store.port, workers))
     context = mp.start_processes(_follow, args=(payload,), nprocs=workers - 1, join=False, start_method="spawn")
     group = None
     try:
-        group = WorkerGroup.start(0, workers, address)
+        _wait_for_workers(store, context, workers)
+        group = WorkerGroup.start(0, workers, store)
         predictor._fit(db, task, group)
     except BaseException as err:
         _stop(context, err)
@@ -176,11 +175,27 @@ def copy_for_workers(db: Database) -> Database:
     return clone
 
 
+def _wait_for_workers(store: dist.Store, context: Any, workers: int) -> None:
+    """Until every started worker has checked in (imported, unpickled its share); a worker that
+    dies first raises its error here instead of leaving worker 0 waiting for it."""
+    keys = [f"ready/{rank}" for rank in range(1, workers)]
+    while True:
+        try:
+            store.wait(keys, datetime.timedelta(seconds=1))
+            return
+        except RuntimeError:  # not yet: has a worker ended meanwhile?
+            if any(p.exitcode is not None for p in context.processes):
+                context.join(timeout=5)  # raises the worker's error
+                raise ModelError("a training worker ended before training started") from None
+
+
 def _follow(index: int, payload: bytes) -> None:
     """Worker ``index + 1`` of a local group: the same fit, no checkpoints, nothing kept."""
-    cls, cfg, db, task, address, workers = pickle.loads(payload)
+    cls, cfg, db, task, port, workers = pickle.loads(payload)
     predictor = cls(cfg, checkpoint_dir=None, quiet=True)
-    group = WorkerGroup.start(index + 1, workers, address)
+    store = dist.TCPStore("127.0.0.1", port, workers, is_master=False, timeout=TIMEOUT)
+    store.set(f"ready/{index + 1}", "1")
+    group = WorkerGroup.start(index + 1, workers, store)
     try:
         predictor._fit(db, task, group)
     finally:
@@ -212,7 +227,3 @@ def _terminate(processes: Sequence[Any]) -> None:
         process.join(timeout=5)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
