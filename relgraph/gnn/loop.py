@@ -1,6 +1,10 @@
 """The one GNN epoch loop (node tasks and ranking): optimiser step with gradient clipping,
 validation after each epoch, early stopping on it, the best weights kept, a checkpoint per epoch
-to resume from. A model brings only its batches and its per-batch loss."""
+to resume from. A model brings only its batches and its per-batch loss.
+
+With several workers (``relgraph.gnn.distributed``) each runs this loop on its own batches; the
+epoch's training loss is averaged over them, worker 0's validation score decides early stopping
+for all, and only worker 0 writes checkpoints."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 if TYPE_CHECKING:
+    from relgraph.gnn.distributed import WorkerGroup
     from relgraph.gnn.predictor import GNNPredictor
 
 logger = logging.getLogger(__name__)
@@ -33,12 +38,14 @@ class EpochPlan:
         validate: () -> (``val_*`` metrics for the record, score: higher is better); None
             without validation rows (the score is then minus the training loss).
         progress: (bar description, postfix name, record key shown under it).
+        group: the workers training together (``relgraph.gnn.distributed``); None in one process.
     """
 
     batches: Callable[[int], Iterable[Any]]
     loss: Callable[[Any], torch.Tensor | None]
     validate: Callable[[], tuple[dict[str, float], float]] | None
     progress: tuple[str, str, str]
+    group: WorkerGroup | None = None
 
 
 def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan: EpochPlan) -> float:
@@ -48,12 +55,14 @@ def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan
     model = predictor.model
     assert model is not None
     cfg = predictor.config
+    group = plan.group
+    main = group is None or group.is_main
     best_score, best_state, bad_epochs, start_epoch = -np.inf, None, 0, 0
-    resumed = predictor._load_checkpoint(optimizer)
+    resumed = predictor._load_checkpoint(optimizer, group)
     if resumed is not None:
         start_epoch, best_score, best_state, bad_epochs = resumed
     desc, shown_name, shown_key = plan.progress
-    bar = tqdm(range(start_epoch, cfg.epochs), desc=desc, disable=predictor.quiet, unit="epoch")
+    bar = tqdm(range(start_epoch, cfg.epochs), desc=desc, disable=predictor.quiet or not main, unit="epoch")
     total_seconds = 0.0
     for epoch in bar:
         epoch_start = time.perf_counter()
@@ -70,9 +79,14 @@ def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan
             losses.append(loss.item())
         epoch_seconds = time.perf_counter() - epoch_start
         total_seconds += epoch_seconds
-        record: dict[str, float] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan")}
+        train_loss = float(np.mean(losses)) if losses else float("nan")
+        if group is not None:
+            train_loss = group.mean(train_loss)
+        record: dict[str, float] = {"epoch": epoch + 1, "train_loss": train_loss}
         if plan.validate is not None:
             val_record, score = plan.validate()
+            if group is not None:  # worker 0's decides: all keep the same best epoch and stop together
+                val_record, score = group.broadcast((val_record, score))
             record.update(val_record)
         else:
             score = -record["train_loss"]
@@ -85,7 +99,8 @@ def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan
             bad_epochs += 1
         logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
         bar.set_postfix(loss=f"{record['train_loss']:.4f}", **{shown_name: f"{record.get(shown_key, float('nan')):.4f}"})
-        predictor._save_checkpoint(optimizer, epoch + 1, best_score, best_state, bad_epochs)
+        if main:
+            predictor._save_checkpoint(optimizer, epoch + 1, best_score, best_state, bad_epochs)
         if bad_epochs >= cfg.patience:
             logger.info("early stop after epoch %d (no validation gain for %d epochs)", epoch + 1, bad_epochs)
             break

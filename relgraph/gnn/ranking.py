@@ -234,6 +234,11 @@ class RankingGNNPredictor(GNNPredictor):
             raise ModelError("ranking needs the PQL query (LIST_DISTINCT ... RANK TOP k); pass --query")
         if len(task.train) == 0:
             raise ModelError("the training split is empty: move --val-cutoff later or check the query")
+        from relgraph.gnn.distributed import torchrun_world
+
+        if self.config.workers > 1 or torchrun_world() is not None:
+            raise ModelError("several workers (--workers, torchrun) train binary, regression and multiclass tasks "
+                             "only; train a ranking GNN with one worker")
         cfg = self.config
         torch.set_num_threads(cfg.num_threads)
         torch.manual_seed(cfg.seed)

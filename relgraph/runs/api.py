@@ -22,7 +22,7 @@ import pandas as pd
 
 from relgraph.database import Database, connect
 from relgraph.runs.folder import RunFolder
-from relgraph.runs.runner import evaluate_run, predict_run, train_run
+from relgraph.runs.runner import evaluate_run, predict_run, torchrun_follower, train_run
 from relgraph.runs.tasks import TaskSource, build_run_task
 
 
@@ -76,7 +76,8 @@ def train(
     schema: str | None = None,
     engine: str = "duckdb",
     spark_master: str | None = None,
-) -> Run:
+    workers: int = 1,
+) -> Run | None:
     """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend`` | ``auto``: the best on validation) for
     ``query`` on ``db`` (a :class:`Database` or a source such as ``sqlite:///shop.db``), or on
     given ``task_tables`` (a folder of ``train/val/test.parquet``), and return the :class:`Run`.
@@ -84,7 +85,17 @@ def train(
     The run folder is ``out`` (default: a new temporary folder; keep it with :meth:`Run.save`).
     ``engine`` / ``spark_master``: where the SQL runs when ``db`` is a source (see
     :func:`relgraph.connect`); a given :class:`Database` keeps its own engine.
+    ``workers`` > 1 trains the GNN (of any kind that has one; node tasks) with that many processes
+    on this machine (``relgraph.gnn.distributed``); the run folder is the same as with one. Under
+    ``torchrun`` every process calls ``train``; rank 0 writes the run folder and returns the Run,
+    the others return None.
     """
+    if workers != 1:
+        import dataclasses
+
+        from relgraph.gnn import GNNConfig
+
+        gnn_config = dataclasses.replace(gnn_config or GNNConfig(), workers=workers)
     database = db if isinstance(db, Database) else connect(db, schema=schema, engine=engine, spark_master=spark_master)
     source = TaskSource(
         query=query,
@@ -99,7 +110,7 @@ def train(
     run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="relgraph-run-"))
     train_run(database, task, run_dir, source, model=model, seed=seed, quiet=quiet, gnn_config=gnn_config,
               schema_file=schema)
-    return Run(run_dir)
+    return None if torchrun_follower() else Run(run_dir)
 
 
 def load(directory: str | Path) -> Run:

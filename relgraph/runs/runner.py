@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,13 @@ logger = logging.getLogger(__name__)
 #: LightGBM and their blend on validation (rankers: of the two). The hybrid is not among auto's
 #: candidates: it tied the blend on validation and costs three more GNN fits (benchmarks/README.md).
 MODEL_KINDS = ("gnn", "lightgbm", "blend", "hybrid", "auto")
+def torchrun_follower() -> bool:
+    """True in a process torchrun launched as a worker other than rank 0 (read from the
+    environment, so a LightGBM run imports no torch): it trains its share of the GNN and
+    writes nothing; rank 0 writes the run folder."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0"
+
+
 def _model_classes(model: Predictor, trivial: TrivialBaseline) -> list[Any]:
     """Class order of a multiclass model's probability columns."""
     return list(model.classes_ or trivial.classes_ or [])
@@ -78,10 +86,16 @@ def train_run(
         raise ModelError("--model blend covers binary, regression and multiclass tasks; use auto, gnn or lightgbm for ranking")
     if model == "blend" and not len(task.val):
         raise ModelError("--model blend chooses its weight on validation rows, and the validation table is empty")
+    kinds = list(MEMBERS) if model in ("auto", "blend") else [model]
+    if torchrun_follower():
+        # The GNN fits rank 0 makes, in the same order (each one a collective training); nothing else.
+        for kind in kinds:
+            if kind in ("gnn", "hybrid"):
+                registry.new_model(kind, task.task_type, seed, True, gnn_config, None).fit(db, task)
+        return {}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     primary = PRIMARY_METRIC[task.task_type][0]
-    kinds = list(MEMBERS) if model in ("auto", "blend") else [model]
 
     trivial = TrivialBaseline(labels="training").fit(db, task) if task.task_type != "ranking" else None
     runs: list[ModelRun] = []

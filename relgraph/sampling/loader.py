@@ -24,7 +24,7 @@ class _BatchSampling(Dataset):
         seeds: np.ndarray,
         seed_times: np.ndarray,
         batches: list[np.ndarray],
-        entropy: tuple[int, int],
+        entropy: tuple[int, ...],
     ) -> None:
         self.sampler = sampler
         self.seed_type = seed_type
@@ -65,6 +65,9 @@ class TemporalNeighborLoader:
             machine 2 workers gave ~7 ms per shape-A batch against ~4 ms in-process.
         seed: makes everything reproducible: the same seed gives the same batches.
         strategy, replace: see :class:`TemporalSampler`.
+        shard: ``(rank, count)``: this worker's share when ``count`` workers train together
+            (``relgraph.gnn.distributed``); see :func:`shard_batches`. ``batch_size`` is then
+            the seeds per batch of one worker.
 
     Each batch is the sampler's ``HeteroData`` plus ``input_id`` (int64 [B]): the positions of its
     seeds in ``seeds`` / ``seed_times``, to align labels.
@@ -83,6 +86,7 @@ class TemporalNeighborLoader:
         seed: int = 0,
         strategy: Strategy = "recent",
         replace: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         if batch_size < 1:
             raise RelgraphError(f"batch_size is {batch_size}; use a positive number of seeds per batch")
@@ -103,9 +107,14 @@ class TemporalNeighborLoader:
         self.num_workers = num_workers
         self.seed = seed
         self.epoch = 0
+        rank, count = shard
+        if count < 1 or not 0 <= rank < count:
+            raise RelgraphError(f"shard {shard}: use (rank, count) with 0 <= rank < count")
+        self.shard = (rank, count)
 
     def __len__(self) -> int:
-        return -(-len(self.seeds) // self.batch_size)
+        per_worker = -(-len(self.seeds) // self.shard[1])
+        return -(-per_worker // self.batch_size)
 
     def __iter__(self) -> Iterator[HeteroData]:
         epoch = self.epoch
@@ -114,10 +123,11 @@ class TemporalNeighborLoader:
             order = np.random.default_rng([self.seed, epoch]).permutation(len(self.seeds))
         else:
             order = np.arange(len(self.seeds))
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        dataset = _BatchSampling(
-            self.sampler, self.seed_type, self.seeds, self.seed_times, batches, (self.seed, epoch)
-        )
+        rank, count = self.shard
+        batches = shard_batches(order, self.batch_size, rank, count)
+        # one worker keeps the entropy it always had; several draw different neighbours per worker
+        entropy = (self.seed, epoch) if count == 1 else (self.seed, epoch, 1_000_003 + rank)
+        dataset = _BatchSampling(self.sampler, self.seed_type, self.seeds, self.seed_times, batches, entropy)
         if self.num_workers == 0:
             items: Iterable[tuple[np.ndarray, SampledSubgraphs]] = (dataset[b] for b in range(len(dataset)))
         else:
@@ -129,6 +139,23 @@ class TemporalNeighborLoader:
             batch = sampled.to_hetero_data()
             batch.input_id = torch.from_numpy(positions)
             yield batch
+
+
+def shard_batches(order: np.ndarray, batch_size: int, rank: int = 0, count: int = 1) -> list[np.ndarray]:
+    """Worker ``rank``'s batches of seed positions ``order`` when ``count`` workers share each step.
+
+    One worker: consecutive slices of ``batch_size``. Several: ``order`` is padded to a multiple of
+    ``count`` by repeating its first positions (as torch's ``DistributedSampler`` does), cut into
+    global batches of ``batch_size * count``, and worker ``rank`` takes every ``count``-th seed of
+    each from its ``rank``-th on. So every worker gets as many batches, of equal sizes (the
+    all-reduce averages equal shares), their batches are disjoint apart from the padding
+    (< ``count`` seeds) and together make up the global batch of that step.
+    """
+    if count == 1:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    order = np.concatenate([order, order[: (-len(order)) % count]])
+    size = batch_size * count
+    return [order[i : i + size][rank::count] for i in range(0, len(order), size)]
 
 
 def _identity(item: tuple[np.ndarray, SampledSubgraphs]) -> tuple[np.ndarray, SampledSubgraphs]:
