@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 from relgraph.database import Database
 from relgraph.errors import SchemaError
 from relgraph.graph import columns as cols
-from relgraph.graph.build import _common_key_type, node_times_seconds
+from relgraph.graph.build import _common_key_type, build_graph, node_times_seconds
 from relgraph.graph.cache import GRAPH_CODE_VERSION, graph_cache_key
 from relgraph.graph.columns import NodeFeatures
 from relgraph.graph.temporal_graph import NEVER, EdgeType, TemporalGraph, reverse_relation
@@ -128,6 +128,26 @@ def parquet_tables(folder: str | Path) -> dict[str, list[Path]]:
 
 
 # ---- public builders -------------------------------------------------------------------------------
+#: Graph storages: ``"memory"`` (:func:`~relgraph.graph.build_graph`, npz cache), ``"mmap"``
+#: (:func:`build_graph_mmap`), ``"auto"`` (mmap from ``AUTO_MMAP_ROWS`` rows in all tables on).
+GRAPH_STORAGES = ("memory", "mmap", "auto")
+AUTO_MMAP_ROWS = 5_000_000
+
+
+def graph_for(
+    db: Database, storage: str = "memory", cache_dir: str | Path | None = ".relgraph_cache", text_encoder: str = "hash"
+) -> TemporalGraph:
+    """The graph of ``db`` in the chosen storage (see ``GRAPH_STORAGES``)."""
+    if storage not in GRAPH_STORAGES:
+        raise SchemaError(f"graph storage {storage!r} is unknown; use one of {', '.join(GRAPH_STORAGES)}")
+    if storage == "auto":
+        rows = sum(db.tables[name].num_rows for name in db.schema.table_names)
+        storage = "mmap" if rows >= AUTO_MMAP_ROWS else "memory"
+    if storage == "mmap":
+        return build_graph_mmap(db, cache_dir=cache_dir, text_encoder=text_encoder)
+    return build_graph(db, cache_dir=cache_dir, text_encoder=text_encoder)
+
+
 def build_graph_mmap(
     db: Database,
     cache_dir: str | Path | None = ".relgraph_cache",
@@ -321,7 +341,6 @@ class _Builder:
 
         _scatter_grouped(parent_of, self._ranges(n_child), counts, write_reverse)
         rev.flush()
-        del rev
         # sampler CSR of the forward type: per parent its children by (time, row); NEVER children dropped
         child_time = self.times[child]
         if child_time is None:

@@ -111,3 +111,18 @@ def test_mmap_graph_of_a_cut_database_keeps_only_rows_before_the_cut(demo: relgr
     _assert_same_graph(build_graph(cut, cache_dir=None), mapped)
     limit = np.datetime64("2024-01-01", "s").astype(np.int64)
     assert int(np.asarray(mapped.node_time["orders"]).max()) < limit
+
+
+def test_train_and_predict_on_the_mmap_graph(
+    demo: relgraph.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relgraph.cli.main import main
+    from relgraph.demo.train_step import CHURN_QUERY
+
+    monkeypatch.chdir(tmp_path)  # the graph cache folder is ./.relgraph_cache
+    out = tmp_path / "run"
+    args = ["--epochs", "1", "--hidden", "16", "--fanouts", "4,2", "--threads", "1", "--quiet", "--graph", "mmap"]
+    assert main(["train", demo.source, "--query", CHURN_QUERY, "--model", "gnn", "--out", str(out), *args]) == 0
+    assert list((tmp_path / ".relgraph_cache").glob("mmap-*/meta.json"))
+    predictions = relgraph.load(out).predict(demo)
+    assert len(predictions) > 0
