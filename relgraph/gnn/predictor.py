@@ -30,7 +30,8 @@ from relgraph.database import Database
 from relgraph.errors import ModelError
 from relgraph.gnn.loop import EpochPlan, train_epochs
 from relgraph.gnn.tensors import FeatureStore
-from relgraph.graph import TemporalGraph, build_graph
+from relgraph.graph import TemporalGraph
+from relgraph.graph.mmap import graph_for
 from relgraph.json_values import json_or_text
 from relgraph.metrics import PRIMARY_METRIC, primary_score, task_metrics
 from relgraph.nn import RecentHistory, RelGNN, TableInputs, TaskHead
@@ -81,6 +82,8 @@ class GNNConfig:
     # Processes training together on this machine (DistributedDataParallel; relgraph.gnn.distributed);
     # each gets max(1, num_threads // workers) torch threads. torchrun launches ignore it.
     workers: int = 1
+    # Graph storage: "memory" | "mmap" (memory-mapped arrays in graph_cache_dir, graph.mmap) | "auto".
+    graph: str = "memory"
 
 
 class GNNPredictor:
@@ -122,8 +125,8 @@ class GNNPredictor:
             return self._graph_cache[1:]
         assert self.store is not None
         if graph is None:
-            graph = build_graph(trained_view(db, self.schema), cache_dir=self.config.graph_cache_dir,
-                                text_encoder=self.config.text_encoder)
+            graph = graph_for(trained_view(db, self.schema), getattr(self.config, "graph", "memory"),
+                              cache_dir=self.config.graph_cache_dir, text_encoder=self.config.text_encoder)
         inputs = self.store.inputs(graph)
         sampler = TemporalSampler(graph, list(self.config.fanouts), strategy=self.config.strategy)
         self._graph_cache = (id(db), graph, inputs, sampler)
@@ -227,7 +230,7 @@ class GNNPredictor:
         self.schema = schema_to_dict(db.schema)
         train, val = task.train, task.val
         started = time.perf_counter()
-        graph = build_graph(db, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
+        graph = graph_for(db, cfg.graph, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
         train_seconds = to_seconds(train["timestamp"])
         # Feature statistics from rows at or before the last training timestamp only.
         self.store = FeatureStore.fit(graph, int(train_seconds.max()))

@@ -37,7 +37,7 @@ from relgraph.errors import ModelError
 from relgraph.gnn.loop import EpochPlan, train_epochs
 from relgraph.gnn.predictor import GNNConfig, GNNPredictor
 from relgraph.gnn.tensors import FeatureStore
-from relgraph.graph import build_graph
+from relgraph.graph.mmap import graph_for
 from relgraph.metrics import ranking_metrics
 from relgraph.nn import RelGNN, TableInputs
 from relgraph.nn.link import LinkScorer
@@ -251,7 +251,7 @@ class RankingGNNPredictor(GNNPredictor):
         self.entity_table, self.entity_key = self.spec.entity_table, self.spec.entity_key
         self.schema = schema_to_dict(db.schema)
         log = self._interactions(db)
-        graph = build_graph(db, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
+        graph = graph_for(db, cfg.graph, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
         train_seconds = to_seconds(task.train["timestamp"])
         cutoff = int(train_seconds.max())
         # Feature statistics and the id vocabulary from rows at or before the last training time only.

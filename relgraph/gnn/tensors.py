@@ -8,6 +8,7 @@ embedding and values unseen by the cutoff fall into the shared bucket.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -62,8 +63,8 @@ class FeatureStore:
                 numerical_missing=torch.from_numpy(norm.numerical_missing),
                 categorical=torch.from_numpy(norm.categorical),
                 # Raw seconds: the encoder takes calendar parts and the age at the seed time.
-                timestamp=torch.from_numpy(np.ascontiguousarray(norm.timestamp, dtype=np.float64)),
-                text=torch.from_numpy(np.ascontiguousarray(norm.text, dtype=np.float32)),
+                timestamp=_shared(np.ascontiguousarray(norm.timestamp, dtype=np.float64)),
+                text=_shared(np.ascontiguousarray(norm.text, dtype=np.float32)),
                 multicategorical=torch.from_numpy(norm.multicategorical),
             )
         return out
@@ -74,3 +75,13 @@ class FeatureStore:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureStore:
         return cls(FeatureStats.from_dict(data["stats"]), {k: int(v) for k, v in data["text_dims"].items()})
+
+
+def _shared(array: np.ndarray) -> torch.Tensor:
+    """A tensor over ``array`` without a copy, also when it is a read-only memory map (``graph.mmap``):
+    the tensors are only read (rows gathered per batch), so torch's not-writable warning is moot."""
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)

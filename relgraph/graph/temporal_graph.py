@@ -35,6 +35,9 @@ class TemporalGraph:
             Forward ``(child, fk_column, parent)`` and reverse ``(parent, "rev_"+fk_column, child)``.
         dropped_edges: per forward edge type, how many foreign-key values were null or dangling.
         features: per node type, materialised column features (see ``graph.columns``).
+        csr: per edge type, the sampler's adjacency precomputed (memory-mapped graphs, see
+            ``graph.mmap``): ``(indptr, neighbor, neighbor_time or None, max_degree)`` in the layout
+            of ``sampling.sampler._Adjacency``; empty for in-memory graphs (the sampler sorts the edges).
     """
 
     num_nodes: dict[str, int]
@@ -42,6 +45,7 @@ class TemporalGraph:
     edge_index: dict[EdgeType, np.ndarray]
     dropped_edges: dict[EdgeType, int] = field(default_factory=dict)
     features: dict[str, Any] = field(default_factory=dict)
+    csr: dict[EdgeType, tuple[Any, Any, Any, int]] = field(default_factory=dict)
 
     @property
     def node_types(self) -> list[str]:

@@ -261,6 +261,9 @@ class TemporalSampler:
         self._adjacency: dict[EdgeType, _Adjacency] = {}
         for edge_type in self.fanouts:
             src, _, dst = edge_type
+            if edge_type in graph.csr:  # memory-mapped graph: adopt its CSR, same layout, no sort
+                self._adjacency[edge_type] = _Adjacency(*graph.csr[edge_type])
+                continue
             edge_index = _checked_edge_index(graph, edge_type)
             self._adjacency[edge_type] = _Adjacency.build(
                 edge_index, graph.num_nodes[dst], graph.node_time[src]
