@@ -78,7 +78,7 @@ def test_run_folder_with_the_hybrid_kept(shop: tuple[Database, TaskTables], tmp_
         task.split(split).to_parquet(tables / f"{split}.parquet")
     out = tmp_path / "run"
     metrics = train_run(db, task, out, TaskSource(task_tables=str(tables)), model="hybrid", gnn_config=FAST, quiet=True)
-    assert metrics["model"] == "hybrid" and set(metrics["baselines"]) == {"trivial"}
+    assert metrics["model"] == "hybrid" and set(metrics["baselines"]) == {"trivial", "rule"}
     assert not list((out / "hybrid").rglob("checkpoint.pt"))
     assert isinstance(load_model(out), HybridPredictor)
     assert evaluate_run(db, out)["test"]["auroc"] == pytest.approx(metrics["test"]["auroc"], abs=1e-12)
