@@ -28,7 +28,7 @@ from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.json_values import json_strict, plain
-from relgraph.metrics import binary_metrics, multiclass_metrics, regression_metrics
+from relgraph.metrics import multiclass_metrics
 from relgraph.query.task import TaskTables
 
 _TRIVIAL_FILE = "trivial.json"
@@ -349,11 +349,25 @@ def _apply(mapping: dict[str, Any], x: np.ndarray) -> np.ndarray:
 
 def _rule_score(task_type: str, y: np.ndarray, pred: np.ndarray, mapping: dict[str, Any]) -> float:
     if task_type == "binary":
-        value = binary_metrics(y, pred)["auroc"]
-        return 0.5 if np.isnan(value) else value
+        return _auroc(y, pred)
     if task_type == "regression":
-        return -regression_metrics(y, pred)["mae"]
+        return -float(np.mean(np.abs(y.astype(float) - pred)))  # MAE, as regression_metrics
     return multiclass_metrics(y, pred, mapping["classes"])["macro_f1"]
+
+
+def _auroc(y: np.ndarray, score: np.ndarray) -> float:
+    """AUROC by the rank-sum (Mann-Whitney) formula, ties at half: what ``binary_metrics`` gives,
+    without scikit-learn's per-call input checks (the rule search scores hundreds of candidates);
+    0.5 when one class is missing."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y).astype(bool)
+    pos = int(y.sum())
+    neg = len(y) - pos
+    if pos == 0 or neg == 0:
+        return 0.5
+    ranks = rankdata(np.asarray(score, dtype=float))
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
 def _logistic_1d(x: np.ndarray, y: np.ndarray, steps: int = 50) -> tuple[float, float]:

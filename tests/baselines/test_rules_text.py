@@ -19,3 +19,16 @@ def test_rule_text_per_mapping() -> None:
     assert "2 + 0.5 x the" in rule_text(feature, {"kind": "linear", "a": 2.0, "b": 0.5}, 1.0)
     text = rule_text(feature, {"kind": "bins", "edges": [0.5], "bin_class": ["a", "b"], "classes": ["a", "b"]}, 0.0)
     assert "< 0.5: a; >= 0.5: b" in text
+
+
+def test_rule_search_auroc_matches_the_metrics_module() -> None:
+    import numpy as np
+
+    from relgraph.baselines.rules import _auroc
+    from relgraph.metrics import binary_metrics
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    score = np.round(rng.normal(size=500) + y, 1)  # ties included
+    assert abs(_auroc(y, score) - binary_metrics(y, score)["auroc"]) < 1e-12
+    assert _auroc(np.ones(5), np.arange(5)) == 0.5
