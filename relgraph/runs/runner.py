@@ -77,8 +77,10 @@ def _fitted_builder(fitted: dict[str, Any]) -> TemporalFeatureBuilder | None:
     for kind in ("lightgbm", "hybrid"):
         model = fitted.get(kind)
         model = getattr(model, "lightgbm_", model)
-        builder = getattr(getattr(model, "builder", None), "inner", getattr(model, "builder", None))
-        if isinstance(builder, TemporalFeatureBuilder):
+        builder = getattr(model, "builder", None)
+        while builder is not None and not isinstance(builder, TemporalFeatureBuilder):
+            builder = getattr(builder, "inner", None)  # wrappers adding columns (GNN scores, label context)
+        if builder is not None:
             return builder
     return None
 
