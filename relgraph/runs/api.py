@@ -74,12 +74,14 @@ def train(
     quiet: bool = True,
     gnn_config: Any = None,
     schema: str | None = None,
+    label_context: bool = False,
 ) -> Run:
     """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend`` | ``auto``: the best on validation) for
     ``query`` on ``db`` (a :class:`Database` or a source such as ``sqlite:///shop.db``), or on
     given ``task_tables`` (a folder of ``train/val/test.parquet``), and return the :class:`Run`.
 
-    The run folder is ``out`` (default: a new temporary folder; keep it with :meth:`Run.save`).
+    ``label_context``: LightGBM also sees each entity's own earlier labels (known by the
+    prediction time) as features. The run folder is ``out`` (default: a new temporary folder; keep it with :meth:`Run.save`).
     """
     database = db if isinstance(db, Database) else connect(db, schema=schema)
     source = TaskSource(
@@ -94,7 +96,7 @@ def train(
     task = build_run_task(database, source)
     run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="relgraph-run-"))
     train_run(database, task, run_dir, source, model=model, seed=seed, quiet=quiet, gnn_config=gnn_config,
-              schema_file=schema)
+              schema_file=schema, label_context=label_context)
     return Run(run_dir)
 
 

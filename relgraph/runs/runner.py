@@ -112,10 +112,12 @@ def train_run(
     quiet: bool = False,
     gnn_config: Any = None,
     schema_file: str | None = None,
+    label_context: bool = False,
 ) -> dict[str, Any]:
     """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend``: both and their blend kept | ``hybrid`` |
     ``auto``: both, their blend (not for ranking), the best on validation kept), evaluate it and
-    the trivial baseline, write every artifact into ``out_dir``; returns metrics.json."""
+    the trivial and rule baselines, write every artifact into ``out_dir``; returns metrics.json.
+    ``label_context``: LightGBM (and the hybrid's) also see the entity's own earlier labels."""
     if model not in MODEL_KINDS:
         raise ModelError(f"unknown model {model!r}; use one of {MODEL_KINDS}")
     if model == "hybrid" and task.task_type == "ranking":
@@ -135,7 +137,7 @@ def train_run(
     thresholds: dict[str, float] = {}
     for kind in kinds:
         started = time.perf_counter()
-        predictor = registry.new_model(kind, task.task_type, seed, quiet, gnn_config, out_dir / kind).fit(db, task)
+        predictor = registry.new_model(kind, task.task_type, seed, quiet, gnn_config, out_dir / kind, label_context).fit(db, task)
         seconds = time.perf_counter() - started
         fitted[kind] = predictor
         run, thresholds[kind] = _evaluate(kind, predictor, db, task, trivial)
@@ -210,6 +212,7 @@ def train_run(
         "entity_key": task.entity_key,
         "source": dataclasses.asdict(source),
         "seed": seed,
+        "label_context": label_context,
         "threshold": thresholds[chosen],
         "classes": classes,
         "gnn": dataclasses.asdict(fitted["gnn"].config) if "gnn" in fitted else None,

@@ -203,3 +203,15 @@ def test_auto_trains_both_and_the_blend_and_keeps_the_best_on_validation(shop: t
     assert importance.startswith("<img")  # LightGBM's gain plot
     assert (out / "gnn" / "gnn.safetensors").exists() and (out / "lightgbm").is_dir()
     assert main(["predict", f"sqlite:///{db_path}", "--model", str(out), "--out", str(tmp_path / "p.csv")]) == 0
+
+
+def test_label_context_option_adds_earlier_labels_to_lightgbm(shop: tuple[Path, Path], tmp_path: Path) -> None:
+    db_path, schema = shop
+    out = tmp_path / "ctx"
+    assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--schema", str(schema), "--out", str(out),
+                 "--model", "lightgbm", "--label-context", "--quiet"]) == 0
+    assert (out / "lightgbm" / "label_context.json").exists()
+    meta = json.loads((out / "lightgbm" / "lightgbm.json").read_text())
+    assert "label_ctx.mean.last3" in meta["columns"] and json.loads((out / "config.json").read_text())["label_context"]
+    assert main(["predict", f"sqlite:///{db_path}", "--model", str(out), "--out", str(tmp_path / "p.parquet")]) == 0
+    assert pd.read_parquet(tmp_path / "p.parquet")["probability"].between(0, 1).all()
