@@ -97,7 +97,7 @@ def rule_baseline(db: Database, task: TaskTables, fitted: TemporalFeatureBuilder
     try:
         builder = candidate_builder(fitted, WINDOW_PATTERN) if fitted is not None else None
         rule = RecentFormRule(candidates=WINDOW_PATTERN, builder=builder).fit(db, task)
-    except QueryError as err:
+    except (QueryError, ValueError, ArithmeticError, np.linalg.LinAlgError) as err:  # a baseline never fails the run
         return None, f"none: {err}"
     return rule, rule.describe()
 
