@@ -118,7 +118,8 @@ def run(tasks: list[str], seeds: list[int], data: Path, schema: Path | None) -> 
                 results[name]["task_type"] = metrics["task"]
                 per_model = {metrics["model"]: metrics["test"], **{k: v["test"] for k, v in metrics["baselines"].items()}}
                 for kind, test in per_model.items():
-                    if kind in models and (kind in ("gnn", "lightgbm", "blend") or seed == seeds[0]):
+                    # The run's own "rule" is the one fitted above (same candidates): recorded once.
+                    if kind in models and kind != "rule" and (kind in ("gnn", "lightgbm", "blend") or seed == seeds[0]):
                         models[kind].append({"seed": seed, "seconds": seconds, "test": test})
                 metric = PRIMARY[metrics["task"]][0]
                 shown = ", ".join(f"{k} {v.get(metric, float('nan')):.4f}" for k, v in per_model.items())

@@ -46,6 +46,9 @@ TASKS: dict[str, tuple[str, str, str]] = {
     "driver-position": ("position", "regression", "mae"),
 }
 
+#: How long after its time a task's label is known (RelBench's timedelta: the label window).
+HORIZONS = {"driver-dnf": "30D", "driver-top3": "30D", "driver-position": "60D"}
+
 #: Reference figures (test; AUROC in %, MAE): see ../shared/datasets/rel-f1/README.md.
 REFERENCES: list[tuple[str, tuple[float, float, float]]] = [
     ("RelBench LightGBM (paper)", (68.56, 73.92, 4.170)),
@@ -62,7 +65,8 @@ def load_task(name: str) -> TaskTables:
     for split in ("train", "val", "test"):
         df = pd.read_parquet(DATA / "tasks" / name / f"{split}.parquet")
         frames[split] = df.rename(columns={"date": "timestamp", label: "label"})[["driverId", "timestamp", "label"]]
-    return TaskTables(task_type, "drivers", "driverId", frames["train"], frames["val"], frames["test"])
+    return TaskTables(task_type, "drivers", "driverId", frames["train"], frames["val"], frames["test"],
+                      extra={"label_horizon": HORIZONS[name]})
 
 
 def test_metric(task_name: str, y: np.ndarray, pred: np.ndarray) -> float:
@@ -136,6 +140,23 @@ def run_lightgbm(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -
                 top = ", ".join(model.feature_importance_.index[:3])
                 notes[name] = f"{len(x_test.columns)} features; val {model.meta_['val_metric']} {model.meta_['val_value']:.4f}; top: {top}"
     return {"scores": scores, "notes": notes, "feature_seconds": feature_seconds}
+
+
+def run_lightgbm_context(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
+    """LightGBM with the driver's own earlier labels (known by the prediction time: label window
+    ended) as extra features (``LightGBMPredictor(label_context=True)``), one fit per seed; notes:
+    validation metric and the context columns' gain ranks."""
+    scores: dict[str, list[float]] = {name: [] for name in tasks}
+    notes: dict[str, str] = {}
+    for i, seed in enumerate(seeds):
+        for name, task in tasks.items():
+            model = LightGBMPredictor(seed=seed, label_context=True).fit(db, task)
+            scores[name].append(test_metric(name, task.test["label"].to_numpy(), model.predict(db, task.test)))
+            if i == 0:
+                ranks = list(model.feature_importance_.index)
+                ctx = [f"{f.split('.', 1)[1]} #{r + 1}" for r, f in enumerate(ranks) if f.startswith("label_ctx.")]
+                notes[name] = f"val {model.meta_['val_metric']} {model.meta_['val_value']:.4f}; context gain ranks of {len(ranks)}: {', '.join(ctx)}"
+    return {"scores": scores, "notes": notes}
 
 
 #: GNN hyper-parameter overrides (``--gnn-config '{"hidden": 128}'``), applied to every task.
@@ -237,6 +258,7 @@ FAMILIES: dict[str, Callable[[Database, dict[str, TaskTables], list[int]], Resul
     "rules": run_rules,
     "readme-rules": run_readme_rules,
     "lightgbm": run_lightgbm,
+    "lightgbm-context": run_lightgbm_context,
     "gnn": run_gnn,
     "blend": run_blend,
     "hybrid": run_hybrid,

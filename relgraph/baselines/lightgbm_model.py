@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from relgraph.baselines.aggregates import TemporalFeatureBuilder
+from relgraph.baselines.label_context import LabelContext, WithLabelContext, label_horizon
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.json_values import json_strict, plain
@@ -73,6 +74,11 @@ class LightGBMPredictor:
             cores two threads run several times slower than one).
         builder: feature builder (default: ``TemporalFeatureBuilder()``).
         early_stopping_rounds: rounds without validation improvement before stopping.
+        label_context: add the entity's own earlier labels, known by the prediction time, as
+            features (``baselines.label_context``; binary and regression tasks).
+        label_horizon: how long after its time a label is known (default: the query's target
+            window end; task tables without a query: ``task.extra["label_horizon"]``, else no
+            label context).
     """
 
     name = "lightgbm"
@@ -86,6 +92,8 @@ class LightGBMPredictor:
         num_threads: int = 1,
         builder: TemporalFeatureBuilder | None = None,
         early_stopping_rounds: int = 50,
+        label_context: bool = False,
+        label_horizon: pd.Timedelta | str | None = None,
     ) -> None:
         self.seed = seed
         self.time_budget_s = time_budget_s
@@ -94,6 +102,8 @@ class LightGBMPredictor:
         self.num_threads = num_threads
         self.builder = builder or TemporalFeatureBuilder()
         self.early_stopping_rounds = early_stopping_rounds
+        self.label_context = label_context
+        self.label_horizon = None if label_horizon is None else str(pd.Timedelta(label_horizon))
         self.boosters_: list[Any] = []
         self.meta_: dict[str, Any] = {}
         self.feature_importance_: pd.Series | None = None
@@ -117,6 +127,13 @@ class LightGBMPredictor:
             raise QueryError(f"LightGBMPredictor handles binary, regression and multiclass tasks, not {task.task_type!r}")
         started = time.perf_counter()
         key = task.entity_key
+        if isinstance(self.builder, WithLabelContext):  # fitted before: the context is the new task's
+            self.builder = self.builder.inner
+        if self.label_context and task.task_type in ("binary", "regression"):
+            horizon = self._horizon(task)
+            if horizon is not None:
+                labelled = pd.concat([task.train, task.val])[[key, "timestamp", "label"]]
+                self.builder = WithLabelContext(self.builder, LabelContext(horizon).fit(labelled, key))  # type: ignore[assignment]
         x_train = self.builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
         x_val = self.builder.transform(db, task.val, key)
         feature_seconds = time.perf_counter() - started
@@ -161,11 +178,20 @@ class LightGBMPredictor:
             "val_metric": metric,
             "val_value": ensemble_score if higher_better else -ensemble_score,
             "trials": trials,
+            "columns": list(x_train.columns),
             "feature_seconds": feature_seconds,
             "fit_seconds": time.perf_counter() - started,
         }
         self._set_importance()
         return self
+
+    def _horizon(self, task: TaskTables) -> pd.Timedelta | None:
+        if self.label_horizon is not None:
+            return pd.Timedelta(self.label_horizon)
+        if task.parsed is not None:
+            return label_horizon(task.parsed)
+        given = (task.extra or {}).get("label_horizon")
+        return pd.Timedelta(given) if given is not None else None
 
     def _set_importance(self) -> None:
         """Mean gain over the kept boosters, highest first."""
@@ -180,6 +206,8 @@ class LightGBMPredictor:
         if not self.boosters_:
             raise ModelError("LightGBMPredictor.predict before fit or load: train it or load a saved model first")
         x = self.builder.transform(db, frame, self.meta_["entity_key"])
+        if "columns" in self.meta_:  # the training order (wrapping builders may append in another)
+            x = x[self.meta_["columns"]]
         out = np.mean([_raw_predict(b, x, it) for b, it in zip(self.boosters_, self.meta_["iterations"])], axis=0)
         if self.meta_["task_type"] == "regression":
             lo, hi = self.meta_["label_range"]
@@ -201,7 +229,8 @@ class LightGBMPredictor:
 
     def _settings(self) -> dict[str, Any]:
         return {"seed": self.seed, "time_budget_s": self.time_budget_s, "max_configs": self.max_configs,
-                "ensemble": self.ensemble, "num_threads": self.num_threads, "early_stopping_rounds": self.early_stopping_rounds}
+                "ensemble": self.ensemble, "num_threads": self.num_threads, "early_stopping_rounds": self.early_stopping_rounds,
+                "label_context": self.label_context, "label_horizon": self.label_horizon}
 
     @classmethod
     def load(cls, directory: Path | str) -> LightGBMPredictor:
@@ -212,6 +241,9 @@ class LightGBMPredictor:
             raise ModelError(f"{directory / _META_FILE} is missing; point --model at a directory written by LightGBMPredictor.save")
         meta = json.loads((directory / _META_FILE).read_text())
         model = cls(builder=TemporalFeatureBuilder.load(directory), **meta.pop("settings"))
+        context = LabelContext.load(directory)
+        if context is not None:
+            model.builder = WithLabelContext(model.builder, context)  # type: ignore[assignment]
         paths = [directory / _MODEL_FILE.format(i) for i in range(len(meta["iterations"]))]
         missing = [p for p in paths if not p.exists()]
         if missing:

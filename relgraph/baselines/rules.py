@@ -28,7 +28,7 @@ from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.json_values import json_strict, plain
-from relgraph.metrics import binary_metrics, multiclass_metrics, regression_metrics
+from relgraph.metrics import multiclass_metrics
 from relgraph.query.task import TaskTables
 
 _TRIVIAL_FILE = "trivial.json"
@@ -179,7 +179,9 @@ class RecentFormRule:
 
     Args:
         candidates: regular expression on feature names (default: last-n means and shares).
-        builder: feature builder (default: one computing only the candidates, unpruned).
+        builder: feature builder (default: one computing only the candidates, unpruned); one
+            fitted already (its windows, categories, centring from the same training rows) is
+            used as it is, saving the fit's queries.
     """
 
     name = "rule"
@@ -206,7 +208,10 @@ class RecentFormRule:
         if task.task_type not in ("binary", "regression", "multiclass"):
             raise QueryError(f"RecentFormRule handles binary, regression and multiclass tasks, not {task.task_type!r}")
         key = task.entity_key
-        x_train = self.builder.fit_transform(db, task.entity_table, task.train, key)
+        if self.builder.entity_table_ is None:
+            x_train = self.builder.fit_transform(db, task.entity_table, task.train, key)
+        else:  # a builder fitted already (e.g. a LightGBM member's state, on the same training rows)
+            x_train = self.builder.transform(db, task.train, key)
         x_val = self.builder.transform(db, task.val, key)
         pattern = re.compile(self.candidates)
         names = [c for c in x_train.columns if pattern.search(c) and not isinstance(x_train[c].dtype, pd.CategoricalDtype)]
@@ -239,6 +244,14 @@ class RecentFormRule:
         x = self.builder.transform(db, frame, s["entity_key"])[s["feature"]].fillna(s["fill"]).to_numpy(dtype=float)
         return _apply(s["mapping"], x)
 
+    def describe(self) -> str:
+        """The fitted rule in one line, e.g. ``P(positive) falls as the share of the last 10
+        results with statusId = 1 rises (logistic fit; no history: 0.85)``."""
+        s = self.state_
+        if not s:
+            raise ModelError("RecentFormRule.describe before fit or load: fit it first")
+        return rule_text(s["feature"], s["mapping"], s["fill"])
+
     def save(self, directory: Path | str) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -251,6 +264,55 @@ class RecentFormRule:
         model = cls(state.pop("candidates"), TemporalFeatureBuilder.load(directory))
         model.state_ = state
         return model
+
+
+_FEATURE_TEXT = re.compile(r"^(?P<column>.+)\.(?P<stat>mean|share)\.(?:last(?P<n>\d+)|(?P<days>\d+)d)$")
+
+
+def feature_text(feature: str) -> str:
+    """A recent-form feature name in words: ``results.positionOrder.mean.last5`` -> ``mean
+    results.positionOrder over the last 5 events``; ``results.statusId.eq1.share.90d`` ->
+    ``share of results with statusId = 1 over the last 90 days``."""
+    m = _FEATURE_TEXT.match(feature)
+    if m is None:
+        return feature
+    span = f"the last {m['n']} events" if m["n"] else f"the last {m['days']} days"
+    if m["stat"] == "mean":
+        return f"mean {m['column']} over {span}"
+    stream, _, rest = m["column"].rpartition(".")
+    if stream and re.fullmatch(r"eq.+", rest):  # dominant-value indicator: <stream>.<col>.eq<v>
+        stream, _, column = stream.rpartition(".")
+        return f"share of {stream} with {column} = {rest[2:]} over {span}"
+    stream, _, column = stream.rpartition(".")
+    return f"share of {stream} with {column} = {rest} over {span}" if stream else f"share {m['column']} over {span}"
+
+
+def rule_text(feature: str, mapping: dict[str, Any], fill: float) -> str:
+    """One line saying what a fitted recent-form rule predicts."""
+    x = feature_text(feature)
+    missing = f"no history: {fill:.3g}"
+    kind = mapping["kind"]
+    if kind == "logistic":
+        direction = "rises" if mapping["b"] >= 0 else "falls"
+        return f"P(positive) {direction} with the {x} (logistic fit; {missing})"
+    if kind == "identity":
+        return f"predict the {x} ({missing})"
+    if kind == "linear":
+        return f"predict {mapping['a']:.3g} {'+' if mapping['b'] >= 0 else '-'} {abs(mapping['b']):.3g} x the {x} ({missing})"
+    edges, classes = mapping["edges"], mapping["bin_class"]
+    bins = [f"< {edges[0]:.3g}: {classes[0]}" if edges else f"any: {classes[0]}"]
+    bins += [f">= {edges[i]:.3g}: {classes[i + 1]}" for i in range(len(edges))]
+    return f"class by the {x} ({'; '.join(bins)}; {missing})"
+
+
+def candidate_builder(fitted: TemporalFeatureBuilder, candidates: str = LAST_N_PATTERN) -> TemporalFeatureBuilder:
+    """A builder computing only the rule's candidates with the fitted state of ``fitted`` (fitted
+    on the same task's training rows, e.g. a LightGBM member's): no fit queries again, and the
+    running tables ``fitted`` computed are cached per database."""
+    d = fitted.to_dict()
+    d["params"] = dict(d["params"], include=candidates, max_features=None)
+    d["state"] = dict(d["state"], features=None, importance={})
+    return TemporalFeatureBuilder.from_dict(d)
 
 
 def _mappings(task_type: str, x: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
@@ -287,11 +349,25 @@ def _apply(mapping: dict[str, Any], x: np.ndarray) -> np.ndarray:
 
 def _rule_score(task_type: str, y: np.ndarray, pred: np.ndarray, mapping: dict[str, Any]) -> float:
     if task_type == "binary":
-        value = binary_metrics(y, pred)["auroc"]
-        return 0.5 if np.isnan(value) else value
+        return _auroc(y, pred)
     if task_type == "regression":
-        return -regression_metrics(y, pred)["mae"]
+        return -float(np.mean(np.abs(y.astype(float) - pred)))  # MAE, as regression_metrics
     return multiclass_metrics(y, pred, mapping["classes"])["macro_f1"]
+
+
+def _auroc(y: np.ndarray, score: np.ndarray) -> float:
+    """AUROC by the rank-sum (Mann-Whitney) formula, ties at half: what ``binary_metrics`` gives,
+    without scikit-learn's per-call input checks (the rule search scores hundreds of candidates);
+    0.5 when one class is missing."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y).astype(bool)
+    pos = int(y.sum())
+    neg = len(y) - pos
+    if pos == 0 or neg == 0:
+        return 0.5
+    ranks = rankdata(np.asarray(score, dtype=float))
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
 def _logistic_1d(x: np.ndarray, y: np.ndarray, steps: int = 50) -> tuple[float, float]:

@@ -52,6 +52,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "both, blend them, keep the best of the three on validation (ranking: of gnn and lightgbm)",
     )
     parser.add_argument("--epochs", type=int, help="GNN epochs (default 12, early stopping on validation)")
+    parser.add_argument(
+        "--label-context", action="store_true",
+        help="LightGBM (alone, in the blend or the hybrid) also gets each entity's own earlier labels whose "
+        "window ended by the prediction time (last, mean of last 3, mean, count, days since)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-cutoff", help="start of the validation split (default: from the data)")
     parser.add_argument("--test-cutoff", help="start of the test split (default: from the data)")
@@ -123,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
             args.source, read_query(args.query), args.model, out=args.out, val_cutoff=args.val_cutoff,
             test_cutoff=args.test_cutoff, task_tables=args.task_tables, entity_col=args.entity_col,
             time_col=args.time_col, label_col=args.label_col, seed=args.seed, quiet=args.quiet,
-            gnn_config=gnn_config_from_args(args), schema=args.schema, **connect_options(args),
+            gnn_config=gnn_config_from_args(args), schema=args.schema, label_context=args.label_context,
+            **connect_options(args),
         )
     finally:
         package_logger.removeHandler(handler)

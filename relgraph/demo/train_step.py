@@ -32,9 +32,12 @@ def train_step(ctx: DemoContext) -> None:
     metrics = train_run(ctx.db, task, run_dir, TaskSource(query=CHURN_QUERY), model="gnn", seed=ctx.seed,
                         quiet=True, gnn_config=config)
     trivial = metrics["baselines"]["trivial"]["test"]
-    print(f"\n  {'test metric':<20}{'GNN':>10}{'trivial':>10}")
+    rule = metrics["baselines"].get("rule", {})
+    print(f"\n  {'test metric':<20}{'GNN':>10}{'trivial':>10}{'rule':>10}")
     for name in ("auroc", "average_precision", "accuracy"):
-        print(f"  {name:<20}{metrics['test'][name]:>10.3f}{trivial[name]:>10.3f}")
+        print(f"  {name:<20}{metrics['test'][name]:>10.3f}{trivial[name]:>10.3f}{rule.get('test', {}).get(name, float('nan')):>10.3f}")
+    if rule:
+        print(f"  rule: {rule['text']}")
     preds = predict_run(ctx.db, run_dir)
     out = ctx.out_dir / "churn_predictions.parquet"
     preds.to_parquet(out, index=False)

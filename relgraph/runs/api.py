@@ -77,6 +77,7 @@ def train(
     engine: str = "duckdb",
     spark_master: str | None = None,
     workers: int = 1,
+    label_context: bool = False,
 ) -> Run | None:
     """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend`` | ``auto``: the best on validation) for
     ``query`` on ``db`` (a :class:`Database` or a source such as ``sqlite:///shop.db``), or on
@@ -89,6 +90,8 @@ def train(
     on this machine (``relgraph.gnn.distributed``); the run folder is the same as with one. Under
     ``torchrun`` every process calls ``train``; rank 0 writes the run folder and returns the Run,
     the others return None.
+    ``label_context``: LightGBM also sees each entity's own earlier labels (known by the
+    prediction time) as features.
     """
     if workers != 1:
         import dataclasses
@@ -109,7 +112,7 @@ def train(
     task = build_run_task(database, source)
     run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="relgraph-run-"))
     train_run(database, task, run_dir, source, model=model, seed=seed, quiet=quiet, gnn_config=gnn_config,
-              schema_file=schema)
+              schema_file=schema, label_context=label_context)
     return None if torchrun_follower() else Run(run_dir)
 
 

@@ -55,17 +55,19 @@ def model_class(kind: str, task_type: str | None) -> type[Any]:
 
 
 def new_model(kind: str, task_type: str | None, seed: int = 0, quiet: bool = False, gnn_config: Any = None,
-              model_dir: Path | None = None) -> Predictor:
+              model_dir: Path | None = None, label_context: bool = False) -> Predictor:
     """An untrained model of ``kind`` (``gnn`` | ``lightgbm`` | ``hybrid``) for ``task_type``.
 
     GNNs checkpoint into ``model_dir``. A ranking GNN uses a ``RankingGNNConfig`` as given, while
     fields of a plain ``GNNConfig`` (the CLI's) that differ from its defaults override the
-    ranking defaults."""
+    ranking defaults. ``label_context``: node LightGBM (alone or in the hybrid) also gets the
+    entity's own earlier labels as features (``baselines.label_context``)."""
     cls = model_class(kind, task_type)
+    context = {"label_context": True} if label_context and task_family(task_type) == "node" else {}
     if kind == "lightgbm":
-        return cls(seed=seed)
+        return cls(seed=seed, **context)
     if kind == "hybrid":
-        return cls(seed=seed, gnn_config=gnn_config, quiet=quiet, model_dir=model_dir)
+        return cls(seed=seed, gnn_config=gnn_config, quiet=quiet, model_dir=model_dir, lightgbm=context)
     from relgraph.gnn import GNNConfig, RankingGNNConfig
 
     if task_family(task_type) == "node":

@@ -3,7 +3,8 @@
 Sections: task summary, label distribution over time, learning curves, ROC / PR curves
 (binary), predicted vs actual (regression) or confusion matrix (multiclass), every model (with
 ``--model auto``: GNN, LightGBM and their blend, whose weight the task summary gives) beside
-the trivial baseline on validation and test, and feature importance when a model has one.
+the trivial baseline and the one-line rule chosen on validation (ranking: the entity's own
+history), each with its text, on validation and test, and feature importance when a model has one.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class ModelRun:
     history: list[dict[str, float]] = field(default_factory=list)
     feature_importance: pd.Series | None = None
     seconds: float | None = None
+    #: One line saying what a baseline predicts (the rule's own text for ``rule``).
+    text: str | None = None
 
 
 def _png(fig: plt.Figure) -> str:
@@ -151,7 +154,9 @@ def _metric_table(runs: list[ModelRun], chosen: str) -> str:
         mark = " (kept)" if run.name == chosen else ""
         secs = f"{run.seconds:.1f}" if run.seconds is not None else ""
         rows.append(f"<tr><td>{html.escape(run.name)}{mark}</td>{cells}<td>{secs}</td></tr>")
-    return f"<table><tr><th>model</th>{head}<th>fit seconds</th></tr>{''.join(rows)}</table>"
+    texts = "".join(f"<li><b>{html.escape(r.name)}</b>: {html.escape(r.text)}</li>" for r in runs if r.text)
+    notes = f"<p>Baselines (never kept as the model):</p><ul>{texts}</ul>" if texts else ""
+    return f"<table><tr><th>model</th>{head}<th>fit seconds</th></tr>{''.join(rows)}</table>{notes}"
 
 
 def _explanations(run_dir: Path) -> str:
@@ -176,7 +181,8 @@ def write_report(
     Args:
         summary: key -> value rows for the task summary (query, task type, entity, cutoffs, rows).
         splits: ``train`` / ``val`` / ``test`` frames with ``timestamp`` and ``label``.
-        runs: every model trained plus the trivial baseline, each with val/test metrics.
+        runs: every model trained plus the baselines (trivial, rule; ranking: history), each with
+            val/test metrics and, for baselines, a one-line text.
         chosen: name of the model kept.
         primary: the primary metric's name.
     """

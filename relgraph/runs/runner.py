@@ -7,7 +7,9 @@ A run folder (``relgraph train --out DIR``) holds:
 - ``query.pql`` (when a query was given), ``schema.toml`` (the schema used);
 - ``<model>/``: each trained model's files (``gnn/``: safetensors weights + JSON state;
   ``blend/``: the GNN weight only, its members being ``gnn/`` and ``lightgbm/``);
-- ``metrics.json``: ``{"task", "model", "val", "test", "baselines": {name: {"val", "test"}}}``;
+- ``metrics.json``: ``{"task", "model", "val", "test", "baselines": {name: {"val", "test", "text"}}}``:
+  every model not kept and the baselines, ``trivial`` and ``rule`` (the one-line recent-form rule
+  chosen on validation; ranking: ``history``), each baseline with its one-line ``text``;
 - ``predictions.parquet``: test rows with the kept model's predictions;
 - ``report.html``; ``train.log``.
 """
@@ -25,8 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.baselines.ranking import HistoryRanker, PopularityRanker
-from relgraph.baselines.rules import TrivialBaseline
+from relgraph.baselines.rules import WINDOW_PATTERN, RecentFormRule, TrivialBaseline, candidate_builder
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.metrics import PRIMARY_METRIC, choose_threshold, primary_score, task_metrics
@@ -58,10 +61,53 @@ def _model_classes(model: Predictor, trivial: TrivialBaseline) -> list[Any]:
     return list(model.classes_ or trivial.classes_ or [])
 
 
+#: One line per fixed baseline, shown beside its scores in metrics.json and report.html.
+BASELINE_TEXT = {
+    "trivial": {
+        "binary": "the entity's positive rate in the training rows (entities without training rows: the overall rate)",
+        "regression": "the median training label",
+        "multiclass": "the training class frequencies",
+        "ranking": "the k most picked targets in the last window, the same for every entity",
+    },
+    "history": "the entity's own past targets by frequency, back-filled by the most popular",
+}
+
+
 def ranking_baselines(db: Database, task: TaskTables) -> list[tuple[str, Predictor]]:
     """The rule baselines every ranking run reports: ``trivial`` (popularity in the last window)
-    and ``history`` (the entity's own past targets by frequency, back-filled by popularity)."""
+    and ``history`` (the entity's own past targets by frequency, back-filled by popularity: the
+    ranking counterpart of the node tasks' one-line rule)."""
     return [("trivial", PopularityRanker().fit(db, task)), ("history", HistoryRanker().fit(db, task))]
+
+
+def _fitted_builder(fitted: dict[str, Any]) -> TemporalFeatureBuilder | None:
+    """The temporal feature builder a fitted LightGBM (member or the hybrid's) holds, if any."""
+    for kind in ("lightgbm", "hybrid"):
+        model = fitted.get(kind)
+        model = getattr(model, "lightgbm_", model)
+        builder = getattr(model, "builder", None)
+        while builder is not None and not isinstance(builder, TemporalFeatureBuilder):
+            builder = getattr(builder, "inner", None)  # wrappers adding columns (GNN scores, label context)
+        if builder is not None:
+            return builder
+    return None
+
+
+def rule_baseline(db: Database, task: TaskTables, fitted: TemporalFeatureBuilder | None = None) -> tuple[RecentFormRule | None, str]:
+    """The one-line recent-form rule of a node task (``baselines.rules.RecentFormRule``: the single
+    last-n or time-window mean / share, chosen on validation) and its text; ``(None, reason)``
+    when there is no validation row or the entity has no event history to form a rule from.
+    Its builder computes only the candidate features, with the state of ``fitted`` (a LightGBM's
+    builder, fitted on the same training rows) when given, and the running tables that one
+    already computed (cached per database), so it costs little."""
+    if not len(task.val):
+        return None, "none: the validation table is empty, and the rule is chosen on it"
+    try:
+        builder = candidate_builder(fitted, WINDOW_PATTERN) if fitted is not None else None
+        rule = RecentFormRule(candidates=WINDOW_PATTERN, builder=builder).fit(db, task)
+    except (QueryError, ValueError, ArithmeticError, np.linalg.LinAlgError) as err:  # a baseline never fails the run
+        return None, f"none: {err}"
+    return rule, rule.describe()
 
 
 def train_run(
@@ -74,10 +120,12 @@ def train_run(
     quiet: bool = False,
     gnn_config: Any = None,
     schema_file: str | None = None,
+    label_context: bool = False,
 ) -> dict[str, Any]:
     """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend``: both and their blend kept | ``hybrid`` |
     ``auto``: both, their blend (not for ranking), the best on validation kept), evaluate it and
-    the trivial baseline, write every artifact into ``out_dir``; returns metrics.json."""
+    the trivial and rule baselines, write every artifact into ``out_dir``; returns metrics.json.
+    ``label_context``: LightGBM (and the hybrid's) also see the entity's own earlier labels."""
     if model not in MODEL_KINDS:
         raise ModelError(f"unknown model {model!r}; use one of {MODEL_KINDS}")
     if model == "hybrid" and task.task_type == "ranking":
@@ -103,7 +151,7 @@ def train_run(
     thresholds: dict[str, float] = {}
     for kind in kinds:
         started = time.perf_counter()
-        predictor = registry.new_model(kind, task.task_type, seed, quiet, gnn_config, out_dir / kind).fit(db, task)
+        predictor = registry.new_model(kind, task.task_type, seed, quiet, gnn_config, out_dir / kind, label_context).fit(db, task)
         seconds = time.perf_counter() - started
         fitted[kind] = predictor
         run, thresholds[kind] = _evaluate(kind, predictor, db, task, trivial)
@@ -130,11 +178,26 @@ def train_run(
 
     # Ties keep the earlier run: a member over the blend that equals it.
     chosen = "blend" if model == "blend" else max(runs, key=lambda r: primary_score(task.task_type, r.val)).name
+    # Baselines are reported, never kept: the choice above is among the trained models only.
+    rule_note = None
     if trivial is not None:
         trivial_run, _ = _evaluate("trivial", trivial, db, task, trivial)
+        trivial_run.text = BASELINE_TEXT["trivial"][task.task_type]
         runs.append(trivial_run)
+        started = time.perf_counter()
+        rule, rule_note = rule_baseline(db, task, _fitted_builder(fitted))
+        if rule is not None:
+            rule_run, _ = _evaluate("rule", rule, db, task, trivial)
+            rule_run.text, rule_run.seconds = rule_note, time.perf_counter() - started
+            runs.append(rule_run)
+            logger.info("rule (%s): val %s, test %s (%.1f s)", rule_note, rule_run.val, rule_run.test, rule_run.seconds)
+        else:
+            logger.info("no rule baseline: %s", rule_note)
     if task.task_type == "ranking":
-        runs.extend(_evaluate(name, base, db, task, None)[0] for name, base in ranking_baselines(db, task))
+        for name, base in ranking_baselines(db, task):
+            base_run = _evaluate(name, base, db, task, None)[0]
+            base_run.text = BASELINE_TEXT[name] if name == "history" else BASELINE_TEXT[name]["ranking"]
+            runs.append(base_run)
 
     for kind, predictor in fitted.items():
         predictor.save(out_dir / kind)
@@ -147,7 +210,9 @@ def train_run(
         "model": chosen,
         "val": kept.val,
         "test": kept.test,
-        "baselines": {r.name: {"val": r.val, "test": r.test} for r in runs if r.name != chosen},
+        "baselines": {
+            r.name: {"val": r.val, "test": r.test, **({"text": r.text} if r.text else {})} for r in runs if r.name != chosen
+        },
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     preds = prediction_frame(task, task.test, kept.test_pred, thresholds[chosen], classes)
@@ -161,6 +226,7 @@ def train_run(
         "entity_key": task.entity_key,
         "source": dataclasses.asdict(source),
         "seed": seed,
+        "label_context": label_context,
         "threshold": thresholds[chosen],
         "classes": classes,
         "gnn": dataclasses.asdict(fitted["gnn"].config) if "gnn" in fitted else None,
@@ -187,6 +253,7 @@ def train_run(
         "model kept": "blend (--model blend)" if model == "blend" else f"{chosen} (best validation {primary})",
         **({"blend": f"GNN weight {fitted['blend'].weight_:.1f}, LightGBM {1 - fitted['blend'].weight_:.1f} "
                      f"(chosen on validation {primary})"} if "blend" in fitted else {}),
+        **({"rule baseline": rule_note} if rule_note is not None and not any(r.name == "rule" for r in runs) else {}),
         "seed": seed,
     }
     write_report(out_dir / "report.html", summary, {s: task.split(s) for s in SPLITS}, runs, chosen, primary, classes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import shutil
@@ -54,6 +55,18 @@ def test_train_writes_every_artifact(run_dir: Path) -> None:
     report = (run_dir / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 3 and "trivial" in report
     assert "epoch 2" in (run_dir / "train.log").read_text()
+
+
+def test_every_run_reports_the_rule_baseline_beside_trivial(run_dir: Path) -> None:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    rule = metrics["baselines"]["rule"]
+    assert {"auroc", "accuracy"} <= set(rule["val"]) and {"auroc", "accuracy"} <= set(rule["test"])
+    assert 0.0 <= rule["test"]["auroc"] <= 1.0
+    assert "P(positive)" in rule["text"] and "over the last" in rule["text"]  # the rule in words
+    assert metrics["baselines"]["trivial"]["text"].startswith("the entity's positive rate")
+    report = (run_dir / "report.html").read_text()
+    assert "<td>rule</td>" in report and "<td>trivial</td>" in report
+    assert html.escape(rule["text"]) in report
 
 
 def test_evaluate_recomputes_the_saved_metrics(shop: tuple[Path, Path], run_dir: Path, capsys) -> None:
@@ -180,7 +193,9 @@ def test_auto_trains_both_and_the_blend_and_keeps_the_best_on_validation(shop: t
                  "--model", "auto", *FAST]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     candidates = {metrics["model"]: metrics["val"], **{k: v["val"] for k, v in metrics["baselines"].items()}}
-    assert set(candidates) == {"gnn", "lightgbm", "blend", "trivial"}
+    assert set(candidates) == {"gnn", "lightgbm", "blend", "trivial", "rule"}
+    # Baselines are reported, never kept: the kept model is the best trained one on validation.
+    assert metrics["model"] in ("gnn", "lightgbm", "blend")
     assert metrics["val"]["auroc"] == max(candidates[k]["auroc"] for k in ("gnn", "lightgbm", "blend"))
     report = (out / "report.html").read_text()
     assert "<td>gnn" in report and "<td>lightgbm" in report and "<td>blend" in report
@@ -188,3 +203,15 @@ def test_auto_trains_both_and_the_blend_and_keeps_the_best_on_validation(shop: t
     assert importance.startswith("<img")  # LightGBM's gain plot
     assert (out / "gnn" / "gnn.safetensors").exists() and (out / "lightgbm").is_dir()
     assert main(["predict", f"sqlite:///{db_path}", "--model", str(out), "--out", str(tmp_path / "p.csv")]) == 0
+
+
+def test_label_context_option_adds_earlier_labels_to_lightgbm(shop: tuple[Path, Path], tmp_path: Path) -> None:
+    db_path, schema = shop
+    out = tmp_path / "ctx"
+    assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--schema", str(schema), "--out", str(out),
+                 "--model", "lightgbm", "--label-context", "--quiet"]) == 0
+    assert (out / "lightgbm" / "label_context.json").exists()
+    meta = json.loads((out / "lightgbm" / "lightgbm.json").read_text())
+    assert "label_ctx.mean.last3" in meta["columns"] and json.loads((out / "config.json").read_text())["label_context"]
+    assert main(["predict", f"sqlite:///{db_path}", "--model", str(out), "--out", str(tmp_path / "p.parquet")]) == 0
+    assert pd.read_parquet(tmp_path / "p.parquet")["probability"].between(0, 1).all()

@@ -155,7 +155,7 @@ def test_run_folder_with_the_blend_kept(shop: tuple[Database, TaskTables], tmp_p
         task.split(split).to_parquet(tables / f"{split}.parquet")
     out = tmp_path / "run"
     metrics = train_run(db, task, out, TaskSource(task_tables=str(tables)), model="blend", gnn_config=FAST, quiet=True)
-    assert metrics["model"] == "blend" and set(metrics["baselines"]) == {"gnn", "lightgbm", "trivial"}
+    assert metrics["model"] == "blend" and set(metrics["baselines"]) == {"gnn", "lightgbm", "trivial", "rule"}
     assert json.loads((out / "config.json").read_text())["models"] == ["gnn", "lightgbm", "blend"]
     assert sorted(p.name for p in (out / "blend").iterdir()) == ["blend.json"]
     report = (out / "report.html").read_text()
@@ -173,7 +173,7 @@ def test_auto_keeps_the_best_of_three_on_validation(shop: tuple[Database, TaskTa
     db, task = shop
     metrics = train_run(db, task, tmp_path, TaskSource(), model="auto", gnn_config=FAST, quiet=True)
     candidates = {metrics["model"]: metrics["val"], **{k: v["val"] for k, v in metrics["baselines"].items()}}
-    assert {"gnn", "lightgbm", "blend", "trivial"} == set(candidates)
+    assert {"gnn", "lightgbm", "blend", "trivial", "rule"} == set(candidates)
     assert metrics["val"]["auroc"] == max(candidates[k]["auroc"] for k in ("gnn", "lightgbm", "blend"))
     kept = load_model(tmp_path)
     assert kept.predict(db, task.test).shape == (len(task.test),)

@@ -78,7 +78,7 @@ def test_run_folder_with_the_hybrid_kept(shop: tuple[Database, TaskTables], tmp_
         task.split(split).to_parquet(tables / f"{split}.parquet")
     out = tmp_path / "run"
     metrics = train_run(db, task, out, TaskSource(task_tables=str(tables)), model="hybrid", gnn_config=FAST, quiet=True)
-    assert metrics["model"] == "hybrid" and set(metrics["baselines"]) == {"trivial"}
+    assert metrics["model"] == "hybrid" and set(metrics["baselines"]) == {"trivial", "rule"}
     assert not list((out / "hybrid").rglob("checkpoint.pt"))
     assert isinstance(load_model(out), HybridPredictor)
     assert evaluate_run(db, out)["test"]["auroc"] == pytest.approx(metrics["test"]["auroc"], abs=1e-12)
@@ -95,3 +95,16 @@ def test_registry_knows_the_hybrid_for_node_tasks_only() -> None:
     assert registry.model_class("hybrid", "binary") is HybridPredictor
     with pytest.raises(ModelError, match="not ranking"):
         registry.model_class("hybrid", "ranking")
+
+
+def test_hybrid_with_label_context_round_trips(shop: tuple[Database, TaskTables], tmp_path: Path) -> None:
+    """The hybrid's LightGBM can also take the label context: GNN and context columns side by side,
+    the same predictions after save / load (the loaded wrappers append in another order)."""
+    db, task = shop
+    lgbm = {**LGBM, "label_context": True, "label_horizon": "20D"}  # the shop task's label window
+    model = HybridPredictor(seed=0, gnn_config=FAST, folds=2, lightgbm=lgbm).fit(db, task)
+    columns = model.lightgbm_.meta_["columns"]
+    assert "gnn_logit" in columns and "label_ctx.mean.last3" in columns
+    pred = model.predict(db, task.test)
+    model.save(tmp_path)
+    np.testing.assert_allclose(HybridPredictor.load(tmp_path).predict(db, task.test), pred, rtol=1e-9)

@@ -1,0 +1,177 @@
+"""The entity's own earlier labels as features: what in-context relational models see.
+
+A label at time ``t'`` describes the window ``(t', t' + horizon]`` (the query's target window),
+so it is known at a prediction time ``t`` only when ``t' + horizon <= t``. For each row
+``(entity, t)``, :class:`LabelContext` summarises the entity's labelled rows known by ``t``:
+
+* ``label_ctx.last``: the latest known label;
+* ``label_ctx.mean.last3``: the mean of the last 3 known labels;
+* ``label_ctx.mean``: the mean of every known label;
+* ``label_ctx.count``: how many are known;
+* ``label_ctx.days_since``: days from the latest known label's time ``t'`` to ``t``.
+
+The labelled rows are the task's own tables: the training rows and the validation rows (a
+validation label at ``t'`` is as known at a later ``t`` as a training one). A training row sees
+only earlier training rows whose windows have ended; a validation row also earlier validation
+rows; a test row or a later prediction every training and validation row whose window ended.
+Binary and regression labels only (a multiclass label has no mean). Saved as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from relgraph.errors import ModelError
+from relgraph.json_values import json_strict, plain
+
+PREFIX = "label_ctx"
+_FILE = "label_context.json"
+#: Seconds per window unit; a month counts as 31 days (later than any calendar month: never early).
+_UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 7 * 86400, "months": 31 * 86400}
+
+
+def label_horizon(query: Any) -> pd.Timedelta | None:
+    """How long after its time a label of ``query`` is known: the latest window end of the
+    target's aggregates (and ASSUMING's, which also look ahead); None when the target has no
+    window (an entity's attribute: its label would be known at once, the context would leak it)."""
+    from relgraph.query.ast import Aggregate, Rank
+
+    def aggregates(node: Any) -> list[Any]:
+        if node is None:
+            return []
+        if isinstance(node, Aggregate):
+            return [node]
+        if isinstance(node, Rank):
+            return [node.aggregate]
+        found = []
+        for name in ("left", "operand", "items", "item"):
+            value = getattr(node, name, None)
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if item is not None and not isinstance(item, (str, int, float, bool)):
+                    found.extend(aggregates(item))
+        return found
+
+    target = aggregates(query.target)
+    if not target:
+        return None
+    ends = [a.window.end * _UNIT_SECONDS[a.window.unit] for a in target + aggregates(query.assuming)]
+    return pd.Timedelta(seconds=max(max(ends), 1))
+
+
+class LabelContext:
+    """Summaries of each entity's labels known before the prediction time (module docstring).
+
+    Args:
+        horizon: how long after its time a label is known (the target window's end).
+    """
+
+    def __init__(self, horizon: pd.Timedelta) -> None:
+        if pd.Timedelta(horizon) <= pd.Timedelta(0):
+            raise ModelError(f"label context horizon {horizon}: a label is known only after its window, give a positive horizon")
+        self.horizon = pd.Timedelta(horizon)
+        self.state_: dict[str, Any] = {}
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"{PREFIX}.last", f"{PREFIX}.mean.last3", f"{PREFIX}.mean", f"{PREFIX}.count", f"{PREFIX}.days_since"]
+
+    def fit(self, labelled: pd.DataFrame, entity_key: str) -> LabelContext:
+        """Keep ``labelled``'s ``[entity_key, "timestamp", "label"]`` rows (training + validation)."""
+        rows = labelled.dropna(subset=["label"])
+        self.state_ = {
+            "entity_key": entity_key,
+            "keys": [plain(k) for k in rows[entity_key]],
+            "times": pd.to_datetime(rows["timestamp"]).astype("datetime64[ns]").astype("int64").tolist(),
+            "labels": rows["label"].astype(float).tolist(),
+        }
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The context columns of ``frame``'s rows (its labels, if any, are never read)."""
+        s = self.state_
+        if not s:
+            raise ModelError("LabelContext.transform before fit or load: fit it first")
+        key = s["entity_key"]
+        hist = pd.DataFrame({"k": s["keys"], "t": np.asarray(s["times"], dtype=np.int64), "y": np.asarray(s["labels"], dtype=float)})
+        # Several rows of one entity at one time: one step (their mean).
+        hist = hist.groupby(["k", "t"], sort=True, as_index=False)["y"].mean()
+        by = hist.groupby("k", sort=False)["y"]
+        hist["count"] = by.cumcount() + 1.0
+        hist["mean"] = by.cumsum() / hist["count"]
+        hist["mean3"] = by.transform(lambda y: y.rolling(3, min_periods=1).mean())
+        hist["known"] = hist["t"] + int(self.horizon.value)
+        t = pd.to_datetime(frame["timestamp"]).astype("datetime64[ns]").astype("int64").to_numpy()
+        keys = pd.Series(frame[key].to_numpy()).map(plain)
+        query = pd.DataFrame({"k": keys.to_numpy(), "when": t, "row": np.arange(len(frame))})
+        # Keys compared as the stored plain values: one dtype on both sides.
+        query["k"] = query["k"].astype(object)
+        hist["k"] = hist["k"].astype(object)
+        matched = pd.merge_asof(
+            query.sort_values("when", kind="stable"), hist.sort_values("known", kind="stable"),
+            left_on="when", right_on="known", by="k", allow_exact_matches=True, direction="backward",
+        )
+        out = np.full((len(frame), 5), np.nan)
+        r = matched["row"].to_numpy()
+        out[r, 0] = matched["y"].to_numpy(dtype=float)
+        out[r, 1] = matched["mean3"].to_numpy(dtype=float)
+        out[r, 2] = matched["mean"].to_numpy(dtype=float)
+        out[r, 3] = matched["count"].fillna(0.0).to_numpy(dtype=float)
+        out[r, 4] = (matched["when"] - matched["t"]).to_numpy(dtype=float) / 86400e9
+        return pd.DataFrame(out, columns=self.columns, index=frame.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"horizon_seconds": self.horizon.total_seconds(), "state": self.state_}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LabelContext:
+        model = cls(pd.Timedelta(seconds=d["horizon_seconds"]))
+        model.state_ = d["state"]
+        return model
+
+    def save(self, directory: Path | str) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / _FILE).write_text(json.dumps(self.to_dict(), default=json_strict))
+
+    @classmethod
+    def load(cls, directory: Path | str) -> LabelContext | None:
+        """The saved context in ``directory``, or None when the model was fitted without one."""
+        path = Path(directory) / _FILE
+        return cls.from_dict(json.loads(path.read_text())) if path.exists() else None
+
+
+class WithLabelContext:
+    """A feature builder: the wrapped builder's features plus the label-context columns.
+    ``save`` writes both (the wrapped builder's file and ``label_context.json``)."""
+
+    def __init__(self, inner: Any, context: LabelContext) -> None:
+        self.inner = inner
+        self.context = context
+
+    def fit_transform(self, db: Any, entity_table: str, frame: pd.DataFrame, entity_key: str | None = None,
+                      task_type: str | None = None) -> pd.DataFrame:
+        return _join(self.inner.fit_transform(db, entity_table, frame, entity_key, task_type), self.context.transform(frame))
+
+    def transform(self, db: Any, frame: pd.DataFrame, entity_key: str | None = None) -> pd.DataFrame:
+        return _join(self.inner.transform(db, frame, entity_key), self.context.transform(frame))
+
+    def save(self, directory: Path | str) -> Path:
+        self.context.save(directory)
+        return self.inner.save(directory)
+
+    def __getattr__(self, name: str) -> Any:  # the wrapped builder's fitted state (features_, entity_table_, ...)
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def _join(features: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
+    out = features.copy()
+    for c in context.columns:
+        out[c] = context[c].to_numpy()
+    return out
