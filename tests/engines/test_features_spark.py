@@ -112,6 +112,7 @@ REL_F1 = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "r
 
 
 @pytest.mark.shared
+@pytest.mark.slow  # ~13 min of Spark planning on 2 busy cores: run with -m slow
 def test_rel_f1_driver_dnf_features_agree(request: pytest.FixtureRequest) -> None:
     """rel-f1 driver-dnf: fitted on the last training dates, then the first validation rows
     (depth 1: the drivers' results, standings and qualifying streams, to keep Spark's time short)."""
