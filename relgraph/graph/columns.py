@@ -166,6 +166,18 @@ class NormalizedFeatures:
     multicategorical: np.ndarray
 
 
+def columns_by_stype(spec: Any, column_names: list[str], table: str) -> dict[SType, list[str]]:
+    """The schema's columns of ``table`` grouped by semantic type, each checked to be in the data."""
+    by_stype: dict[SType, list[str]] = {}
+    for col in spec.columns:
+        if col.name not in column_names:
+            raise SchemaError(
+                f"schema names column {table}.{col.name}, which the data lacks: fix the schema file"
+            )
+        by_stype.setdefault(SType(col.stype), []).append(col.name)
+    return by_stype
+
+
 def build_node_features(
     db: Database, table: str, node_time: np.ndarray | None, text_encoder: str = "hash"
 ) -> NodeFeatures:
@@ -175,13 +187,7 @@ def build_node_features(
     """
     data = db.tables[table]
     n = data.num_rows
-    by_stype: dict[SType, list[str]] = {}
-    for col in db.schema[table].columns:
-        if col.name not in data.column_names:
-            raise SchemaError(
-                f"schema names column {table}.{col.name}, which the data lacks: fix the schema file"
-            )
-        by_stype.setdefault(SType(col.stype), []).append(col.name)
+    by_stype = columns_by_stype(db.schema[table], data.column_names, table)
 
     def column(name: str) -> pa.Array:
         arr = data.column(name).combine_chunks()

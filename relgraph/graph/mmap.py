@@ -358,21 +358,24 @@ class _Builder:
         indptr = self.array(f"c{j}_r_indptr", (n_child + 1,), np.int64)
         indptr[0] = 0
         total = 0
-        for lo in range(0, n_child, self.chunk):
-            block = np.asarray(parent_of[lo : lo + self.chunk])
+
+        def eligible(parents: np.ndarray, lo: int) -> tuple[np.ndarray, np.ndarray]:
+            """Parents of the children in chunk ``lo`` and which of them are sampled (known, timed)."""
+            block = np.asarray(parents[lo : lo + self.chunk])
             ok = block >= 0
             if parent_time is not None:
                 ok &= np.asarray(parent_time)[np.where(ok, block, 0)] != NEVER
+            return block, ok
+
+        for lo in range(0, n_child, self.chunk):
+            block, ok = eligible(parent_of, lo)
             indptr[lo + 1 : lo + 1 + len(block)] = total + np.cumsum(ok)
             total += int(ok.sum())
         neighbor = self.array(f"c{j}_r_neighbor", (total,), np.int64)
         ntime = self.array(f"c{j}_r_time", (total + 1,), np.int64) if parent_time is not None else None
         out = 0
         for lo in range(0, n_child, self.chunk):
-            block = np.asarray(parent_of[lo : lo + self.chunk])
-            ok = block >= 0
-            if parent_time is not None:
-                ok &= np.asarray(parent_time)[np.where(ok, block, 0)] != NEVER
+            block, ok = eligible(parent_of, lo)
             values = block[ok]
             neighbor[out : out + len(values)] = values
             if ntime is not None:
@@ -431,13 +434,7 @@ class _Builder:
     def _features(self, i: int, table: str) -> dict[str, Any]:
         source = self.sources[table]
         n = source.num_rows
-        by_stype: dict[SType, list[str]] = {}
-        for col in self.schema[table].columns:
-            if col.name not in source.column_names:
-                raise SchemaError(
-                    f"schema names column {table}.{col.name}, which the data lacks: fix the schema file"
-                )
-            by_stype.setdefault(SType(col.stype), []).append(col.name)
+        by_stype = cols.columns_by_stype(self.schema[table], source.column_names, table)
         times = self.times[table]
         meta: dict[str, Any] = {"num_rows": n}
 
