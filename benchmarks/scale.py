@@ -13,11 +13,12 @@ once; later runs reuse it. Each stage runs in its own subprocess, so every peak 
 * ``labels``: the demo's churn query (``relgraph.query.build_task``) through the engine, after
   ``connect`` (connect time reported apart).
 * ``features``: ``TemporalFeatureBuilder`` (depth 2) fitted on the training table, through the engine.
-* ``epoch1``: one GNN training epoch (``GNNPredictor``, ``graph="mmap"``; graph preparation not
-  counted; with ``--max-steps`` the capped epoch's time is scaled to the full epoch's steps, the
+* ``epoch1``: one GNN training epoch (``GNNPredictor``, ``graph="mmap"``, 2 threads; graph preparation
+  not counted; with ``--max-steps`` the capped epoch's time is scaled to the full epoch's steps, the
   JSON keeps both; validation subsampled to 2,000 rows), then ``predict``: scores for 10k (entity, time) rows (fewer when the test split
   is smaller). ``epoch2``: the same with two
-  training workers, when ``relgraph.train`` takes ``workers`` (``n/a`` until it does).
+  training workers of one thread each (``workers=2``, DistributedDataParallel over gloo); the
+  worker start-up is in ``fit_seconds``, not in the epoch.
 
 Printed: one table per size and engine, then the growth exponent ``log(t2/t1) / log(n2/n1)`` of
 every stage between consecutive sizes (1.0 = linear). The JSON file holds every figure.
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
-import inspect
 import json
 import math
 import os
@@ -132,14 +132,16 @@ def stage_features(folder: str, engine: str, work: Path, args: argparse.Namespac
     return {"seconds": seconds, "peak_gib": _peak_gib(), "rows": len(frame), "features": int(features.shape[1])}
 
 
-def _gnn_config(work: Path, args: argparse.Namespace) -> Any:
+def _gnn_config(work: Path, args: argparse.Namespace, workers: int = 1) -> Any:
     from relgraph.gnn.predictor import GNNConfig
 
     return GNNConfig(epochs=1, graph="mmap", graph_cache_dir=str(work / "graph_cache"), hidden=32, fanouts=[6, 3],
-                     batch_size=args.batch_size, max_steps_per_epoch=args.max_steps, patience=1)
+                     batch_size=args.batch_size, max_steps_per_epoch=args.max_steps, patience=1, workers=workers,
+                     num_threads=2 if workers == 1 else 1)
 
 
-def stage_epoch1(folder: str, engine: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _epoch(folder: str, engine: str, work: Path, args: argparse.Namespace, workers: int) -> dict[str, Any]:
+    """One GNN epoch with ``workers`` training processes, then predict for 10k rows (worker 0's figures)."""
     import numpy as np
 
     from relgraph.gnn.predictor import GNNPredictor
@@ -148,7 +150,7 @@ def stage_epoch1(folder: str, engine: str, work: Path, args: argparse.Namespace)
     task = _task(db)
     if len(task.val) > VAL_ROWS:  # validation after the epoch is prediction, timed by the predict stage
         task = dataclasses.replace(task, val=task.val.sample(VAL_ROWS, random_state=0).reset_index(drop=True))
-    predictor = GNNPredictor(_gnn_config(work, args), quiet=True)
+    predictor = GNNPredictor(_gnn_config(work, args, workers), quiet=True)
     started = time.perf_counter()
     predictor.fit(db, task)
     fit_seconds = time.perf_counter() - started
@@ -166,21 +168,16 @@ def stage_epoch1(folder: str, engine: str, work: Path, args: argparse.Namespace)
     return {"seconds": measured * full / steps, "measured_seconds": measured, "peak_gib": _peak_gib(),
             "prepare_seconds": float(timing.get("prepare_seconds", 0.0)), "fit_seconds": fit_seconds,
             "sample_seconds": float(timing.get("sample_seconds", 0.0)), "steps": steps, "full_epoch_steps": full,
-            "predict_seconds": predict_seconds, "predict_rows": len(frame)}
+            "train_rows": len(task.train), "predict_seconds": predict_seconds, "predict_rows": len(frame),
+            "workers": workers}
+
+
+def stage_epoch1(folder: str, engine: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return _epoch(folder, engine, work, args, workers=1)
 
 
 def stage_epoch2(folder: str, engine: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    import relgraph
-    from relgraph.demo.train_step import CHURN_QUERY
-
-    if "workers" not in inspect.signature(relgraph.train).parameters:
-        return {"na": "relgraph.train has no workers= yet (multi-worker training is on branch ddp)"}
-    db = _connect(folder, engine)
-    started = time.perf_counter()
-    relgraph.train(db, CHURN_QUERY, model="gnn", gnn_config=_gnn_config(work, args), out=work / "run2",
-                   workers=2)  # type: ignore[call-arg]
-    return {"seconds": time.perf_counter() - started, "peak_gib": _peak_gib(),
-            "note": "whole relgraph.train (task, graph, one epoch)"}
+    return _epoch(folder, engine, work, args, workers=2)
 
 
 def run_stage(args: argparse.Namespace) -> None:

@@ -68,6 +68,7 @@ import math
 import re
 import uuid
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,10 @@ _FEATURE_FILE = "features.json"
 #: Running tables per database: stream SQL -> Arrow table of running columns (see ``_running_table``).
 _RUNNING_CACHE: weakref.WeakKeyDictionary[Database, dict[str, pa.Table]] = weakref.WeakKeyDictionary()
 FRAME_CACHE_SIZE = 32
+#: Feature frames larger than this (bytes, as float64) are not remembered.
+FRAME_CACHE_MAX_BYTES = 512 * 2**20
+#: Frames with more distinct (key, time) rows are featurised in chunks of this many rows.
+FEATURE_CHUNK_ROWS = 400_000
 #: Feature frames per database: builder configuration + frame content -> features (and fitted state).
 _FRAME_CACHE: weakref.WeakKeyDictionary[Database, dict[str, Any]] = weakref.WeakKeyDictionary()
 
@@ -376,7 +381,8 @@ class TemporalFeatureBuilder:
             features = features[self.features_]
         else:
             self.features_ = list(features.columns)
-        _remember(memo, memo_key, (self.to_dict()["state"], features.copy()))
+        if _small(features):
+            _remember(memo, memo_key, (self.to_dict()["state"], features.copy()))
         return features
 
     def _choose_windows(self, con: Engine, streams: list[_Stream]) -> list[int]:
@@ -465,19 +471,38 @@ class TemporalFeatureBuilder:
         frame = _check_frame(frame, key)
         memo = _FRAME_CACHE.setdefault(db, {})
         memo_key = engine_for(db).name + "|transform|" + json.dumps([self.to_dict(), key], default=json_strict) + _digest(frame, key)
-        if memo_key not in memo:
-            out = self._transform(db, frame, key)
-            _remember(memo, memo_key, out[self.features_] if self.features_ is not None else out)
-        out = memo[memo_key].copy()
-        out.index = frame.index
+        if memo_key in memo:
+            out = memo[memo_key].copy()
+            out.index = frame.index
+            return out
+        out = self._transform(db, frame, key)
+        out = out[self.features_] if self.features_ is not None else out
+        if _small(out):
+            _remember(memo, memo_key, out.copy())
         return out
 
     def _transform(self, db: Database, frame: pd.DataFrame, key: str) -> pd.DataFrame:
+        pairs = frame[[key, "timestamp"]].drop_duplicates().reset_index(drop=True)
+        if len(pairs) <= FEATURE_CHUNK_ROWS:
+            table = self._transform_pairs(db, pairs, key)
+        else:  # in row chunks, so each stream's intermediate tables stay chunk-sized
+            chunks = (self._transform_pairs(db, pairs.iloc[i: i + FEATURE_CHUNK_ROWS].reset_index(drop=True), key)
+                      for i in range(0, len(pairs), FEATURE_CHUNK_ROWS))
+            table = _stack(chunks, len(pairs))
+        # Back to frame order (duplicated pairs share a row).
+        pos = pairs.reset_index().merge(frame[[key, "timestamp"]].reset_index(names="__row"), on=[key, "timestamp"])
+        pos = pos.sort_values("__row")["index"].to_numpy()
+        if len(pos) != len(table) or not np.array_equal(pos, np.arange(len(table))):
+            table = table.iloc[pos]
+        table.index = frame.index
+        return table
+
+    def _transform_pairs(self, db: Database, pairs: pd.DataFrame, key: str) -> pd.DataFrame:
+        """Features of distinct ``[key, timestamp]`` rows, in their order (float and category columns)."""
         con = engine_for(db)
         lookups, streams = self._plan(db)
         keep = set(self.features_) if self.features_ is not None else None
         wanted = re.compile(self.include).search if self.include else None
-        pairs = frame[[key, "timestamp"]].drop_duplicates().reset_index(drop=True)
         fr_name = f"__rg_frame_{uuid.uuid4().hex}"
         fr = pd.DataFrame({"__fid": np.arange(len(pairs), dtype=np.int64), "__key": pairs[key].to_numpy(),
                            "__t": pd.to_datetime(pairs["timestamp"]).astype("datetime64[ns]").to_numpy()})
@@ -500,6 +525,7 @@ class TemporalFeatureBuilder:
                     feats = [f for f in feats if wanted(f.name)]
                 if feats:
                     parts.append(self._run_stream(db, s, feats, ext_name))
+                    pa.default_memory_pool().release_unused()  # the stream's transient tables
         finally:
             con.unregister(ext_name)
         base = parts[0]
@@ -511,14 +537,12 @@ class TemporalFeatureBuilder:
             for c in p.columns:
                 if c != "__fid":
                     columns[c] = p[c]
-        table = pd.DataFrame(columns)
-        table = self._categorise(table, lookups, streams)
-        # Back to frame order (duplicated pairs share a row).
-        pos = pairs.reset_index().merge(frame[[key, "timestamp"]].reset_index(names="__row"), on=[key, "timestamp"])
-        pos = pos.sort_values("__row")["index"].to_numpy()
-        result = table.iloc[pos].reset_index(drop=True)
-        result.index = frame.index
-        return result
+        del parts, base
+        # copy=False: the stream results become the columns (a copy would double the peak at scale).
+        table = pd.DataFrame(columns, copy=False)
+        del columns
+        pa.default_memory_pool().release_unused()
+        return self._categorise(table, lookups, streams)
 
     def _lookup_sql(self, db: Database, lookups: list[_Lookup], fr_name: str) -> tuple[str, list[str]]:
         """SELECT of the frame with entity / ancestor columns and link keys."""
@@ -954,6 +978,35 @@ def clear_feature_cache() -> None:
     """Forget every cached running table and feature frame (e.g. to time features from cold)."""
     _RUNNING_CACHE.clear()
     _FRAME_CACHE.clear()
+
+
+def _stack(chunks: Iterator[pd.DataFrame], rows: int) -> pd.DataFrame:
+    """Row chunks (same columns: float64 or categorical with the same categories) as one frame of
+    ``rows`` rows, filled into arrays allocated once (concatenating would hold the matrix twice)."""
+    arrays: dict[str, np.ndarray] = {}
+    dtypes: dict[str, Any] = {}
+    start = 0
+    for chunk in chunks:
+        if not arrays:
+            for c in chunk.columns:
+                dtypes[c] = chunk[c].dtype
+                categorical = isinstance(dtypes[c], pd.CategoricalDtype)
+                arrays[c] = np.empty(rows, dtype=np.int32 if categorical else np.float64)
+        stop = start + len(chunk)
+        for c, out in arrays.items():
+            column = chunk[c]
+            out[start:stop] = column.cat.codes.to_numpy() if isinstance(dtypes[c], pd.CategoricalDtype) else column.to_numpy()
+        start = stop
+        del chunk, column
+    columns = {c: pd.Categorical.from_codes(out, dtype=dtypes[c]) if isinstance(dtypes[c], pd.CategoricalDtype) else out
+               for c, out in arrays.items()}
+    return pd.DataFrame(columns, copy=False)
+
+
+def _small(features: pd.DataFrame) -> bool:
+    """Whether a feature frame is small enough to keep a copy of (at scale, recomputing beats
+    holding the matrix twice)."""
+    return features.shape[0] * max(features.shape[1], 1) * 8 <= FRAME_CACHE_MAX_BYTES
 
 
 def _remember(memo: dict[str, Any], key: str, value: Any) -> None:

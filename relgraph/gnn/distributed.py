@@ -142,11 +142,11 @@ def fit_distributed(predictor: GNNPredictor, db: Database, task: TaskTables) -> 
 
 def _fit_local(predictor: GNNPredictor, db: Database, task: TaskTables, workers: int) -> GNNPredictor:
     """Start ``workers - 1`` processes on this machine; this process is worker 0."""
-    from relgraph.graph import build_graph
+    from relgraph.graph.mmap import graph_for
 
     cfg = predictor.config
     if cfg.graph_cache_dir is not None:  # the other workers then load the graph instead of building it
-        build_graph(db, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
+        graph_for(db, cfg.graph, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
     store = dist.TCPStore("127.0.0.1", 0, workers, is_master=True, timeout=TIMEOUT, wait_for_workers=False)
     payload = pickle.dumps((type(predictor), cfg, copy_for_workers(db), task, store.port, workers))
     context = mp.start_processes(_follow, args=(payload,), nprocs=workers - 1, join=False, start_method="spawn")

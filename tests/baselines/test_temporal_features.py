@@ -115,6 +115,22 @@ def test_duplicated_rows_and_frame_order_are_kept(shop) -> None:
     assert list(x["orders.count"]) == [1, 4, 1, 1]
 
 
+def test_large_frames_are_featurised_in_chunks_with_the_same_values(shop, monkeypatch) -> None:
+    """Frames past FEATURE_CHUNK_ROWS distinct rows go through in chunks: same values, same order."""
+    from relgraph.baselines import aggregates
+
+    frame = _frame([(c, d) for d in (0, 10, 60, 70, 90) for c in (1, 2)] + [(2, 60), (1, 10)])
+    frame.index = pd.Index(range(100, 100 + len(frame)))
+    b = _builder().fit(shop, "customers", frame)
+    whole = b.transform(shop, frame)
+    aggregates.clear_feature_cache()
+    monkeypatch.setattr(aggregates, "FEATURE_CHUNK_ROWS", 3)
+    chunked = b.transform(shop, frame)
+    assert list(chunked.index) == list(frame.index)
+    _assert_same_features(whole, chunked)
+    assert any(isinstance(dtype, pd.CategoricalDtype) for dtype in chunked.dtypes)
+
+
 def _assert_same_features(a: pd.DataFrame, b: pd.DataFrame) -> None:
     assert list(a.columns) == list(b.columns)
     for col in a.columns:
