@@ -9,6 +9,7 @@ model plus JSON (no pickle).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ import pandas as pd
 
 from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.baselines.label_context import LabelContext, WithLabelContext, label_horizon
+from relgraph.baselines.sample import MAX_TRAIN_ROWS, training_sample
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.json_values import json_strict, plain
@@ -79,6 +81,8 @@ class LightGBMPredictor:
         label_horizon: how long after its time a label is known (default: the query's target
             window end; task tables without a query: ``task.extra["label_horizon"]``, else no
             label context).
+        max_train_rows: train on a seeded sample of this many training rows when there are more
+            (``baselines.sample``; ``None``: all rows).
     """
 
     name = "lightgbm"
@@ -94,6 +98,7 @@ class LightGBMPredictor:
         early_stopping_rounds: int = 50,
         label_context: bool = False,
         label_horizon: pd.Timedelta | str | None = None,
+        max_train_rows: int | None = MAX_TRAIN_ROWS,
     ) -> None:
         self.seed = seed
         self.time_budget_s = time_budget_s
@@ -104,6 +109,7 @@ class LightGBMPredictor:
         self.early_stopping_rounds = early_stopping_rounds
         self.label_context = label_context
         self.label_horizon = None if label_horizon is None else str(pd.Timedelta(label_horizon))
+        self.max_train_rows = max_train_rows
         self.boosters_: list[Any] = []
         self.meta_: dict[str, Any] = {}
         self.feature_importance_: pd.Series | None = None
@@ -127,6 +133,7 @@ class LightGBMPredictor:
             raise QueryError(f"LightGBMPredictor handles binary, regression and multiclass tasks, not {task.task_type!r}")
         started = time.perf_counter()
         key = task.entity_key
+        task = dataclasses.replace(task, train=training_sample(task.train, self.max_train_rows, self.seed))
         if isinstance(self.builder, WithLabelContext):  # fitted before: the context is the new task's
             self.builder = self.builder.inner
         if self.label_context and task.task_type in ("binary", "regression"):
@@ -179,6 +186,7 @@ class LightGBMPredictor:
             "val_value": ensemble_score if higher_better else -ensemble_score,
             "trials": trials,
             "columns": list(x_train.columns),
+            "train_rows": len(task.train),
             "feature_seconds": feature_seconds,
             "fit_seconds": time.perf_counter() - started,
         }

@@ -16,6 +16,7 @@ Both follow the :class:`relgraph.predictor.Predictor` protocol and save as JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from relgraph.baselines.aggregates import TemporalFeatureBuilder
+from relgraph.baselines.sample import MAX_TRAIN_ROWS, training_sample
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
 from relgraph.json_values import json_strict, plain
@@ -182,12 +184,16 @@ class RecentFormRule:
         builder: feature builder (default: one computing only the candidates, unpruned); one
             fitted already (its windows, categories, centring from the same training rows) is
             used as it is, saving the fit's queries.
+        max_train_rows: fit on a seeded sample of this many training rows when there are more
+            (``baselines.sample``; ``None``: all rows).
     """
 
     name = "rule"
 
-    def __init__(self, candidates: str = LAST_N_PATTERN, builder: TemporalFeatureBuilder | None = None) -> None:
+    def __init__(self, candidates: str = LAST_N_PATTERN, builder: TemporalFeatureBuilder | None = None,
+                 max_train_rows: int | None = MAX_TRAIN_ROWS) -> None:
         self.candidates = candidates
+        self.max_train_rows = max_train_rows
         self.builder = builder or TemporalFeatureBuilder(max_features=None, include=candidates)
         self.state_: dict[str, Any] = {}
 
@@ -208,6 +214,7 @@ class RecentFormRule:
         if task.task_type not in ("binary", "regression", "multiclass"):
             raise QueryError(f"RecentFormRule handles binary, regression and multiclass tasks, not {task.task_type!r}")
         key = task.entity_key
+        task = dataclasses.replace(task, train=training_sample(task.train, self.max_train_rows))
         if self.builder.entity_table_ is None:
             x_train = self.builder.fit_transform(db, task.entity_table, task.train, key)
         else:  # a builder fitted already (e.g. a LightGBM member's state, on the same training rows)

@@ -169,7 +169,8 @@ class HybridPredictor:
                 oof[name][held] = values
         assert oof is not None
         builder = _WithGNNColumns(TemporalFeatureBuilder(), self, oof)
-        params = {"seed": self.seed, **self.lightgbm}
+        # all training rows: the out-of-fold columns are aligned with them by position
+        params = {"seed": self.seed, "max_train_rows": None, **self.lightgbm}
         self.lightgbm_ = LightGBMPredictor(builder=builder, **params).fit(  # type: ignore[arg-type]
             db, dataclasses.replace(task, train=train))
         builder.oof = None  # the training rows' columns are not needed again
