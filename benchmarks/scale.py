@@ -13,7 +13,8 @@ once; later runs reuse it. Each stage runs in its own subprocess, so every peak 
   size of the arrays written (``output_gib``). Engine-independent: run once per size.
 * ``labels``: the demo's churn query (``relgraph.query.build_task``) through the engine, after
   ``connect`` (connect time reported apart).
-* ``features``: ``TemporalFeatureBuilder`` (depth 2) fitted on the training table, through the engine.
+* ``features``: ``TemporalFeatureBuilder`` (depth 2) fitted on the training rows LightGBM uses (all of
+  them up to ``baselines.sample.MAX_TRAIN_ROWS``, a seeded sample past it), through the engine.
 * ``epoch1``: one GNN training epoch (``GNNPredictor``, ``graph="mmap"``, 2 threads; graph preparation
   not counted; with ``--max-steps`` the capped epoch's time is scaled to the full epoch's steps, the
   JSON keeps both; validation subsampled to 2,000 rows), then ``predict``: scores for 10k (entity, time) rows (fewer when the test split
@@ -79,7 +80,9 @@ def _connect(folder: str, engine: str) -> Any:
         raise RuntimeError("no Spark engine in this checkout yet (relgraph/engines/spark_engine.py, branch sparksql)")
     if engine == "duckdb":
         return relgraph.connect(folder)
-    return relgraph.connect(folder, engine=engine, spark_master="local[2]")
+    memory = os.environ.get("SCALE_SPARK_DRIVER_MEMORY")  # set by --spark-driver-memory
+    conf = {"spark.driver.memory": memory} if memory else None
+    return relgraph.connect(folder).with_engine(engine, master="local[2]", conf=conf)
 
 
 # ---- stages (run in a subprocess each) ---------------------------------------------------------------
@@ -128,15 +131,18 @@ def stage_labels(folder: str, engine: str, work: Path, args: argparse.Namespace)
 
 def stage_features(folder: str, engine: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from relgraph.baselines.aggregates import TemporalFeatureBuilder
+    from relgraph.baselines.sample import MAX_TRAIN_ROWS, training_sample
 
     db = _connect(folder, engine)
     task = _task(db)
-    frame = task.train[[task.entity_key, "timestamp", "label"]]
+    # the rows LightGBM featurises: all training rows, or its seeded sample past MAX_TRAIN_ROWS
+    frame = training_sample(task.train, MAX_TRAIN_ROWS)[[task.entity_key, "timestamp", "label"]]
     started = time.perf_counter()
     features = TemporalFeatureBuilder(depth=2).fit_transform(db, task.entity_table, frame, task.entity_key,
                                                              task.task_type)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_gib": _peak_gib(), "rows": len(frame), "features": int(features.shape[1])}
+    return {"seconds": seconds, "peak_gib": _peak_gib(), "rows": len(frame), "train_rows": len(task.train),
+            "features": int(features.shape[1])}
 
 
 def _gnn_config(work: Path, args: argparse.Namespace, workers: int = 1) -> Any:
@@ -205,8 +211,10 @@ def _subprocess(stage: str, folder: Path, engine: str, work: Path, args: argpars
     if args.max_steps:
         command += ["--max-steps", str(args.max_steps)]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if args.spark_driver_memory:
+        env["SCALE_SPARK_DRIVER_MEMORY"] = args.spark_driver_memory
+    done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=env)
     wall = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if not lines:
@@ -235,6 +243,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512, help="GNN seeds per step")
     parser.add_argument("--max-steps", type=int, default=None, help="cap the epoch at this many steps")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per stage")
+    parser.add_argument("--spark-driver-memory", help="Spark driver memory (e.g. 8g; default: relgraph's 2g)")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="duckdb", help=argparse.SUPPRESS)

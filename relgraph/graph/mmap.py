@@ -258,6 +258,16 @@ class _Builder:
         self.meta: dict[str, Any] = {"version": MMAP_VERSION, "graph_version": GRAPH_CODE_VERSION,
                                      "tables": list(sources), "edges": [], "features": {}}
         self.times: dict[str, np.ndarray | None] = {}
+        self._orders: dict[str, np.ndarray] = {}
+
+    def time_order(self, table: str) -> np.ndarray:
+        """Rows of timed ``table`` in (time, row) order: sorted once per table (the foreign keys
+        and the category codes of a table share it), kept as a scratch file read memory-mapped."""
+        if table not in self._orders:
+            path = self.folder / f"_order_{len(self._orders)}.npy"
+            np.save(path, np.argsort(np.asarray(self.times[table]), kind="stable"))
+            self._orders[table] = np.load(path, mmap_mode="r")
+        return self._orders[table]
 
     def array(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.lib.format.open_memmap(self.folder / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
@@ -292,6 +302,9 @@ class _Builder:
             )
         for i, table in enumerate(tables):
             self.meta["features"][table] = self._features(i, table)
+        for path in self.folder.glob("_order_*.npy"):  # scratch, not part of the graph
+            path.unlink()
+        self._orders.clear()
         (self.folder / _META).write_text(json.dumps(self.meta))
 
     # ---- edges -----------------------------------------------------------------------------------
@@ -347,9 +360,9 @@ class _Builder:
             eligible_counts, visit = counts, self._ranges(n_child)
         else:
             eligible_counts = self._bincount(parent_of, n_parent, child_time)
-            order = np.argsort(np.asarray(child_time), kind="stable")
-            keep = int(np.searchsorted(np.asarray(child_time)[order], NEVER, side="left"))
-            order = order[:keep]
+            keep = sum(int(np.count_nonzero(child_time[lo : lo + self.chunk] < NEVER))
+                       for lo in range(0, n_child, self.chunk))
+            order = self.time_order(child)[:keep]  # NEVER (no time) sorts last
             visit = (order[lo : lo + self.chunk] for lo in range(0, len(order), self.chunk))
         self._csr(f"c{j}_f", eligible_counts, parent_of, visit, child_time)
         del visit
@@ -453,7 +466,7 @@ class _Builder:
         meta["categorical_names"], meta["categorical_vocab"] = cat_names, []
         if cat_names:
             row_times = np.asarray(times) if times is not None else np.full(n, cols.ALWAYS, dtype=np.int64)
-            time_order = np.argsort(row_times, kind="stable")
+            time_order = self.time_order(table) if times is not None else np.arange(n)
             sorted_times = row_times[time_order]
             for j, name in enumerate(cat_names):
                 codes, vocab, first = cols._first_appearance_codes(source.column(name), time_order, sorted_times)
@@ -487,7 +500,7 @@ class _Builder:
         meta["multicategorical_names"], meta["multicategorical_vocab"] = multi_names, []
         if multi_names:
             row_times = np.asarray(times) if times is not None else np.full(n, cols.ALWAYS, dtype=np.int64)
-            time_order = np.argsort(row_times, kind="stable")
+            time_order = self.time_order(table) if times is not None else np.arange(n)
             rank = np.empty(n, dtype=np.int64)
             rank[time_order] = np.arange(n)
             for c, name in enumerate(multi_names):
