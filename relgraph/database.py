@@ -192,6 +192,7 @@ def connect(
     schema: str | Path | None = None,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    spark_conf: dict[str, str] | None = None,
 ) -> Database:
     """Open a source and work out its schema.
 
@@ -203,6 +204,7 @@ def connect(
         engine: where labels and features are computed: ``"duckdb"`` (embedded, default) or
             ``"spark"`` (PySpark; see :mod:`relgraph.engines`).
         spark_master: the Spark master with ``engine="spark"`` (default ``local[2]``).
+        spark_conf: extra Spark settings with ``engine="spark"`` (e.g. ``{"spark.driver.memory": "16g"}``).
     """
     from relgraph.connectors import read_source
     from relgraph.connectors.files import separate_parts
@@ -214,5 +216,7 @@ def connect(
         apart = [name for name, o in overrides.tables.items() if o.parts is False]
         data = separate_parts(data, apart, f"schema file {overrides.path}")
     db = Database(data, build_schema(data, schema_file=schema))
-    options = {} if spark_master is None else {"master": spark_master}
+    options: dict[str, object] = {} if spark_master is None else {"master": spark_master}
+    if spark_conf:
+        options["conf"] = dict(spark_conf)
     return db.with_engine(engine, **options)

@@ -103,6 +103,8 @@ FRAME_CACHE_SIZE = 32
 FRAME_CACHE_MAX_BYTES = 512 * 2**20
 #: Frames with more distinct (key, time) rows are featurised in chunks of this many rows.
 FEATURE_CHUNK_ROWS = 400_000
+#: Running tables beyond this many bytes in all are not kept between streams of a chunked frame.
+RUNNING_CACHE_MAX_BYTES = 2 * 2**30
 #: Feature frames per database: builder configuration + frame content -> features (and fitted state).
 _FRAME_CACHE: weakref.WeakKeyDictionary[Database, dict[str, Any]] = weakref.WeakKeyDictionary()
 
@@ -483,12 +485,7 @@ class TemporalFeatureBuilder:
 
     def _transform(self, db: Database, frame: pd.DataFrame, key: str) -> pd.DataFrame:
         pairs = frame[[key, "timestamp"]].drop_duplicates().reset_index(drop=True)
-        if len(pairs) <= FEATURE_CHUNK_ROWS:
-            table = self._transform_pairs(db, pairs, key)
-        else:  # in row chunks, so each stream's intermediate tables stay chunk-sized
-            chunks = (self._transform_pairs(db, pairs.iloc[i: i + FEATURE_CHUNK_ROWS].reset_index(drop=True), key)
-                      for i in range(0, len(pairs), FEATURE_CHUNK_ROWS))
-            table = _stack(chunks, len(pairs))
+        table = self._transform_pairs(db, pairs, key)
         # Back to frame order (duplicated pairs share a row).
         pos = pairs.reset_index().merge(frame[[key, "timestamp"]].reset_index(names="__row"), on=[key, "timestamp"])
         pos = pos.sort_values("__row")["index"].to_numpy()
@@ -513,21 +510,25 @@ class TemporalFeatureBuilder:
         finally:
             con.unregister(fr_name)
         # The frame with its anchor keys (entity, ancestors) is the left side of every stream.
-        ext_name = f"__rg_frame_ext_{uuid.uuid4().hex}"
-        con.register(ext_name, ext.select([c for c in ext.column_names if c in ("__fid", "__t", "__key") or c.startswith("__link")]))
-        try:
-            parts = [ext.to_pandas()]
-            for s in streams:
-                feats = self._stream_features(s)
-                if keep is not None:
-                    feats = [f for f in feats if f.name in keep]
-                elif wanted is not None:
-                    feats = [f for f in feats if wanted(f.name)]
-                if feats:
-                    parts.append(self._run_stream(db, s, feats, ext_name))
-                    pa.default_memory_pool().release_unused()  # the stream's transient tables
-        finally:
-            con.unregister(ext_name)
+        anchors = ext.select([c for c in ext.column_names if c in ("__fid", "__t", "__key") or c.startswith("__link")])
+        parts = [ext.to_pandas()]
+        del ext
+        for s in streams:
+            feats = self._stream_features(s)
+            if keep is not None:
+                feats = [f for f in feats if f.name in keep]
+            elif wanted is not None:
+                feats = [f for f in feats if wanted(f.name)]
+            if not feats:
+                continue
+            if len(pairs) <= FEATURE_CHUNK_ROWS:
+                parts.append(self._run_stream_over(db, s, feats, anchors))
+            else:  # stream by stream, in row chunks: the temporaries stay chunk-sized
+                chunks = (self._categorise(self._run_stream_over(db, s, feats, anchors.slice(lo, FEATURE_CHUNK_ROWS)),
+                                           lookups, streams) for lo in range(0, len(pairs), FEATURE_CHUNK_ROWS))
+                parts.append(_stack(chunks, len(pairs)))
+                _forget_running(db, con, s)
+            pa.default_memory_pool().release_unused()  # the stream's transient tables
         base = parts[0]
         columns: dict[str, Any] = {}
         for name in base_features:
@@ -723,6 +724,16 @@ class TemporalFeatureBuilder:
                     table = table.append_column(ids[n], fresh.column(ids[n]))
             cache[cache_key] = table
         return table.select(["__anchor", "__t"] + [ids[n] for n in names]).rename_columns(["__anchor", "__t"] + names)
+
+    def _run_stream_over(self, db: Database, s: _Stream, feats: list[_Feature], anchors: pa.Table) -> pd.DataFrame:
+        """:meth:`_run_stream` for the frame rows of ``anchors`` (registered while it runs)."""
+        con = engine_for(db)
+        name = f"__rg_frame_ext_{uuid.uuid4().hex}"
+        con.register(name, anchors)
+        try:
+            return self._run_stream(db, s, feats, name)
+        finally:
+            con.unregister(name)
 
     def _run_stream(self, db: Database, s: _Stream, feats: list[_Feature], ext_name: str) -> pd.DataFrame:
         """The features of one stream for every row of the frame table ``ext_name``.
@@ -1001,6 +1012,14 @@ def _stack(chunks: Iterator[pd.DataFrame], rows: int) -> pd.DataFrame:
     columns = {c: pd.Categorical.from_codes(out, dtype=dtypes[c]) if isinstance(dtypes[c], pd.CategoricalDtype) else out
                for c, out in arrays.items()}
     return pd.DataFrame(columns, copy=False)
+
+
+def _forget_running(db: Database, con: Engine, s: _Stream) -> None:
+    """Drop stream ``s``'s running table from the cache once the cache holds more than
+    :data:`RUNNING_CACHE_MAX_BYTES` (at scale, recomputing it beats holding every stream's)."""
+    cache = _RUNNING_CACHE.get(db, {})
+    if sum(t.nbytes for t in cache.values()) > RUNNING_CACHE_MAX_BYTES:
+        cache.pop(f"{con.name}|{s.sql}", None)
 
 
 def _small(features: pd.DataFrame) -> bool:

@@ -76,12 +76,21 @@ DEFAULT_CONF = {
     "spark.sql.ansi.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
-    "spark.driver.memory": "2g",
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
 }
 
 _MARKER = "_RELGRAPH_STAGED"
+
+
+def default_driver_memory() -> str:
+    """``spark.driver.memory`` when not set: a third of this machine's memory, at least 2g (in
+    ``local[N]`` the driver is also the executor; 2g ran out at 10M event rows)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "2g"
+    return f"{max(2, int(total / 3 / 2**30))}g"
 
 
 def _require_pyspark() -> Any:
@@ -107,7 +116,8 @@ def spark_session(master: str = "local[2]", conf: dict[str, str] | None = None) 
     if active is not None:
         return active
     builder = SparkSession.builder.master(master).appName("relgraph")
-    for key, value in {**DEFAULT_CONF, **(conf or {})}.items():
+    settings = {**DEFAULT_CONF, "spark.driver.memory": default_driver_memory(), **(conf or {})}
+    for key, value in settings.items():
         builder = builder.config(key, str(value))
     try:
         with _quiet():
@@ -380,6 +390,12 @@ class SparkEngine:
             with _quiet():
                 return self.spark.sql(spark_sql).toArrow()
         except Exception as err:
+            if isinstance(err, (ConnectionError, EOFError)) or type(err).__name__ == "Py4JNetworkError":
+                raise QueryError(  # the JVM went away: most often out of memory
+                    f"Spark stopped during the query ({type(err).__name__}), most often out of memory: "
+                    "give it more with --spark-conf spark.driver.memory=16g "
+                    "(Python: relgraph.connect(..., spark_conf={'spark.driver.memory': '16g'}))"
+                ) from err
             text = str(err).strip()
             reason = text.splitlines()[0] if text else type(err).__name__
             raise QueryError(

@@ -76,6 +76,7 @@ def train(
     schema: str | None = None,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    spark_conf: dict[str, str] | None = None,
     workers: int = 1,
     label_context: bool = False,
 ) -> Run | None:
@@ -84,7 +85,7 @@ def train(
     given ``task_tables`` (a folder of ``train/val/test.parquet``), and return the :class:`Run`.
 
     The run folder is ``out`` (default: a new temporary folder; keep it with :meth:`Run.save`).
-    ``engine`` / ``spark_master``: where the SQL runs when ``db`` is a source (see
+    ``engine`` / ``spark_master`` / ``spark_conf``: where the SQL runs when ``db`` is a source (see
     :func:`relgraph.connect`); a given :class:`Database` keeps its own engine.
     ``workers`` > 1 trains the GNN (of any kind that has one; node tasks) with that many processes
     on this machine (``relgraph.gnn.distributed``); the run folder is the same as with one. Under
@@ -99,7 +100,8 @@ def train(
         from relgraph.gnn import GNNConfig
 
         gnn_config = dataclasses.replace(gnn_config or GNNConfig(), workers=workers)
-    database = db if isinstance(db, Database) else connect(db, schema=schema, engine=engine, spark_master=spark_master)
+    database = db if isinstance(db, Database) else connect(db, schema=schema, engine=engine, spark_master=spark_master,
+                                                                spark_conf=spark_conf)
     source = TaskSource(
         query=query,
         val_cutoff=val_cutoff,

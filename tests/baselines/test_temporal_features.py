@@ -125,7 +125,9 @@ def test_large_frames_are_featurised_in_chunks_with_the_same_values(shop, monkey
     whole = b.transform(shop, frame)
     aggregates.clear_feature_cache()
     monkeypatch.setattr(aggregates, "FEATURE_CHUNK_ROWS", 3)
+    monkeypatch.setattr(aggregates, "RUNNING_CACHE_MAX_BYTES", 0)  # and running tables dropped after use
     chunked = b.transform(shop, frame)
+    assert not aggregates._RUNNING_CACHE.get(shop)
     assert list(chunked.index) == list(frame.index)
     _assert_same_features(whole, chunked)
     assert any(isinstance(dtype, pd.CategoricalDtype) for dtype in chunked.dtypes)

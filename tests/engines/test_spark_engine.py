@@ -165,3 +165,35 @@ def test_spark_sql_error_is_one_line(spark: Any, tmp_path: Path) -> None:
     with pytest.raises(QueryError, match="failed in Spark .*relgraph query --explain") as info:
         engine.execute('SELECT "nope" FROM "order"')
     assert "\n" not in str(info.value)
+
+
+def test_spark_stopping_mid_query_says_to_raise_its_memory(spark: Any, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = engine_for(_db().with_engine("spark", staging_dir=tmp_path / "staged"))
+
+    def refused(sql: str) -> Any:  # what py4j raises once the JVM has died
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(engine.spark, "sql", refused)
+    with pytest.raises(QueryError, match="Spark stopped .*out of memory.*--spark-conf spark.driver.memory=") as info:
+        engine.execute('SELECT * FROM "order"')
+    assert "\n" not in str(info.value)
+
+
+def test_spark_conf_options_and_default_driver_memory() -> None:
+    import argparse
+
+    from relgraph.cli.engine_args import add_engine_arguments, connect_options
+    from relgraph.engines.spark_engine import default_driver_memory
+
+    parser = argparse.ArgumentParser()
+    add_engine_arguments(parser)
+    args = parser.parse_args(["--engine", "spark", "--spark-conf", "spark.driver.memory=16g",
+                              "--spark-conf", "spark.sql.shuffle.partitions = 8"])
+    assert connect_options(args) == {"engine": "spark", "spark_master": "local[2]",
+                                     "spark_conf": {"spark.driver.memory": "16g", "spark.sql.shuffle.partitions": "8"}}
+    assert connect_options(parser.parse_args(["--spark-conf", "a=b"]))["spark_conf"] is None  # duckdb: unused
+    with pytest.raises(QueryError, match="KEY=VALUE"):
+        connect_options(parser.parse_args(["--engine", "spark", "--spark-conf", "spark.driver.memory"]))
+    memory = default_driver_memory()
+    assert memory.endswith("g") and int(memory[:-1]) >= 2
