@@ -62,6 +62,7 @@ Feature names say what they are: ``results.positionOrder.mean.last10``,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -524,9 +525,13 @@ class TemporalFeatureBuilder:
             if len(pairs) <= FEATURE_CHUNK_ROWS:
                 parts.append(self._run_stream_over(db, s, feats, anchors))
             else:  # stream by stream, in row chunks: the temporaries stay chunk-sized
-                chunks = (self._categorise(self._run_stream_over(db, s, feats, anchors.slice(lo, FEATURE_CHUNK_ROWS)),
-                                           lookups, streams) for lo in range(0, len(pairs), FEATURE_CHUNK_ROWS))
-                parts.append(_stack(chunks, len(pairs)))
+                running = self._running_table(db, con, s, sorted(set().union(*(f.running for f in feats))))
+                with self._positions(con, running) as pos_name:  # registered once for all chunks
+                    chunks = (self._categorise(self._run_stream_over(db, s, feats, anchors.slice(lo, FEATURE_CHUNK_ROWS),
+                                                                     pos_name), lookups, streams)
+                              for lo in range(0, len(pairs), FEATURE_CHUNK_ROWS))
+                    parts.append(_stack(chunks, len(pairs)))
+                del running
                 _forget_running(db, con, s)
             pa.default_memory_pool().release_unused()  # the stream's transient tables
         base = parts[0]
@@ -725,17 +730,30 @@ class TemporalFeatureBuilder:
             cache[cache_key] = table
         return table.select(["__anchor", "__t"] + [ids[n] for n in names]).rename_columns(["__anchor", "__t"] + names)
 
-    def _run_stream_over(self, db: Database, s: _Stream, feats: list[_Feature], anchors: pa.Table) -> pd.DataFrame:
+    def _run_stream_over(self, db: Database, s: _Stream, feats: list[_Feature], anchors: pa.Table,
+                         pos_name: str | None = None) -> pd.DataFrame:
         """:meth:`_run_stream` for the frame rows of ``anchors`` (registered while it runs)."""
         con = engine_for(db)
         name = f"__rg_frame_ext_{uuid.uuid4().hex}"
         con.register(name, anchors)
         try:
-            return self._run_stream(db, s, feats, name)
+            return self._run_stream(db, s, feats, name, pos_name)
         finally:
             con.unregister(name)
 
-    def _run_stream(self, db: Database, s: _Stream, feats: list[_Feature], ext_name: str) -> pd.DataFrame:
+    @contextlib.contextmanager
+    def _positions(self, con: Engine, running: pa.Table) -> Iterator[str]:
+        """The running rows' ``(__anchor, __t, __i)`` registered on ``con`` while in use (its name)."""
+        name = f"__rg_pos_{uuid.uuid4().hex}"
+        con.register(name, pa.table({"__anchor": running.column("__anchor"), "__t": running.column("__t"),
+                                     "__i": pa.array(np.arange(running.num_rows, dtype=np.int64))}))
+        try:
+            yield name
+        finally:
+            con.unregister(name)
+
+    def _run_stream(self, db: Database, s: _Stream, feats: list[_Feature], ext_name: str,
+                    pos_name: str | None = None) -> pd.DataFrame:
         """The features of one stream for every row of the frame table ``ext_name``.
 
         Per frame row, the position of its anchor's last running row at or before ``t`` (and at
@@ -744,6 +762,7 @@ class TemporalFeatureBuilder:
         positions (Arrow ``take``) and the feature expressions evaluated over the positionally
         aligned tables ``X`` (frame), ``R`` (at t), ``W<days>`` (at t - window) and ``E``
         (window extremes), held as struct columns of one table (``R.x0_n`` is a struct field).
+        ``pos_name``: the running rows' positions registered already (:meth:`_positions`).
         """
         con = engine_for(db)
         needed = sorted(set().union(*(f.running for f in feats)))
@@ -751,14 +770,10 @@ class TemporalFeatureBuilder:
         extremes = sorted(set().union(*(f.extremes for f in feats)))
         running = self._running_table(db, con, s, needed)
         tag = uuid.uuid4().hex
-        positions = pa.table({"__anchor": running.column("__anchor"), "__t": running.column("__t"),
-                              "__i": pa.array(np.arange(running.num_rows, dtype=np.int64))})
-        pos_name = f"__rg_pos_{tag}"
-        con.register(pos_name, positions)
-        try:
+        with contextlib.ExitStack() as stack:
+            if pos_name is None:
+                pos_name = stack.enter_context(self._positions(con, running))
             located = _execute(con, _locate_sql(pos_name, f"SELECT __fid, __t, {s.anchor} AS __a FROM {ext_name}", shifts))
-        finally:
-            con.unregister(pos_name)
         tables = {"X": located.select(["__fid", "__t"])}
         if needed:
             tables["R"] = running.select(needed).take(located.column("__r"))

@@ -76,6 +76,8 @@ DEFAULT_CONF = {
     "spark.sql.ansi.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+    # unlimited (Spark: 1g): the feature builder collects running tables to the driver
+    "spark.driver.maxResultSize": "0",
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
 }
@@ -397,7 +399,11 @@ class SparkEngine:
                     "(Python: relgraph.connect(..., spark_conf={'spark.driver.memory': '16g'}))"
                 ) from err
             text = str(err).strip()
-            reason = text.splitlines()[0] if text else type(err).__name__
+            lines = text.splitlines()
+            # py4j's first line names only the call ("An error occurred while calling o341..."):
+            # the Java exception's own line says what failed
+            cause = next((line.strip() for line in lines if "Exception:" in line), None)
+            reason = (cause or (lines[0] if lines else type(err).__name__))[:300]
             raise QueryError(
                 f"the SQL failed in Spark ({reason}); see the SQL with relgraph query --explain"
             ) from err
