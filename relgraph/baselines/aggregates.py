@@ -720,7 +720,7 @@ class TemporalFeatureBuilder:
             fresh = _execute(con,
                 f"SELECT __anchor, __t{picked} FROM (SELECT __anchor, __t{cols}, "
                 f"row_number() OVER (PARTITION BY __anchor, __t ORDER BY __ord DESC) AS __step FROM ({s.sql})) "
-                f"WHERE __step = 1 ORDER BY __anchor, __t"
+                f"WHERE __step = 1 ORDER BY __anchor, __t", large=True,
             )
             if table is None:
                 table = fresh
@@ -946,9 +946,9 @@ def _struct(table: pa.Table) -> pa.StructArray:
     return pa.StructArray.from_arrays(arrays, names=table.column_names) if arrays else pa.array([{}] * table.num_rows)
 
 
-def _execute(con: Engine, sql: str) -> pa.Table:
+def _execute(con: Engine, sql: str, large: bool = False) -> pa.Table:
     """Run one statement of the builder (DuckDB dialect) on ``con``, translated for its dialect."""
-    return con.execute(sql if con.name == "duckdb" else _spark_sql(sql), {})
+    return con.execute(sql if con.name == "duckdb" else _spark_sql(sql), {}, large=large)
 
 
 def _rows(con: Engine, sql: str) -> list[tuple[Any, ...]]:

@@ -32,8 +32,10 @@ class Engine(Protocol):
 
     name: str
 
-    def execute(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
-        """Run one statement in DuckDB's dialect with ``$name`` parameters; the result as Arrow."""
+    def execute(self, sql: str, params: dict[str, Any] | None = None, large: bool = False) -> pa.Table:
+        """Run one statement in DuckDB's dialect with ``$name`` parameters; the result as Arrow.
+        ``large``: the result may be too big to pass through a distributed engine's driver in one
+        piece (Spark then writes it as Parquet and it is read from there; plain column names only)."""
         ...
 
     def register(self, name: str, table: pa.Table | pd.DataFrame) -> None:

@@ -16,7 +16,7 @@ class DuckDBEngine:
     def __init__(self, db: Any) -> None:
         self.con = db.duckdb()
 
-    def execute(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+    def execute(self, sql: str, params: dict[str, Any] | None = None, large: bool = False) -> pa.Table:
         return self.con.sql(sql, params=params or {}).to_arrow_table()
 
     def register(self, name: str, table: pa.Table | pd.DataFrame) -> None:

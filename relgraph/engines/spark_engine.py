@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from relgraph.errors import QueryError
 
@@ -386,10 +387,12 @@ class SparkEngine:
         """The Spark SQL :meth:`execute` runs for ``sql``."""
         return translate(sql, params)
 
-    def execute(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+    def execute(self, sql: str, params: dict[str, Any] | None = None, large: bool = False) -> pa.Table:
         spark_sql = translate(sql, params)
         try:
             with _quiet():
+                if large:
+                    return self._through_parquet(self.spark.sql(spark_sql))
                 return self.spark.sql(spark_sql).toArrow()
         except Exception as err:
             if isinstance(err, (ConnectionError, EOFError)) or type(err).__name__ == "Py4JNetworkError":
@@ -407,6 +410,20 @@ class SparkEngine:
             raise QueryError(
                 f"the SQL failed in Spark ({reason}); see the SQL with relgraph query --explain"
             ) from err
+
+    def _through_parquet(self, frame: Any) -> pa.Table:
+        """``frame``'s rows, in order, written by Spark as Parquet and read back here: the driver's
+        JVM never holds the whole result (``toArrow`` collects it in the heap first)."""
+        folder = Path(tempfile.mkdtemp(prefix=".result-", dir=self.staging_dir.parent))
+        try:
+            frame.write.mode("overwrite").parquet(str(folder / "r"))
+            # part files are numbered by partition, and a sorted result's partitions are in order
+            parts = sorted((folder / "r").glob("part-*.parquet"))
+            tables = [pq.read_table(p) for p in parts]
+            schema = tables[0].schema if tables else frame.limit(0).toArrow().schema
+            return pa.concat_tables(tables) if tables else schema.empty_table()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def register(self, name: str, table: pa.Table | pd.DataFrame) -> None:
         arrow = table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
