@@ -23,6 +23,7 @@ import datetime
 import logging
 import os
 import pickle
+import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -148,21 +149,29 @@ def _fit_local(predictor: GNNPredictor, db: Database, task: TaskTables, workers:
     if cfg.graph_cache_dir is not None:  # the other workers then load the graph instead of building it
         graph_for(db, cfg.graph, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
     store = dist.TCPStore("127.0.0.1", 0, workers, is_master=True, timeout=TIMEOUT, wait_for_workers=False)
-    payload = pickle.dumps((type(predictor), cfg, copy_for_workers(db), task, store.port, workers))
-    context = mp.start_processes(_follow, args=(payload,), nprocs=workers - 1, join=False, start_method="spawn")
-    group = None
+    # The workers' share (database included) goes through a file, streamed: no second in-memory
+    # copy of the database stays in this process while it trains.
+    handle, payload = tempfile.mkstemp(prefix="relgraph-workers-", suffix=".pickle")
     try:
-        _wait_for_workers(store, context, workers)
-        group = WorkerGroup.start(0, workers, store)
-        predictor._fit(db, task, group)
-    except BaseException as err:
-        _stop(context, err)
-        raise
+        with os.fdopen(handle, "wb") as out:
+            pickle.dump((type(predictor), cfg, copy_for_workers(db), task, store.port, workers), out,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+        context = mp.start_processes(_follow, args=(payload,), nprocs=workers - 1, join=False, start_method="spawn")
+        group = None
+        try:
+            _wait_for_workers(store, context, workers)
+            group = WorkerGroup.start(0, workers, store)
+            predictor._fit(db, task, group)
+        except BaseException as err:
+            _stop(context, err)
+            raise
+        finally:
+            if group is not None:
+                group.close()
+        while not context.join():
+            pass
     finally:
-        if group is not None:
-            group.close()
-    while not context.join():
-        pass
+        os.unlink(payload)
     return predictor
 
 
@@ -189,9 +198,11 @@ def _wait_for_workers(store: dist.Store, context: Any, workers: int) -> None:
                 raise ModelError("a training worker ended before training started") from None
 
 
-def _follow(index: int, payload: bytes) -> None:
-    """Worker ``index + 1`` of a local group: the same fit, no checkpoints, nothing kept."""
-    cls, cfg, db, task, port, workers = pickle.loads(payload)
+def _follow(index: int, payload: str) -> None:
+    """Worker ``index + 1`` of a local group: the same fit, no checkpoints, nothing kept.
+    ``payload``: the file worker 0 pickled the share into (removed by worker 0)."""
+    with open(payload, "rb") as share:
+        cls, cfg, db, task, port, workers = pickle.load(share)
     predictor = cls(cfg, checkpoint_dir=None, quiet=True)
     store = dist.TCPStore("127.0.0.1", port, workers, is_master=False, timeout=TIMEOUT)
     store.set(f"ready/{index + 1}", "1")
