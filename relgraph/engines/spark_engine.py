@@ -404,9 +404,12 @@ class SparkEngine:
             text = str(err).strip()
             lines = text.splitlines()
             # py4j's first line names only the call ("An error occurred while calling o341..."):
-            # the Java exception's own line says what failed
-            cause = next((line.strip() for line in lines if "Exception:" in line), None)
+            # the innermost Java cause says what failed
+            causes = [line.strip().removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")]
+            cause = causes[-1] if causes else next((line.strip(": ") for line in lines if "Exception:" in line), None)
             reason = (cause or (lines[0] if lines else type(err).__name__))[:300]
+            if "OutOfMemory" in reason or "OUT_OF_MEMORY" in reason:
+                reason += "; raise --spark-conf spark.driver.memory or spark.sql.shuffle.partitions"
             raise QueryError(
                 f"the SQL failed in Spark ({reason}); see the SQL with relgraph query --explain"
             ) from err

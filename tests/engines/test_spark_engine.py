@@ -197,3 +197,18 @@ def test_spark_conf_options_and_default_driver_memory() -> None:
         connect_options(parser.parse_args(["--engine", "spark", "--spark-conf", "spark.driver.memory"]))
     memory = default_driver_memory()
     assert memory.endswith("g") and int(memory[:-1]) >= 2
+
+
+def test_spark_error_names_the_innermost_java_cause(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = engine_for(_db().with_engine("spark", staging_dir=tmp_path / "staged"))
+    text = ("An error occurred while calling o341.getResult.\n: org.apache.spark.SparkException: Exception thrown in "
+            "awaitResult:\n\tat x.y(Z.scala:1)\nCaused by: org.apache.spark.SparkException: Job aborted\n"
+            "Caused by: org.apache.spark.memory.SparkOutOfMemoryError: [AGGREGATE_OUT_OF_MEMORY] No enough memory")
+
+    def failing(sql: str) -> Any:
+        raise RuntimeError(text)
+
+    monkeypatch.setattr(engine.spark, "sql", failing)
+    with pytest.raises(QueryError, match=r"\[AGGREGATE_OUT_OF_MEMORY\].*spark.driver.memory") as info:
+        engine.execute('SELECT * FROM "order"')
+    assert "\n" not in str(info.value) and "o341" not in str(info.value)
