@@ -84,6 +84,8 @@ DEFAULT_CONF = {
 }
 
 _MARKER = "_RELGRAPH_STAGED"
+#: Registered tables with more rows go to Spark as Parquet files, not as relations in the driver's heap.
+REGISTER_IN_MEMORY_ROWS = 500_000
 
 
 def default_driver_memory() -> str:
@@ -350,6 +352,7 @@ class SparkEngine:
         for key in ("spark.sql.session.timeZone", "spark.sql.timestampType", "spark.sql.ansi.enabled"):
             self.spark.conf.set(key, (conf or {}).get(key, DEFAULT_CONF[key]))
         self.staging_dir = self._stage(db, staging_dir)
+        self._files: dict[str, Path] = {}  # registered relations written as Parquet: their folders
         self.tables = list(db.tables)
         for index, name in enumerate(self.tables):
             frame = self.spark.read.parquet(str(self.staging_dir / f"t{index}.parquet"))
@@ -441,9 +444,20 @@ class SparkEngine:
             fields.append(pa.field(field.name, kind))
         # Spark times are microseconds: finer digits are dropped (as in the staged tables).
         arrow = arrow.cast(pa.schema(fields), safe=False) if fields else arrow
+        self.unregister(name)
         with _quiet():
-            frame = self.spark.createDataFrame(arrow)
+            if arrow.num_rows > REGISTER_IN_MEMORY_ROWS:
+                # Large: a Parquet file Spark reads, not a relation held in the driver's heap.
+                folder = Path(tempfile.mkdtemp(prefix=".registered-", dir=self.staging_dir.parent))
+                pq.write_table(arrow, folder / "t.parquet")
+                self._files[name] = folder
+                frame = self.spark.read.parquet(str(folder / "t.parquet"))
+            else:
+                frame = self.spark.createDataFrame(arrow)
         frame.createOrReplaceTempView(_backquote(name))
 
     def unregister(self, name: str) -> None:
         self.spark.catalog.dropTempView(_backquote(name))
+        folder = self._files.pop(name, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)

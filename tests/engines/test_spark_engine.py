@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from query_fixtures import make_db
 
@@ -212,3 +213,22 @@ def test_spark_error_names_the_innermost_java_cause(spark: Any, tmp_path: Path, 
     with pytest.raises(QueryError, match=r"\[AGGREGATE_OUT_OF_MEMORY\].*spark.driver.memory") as info:
         engine.execute('SELECT * FROM "order"')
     assert "\n" not in str(info.value) and "o341" not in str(info.value)
+
+
+@pytest.mark.parametrize("in_memory_rows", [0, 10**9])
+def test_registered_tables_read_the_same_from_parquet_or_memory(spark: Any, tmp_path: Path, in_memory_rows: int,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from relgraph.engines import spark_engine
+
+    monkeypatch.setattr(spark_engine, "REGISTER_IN_MEMORY_ROWS", in_memory_rows)
+    engine = engine_for(_db().with_engine("spark", staging_dir=tmp_path / "staged"))
+    frame = pa.table({"k": [3, 1, 2], "t": pa.array([day(1), day(-2), day(5)], pa.timestamp("ns")),
+                      "s": pa.array([{"a": 1.5, "b": None}, {"a": None, "b": 2}, {"a": 0.0, "b": 3}])})
+    engine.register("__rg_test", frame)
+    sql = 'SELECT r.k, r.t, r.s.a AS a, o.order_id FROM __rg_test r LEFT JOIN "order" o ON o.customer_id = r.k ORDER BY r.k, o.order_id'
+    duck = engine_for(_db())
+    duck.register("__rg_test", frame)
+    expected = duck.execute(sql).to_pandas()
+    pd.testing.assert_frame_equal(engine.execute(sql).to_pandas(), expected, check_dtype=False)
+    engine.unregister("__rg_test")
+    assert not list(tmp_path.glob(".registered-*"))
