@@ -525,7 +525,7 @@ class TemporalFeatureBuilder:
             if len(pairs) <= FEATURE_CHUNK_ROWS:
                 parts.append(self._run_stream_over(db, s, feats, anchors))
             else:  # stream by stream, in row chunks: the temporaries stay chunk-sized
-                running = self._running_table(db, con, s, sorted(set().union(*(f.running for f in feats))))
+                running = self._running_table(db, con, s, _running_names(feats))
                 with self._positions(con, running) as pos_name:  # registered once for all chunks
                     chunks = (self._categorise(self._run_stream_over(db, s, feats, anchors.slice(lo, FEATURE_CHUNK_ROWS),
                                                                      pos_name), lookups, streams)
@@ -765,7 +765,7 @@ class TemporalFeatureBuilder:
         ``pos_name``: the running rows' positions registered already (:meth:`_positions`).
         """
         con = engine_for(db)
-        needed = sorted(set().union(*(f.running for f in feats)))
+        needed = _running_names(feats)
         shifts = sorted(set().union(*(f.shifts for f in feats)))
         extremes = sorted(set().union(*(f.extremes for f in feats)))
         running = self._running_table(db, con, s, needed)
@@ -1006,6 +1006,11 @@ def clear_feature_cache() -> None:
     _FRAME_CACHE.clear()
 
 
+def _running_names(feats: list[_Feature]) -> list[str]:
+    """The running columns ``feats`` read, sorted."""
+    return sorted(set().union(*(f.running for f in feats)))
+
+
 def _stack(chunks: Iterator[pd.DataFrame], rows: int) -> pd.DataFrame:
     """Row chunks (same columns: float64 or categorical with the same categories) as one frame of
     ``rows`` rows, filled into arrays allocated once (concatenating would hold the matrix twice)."""
@@ -1020,10 +1025,9 @@ def _stack(chunks: Iterator[pd.DataFrame], rows: int) -> pd.DataFrame:
                 arrays[c] = np.empty(rows, dtype=np.int32 if categorical else np.float64)
         stop = start + len(chunk)
         for c, out in arrays.items():
-            column = chunk[c]
-            out[start:stop] = column.cat.codes.to_numpy() if isinstance(dtypes[c], pd.CategoricalDtype) else column.to_numpy()
+            out[start:stop] = chunk[c].cat.codes.to_numpy() if isinstance(dtypes[c], pd.CategoricalDtype) else chunk[c].to_numpy()
         start = stop
-        del chunk, column
+        del chunk  # freed before the next chunk is computed
     columns = {c: pd.Categorical.from_codes(out, dtype=dtypes[c]) if isinstance(dtypes[c], pd.CategoricalDtype) else out
                for c, out in arrays.items()}
     return pd.DataFrame(columns, copy=False)

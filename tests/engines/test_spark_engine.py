@@ -40,18 +40,7 @@ def _tables() -> dict[str, pd.DataFrame]:
         {
             "order_id": [100, 101, 102, 103, 104, 105, 106, 107, 108, 109],
             "customer_id": [1, 1, 2, 2, 3, 1, 4, 4, 5, None],
-            "ordered_at": [
-                day(-60),
-                day(0),
-                day(10),
-                day(10),
-                day(20),
-                day(40),
-                day(29),
-                day(29),
-                day(1),
-                day(3),
-            ],
+            "ordered_at": [day(d) for d in (-60, 0, 10, 10, 20, 40, 29, 29, 1, 3)],
             "status": ["ok", "ok", "returned", "ok", "ok", None, "ok", "late", None, "ok"],
         }
     )
@@ -61,20 +50,7 @@ def _tables() -> dict[str, pd.DataFrame]:
             "order_id": [100, 101, 102, 102, 103, 104, 105, 106, 107, 108, 108, 101],
             "product_id": [10, 11, 11, 12, 12, 10, 12, 13, 10, 11, None, 11],
             "price": [500.0, 20.0, 25.0, 40.0, None, 450.0, 30.0, 5.0, 7.5, 1.25, 3.0, 20.0],
-            "ordered_at": [
-                day(-60),
-                day(0),
-                day(10),
-                day(10),
-                day(10),
-                day(20),
-                day(40),
-                day(29),
-                day(29),
-                day(1),
-                day(1),
-                day(0),
-            ],
+            "ordered_at": [day(d) for d in (-60, 0, 10, 10, 10, 20, 40, 29, 29, 1, 1, 0)],
         }
     )
     products = pd.DataFrame({"product_id": [10, 11, 12, 13], "name": ["bike", "bell", "lamp", "lock"]})
