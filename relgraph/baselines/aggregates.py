@@ -104,6 +104,9 @@ FRAME_CACHE_SIZE = 32
 FRAME_CACHE_MAX_BYTES = 512 * 2**20
 #: Frames with more distinct (key, time) rows are featurised in chunks of this many rows.
 FEATURE_CHUNK_ROWS = 400_000
+#: Frames with more rows than this have their feature results passed by a distributed engine
+#: through files, not its driver's memory.
+LARGE_RESULT_ROWS = 100_000
 #: Running tables beyond this many bytes in all are not kept between streams of a chunked frame.
 RUNNING_CACHE_MAX_BYTES = 2 * 2**30
 #: Feature frames per database: builder configuration + frame content -> features (and fitted state).
@@ -737,7 +740,7 @@ class TemporalFeatureBuilder:
         name = f"__rg_frame_ext_{uuid.uuid4().hex}"
         con.register(name, anchors)
         try:
-            return self._run_stream(db, s, feats, name, pos_name)
+            return self._run_stream(db, s, feats, name, pos_name, large=anchors.num_rows > LARGE_RESULT_ROWS)
         finally:
             con.unregister(name)
 
@@ -753,7 +756,7 @@ class TemporalFeatureBuilder:
             con.unregister(name)
 
     def _run_stream(self, db: Database, s: _Stream, feats: list[_Feature], ext_name: str,
-                    pos_name: str | None = None) -> pd.DataFrame:
+                    pos_name: str | None = None, large: bool = False) -> pd.DataFrame:
         """The features of one stream for every row of the frame table ``ext_name``.
 
         Per frame row, the position of its anchor's last running row at or before ``t`` (and at
@@ -762,7 +765,8 @@ class TemporalFeatureBuilder:
         positions (Arrow ``take``) and the feature expressions evaluated over the positionally
         aligned tables ``X`` (frame), ``R`` (at t), ``W<days>`` (at t - window) and ``E``
         (window extremes), held as struct columns of one table (``R.x0_n`` is a struct field).
-        ``pos_name``: the running rows' positions registered already (:meth:`_positions`).
+        ``pos_name``: the running rows' positions registered already (:meth:`_positions`);
+        ``large``: results may be too big for a distributed engine's driver (:meth:`Engine.execute`).
         """
         con = engine_for(db)
         needed = _running_names(feats)
@@ -773,7 +777,8 @@ class TemporalFeatureBuilder:
         with contextlib.ExitStack() as stack:
             if pos_name is None:
                 pos_name = stack.enter_context(self._positions(con, running))
-            located = _execute(con, _locate_sql(pos_name, f"SELECT __fid, __t, {s.anchor} AS __a FROM {ext_name}", shifts))
+            located = _execute(con, _locate_sql(pos_name, f"SELECT __fid, __t, {s.anchor} AS __a FROM {ext_name}", shifts),
+                               large=large)
         tables = {"X": located.select(["__fid", "__t"])}
         if needed:
             tables["R"] = running.select(needed).take(located.column("__r"))
@@ -781,16 +786,18 @@ class TemporalFeatureBuilder:
             wcols = sorted({c for f in feats if w in f.shifts for c in f.window_running})
             tables[f"W{w}"] = running.select(wcols).take(located.column(f"__w{w}"))
         if extremes:
-            tables["E"] = self._window_extremes(con, s, extremes, ext_name)
+            tables["E"] = self._window_extremes(con, s, extremes, ext_name, large)
         aligned = f"__rg_aligned_{tag}"
         con.register(aligned, pa.table({alias: _struct(t) for alias, t in tables.items()}))
         try:
             select = ", ".join(f"{f.sql} AS {_q(f.name)}" for f in feats)
-            return _execute(con, f"SELECT X.__fid AS __fid, {select} FROM {aligned} ORDER BY __fid").to_pandas()
+            return _execute(con, f"SELECT X.__fid AS __fid, {select} FROM {aligned} ORDER BY __fid",
+                            large=large).to_pandas()
         finally:
             con.unregister(aligned)
 
-    def _window_extremes(self, con: Engine, s: _Stream, extremes: list[tuple[str, int, int]], ext_name: str) -> pa.Table:
+    def _window_extremes(self, con: Engine, s: _Stream, extremes: list[tuple[str, int, int]], ext_name: str,
+                         large: bool = False) -> pa.Table:
         """Exact window MIN / MAX per frame row of ``ext_name``, ordered by ``__fid``.
 
         A range join pairs each frame row ``(anchor, t)`` with the stream rows of its anchor whose
@@ -807,7 +814,7 @@ class TemporalFeatureBuilder:
         return _execute(con,
             f"SELECT {aggs} FROM (SELECT __fid, __t, {s.anchor} AS __a FROM {ext_name}) X "
             f"LEFT JOIN ({s.sql}) S ON S.__anchor = X.__a AND S.__t <= X.__t AND S.__t > X.__t - INTERVAL {int(longest)} DAY "
-            f"GROUP BY X.__fid ORDER BY X.__fid"
+            f"GROUP BY X.__fid ORDER BY X.__fid", large=large,
         )
 
     def _categorise(self, table: pd.DataFrame, lookups: list[_Lookup], streams: list[_Stream]) -> pd.DataFrame:

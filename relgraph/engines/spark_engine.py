@@ -421,13 +421,16 @@ class SparkEngine:
         """``frame``'s rows, in order, written by Spark as Parquet and read back here: the driver's
         JVM never holds the whole result (``toArrow`` collects it in the heap first)."""
         folder = Path(tempfile.mkdtemp(prefix=".result-", dir=self.staging_dir.parent))
+        names = list(frame.columns)
         try:
-            frame.write.mode("overwrite").parquet(str(folder / "r"))
+            # Plain positional names on disk: any column name (dots, spaces, repeats) comes back.
+            frame.toDF(*[f"c{i}" for i in range(len(names))]).write.mode("overwrite").parquet(str(folder / "r"))
             # part files are numbered by partition, and a sorted result's partitions are in order
             parts = sorted((folder / "r").glob("part-*.parquet"))
             tables = [pq.read_table(p) for p in parts]
-            schema = tables[0].schema if tables else frame.limit(0).toArrow().schema
-            return pa.concat_tables(tables) if tables else schema.empty_table()
+            if not tables:
+                return frame.limit(0).toArrow()
+            return pa.concat_tables(tables).rename_columns(names)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -71,8 +71,21 @@ def test_shop_features_agree_between_duckdb_and_spark(request: pytest.FixtureReq
     assert duck[0].shape[1] > 50
 
 
-def test_random_shop_features_agree_for_a_timed_entity(request: pytest.FixtureRequest) -> None:
-    """``orders`` as the entity: a timed entity, its parents and the streams anchored at them."""
+@pytest.mark.parametrize("through_files", [False, True])
+def test_random_shop_features_agree_for_a_timed_entity(through_files: bool, request: pytest.FixtureRequest,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``orders`` as the entity: a timed entity, its parents and the streams anchored at them.
+
+    ``through_files``: the path a large database takes, in chunks, every registered table and
+    every feature result passing through Parquet files instead of the driver's memory.
+    """
+    if through_files:
+        from relgraph.baselines import aggregates
+        from relgraph.engines import spark_engine
+
+        monkeypatch.setattr(aggregates, "FEATURE_CHUNK_ROWS", 5)
+        monkeypatch.setattr(aggregates, "LARGE_RESULT_ROWS", 0)
+        monkeypatch.setattr(spark_engine, "REGISTER_IN_MEMORY_ROWS", 0)
     rng = np.random.default_rng(7)
     db_duck = random_shop(rng)
     ids = db_duck.table("orders").column("order_id").to_numpy()

@@ -208,3 +208,14 @@ def test_registered_tables_read_the_same_from_parquet_or_memory(spark: Any, tmp_
     pd.testing.assert_frame_equal(engine.execute(sql).to_pandas(), expected, check_dtype=False)
     engine.unregister("__rg_test")
     assert not list(tmp_path.glob(".registered-*"))
+
+
+def test_large_results_come_back_in_order_with_their_names(spark: Any, tmp_path: Path) -> None:
+    engine = engine_for(_db().with_engine("spark", staging_dir=tmp_path / "staged"))
+    sql = 'SELECT order_id AS "o.id (first)", customer_id AS "a b", order_id * 2 AS x FROM "order" ORDER BY order_id DESC'
+    direct = engine.execute(sql).to_pandas()
+    assert list(direct.columns) == ["o.id (first)", "a b", "x"]
+    pd.testing.assert_frame_equal(engine.execute(sql, large=True).to_pandas(), direct)
+    empty = engine.execute('SELECT order_id AS "o.id" FROM "order" WHERE order_id < 0', large=True)
+    assert empty.num_rows == 0 and empty.column_names == ["o.id"]
+    assert not list(tmp_path.glob(".result-*"))
