@@ -243,7 +243,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512, help="GNN seeds per step")
     parser.add_argument("--max-steps", type=int, default=None, help="cap the epoch at this many steps")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per stage")
-    parser.add_argument("--spark-driver-memory", help="Spark driver memory (e.g. 8g; default: relgraph's 2g)")
+    parser.add_argument("--spark-driver-memory", help="Spark driver memory (e.g. 8g; default: a third of this machine's memory)")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="duckdb", help=argparse.SUPPRESS)

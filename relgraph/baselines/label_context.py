@@ -124,6 +124,10 @@ class LabelContext:
         out[r, 4] = (matched["when"] - matched["t"]).to_numpy(dtype=float) / 86400e9
         return pd.DataFrame(out, columns=self.columns, index=frame.index)
 
+    def columns_for(self, db: Any, frame: pd.DataFrame, entity_key: str | None = None) -> pd.DataFrame:
+        """:meth:`transform` (the extra-columns protocol of :class:`~relgraph.baselines.extra_columns.WithColumns`)."""
+        return self.transform(frame)
+
     def to_dict(self) -> dict[str, Any]:
         return {"horizon_seconds": self.horizon.total_seconds(), "state": self.state_}
 
@@ -143,35 +147,3 @@ class LabelContext:
         """The saved context in ``directory``, or None when the model was fitted without one."""
         path = Path(directory) / _FILE
         return cls.from_dict(json.loads(path.read_text())) if path.exists() else None
-
-
-class WithLabelContext:
-    """A feature builder: the wrapped builder's features plus the label-context columns.
-    ``save`` writes both (the wrapped builder's file and ``label_context.json``)."""
-
-    def __init__(self, inner: Any, context: LabelContext) -> None:
-        self.inner = inner
-        self.context = context
-
-    def fit_transform(self, db: Any, entity_table: str, frame: pd.DataFrame, entity_key: str | None = None,
-                      task_type: str | None = None) -> pd.DataFrame:
-        return _join(self.inner.fit_transform(db, entity_table, frame, entity_key, task_type), self.context.transform(frame))
-
-    def transform(self, db: Any, frame: pd.DataFrame, entity_key: str | None = None) -> pd.DataFrame:
-        return _join(self.inner.transform(db, frame, entity_key), self.context.transform(frame))
-
-    def save(self, directory: Path | str) -> Path:
-        self.context.save(directory)
-        return self.inner.save(directory)
-
-    def __getattr__(self, name: str) -> Any:  # the wrapped builder's fitted state (features_, entity_table_, ...)
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-
-def _join(features: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
-    out = features.copy()
-    for c in context.columns:
-        out[c] = context[c].to_numpy()
-    return out

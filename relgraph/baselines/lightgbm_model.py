@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from relgraph.baselines.aggregates import TemporalFeatureBuilder
-from relgraph.baselines.label_context import LabelContext, WithLabelContext, label_horizon
+from relgraph.baselines.current_parents import CurrentParents
+from relgraph.baselines.extra_columns import WithColumns, _join, unwrapped
+from relgraph.baselines.label_context import LabelContext, label_horizon
 from relgraph.baselines.sample import MAX_TRAIN_ROWS, training_sample
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
@@ -83,6 +85,10 @@ class LightGBMPredictor:
             label context).
         max_train_rows: train on a seeded sample of this many training rows when there are more
             (``baselines.sample``; ``None``: all rows).
+        current_parents: features of the entity's current parents (``baselines.current_parents``:
+            a driver's current team): ``"auto"`` adds them when the first configuration scores
+            better with them on validation, ``"on"`` always (when the schema has such a link),
+            ``"off"`` never.
     """
 
     name = "lightgbm"
@@ -99,7 +105,10 @@ class LightGBMPredictor:
         label_context: bool = False,
         label_horizon: pd.Timedelta | str | None = None,
         max_train_rows: int | None = MAX_TRAIN_ROWS,
+        current_parents: str = "auto",
     ) -> None:
+        if current_parents not in ("auto", "on", "off"):
+            raise ModelError(f"current_parents={current_parents!r}: use auto, on or off")
         self.seed = seed
         self.time_budget_s = time_budget_s
         self.max_configs = max_configs
@@ -110,6 +119,7 @@ class LightGBMPredictor:
         self.label_context = label_context
         self.label_horizon = None if label_horizon is None else str(pd.Timedelta(label_horizon))
         self.max_train_rows = max_train_rows
+        self.current_parents = current_parents
         self.boosters_: list[Any] = []
         self.meta_: dict[str, Any] = {}
         self.feature_importance_: pd.Series | None = None
@@ -134,15 +144,21 @@ class LightGBMPredictor:
         started = time.perf_counter()
         key = task.entity_key
         task = dataclasses.replace(task, train=training_sample(task.train, self.max_train_rows, self.seed))
-        if isinstance(self.builder, WithLabelContext):  # fitted before: the context is the new task's
-            self.builder = self.builder.inner
+        self.builder = unwrapped(self.builder)  # fitted before: the extra columns are the new task's
         if self.label_context and task.task_type in ("binary", "regression"):
             horizon = self._horizon(task)
             if horizon is not None:
                 labelled = pd.concat([task.train, task.val])[[key, "timestamp", "label"]]
-                self.builder = WithLabelContext(self.builder, LabelContext(horizon).fit(labelled, key))  # type: ignore[assignment]
+                self.builder = WithColumns(self.builder, LabelContext(horizon).fit(labelled, key))  # type: ignore[assignment]
         x_train = self.builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
         x_val = self.builder.transform(db, task.val, key)
+        current = None
+        if self.current_parents != "off":
+            current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
+            if current.columns_:
+                extra_train, extra_val = current.columns_for(db, task.train, key), current.columns_for(db, task.val, key)
+            else:
+                current = None
         feature_seconds = time.perf_counter() - started
         y_train, y_val, classes = _encode_labels(task)
         val_ok = ~pd.isna(y_val)
@@ -150,26 +166,44 @@ class LightGBMPredictor:
         if len(y_val) == 0:
             raise QueryError("validation table has no labelled rows; LightGBM needs them for early stopping")
         objective = _objective(task.task_type, classes)
-        trials: list[dict[str, Any]] = []
-        fitted: list[tuple[float, Any, np.ndarray]] = []
-        search_started = time.perf_counter()
-        train_set = lgb.Dataset(x_train, y_train, free_raw_data=False)
-        val_set = lgb.Dataset(x_val, y_val, reference=train_set)
-        variants = [v for v in SEARCH_SPACE if task.task_type == "binary" or "is_unbalance" not in v]
-        for variant in variants[: self.max_configs]:
-            if trials and time.perf_counter() - search_started > self.time_budget_s:
-                break
+        variants = [v for v in SEARCH_SPACE if task.task_type == "binary" or "is_unbalance" not in v][: self.max_configs]
+
+        def train_one(variant: dict[str, Any], x_tr: pd.DataFrame, x_va: pd.DataFrame) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
             params = dict(BASE_PARAMS, **variant, **objective, seed=self.seed, num_threads=self.num_threads,
                           deterministic=True, force_row_wise=True)
+            train_set = lgb.Dataset(x_tr, y_train, free_raw_data=False)
             booster = lgb.train(
-                params, train_set, num_boost_round=3000, valid_sets=[val_set],
+                params, train_set, num_boost_round=3000, valid_sets=[lgb.Dataset(x_va, y_val, reference=train_set)],
                 callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
             )
-            val_pred = _raw_predict(booster, x_val)
+            val_pred = _raw_predict(booster, x_va)
             score = _score(task.task_type, y_val, val_pred, classes)
-            trials.append({"params": {k: v for k, v in params.items() if k not in ("verbose", "num_threads")},
-                           "best_iteration": booster.best_iteration, "val_score": score})
-            fitted.append((score, booster, val_pred))
+            trial = {"params": {k: v for k, v in params.items() if k not in ("verbose", "num_threads")},
+                     "best_iteration": booster.best_iteration, "val_score": score}
+            return score, booster, val_pred, trial
+
+        search_started = time.perf_counter()
+        first = train_one(variants[0], x_train, x_val)
+        current_choice: dict[str, Any] | None = None
+        if current is not None:
+            with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
+            first_with = train_one(variants[0], with_train, with_val) if self.current_parents == "auto" else None
+            use = first_with is None or first_with[0] > first[0]
+            current_choice = {"parents": [link.parent for link in current.links_], "columns": len(current.columns_),
+                              "used": use, "val_without": first[0],
+                              "val_with": None if first_with is None else first_with[0]}
+            if use:
+                self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
+                x_train, x_val = with_train, with_val
+                first = first_with or train_one(variants[0], x_train, x_val)
+        fitted = [first[:3]]
+        trials = [first[3]]
+        for variant in variants[1:]:
+            if time.perf_counter() - search_started > self.time_budget_s:
+                break
+            *result, trial = train_one(variant, x_train, x_val)
+            fitted.append(tuple(result))  # type: ignore[arg-type]
+            trials.append(trial)
         kept = sorted(range(len(fitted)), key=lambda i: -fitted[i][0])[: max(1, self.ensemble)]
         self.boosters_ = [fitted[i][1] for i in kept]
         ensemble_score = _score(task.task_type, y_val, np.mean([fitted[i][2] for i in kept], axis=0), classes)
@@ -185,6 +219,7 @@ class LightGBMPredictor:
             "val_metric": metric,
             "val_value": ensemble_score if higher_better else -ensemble_score,
             "trials": trials,
+            "current_parents": current_choice,
             "columns": list(x_train.columns),
             "train_rows": len(task.train),
             "feature_seconds": feature_seconds,
@@ -238,7 +273,8 @@ class LightGBMPredictor:
     def _settings(self) -> dict[str, Any]:
         return {"seed": self.seed, "time_budget_s": self.time_budget_s, "max_configs": self.max_configs,
                 "ensemble": self.ensemble, "num_threads": self.num_threads, "early_stopping_rounds": self.early_stopping_rounds,
-                "label_context": self.label_context, "label_horizon": self.label_horizon}
+                "label_context": self.label_context, "label_horizon": self.label_horizon,
+                "current_parents": self.current_parents}
 
     @classmethod
     def load(cls, directory: Path | str) -> LightGBMPredictor:
@@ -249,9 +285,9 @@ class LightGBMPredictor:
             raise ModelError(f"{directory / _META_FILE} is missing; point --model at a directory written by LightGBMPredictor.save")
         meta = json.loads((directory / _META_FILE).read_text())
         model = cls(builder=TemporalFeatureBuilder.load(directory), **meta.pop("settings"))
-        context = LabelContext.load(directory)
-        if context is not None:
-            model.builder = WithLabelContext(model.builder, context)  # type: ignore[assignment]
+        for extra in (LabelContext.load(directory), CurrentParents.load(directory)):  # in fit's order
+            if extra is not None:
+                model.builder = WithColumns(model.builder, extra)  # type: ignore[assignment]
         paths = [directory / _MODEL_FILE.format(i) for i in range(len(meta["iterations"]))]
         missing = [p for p in paths if not p.exists()]
         if missing:

@@ -68,6 +68,11 @@ def restrict(db: Database, builder: Any, keys: list[Any]) -> Database | None:
     builder has streams anchored at an ancestor (then only the whole database is exact)."""
     from relgraph.runs.explain.tabular import _chain
 
+    wrapper = builder
+    while hasattr(wrapper, "inner"):
+        if getattr(getattr(wrapper, "extra", None), "links_", None):
+            return None  # current parents' features read other entities' rows
+        wrapper = wrapper.inner
     lookups, streams = builder._plan(db)
     entity = builder.entity_table_
     pk = db.schema[entity].primary_key
