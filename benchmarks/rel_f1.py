@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import re
 import resource
@@ -117,11 +118,12 @@ def run_readme_rules(db: Database, tasks: dict[str, TaskTables], seeds: list[int
     return {"scores": scores, "notes": notes}
 
 
-def run_lightgbm(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
+def run_lightgbm(db: Database, tasks: dict[str, TaskTables], seeds: list[int], current_parents: str = "auto") -> Result:
     """Temporal features + LightGBM tuned on validation, one fit per seed.
 
     Feature time is measured on the first seed with a cold feature cache: building the
-    features of train, val and test for every task.
+    features of train, val and test for every task. ``current_parents``: as
+    ``LightGBMPredictor``'s (the driver's current constructor; "auto": chosen on validation).
     """
     clear_feature_cache()
     scores: dict[str, list[float]] = {name: [] for name in tasks}
@@ -129,13 +131,18 @@ def run_lightgbm(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -
     feature_seconds = 0.0
     for i, seed in enumerate(seeds):
         for name, task in tasks.items():
-            model = LightGBMPredictor(seed=seed).fit(db, task)
+            model = LightGBMPredictor(seed=seed, current_parents=current_parents).fit(db, task)
             started = time.perf_counter()
             x_test = model.builder.transform(db, task.test, task.entity_key)
             if i == 0:
                 feature_seconds += model.meta_["feature_seconds"] + time.perf_counter() - started
             pred = model.predict(db, task.test)
             scores[name].append(test_metric(name, task.test["label"].to_numpy(), pred))
+            choice = model.meta_.get("current_parents")
+            if choice:
+                used = "used" if choice["used"] else "not used"
+                vals = f" (first config val {choice['val_without']:.4f} without, {choice['val_with']:.4f} with)" if choice["val_with"] is not None else ""
+                notes[f"{name} seed {seed} current {', '.join(choice['parents'])}"] = used + vals
             if i == 0:
                 top = ", ".join(model.feature_importance_.index[:3])
                 notes[name] = f"{len(x_test.columns)} features; val {model.meta_['val_metric']} {model.meta_['val_value']:.4f}; top: {top}"
@@ -258,6 +265,7 @@ FAMILIES: dict[str, Callable[[Database, dict[str, TaskTables], list[int]], Resul
     "rules": run_rules,
     "readme-rules": run_readme_rules,
     "lightgbm": run_lightgbm,
+    "lightgbm-no-current": functools.partial(run_lightgbm, current_parents="off"),
     "lightgbm-context": run_lightgbm_context,
     "gnn": run_gnn,
     "blend": run_blend,
