@@ -398,7 +398,9 @@ class TemporalFeatureBuilder:
             if not s.timed:
                 continue
             row = _rows(con,
-                f"SELECT median(g) FROM (SELECT {_days('__t', 'lag(__t) OVER (PARTITION BY __anchor ORDER BY __t, __ord)')} AS g "
+                # gaps in whole hours: an exact median over few distinct values (Spark's holds
+                # a count per distinct value, and 50M distinct gaps ran out of memory)
+                f"SELECT median(round(g * 24) / 24) FROM (SELECT {_days('__t', 'lag(__t) OVER (PARTITION BY __anchor ORDER BY __t, __ord)')} AS g "
                 f"FROM ({s.sql})) WHERE g > 0"
             )[0]
             if row and row[0] is not None:

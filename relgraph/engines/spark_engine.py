@@ -50,9 +50,11 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -65,6 +67,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from relgraph.errors import QueryError
+
+logger = logging.getLogger(__name__)
 
 #: Default Spark settings (``conf`` overrides them).
 DEFAULT_CONF = {
@@ -86,6 +90,15 @@ DEFAULT_CONF = {
 _MARKER = "_RELGRAPH_STAGED"
 #: Registered tables with more rows go to Spark as Parquet files, not as relations in the driver's heap.
 REGISTER_IN_MEMORY_ROWS = 500_000
+#: Database rows per shuffle partition (``spark.sql.shuffle.partitions`` when not set): 4 keeps
+#: small databases quick; a large one needs more, smaller partitions, or one task's
+#: aggregation runs out of memory (50M event rows with 4 partitions: AGGREGATE_OUT_OF_MEMORY).
+ROWS_PER_SHUFFLE_PARTITION = 500_000
+
+
+def shuffle_partitions(rows: int) -> int:
+    """Shuffle partitions for a database of ``rows`` rows (adaptive execution merges small ones)."""
+    return max(4, min(800, -(-rows // ROWS_PER_SHUFFLE_PARTITION)))
 
 
 def default_driver_memory() -> str:
@@ -351,6 +364,9 @@ class SparkEngine:
         self.spark = spark_session(master, conf).newSession()
         for key in ("spark.sql.session.timeZone", "spark.sql.timestampType", "spark.sql.ansi.enabled"):
             self.spark.conf.set(key, (conf or {}).get(key, DEFAULT_CONF[key]))
+        partitions = (conf or {}).get("spark.sql.shuffle.partitions")
+        rows = sum(table.num_rows for table in db.tables.values())
+        self.spark.conf.set("spark.sql.shuffle.partitions", str(partitions or shuffle_partitions(rows)))
         self.staging_dir = self._stage(db, staging_dir)
         self._files: dict[str, Path] = {}  # registered relations written as Parquet: their folders
         self.tables = list(db.tables)
@@ -392,12 +408,17 @@ class SparkEngine:
 
     def execute(self, sql: str, params: dict[str, Any] | None = None, large: bool = False) -> pa.Table:
         spark_sql = translate(sql, params)
+        started = time.perf_counter()
         try:
             with _quiet():
                 if large:
-                    return self._through_parquet(self.spark.sql(spark_sql))
-                return self.spark.sql(spark_sql).toArrow()
+                    result = self._through_parquet(self.spark.sql(spark_sql))
+                else:
+                    result = self.spark.sql(spark_sql).toArrow()
+            logger.debug("spark %.1f s, %d rows: %s", time.perf_counter() - started, result.num_rows, spark_sql[:300])
+            return result
         except Exception as err:
+            logger.error("this Spark SQL failed after %.0f s: %s", time.perf_counter() - started, spark_sql[:4000])
             if isinstance(err, (ConnectionError, EOFError)) or type(err).__name__ == "Py4JNetworkError":
                 raise QueryError(  # the JVM went away: most often out of memory
                     f"Spark stopped during the query ({type(err).__name__}), most often out of memory: "

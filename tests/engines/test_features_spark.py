@@ -121,6 +121,23 @@ def test_features_unchanged_when_future_rows_are_deleted(engine: str, entity: st
         assert_same_features(full.loc[rows.index], builder.transform(cut, rows))
 
 
+def test_current_parent_features_agree(request: pytest.FixtureRequest) -> None:
+    """The customers' current store (as-of lookup on the engine) and its features, both engines."""
+    from relgraph.baselines.current_parents import CurrentParents
+
+    rng = np.random.default_rng(5)
+    ids = random_shop(np.random.default_rng(5)).table("customers").column("customer_id").to_numpy()
+    frame = pd.DataFrame({"customer_id": rng.choice(ids, 10),
+                          "timestamp": DAY + pd.to_timedelta(rng.integers(-5, 230, 10), "D")})
+
+    def fit(db: Database) -> pd.DataFrame:
+        return CurrentParents(include=None).fit(db, "customers", frame, "customer_id").columns_for(db, frame)
+
+    duck, spark = _both(lambda: random_shop(np.random.default_rng(5)), fit, request)
+    assert duck.shape[1] > 10 and duck.notna().any().any()
+    assert_same_features(duck, spark)
+
+
 REL_F1 = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "rel-f1"
 
 
