@@ -196,7 +196,8 @@ def stage_epoch2(folder: str, engine: str, work: Path, args: argparse.Namespace)
 
 def run_stage(args: argparse.Namespace) -> None:
     # SCALE_LOG_LEVEL=DEBUG: every Spark statement with its time (the failing one is logged anyway)
-    logging.basicConfig(level=os.environ.get("SCALE_LOG_LEVEL", "WARNING"), format="%(asctime)s %(name)s: %(message)s")
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("relgraph").setLevel(os.environ.get("SCALE_LOG_LEVEL", "WARNING"))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     try:
