@@ -45,7 +45,5 @@ def unwrapped(builder: Any) -> Any:
 
 
 def _join(features: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
-    out = features.copy()
-    for c in extra.columns:
-        out[c] = extra[c].to_numpy()
-    return out
+    """``features`` then ``extra``'s columns (aligned by position; one concat, not a column at a time)."""
+    return pd.concat([features, extra.set_axis(features.index, axis=0)], axis=1)

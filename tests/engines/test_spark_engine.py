@@ -219,3 +219,14 @@ def test_large_results_come_back_in_order_with_their_names(spark: Any, tmp_path:
     empty = engine.execute('SELECT order_id AS "o.id" FROM "order" WHERE order_id < 0', large=True)
     assert empty.num_rows == 0 and empty.column_names == ["o.id"]
     assert not list(tmp_path.glob(".result-*"))
+
+
+def test_shuffle_partitions_grow_with_the_database_unless_set(spark: Any, tmp_path: Path) -> None:
+    from relgraph.engines.spark_engine import shuffle_partitions
+
+    assert [shuffle_partitions(n) for n in (0, 2_000_000, 50_000_000, 10**12)] == [4, 4, 100, 800]
+    engine = engine_for(_db().with_engine("spark", staging_dir=tmp_path / "staged"))
+    assert engine.spark.conf.get("spark.sql.shuffle.partitions") == "4"
+    given = engine_for(_db().with_engine("spark", staging_dir=tmp_path / "staged",
+                                         conf={"spark.sql.shuffle.partitions": "12"}))
+    assert given.spark.conf.get("spark.sql.shuffle.partitions") == "12"
