@@ -230,3 +230,25 @@ def test_shuffle_partitions_grow_with_the_database_unless_set(spark: Any, tmp_pa
     given = engine_for(_db().with_engine("spark", staging_dir=tmp_path / "staged",
                                          conf={"spark.sql.shuffle.partitions": "12"}))
     assert given.spark.conf.get("spark.sql.shuffle.partitions") == "12"
+
+
+@pytest.mark.postgres
+def test_a_postgres_database_on_spark_gives_duckdbs_rows(spark: Any, pg_scratch: Any, tmp_path: Path) -> None:
+    """A server database through the Spark engine: relgraph's connector reads it (keys declared
+    on the server), Spark runs the query over the staged copy, the rows equal DuckDB's."""
+    import relgraph
+
+    tables = {name: frame.astype({c: "Int64" for c in frame.columns if c.endswith("_id") and frame[c].dtype.kind == "f"})
+              for name, frame in _tables().items()}  # keys with NULLs as integers, as the server holds them
+    pg_scratch.load(tables, primary_keys={"customers": "customer_id", "products": "product_id",
+                                             "order": "order_id", "items": "item_id"},
+                    foreign_keys={"order": [("customer_id", "customers", "customer_id")],
+                                  "items": [("order_id", "order", "order_id"), ("product_id", "products", "product_id")]})
+    duck = relgraph.connect(pg_scratch.url)
+    on_spark = relgraph.connect(pg_scratch.url, engine="spark", spark_master="local[2]").with_engine(
+        "spark", staging_dir=tmp_path / "staged")
+    assert engine_for(on_spark).name == "spark"
+    for text in QUERIES[:3]:
+        expected = make_training_table(duck, text, STAMPS)
+        assert len(expected) > 0
+        pd.testing.assert_frame_equal(make_training_table(on_spark, text, STAMPS), expected)
