@@ -18,10 +18,8 @@ when validation says so.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,13 +27,12 @@ import pandas as pd
 import pyarrow as pa
 
 from relgraph.baselines.aggregates import TemporalFeatureBuilder, _execute, _locate_sql, _q
+from relgraph.baselines.extra_columns import SavedAsJson
 from relgraph.database import TIME_COLUMN, Database
 from relgraph.engines import engine_for
 from relgraph.errors import ModelError
-from relgraph.json_values import json_strict
 
 PREFIX = "current"
-_FILE = "current_parents.json"
 #: Parent features kept: recent-form summaries (measured on rel-f1: the full set adds noise).
 CURRENT_FEATURES = r"(last(3|5|10)|mean|share)"
 
@@ -76,7 +73,7 @@ def parent_links(db: Database, entity_table: str) -> list[ParentLink]:
     return [link for _, link in sorted(best.values(), key=lambda x: (-x[0], x[1].parent))]
 
 
-class CurrentParents:
+class CurrentParents(SavedAsJson):
     """Temporal features of each entity's current parents (module docstring).
 
     Args:
@@ -84,6 +81,8 @@ class CurrentParents:
         max_links: parents used at most (the ones reached through the largest event tables).
         depth: depth of the parents' feature builders.
     """
+
+    FILE = "current_parents.json"
 
     def __init__(self, include: str | None = CURRENT_FEATURES, max_links: int = 2, depth: int = 1) -> None:
         self.include = include
@@ -155,16 +154,6 @@ class CurrentParents:
         model.entity_key_ = d["entity_key"]
         return model
 
-    def save(self, directory: Path | str) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / _FILE).write_text(json.dumps(self.to_dict(), default=json_strict))
-
-    @classmethod
-    def load(cls, directory: Path | str) -> CurrentParents | None:
-        """The saved features in ``directory``, or None when the model was fitted without them."""
-        path = Path(directory) / _FILE
-        return cls.from_dict(json.loads(path.read_text())) if path.exists() else None
 
 
 def _column(link: ParentLink, feature: str) -> str:

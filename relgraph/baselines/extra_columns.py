@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from relgraph.json_values import json_strict
+
+
+class SavedAsJson:
+    """``save`` / ``load`` of an extra-columns family as one JSON file (``FILE``) of its
+    ``to_dict``; ``load`` returns None when the model was fitted without the family."""
+
+    FILE = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save(self, directory: Path | str) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / self.FILE).write_text(json.dumps(self.to_dict(), default=json_strict))
+
+    @classmethod
+    def load(cls, directory: Path | str) -> Any:
+        path = Path(directory) / cls.FILE
+        return cls.from_dict(json.loads(path.read_text())) if path.exists() else None  # type: ignore[attr-defined]
 
 
 class WithColumns:

@@ -19,18 +19,16 @@ Binary and regression labels only (a multiclass label has no mean). Saved as JSO
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from relgraph.baselines.extra_columns import SavedAsJson
 from relgraph.errors import ModelError
-from relgraph.json_values import json_strict, plain
+from relgraph.json_values import plain
 
 PREFIX = "label_ctx"
-_FILE = "label_context.json"
 #: Seconds per window unit; a month counts as 31 days (later than any calendar month: never early).
 _UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 7 * 86400, "months": 31 * 86400}
 
@@ -63,12 +61,14 @@ def label_horizon(query: Any) -> pd.Timedelta | None:
     return pd.Timedelta(seconds=max(max(ends), 1))
 
 
-class LabelContext:
+class LabelContext(SavedAsJson):
     """Summaries of each entity's labels known before the prediction time (module docstring).
 
     Args:
         horizon: how long after its time a label is known (the target window's end).
     """
+
+    FILE = "label_context.json"
 
     def __init__(self, horizon: pd.Timedelta) -> None:
         if pd.Timedelta(horizon) <= pd.Timedelta(0):
@@ -137,13 +137,3 @@ class LabelContext:
         model.state_ = d["state"]
         return model
 
-    def save(self, directory: Path | str) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / _FILE).write_text(json.dumps(self.to_dict(), default=json_strict))
-
-    @classmethod
-    def load(cls, directory: Path | str) -> LabelContext | None:
-        """The saved context in ``directory``, or None when the model was fitted without one."""
-        path = Path(directory) / _FILE
-        return cls.from_dict(json.loads(path.read_text())) if path.exists() else None
