@@ -50,8 +50,8 @@ class ParentLink:
 
 def parent_links(db: Database, entity_table: str) -> list[ParentLink]:
     """Candidate links of ``entity_table``, one per static parent (through its largest event
-    table), largest first. Event tables with several keys to the entity (role-named
-    references) are skipped: which role is "current" is not knowable."""
+    table), largest first. Role-named references (several keys of one event table to the
+    entity, or to the parent) are skipped: which role is "current" is not knowable."""
     schema = db.schema
     best: dict[str, tuple[int, ParentLink]] = {}
     for ts in schema.tables.values():
@@ -61,6 +61,8 @@ def parent_links(db: Database, entity_table: str) -> list[ParentLink]:
         if len(to_entity) != 1:
             continue
         for fk in ts.foreign_keys:
+            if sum(other.references_table == fk.references_table for other in ts.foreign_keys) > 1:
+                continue  # role-named (flights' origin and dest): neither is "the" current airport
             parent = schema.tables.get(fk.references_table)
             if parent is None or parent.name == entity_table or parent.time is not None or parent.primary_key is None:
                 continue

@@ -27,6 +27,13 @@ def test_the_link_is_found_from_the_schema(shop) -> None:
     assert parent_links(shop, "orders") == []  # orders is timed: nothing links it to a static parent
 
 
+def test_role_named_references_give_no_link(shop) -> None:
+    from relgraph.schema.model import ForeignKey
+
+    shop.schema["orders"].foreign_keys.append(ForeignKey("customer_id", "stores", "store_id"))  # a second role
+    assert parent_links(shop, "customers") == []
+
+
 def test_current_parent_is_the_latest_event_at_or_before_t(shop) -> None:
     # Customer 1 ordered at store 10 (day 0), 20 (40), 10 (50, 55), 20 (100); customer 2 at 20 (1).
     keys = pd.Series([1, 1, 1, 1, 1, 2, 2, 3])
