@@ -11,9 +11,9 @@ entities (the team-mate's results, the constructor's standings): :class:`Current
 values. Every value is computed from rows at or before ``t``: the as-of lookup of the current
 parent and the wrapped builder are both leakage-safe.
 
-Measured on rel-f1 (benchmarks/README.md): it helps driver-position, not driver-dnf or
-driver-top3, so :class:`~relgraph.baselines.lightgbm_model.LightGBMPredictor` adds it only
-when validation says so.
+Measured on rel-f1 (benchmarks/README.md): validation wants it for driver-position on every
+seed, for driver-dnf and driver-top3 on one seed in three, so
+:class:`~relgraph.baselines.lightgbm_model.LightGBMPredictor` adds it only when validation says so.
 """
 
 from __future__ import annotations
