@@ -129,3 +129,20 @@ def test_cli_workers_flag(tmp_path: Path) -> None:
     argv = ["train", "sqlite:///x.db", "--out", str(tmp_path), "--workers", "2"]
     args = build_parser(argv).parse_args(argv)
     assert gnn_config_from_args(args).workers == 2
+
+
+def test_the_workers_share_pickles_the_rows_not_the_buffers_they_slice() -> None:
+    import pickle
+
+    import pyarrow as pa
+    from shop_task import shop_database
+
+    from relgraph.gnn.distributed import copy_for_workers
+
+    db = shop_database()
+    big = pa.array(np.arange(1_000_000, dtype=np.int64))  # 8 MB, of which the table shows 16 kB
+    db.tables["sliced"] = pa.table({"x": pa.chunked_array([big.slice(0, 1000), big.slice(5000, 1000)])})
+    share = pickle.dumps(copy_for_workers(db).tables["sliced"])
+    assert len(share) < 100_000
+    assert pickle.loads(share).column("x").to_pylist() == list(range(1000)) + list(range(5000, 6000))
+    assert db.tables["sliced"].column("x").num_chunks == 2  # the database itself is left as it was
