@@ -531,7 +531,7 @@ class TemporalFeatureBuilder:
                 parts.append(self._run_stream_over(db, s, feats, anchors))
             else:  # stream by stream, in row chunks: the temporaries stay chunk-sized
                 running = self._running_table(db, con, s, _running_names(feats))
-                with self._positions(con, running) as pos_name:  # registered once for all chunks
+                with registered_positions(con, running) as pos_name:  # registered once for all chunks
                     chunks = (self._categorise(self._run_stream_over(db, s, feats, anchors.slice(lo, FEATURE_CHUNK_ROWS),
                                                                      pos_name), lookups, streams)
                               for lo in range(0, len(pairs), FEATURE_CHUNK_ROWS))
@@ -746,17 +746,6 @@ class TemporalFeatureBuilder:
         finally:
             con.unregister(name)
 
-    @contextlib.contextmanager
-    def _positions(self, con: Engine, running: pa.Table) -> Iterator[str]:
-        """The running rows' ``(__anchor, __t, __i)`` registered on ``con`` while in use (its name)."""
-        name = f"__rg_pos_{uuid.uuid4().hex}"
-        con.register(name, pa.table({"__anchor": running.column("__anchor"), "__t": running.column("__t"),
-                                     "__i": pa.array(np.arange(running.num_rows, dtype=np.int64))}))
-        try:
-            yield name
-        finally:
-            con.unregister(name)
-
     def _run_stream(self, db: Database, s: _Stream, feats: list[_Feature], ext_name: str,
                     pos_name: str | None = None, large: bool = False) -> pd.DataFrame:
         """The features of one stream for every row of the frame table ``ext_name``.
@@ -767,7 +756,7 @@ class TemporalFeatureBuilder:
         positions (Arrow ``take``) and the feature expressions evaluated over the positionally
         aligned tables ``X`` (frame), ``R`` (at t), ``W<days>`` (at t - window) and ``E``
         (window extremes), held as struct columns of one table (``R.x0_n`` is a struct field).
-        ``pos_name``: the running rows' positions registered already (:meth:`_positions`);
+        ``pos_name``: the running rows' positions registered already (:func:`registered_positions`);
         ``large``: results may be too big for a distributed engine's driver (:meth:`Engine.execute`).
         """
         con = engine_for(db)
@@ -778,7 +767,7 @@ class TemporalFeatureBuilder:
         tag = uuid.uuid4().hex
         with contextlib.ExitStack() as stack:
             if pos_name is None:
-                pos_name = stack.enter_context(self._positions(con, running))
+                pos_name = stack.enter_context(registered_positions(con, running))
             located = _execute(con, _locate_sql(pos_name, f"SELECT __fid, __t, {s.anchor} AS __a FROM {ext_name}", shifts),
                                large=large)
         tables = {"X": located.select(["__fid", "__t"])}
@@ -924,6 +913,19 @@ def _parent_label(ts: TableSchema, fk: Any) -> str:
 
 def _unique_child(schema: Any, parent: str, child: str) -> bool:
     return sum(1 for c, fk in schema.edges() if c == child and fk.references_table == parent) == 1
+
+
+@contextlib.contextmanager
+def registered_positions(con: Engine, rows: pa.Table) -> Iterator[str]:
+    """``rows``' ``(__anchor, __t)`` with their positions ``__i``, registered on ``con`` while in
+    use (yields the name): the right side of :func:`_locate_sql`."""
+    name = f"__rg_pos_{uuid.uuid4().hex}"
+    con.register(name, pa.table({"__anchor": rows.column("__anchor"), "__t": rows.column("__t"),
+                                 "__i": pa.array(np.arange(rows.num_rows, dtype=np.int64))}))
+    try:
+        yield name
+    finally:
+        con.unregister(name)
 
 
 def _locate_sql(pos_name: str, frame_sql: str, shifts: list[int]) -> str:

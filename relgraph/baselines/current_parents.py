@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from relgraph.baselines.aggregates import TemporalFeatureBuilder, _execute, _locate_sql, _q
+from relgraph.baselines.aggregates import (
+    TemporalFeatureBuilder,
+    _execute,
+    _locate_sql,
+    _q,
+    registered_positions,
+)
 from relgraph.baselines.extra_columns import SavedAsJson
 from relgraph.database import TIME_COLUMN, Database
 from relgraph.engines import engine_for
@@ -157,7 +163,6 @@ class CurrentParents(SavedAsJson):
         return model
 
 
-
 def _column(link: ParentLink, feature: str) -> str:
     return f"{PREFIX}_{link.parent}.{feature}"
 
@@ -179,17 +184,14 @@ def current_parent(db: Database, link: ParentLink, keys: pd.Series, times: pd.Se
         f"WHERE {_q(link.entity_column)} IS NOT NULL AND {_q(link.parent_column)} IS NOT NULL AND {TIME_COLUMN} IS NOT NULL "
         f"ORDER BY __anchor, __t, __p", large=True,
     )
-    tag = uuid.uuid4().hex
-    pos_name, frame_name = f"__rg_cur_pos_{tag}", f"__rg_cur_frame_{tag}"
-    con.register(pos_name, pa.table({"__anchor": events.column("__anchor"), "__t": events.column("__t"),
-                                     "__i": pa.array(np.arange(events.num_rows, dtype=np.int64))}))
+    frame_name = f"__rg_cur_frame_{uuid.uuid4().hex}"
     con.register(frame_name, pa.table({"__fid": pa.array(np.arange(len(keys), dtype=np.int64)),
                                        "__a": pa.array(keys.to_numpy(), type=events.schema.field("__anchor").type, from_pandas=True),
                                        "__t": pa.array(pd.to_datetime(times).to_numpy(dtype="datetime64[ns]"), pa.timestamp("ns"))}))
     try:
-        located = _execute(con, _locate_sql(pos_name, f"SELECT __fid, __t, __a FROM {frame_name}", []))
+        with registered_positions(con, events) as pos_name:
+            located = _execute(con, _locate_sql(pos_name, f"SELECT __fid, __t, __a FROM {frame_name}", []))
     finally:
-        con.unregister(pos_name)
         con.unregister(frame_name)
     if located.num_rows != len(keys):
         raise ModelError(f"current {link.parent}: {located.num_rows} rows located for {len(keys)} frame rows")
