@@ -10,11 +10,7 @@ On Stack Exchange user-badge the two models err differently (test AUROC: GNN 88.
 - regression: ``w * y_gnn + (1 - w) * y_lightgbm``;
 - multiclass: ``w * P_gnn + (1 - w) * P_lightgbm``, columns aligned by class value.
 
-``w`` = 0 or 1 gives that member's predictions unchanged. The weight is chosen on the same rows
-that score it, so the blend's validation score is at least its members' by construction;
-``crossfit_score_`` is the honest one for choosing between the blend and a member: each of
-:data:`CROSSFIT_FOLDS` entity folds of the validation rows is scored with the weight chosen on the
-other folds (rel-f1: the in-sample score preferred the blend on every seed, and test did not follow). A saved blend is one JSON file; its
+``w`` = 0 or 1 gives that member's predictions unchanged. A saved blend is one JSON file; its
 members are read from the sibling folders named by their kind (a run folder's ``gnn/`` and
 ``lightgbm/``).
 """
@@ -42,8 +38,6 @@ MEMBERS = MEMBER_KINDS
 BLEND_TASK_TYPES = ("binary", "regression", "multiclass")
 WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 EPS = 1e-6
-#: Entity folds of the validation rows for ``crossfit_score_``.
-CROSSFIT_FOLDS = 5
 STATE_FILE = "blend.json"
 
 
@@ -84,16 +78,6 @@ def choose_weight(scores: dict[float, float], higher_better: bool) -> float:
     return min((w for w, s in signed.items() if s == best), key=lambda w: (w not in (0.0, 1.0), w))
 
 
-def entity_folds(entities: pd.Series, n_folds: int) -> np.ndarray | None:
-    """A fold number per row, whole entities per fold (min(n_folds, entities) folds, entities
-    shuffled with a fixed seed); None when there are fewer than two entities."""
-    codes, uniques = pd.factorize(entities, sort=True)
-    if len(uniques) < 2:
-        return None
-    order = np.random.default_rng(0).permutation(len(uniques))
-    return (order % min(n_folds, len(uniques)))[codes]
-
-
 def align_columns(proba: np.ndarray, member_classes: Sequence[Any], classes: Sequence[Any]) -> np.ndarray:
     """``proba`` [n, C] with columns in ``member_classes`` order -> columns in ``classes`` order."""
     index = {c: i for i, c in enumerate(member_classes)}
@@ -110,9 +94,7 @@ class BlendPredictor:
         grid: GNN weights to try.
 
     Fitted state: ``weight_`` (the GNN's), ``task_type_``, ``classes_`` (multiclass column
-    order: the GNN's), ``val_scores_`` (validation primary metric per weight), ``crossfit_score_``
-    (validation primary metric of cross-fitted weights, module docstring; NaN when the validation
-    rows hold fewer than two entities) and ``crossfit_weights_`` (the weight chosen per fold).
+    order: the GNN's), ``val_scores_`` (validation primary metric per weight).
     """
 
     name = "blend"
@@ -124,8 +106,6 @@ class BlendPredictor:
         self.task_type_ = ""
         self.classes_: list[Any] | None = None
         self.val_scores_: dict[float, float] = {}
-        self.crossfit_score_ = float("nan")
-        self.crossfit_weights_: list[float] = []
 
     #: The blend only weighs its members.
     feature_importance_: pd.Series | None = None
@@ -160,27 +140,7 @@ class BlendPredictor:
             for w in self.grid
         }
         self.weight_ = choose_weight(self.val_scores_, higher_better)
-        self._crossfit(task, preds)
         return self
-
-    def _crossfit(self, task: TaskTables, preds: dict[str, np.ndarray]) -> None:
-        """``crossfit_score_``: each entity fold's rows blended with the weight chosen on the others."""
-        metric, higher_better = PRIMARY_METRIC[task.task_type]
-        folds = entity_folds(task.val[task.entity_key], CROSSFIT_FOLDS) if task.entity_key in task.val else None
-        self.crossfit_weights_, self.crossfit_score_ = [], float("nan")
-        if folds is None:
-            return
-        labels = task.val["label"].reset_index(drop=True)
-        crossfit = np.zeros_like(np.asarray(blend_predictions(task.task_type, preds, 0.0), dtype=float))
-        for fold in range(int(folds.max()) + 1):
-            held, rest = folds == fold, folds != fold
-            part = {k: np.asarray(p)[rest] for k, p in preds.items()}
-            scores = {float(w): task_metrics(task.task_type, labels[rest], blend_predictions(task.task_type, part, w),
-                                             self.classes_)[metric] for w in self.grid}
-            weight = choose_weight(scores, higher_better)
-            self.crossfit_weights_.append(weight)
-            crossfit[held] = blend_predictions(task.task_type, {k: np.asarray(p)[held] for k, p in preds.items()}, weight)
-        self.crossfit_score_ = float(task_metrics(task.task_type, labels, crossfit, self.classes_)[metric])
 
     def _check(self, task: TaskTables) -> None:
         if set(self.members) != set(MEMBERS):
@@ -222,8 +182,6 @@ class BlendPredictor:
             "task_type": self.task_type_,
             "classes": self.classes_,
             "val_scores": {str(w): s for w, s in self.val_scores_.items()},
-            "crossfit_score": self.crossfit_score_,
-            "crossfit_weights": self.crossfit_weights_,
         }
         (directory / STATE_FILE).write_text(json.dumps(state, indent=1, default=float))
 
@@ -237,8 +195,6 @@ class BlendPredictor:
         self = cls({kind: load_model(kind, state["task_type"], directory.parent / kind) for kind in state["members"]})
         self.weight_, self.task_type_ = float(state["weight"]), state["task_type"]
         self.val_scores_ = {float(w): s for w, s in state["val_scores"].items()}
-        self.crossfit_score_ = float(state.get("crossfit_score", float("nan")))  # absent in older runs
-        self.crossfit_weights_ = [float(w) for w in state.get("crossfit_weights", [])]
         if self.task_type_ == "multiclass":
             self.classes_ = list(self.members["gnn"].classes_ or [])
             if self.classes_ != state["classes"]:

@@ -80,15 +80,6 @@ def ranking_baselines(db: Database, task: TaskTables) -> list[tuple[str, Predict
     return [("trivial", PopularityRanker().fit(db, task)), ("history", HistoryRanker().fit(db, task))]
 
 
-def selection_score(task_type: str, run: ModelRun, fitted: dict[str, Any]) -> float:
-    """``run``'s validation primary metric, higher-better; the blend's is its cross-fitted one
-    (``BlendPredictor.crossfit_score_``; the in-sample score is never below its members')."""
-    blend = fitted.get("blend")
-    if run.name == "blend" and blend is not None and not np.isnan(blend.crossfit_score_):
-        return primary_score(task_type, {PRIMARY_METRIC[task_type][0]: blend.crossfit_score_})
-    return primary_score(task_type, run.val)
-
-
 def _fitted_builder(fitted: dict[str, Any]) -> TemporalFeatureBuilder | None:
     """The temporal feature builder a fitted LightGBM (member or the hybrid's) holds, if any."""
     for kind in ("lightgbm", "hybrid"):
@@ -186,7 +177,7 @@ def train_run(
         logger.info("blend (GNN weight %.1f): val %s, test %s", fitted["blend"].weight_, run.val, run.test)
 
     # Ties keep the earlier run: a member over the blend that equals it.
-    chosen = "blend" if model == "blend" else max(runs, key=lambda r: selection_score(task.task_type, r, fitted)).name
+    chosen = "blend" if model == "blend" else max(runs, key=lambda r: primary_score(task.task_type, r.val)).name
     # Baselines are reported, never kept: the choice above is among the trained models only.
     rule_note = None
     if trivial is not None:
@@ -261,9 +252,7 @@ def train_run(
         },
         "model kept": "blend (--model blend)" if model == "blend" else f"{chosen} (best validation {primary})",
         **({"blend": f"GNN weight {fitted['blend'].weight_:.1f}, LightGBM {1 - fitted['blend'].weight_:.1f} "
-                     f"(chosen on validation {primary}); competes with its cross-fitted validation {primary} "
-                     f"{fitted['blend'].crossfit_score_:.4g} (weights {fitted['blend'].crossfit_weights_} "
-                     f"chosen on the other entity folds)"} if "blend" in fitted else {}),
+                     f"(chosen on validation {primary})"} if "blend" in fitted else {}),
         **({"rule baseline": rule_note} if rule_note is not None and not any(r.name == "rule" for r in runs) else {}),
         "seed": seed,
     }
