@@ -11,8 +11,10 @@ features from database rows whose ``__rg_time`` is at or before the timestamp, o
   last and first event; per numeric column SUM / MEAN / MIN / MAX / STD / last value over the
   whole history, COUNT / SUM / MEAN / MIN / MAX / STD over time windows (``30d``, ``90d``, ...), and
   MEAN over the last n events (MIN / MAX / STD over the longest n); per category value counts
-  (whole history and windows), shares over the last n events, most frequent and last value;
-  for numeric columns dominated by one value (a status code), the share of rows equal to it.
+  (whole history and windows), shares over the last n events, days since the last event with
+  the value (the most frequent values), most frequent and last value; for numeric columns
+  dominated by one value (a status code), the share of rows equal to it and the days since the
+  last row not equal to it.
 
 ``depth=0`` keeps the first item only: the entity table's own columns, as RelBench's LightGBM
 baseline sees them.
@@ -634,6 +636,8 @@ class TemporalFeatureBuilder:
             tag = f"{p}.{c}.eq{_value_tag(v)}"
             add(_Feature(f"{tag}.share", f"(R.{k}_s / nullif({cnt}, 0))", {f"{k}_s", "__cnt"}))
             if s.timed:
+                # How long since the exception to the dominant value (a driver's last non-finish).
+                add(_Feature(f"{p}.{c}.ne{_value_tag(v)}.days_since_last", _days("X.__t", f"R.{k}_tn"), {f"{k}_tn"}))
                 for w in ws:
                     wc = f"({cnt} - coalesce(W{w}.__cnt, 0))"
                     add(_Feature(f"{tag}.share.{w}d", f"((R.{k}_s - coalesce(W{w}.{k}_s, 0)) / nullif({wc}, 0))", {f"{k}_s", "__cnt"}, {w}, {f"{k}_s", "__cnt"}))
@@ -657,6 +661,9 @@ class TemporalFeatureBuilder:
             for j, v in enumerate(values):
                 tag = f"{p}.{c}.{_value_tag(v)}"
                 add(_Feature(f"{tag}.count", f"coalesce(R.c{i}_v{j}, 0)", {f"c{i}_v{j}"}))
+                if s.timed and j < SHARE_CATEGORIES:
+                    # Recency per value: a yearly badge is due about 365 days after the last one.
+                    add(_Feature(f"{tag}.days_since_last", _days("X.__t", f"R.c{i}_v{j}_tl"), {f"c{i}_v{j}_tl"}))
                 if s.timed:
                     for w in ws:
                         add(_Feature(f"{tag}.count.{w}d", f"(coalesce(R.c{i}_v{j}, 0) - coalesce(W{w}.c{i}_v{j}, 0))", {f"c{i}_v{j}"}, {w}, {f"c{i}_v{j}"}))
@@ -693,6 +700,7 @@ class TemporalFeatureBuilder:
         for i, (c, v) in enumerate(self.dominant_.get(s.name, {}).items()):
             ind = f"CAST(coalesce({_q(c)} = {_literal(v)}, FALSE) AS DOUBLE)"
             cols[f"d{i}_s"] = f"sum({ind}) OVER w"
+            cols[f"d{i}_tn"] = f"max(CASE WHEN NOT coalesce({_q(c)} = {_literal(v)}, FALSE) THEN __t END) OVER w"
             for m in self.last_n:
                 cols[f"d{i}_l{m}"] = f"avg({ind}) OVER {last_n(m)}"
         cats = self.categories_.get(s.name, {})
@@ -701,6 +709,7 @@ class TemporalFeatureBuilder:
             for j, v in enumerate(cats.get(c, [])):
                 ind = f"CAST(coalesce({_q(c)} = {_literal(str(v))}, FALSE) AS DOUBLE)"
                 cols[f"c{i}_v{j}"] = f"sum({ind}) OVER w"
+                cols[f"c{i}_v{j}_tl"] = f"max(CASE WHEN {_q(c)} = {_literal(str(v))} THEN __t END) OVER w"
                 for m in self.last_n:
                     cols[f"c{i}_v{j}_l{m}"] = f"avg({ind}) OVER {last_n(m)}"
         return cols

@@ -58,6 +58,11 @@ def test_features_match_hand_computed_values(shop) -> None:
         "orders.status.ok.count": 3,
         "orders.status.late.count.30d": 1,
         "orders.status.ok.share.last2": 0.5,
+        # Recency per category value: the last ok order is 104 (d55), the last late one 103 (d50).
+        "orders.status.ok.days_since_last": 5.0,
+        "orders.status.late.days_since_last": 10.0,
+        # Store size is mostly 100 (store 10); the last order elsewhere is 102 (d40, store 20, 300).
+        "orders.stores.size.ne100.days_since_last": 20.0,
         # items of orders 101 (4, 6) and 103 (60); order 105's item is in the future.
         "orders.items.count": 3,
         "orders.items.price.sum": 70.0,
@@ -81,6 +86,7 @@ def test_features_match_hand_computed_values(shop) -> None:
     assert np.isnan(c2["orders.amount.std"]) and c2["orders.count.30d"] == 0
     assert np.isnan(c2["orders.amount.mean.30d"])
     assert c2["orders.status.last"] == "late"
+    assert np.isnan(c2["orders.status.ok.days_since_last"]) and c2["orders.status.late.days_since_last"] == 59.0
     for agg in ("sum", "min", "max"):  # order 201 (day 1) is outside (day 30, day 60]
         assert np.isnan(c2[f"orders.amount.{agg}.30d"]) and np.isnan(c2_early[f"orders.amount.{agg}.30d"])
     assert c2_early["orders.count"] == 0
