@@ -114,3 +114,38 @@ def test_cli_explain_text_json_and_errors(blend_run: Path, shop_db_path: Path, c
     assert main(["explain", source, "--model", str(blend_run), "--id", str(ids[0]), "--at", "1990-01-01"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("relgraph: error: ") for line in err)
+
+
+def test_recency_of_a_value_reads_its_latest_row(shop_db_path: Path) -> None:
+    """``orders.channel.web.days_since_last``: the evidence is the latest web order, and the text
+    says so; a dominant-value recency (``ne<v>``) reads the rows off the value."""
+    import relgraph
+    from relgraph.baselines.aggregates import TemporalFeatureBuilder
+    from relgraph.runs.explain.tabular import (
+        FeatureSource,
+        _selects,
+        describe_feature,
+        evidence_rows,
+        feature_sources,
+    )
+
+    db = relgraph.connect(f"sqlite:///{shop_db_path}")
+    orders = db.table("orders").to_pandas()
+    web = orders[(orders["channel"] == "web") & (orders["ordered_at"] <= AT)]
+    customer = web["customer_id"].value_counts().index[0]
+    frame = pd.DataFrame({"customer_id": [customer], "timestamp": [AT]})
+    builder = TemporalFeatureBuilder(depth=1, max_features=None, include=r"channel\.web\.days_since_last$")
+    x = builder.fit_transform(db, "customers", frame)
+    src = feature_sources(builder, db)["orders.channel.web.days_since_last"]
+    assert (src.value_tag, src.negated, src.last_n) == ("web", False, None)
+    latest = web[web["customer_id"] == customer].sort_values("ordered_at").iloc[-1]
+    assert x.iloc[0, 0] == pytest.approx((AT - latest["ordered_at"]) / pd.Timedelta(days=1))
+    ev = evidence_rows(db, src, customer, AT)
+    ev = ev[[_selects(src, v) for v in ev["value"]]]
+    assert ev.iloc[0]["key"] == latest["order_id"]
+    text = describe_feature(src, x.iloc[0, 0], ev.head(1))
+    assert text.startswith("the last orders row with channel = web was ") and str(latest["order_id"]) in text
+    off = FeatureSource("results.statusId.ne1.days_since_last", "results", "statusId", "results", None, None, None,
+                        "1", None, negated=True)
+    assert [_selects(off, v) for v in (1, 11, None)] == [False, True, True]
+    assert describe_feature(off, 12.0, None).startswith("the last results row with statusId != 1 was 12")

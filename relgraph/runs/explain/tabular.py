@@ -52,6 +52,7 @@ class FeatureSource:
     window_days: int | None
     value_tag: str | None  # category value of a count / share feature
     parent: tuple[str, str, str] | None  # (parent table, fk column, referenced column) of an attached column
+    negated: bool = False  # reads the rows whose column is *not* ``value_tag`` (recency off a dominant value)
 
 
 def feature_sources(builder: Any, db: Database) -> dict[str, FeatureSource]:
@@ -123,7 +124,13 @@ def _stream_source(db: Database, name: str, rest: str, stream: Any, chain: list[
         after = rest[len(column) + 1:].split(".")
         if after and after[0] and after[0] not in ("sum", "mean", "std", "min", "max", "last", "mode", "count", "share"):
             value_tag = after[0]
-    return FeatureSource(name, source_table, column, stream.name, chain, last_n, window, value_tag, parent)
+    negated = False
+    if value_tag is not None and rest.endswith("days_since_last"):
+        last_n = None  # the latest row holding the value sets it, not the latest row
+        # ``ne<v>`` of a numeric column: the days since the last row off its dominant value v.
+        negated = value_tag.startswith("ne") and column in stream.numeric
+        value_tag = value_tag[2:] if negated else value_tag
+    return FeatureSource(name, source_table, column, stream.name, chain, last_n, window, value_tag, parent, negated)
 
 
 def evidence_rows(db: Database, src: FeatureSource, key: Any, at: pd.Timestamp) -> pd.DataFrame:
@@ -223,7 +230,9 @@ def explain_lightgbm(model: Any, db: Database, key: Any, at: pd.Timestamp, predi
         ev = evidence_rows(db, src, key, at)
         if src.value_tag is not None and src.column is not None and ".share" not in src.name:
             # A count of one value reads only the rows holding that value.
-            ev = ev[[_matches(v, src.value_tag) for v in ev["value"]]]
+            ev = ev[[_selects(src, v) for v in ev["value"]]]
+            if src.name.endswith(".days_since_last"):
+                ev = ev.head(1)  # recency of a value: only its latest row sets it
         row_table = src.chain[-1][0]
         f["rows"] = [{"table": row_table, "key": _json_value(r.key), "time": _json_value(r.time),
                       **({src.column: _json_value(r.value)} if src.column else {})}
@@ -302,7 +311,7 @@ def describe_feature(src: FeatureSource | None, value: Any, ev: pd.DataFrame | N
     if ev is not None and len(ev):
         shown = [str(_json_value(k)) for k in ev["key"].head(5)]
         if src.value_tag is not None and src.column is not None:
-            shown = [str(_json_value(k)) for k, v in zip(ev["key"], ev["value"]) if _matches(v, src.value_tag)][:5]
+            shown = [str(_json_value(k)) for k, v in zip(ev["key"], ev["value"]) if _selects(src, v)][:5]
         keys = f" ({table} rows {', '.join(shown)}{', …' if len(ev) > 5 else ''})" if shown else ""
     if value is None:
         return f"no value ({scope}: none){keys}"
@@ -313,6 +322,9 @@ def describe_feature(src: FeatureSource | None, value: Any, ev: pd.DataFrame | N
             return f"the first {table} row was {_fmt(value)} days before{keys}"
         return f"{_fmt(value)} {table} rows" + (f" in the last {src.window_days} days" if src.window_days else "") + keys
     tag = src.value_tag
+    if tag is not None and name.endswith(".days_since_last"):
+        return (f"the last {table} row with {src.column} {'!=' if src.negated else '='} {tag.removeprefix('eq')} "
+                f"was {_fmt(value)} days before{keys}")
     if tag is not None and ".share" in name and src.last_n:
         n = len(ev) if ev is not None else src.last_n
         hits = int(round(float(value) * n)) if isinstance(value, (int, float)) else value
@@ -327,6 +339,11 @@ def describe_feature(src: FeatureSource | None, value: Any, ev: pd.DataFrame | N
     if agg in ("last", "mode"):
         return f"{words[agg]} {table}.{src.column} = {_fmt(value)}{keys}"
     return f"{words.get(agg, agg)} of {src.column} over {scope} = {_fmt(value)}{keys}"
+
+
+def _selects(src: FeatureSource, value: Any) -> bool:
+    """Whether a row with ``value`` in the feature's column is one the feature reads."""
+    return _matches(value, src.value_tag or "") != src.negated
 
 
 def _matches(value: Any, tag: str) -> bool:
