@@ -3,7 +3,8 @@
 For each row ``(entity, timestamp)`` of a frame, :class:`TemporalFeatureBuilder` computes
 features from database rows whose ``__rg_time`` is at or before the timestamp, only:
 
-* the entity's own columns (numbers as they are, categories, timestamps as age in days);
+* the entity's own columns (numbers as they are, categories, timestamps as age in days and,
+  from depth 1, as days since their last anniversary);
 * the columns of the entity's parents (foreign keys out of the entity), up to ``depth`` hops;
 * aggregates over *event streams*: every table reachable from the entity through foreign keys
   pointing at it (children, grand-children, ...), each row carrying the columns of its own
@@ -93,6 +94,8 @@ WINDOW_CANDIDATES_DAYS = (7, 30, 90, 365)
 DOMINANT_VALUE_SHARE = 0.1
 #: Categories whose last-n share is computed (the most frequent ones).
 SHARE_CATEGORIES = 3
+#: Mean Gregorian year in days: a timestamp's anniversary phase is its age modulo this.
+YEAR_DAYS = 365.2425
 #: Rows of the training frame the pruning model sees at most.
 PRUNE_SAMPLE_ROWS = 6000
 #: Time given to rows of static tables in event streams: before any prediction time.
@@ -576,15 +579,17 @@ class TemporalFeatureBuilder:
                 n = f"{lk.name}.{c}"
                 selects.append(f"CAST({lk.alias}.{_q(c)} AS VARCHAR) AS {_q(n)}")
                 names.append(n)
-            for c in lk.timestamps:
-                n = f"{lk.name}.{c}.age_days"
-                selects.append(f"{_days('f.__t', f'CAST({lk.alias}.{_q(c)} AS TIMESTAMP_NS)')} AS {_q(n)}")
-                names.append(n)
-            tts = db.schema[lk.table]
-            if tts.time is not None:
-                n = f"{lk.name}.age_days"
-                selects.append(f"{_days('f.__t', f'{lk.alias}.{TIME_COLUMN}')} AS {_q(n)}")
-                names.append(n)
+            ages = [(f"{lk.name}.{c}", _days("f.__t", f"CAST({lk.alias}.{_q(c)} AS TIMESTAMP_NS)")) for c in lk.timestamps]
+            if db.schema[lk.table].time is not None:
+                ages.append((lk.name, _days("f.__t", f"{lk.alias}.{TIME_COLUMN}")))
+            for base, age in ages:
+                selects.append(f"{age} AS {_q(base + '.age_days')}")
+                names.append(f"{base}.age_days")
+                if self.depth > 0:  # depth 0 stays RelBench's LightGBM setting: the columns as they are
+                    # Yearly cycles (membership anniversaries, renewals) are a phase of the age.
+                    phase = f"({age} - {YEAR_DAYS} * floor({age} / {YEAR_DAYS}))"
+                    selects.append(f"{phase} AS {_q(base + '.days_since_anniversary')}")
+                    names.append(f"{base}.days_since_anniversary")
         sql = f"SELECT {', '.join(selects)} FROM {fr_name} f {' '.join(joins)}"
         return sql, names
 

@@ -97,6 +97,14 @@ def test_features_match_hand_computed_values(shop) -> None:
     assert (c1_late["orders.amount.sum.30d"], c1_late["orders.amount.min.30d"], c1_late["orders.amount.max.30d"]) == (90.0, 30.0, 60.0)
 
 
+def test_timestamps_give_their_age_and_the_days_since_their_last_anniversary(shop) -> None:
+    """Customer 1 signed up 100 days before DAY: at day 60 the age is 160 days, at day 400 it is
+    500 days, a year (365.2425 days) and 134.7575 days."""
+    x = _builder().fit_transform(shop, "customers", _frame([(1, 60), (1, 400)]))
+    assert x["customers.signup.age_days"].tolist() == [160.0, 500.0]
+    assert x["customers.signup.days_since_anniversary"].to_numpy() == pytest.approx([160.0, 134.7575])
+
+
 def test_window_min_max_alone_under_include(shop) -> None:
     """Window MIN / MAX need no running columns: computed alone they give the same values."""
     frame = _frame([(1, 60), (1, 70), (2, 60)])

@@ -303,6 +303,9 @@ def describe_feature(src: FeatureSource | None, value: Any, ev: pd.DataFrame | N
         col = src.column or name.split(".")[-1]
         if name.endswith(".age_days") and value is not None:
             return f"{src.table}.{col} was {_fmt(value)} days before"
+        if name.endswith(".days_since_anniversary") and value is not None:
+            what = f"{src.table}.{src.column}" if src.column else f"the {src.table} row's time"
+            return f"the last anniversary of {what} was {_fmt(value)} days before"
         return f"{src.table}.{col} = {_fmt(value)}"
     table = src.chain[-1][0] if src.chain else src.table
     scope = (f"the last {src.last_n} {table} rows" if src.last_n else
