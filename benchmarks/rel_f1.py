@@ -122,7 +122,8 @@ def run_lightgbm(db: Database, tasks: dict[str, TaskTables], seeds: list[int], c
     """Temporal features + LightGBM tuned on validation, one fit per seed.
 
     Feature time is measured on the first seed with a cold feature cache: building the
-    features of train, val and test for every task. ``current_parents``: as
+    features of train, val and test for every task (when an earlier family fitted the model
+    already, its fit's feature time). ``current_parents``: as
     ``LightGBMPredictor``'s (the driver's current constructor; "auto": chosen on validation).
     """
     clear_feature_cache()
@@ -131,7 +132,7 @@ def run_lightgbm(db: Database, tasks: dict[str, TaskTables], seeds: list[int], c
     feature_seconds = 0.0
     for i, seed in enumerate(seeds):
         for name, task in tasks.items():
-            model = LightGBMPredictor(seed=seed, current_parents=current_parents).fit(db, task)
+            model = fit_lightgbm(db, task, seed, current_parents)
             started = time.perf_counter()
             x_test = model.builder.transform(db, task.test, task.entity_key)
             if i == 0:
@@ -170,12 +171,28 @@ def run_lightgbm_context(db: Database, tasks: dict[str, TaskTables], seeds: list
 GNN_OVERRIDES: dict[str, Any] = {}
 
 
+#: Models fitted in this run, by (kind, task, seed): the families share them, so
+#: ``--models lightgbm,gnn,blend,auto`` fits each once (fits are deterministic per seed).
+_FITTED: dict[tuple[str, int, int], Any] = {}
+
+
 def fit_gnn(db: Database, task: TaskTables, seed: int) -> Any:
-    """A fitted GNNPredictor: default config + ``GNN_OVERRIDES``, ``seed``."""
+    """A fitted GNNPredictor: default config + ``GNN_OVERRIDES``, ``seed`` (shared, ``_FITTED``)."""
     from relgraph.gnn.predictor import GNNConfig, GNNPredictor
 
-    config = dataclasses.replace(GNNConfig(seed=seed), **GNN_OVERRIDES)
-    return GNNPredictor(config, quiet=True).fit(db, task)
+    key = ("gnn", id(task), seed)
+    if key not in _FITTED:
+        config = dataclasses.replace(GNNConfig(seed=seed), **GNN_OVERRIDES)
+        _FITTED[key] = GNNPredictor(config, quiet=True).fit(db, task)
+    return _FITTED[key]
+
+
+def fit_lightgbm(db: Database, task: TaskTables, seed: int, current_parents: str = "auto") -> LightGBMPredictor:
+    """A fitted LightGBMPredictor (``seed``, ``current_parents``; shared, ``_FITTED``)."""
+    key = (f"lightgbm-{current_parents}", id(task), seed)
+    if key not in _FITTED:
+        _FITTED[key] = LightGBMPredictor(seed=seed, current_parents=current_parents).fit(db, task)
+    return _FITTED[key]
 
 
 def run_gnn(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
@@ -216,7 +233,7 @@ def run_blend(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> R
     weights: dict[str, list[float]] = {name: [] for name in tasks}
     for seed in seeds:
         for name, task in tasks.items():
-            fitted = {"gnn": fit_gnn(db, task, seed), "lightgbm": LightGBMPredictor(seed=seed).fit(db, task)}
+            fitted = {"gnn": fit_gnn(db, task, seed), "lightgbm": fit_lightgbm(db, task, seed)}
             blend = BlendPredictor.from_fitted(fitted, db, task)
             y = task.test["label"].to_numpy()
             test_preds = {kind: model.predict(db, task.test) for kind, model in fitted.items()}
@@ -252,7 +269,7 @@ def run_auto(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Re
         member_scores: dict[str, list[float]] = {k: [] for k in ("gnn", "lightgbm", "blend")}
         kept: list[str] = []
         for seed in seeds:
-            fitted = {"gnn": fit_gnn(db, task, seed), "lightgbm": LightGBMPredictor(seed=seed).fit(db, task)}
+            fitted = {"gnn": fit_gnn(db, task, seed), "lightgbm": fit_lightgbm(db, task, seed)}
             val = {kind: model.predict(db, task.val) for kind, model in fitted.items()}
             test = {kind: model.predict(db, task.test) for kind, model in fitted.items()}
             blend = BlendPredictor(fitted).fit_predictions(task, val)
