@@ -703,18 +703,20 @@ class TemporalFeatureBuilder:
                 cols[f"{k}_max_l{nmax}"] = f"max({x}) OVER {last_n(nmax)}"
                 cols[f"{k}_std_l{nmax}"] = f"stddev_samp({x}) OVER {last_n(nmax)}"
         for i, (c, v) in enumerate(self.dominant_.get(s.name, {}).items()):
-            ind = f"CAST(coalesce({_q(c)} = {_literal(v)}, FALSE) AS DOUBLE)"
+            equal = f"coalesce({_q(c)} = {_literal(v)}, FALSE)"
+            ind = f"CAST({equal} AS DOUBLE)"
             cols[f"d{i}_s"] = f"sum({ind}) OVER w"
-            cols[f"d{i}_tn"] = f"max(CASE WHEN NOT coalesce({_q(c)} = {_literal(v)}, FALSE) THEN __t END) OVER w"
+            cols[f"d{i}_tn"] = f"max(CASE WHEN NOT {equal} THEN __t END) OVER w"
             for m in self.last_n:
                 cols[f"d{i}_l{m}"] = f"avg({ind}) OVER {last_n(m)}"
         cats = self.categories_.get(s.name, {})
         for i, c in enumerate(s.categorical):
             cols[f"c{i}_last"] = _q(c)
             for j, v in enumerate(cats.get(c, [])):
-                ind = f"CAST(coalesce({_q(c)} = {_literal(str(v))}, FALSE) AS DOUBLE)"
+                equal = f"{_q(c)} = {_literal(str(v))}"
+                ind = f"CAST(coalesce({equal}, FALSE) AS DOUBLE)"
                 cols[f"c{i}_v{j}"] = f"sum({ind}) OVER w"
-                cols[f"c{i}_v{j}_tl"] = f"max(CASE WHEN {_q(c)} = {_literal(str(v))} THEN __t END) OVER w"
+                cols[f"c{i}_v{j}_tl"] = f"max(CASE WHEN {equal} THEN __t END) OVER w"
                 for m in self.last_n:
                     cols[f"c{i}_v{j}_l{m}"] = f"avg({ind}) OVER {last_n(m)}"
         return cols
