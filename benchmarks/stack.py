@@ -106,9 +106,9 @@ def make_model(kind: str, task: TaskTables, seed: int, cache: str, name: str = "
         # it scored higher than the attention default on user-badge and user-engagement (seed 0).
         "gnn": lambda: GNNPredictor(gnn_config, quiet=True),
         "hybrid": lambda: HybridPredictor(seed=seed, gnn_config=gnn_config,
-                                          lightgbm={"num_threads": 1, "time_budget_s": 20.0}),
-        "lightgbm": lambda: LightGBMPredictor(seed=seed, num_threads=1, time_budget_s=20.0),
-        "lightgbm-entity": lambda: LightGBMPredictor(seed=seed, num_threads=1, time_budget_s=20.0,
+                                          lightgbm={"num_threads": 1}),
+        "lightgbm": lambda: LightGBMPredictor(seed=seed, num_threads=1),
+        "lightgbm-entity": lambda: LightGBMPredictor(seed=seed, num_threads=1,
                                                      builder=TemporalFeatureBuilder(depth=0)),
         "trivial": TrivialBaseline,
         "rule": lambda: RecentFormRule(candidates=WINDOW_PATTERN),
