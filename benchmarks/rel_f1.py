@@ -250,20 +250,20 @@ def run_blend(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> R
 
 
 def run_auto(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Result:
-    """What ``relgraph train --model auto`` keeps, per seed: the GNN, LightGBM or their blend,
-    whichever is best on validation (ties: the earlier, as the runner). Scores are auto's; the
+    """What ``relgraph train --model auto`` keeps, per seed: LightGBM, unless the GNN or the blend
+    beats it on validation beyond resampling noise (``relgraph.runs.selection``). Scores are auto's; the
     notes give the members, the blend, what was kept, and paired bootstraps (test rows, 1000
     resamples, ``stack.paired_bootstrap``) of auto, the blend and the GNN against LightGBM on
     seed-averaged test predictions."""
     from stack import paired_bootstrap
 
     from relgraph.runs.blend import BlendPredictor
+    from relgraph.runs.selection import choose_on_validation
 
     scores: dict[str, list[float]] = {name: [] for name in tasks}
     notes: dict[str, str] = {}
     for name, task in tasks.items():
         metric = TASKS[name][2]
-        sign = -1.0 if metric == "mae" else 1.0
         y_val, y = task.val["label"].to_numpy(), task.test["label"].to_numpy()
         test_preds: dict[str, list[np.ndarray]] = {k: [] for k in ("gnn", "lightgbm", "blend", "auto")}
         member_scores: dict[str, list[float]] = {k: [] for k in ("gnn", "lightgbm", "blend")}
@@ -274,7 +274,7 @@ def run_auto(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Re
             test = {kind: model.predict(db, task.test) for kind, model in fitted.items()}
             blend = BlendPredictor(fitted).fit_predictions(task, val)
             val["blend"], test["blend"] = blend.combine(val), blend.combine(test)
-            chosen = max(("gnn", "lightgbm", "blend"), key=lambda k: sign * test_metric(name, y_val, val[k]))
+            chosen = choose_on_validation(task.task_type, y_val, val, reference="lightgbm").chosen
             kept.append(chosen)
             for kind in member_scores:
                 member_scores[kind].append(test_metric(name, y, test[kind]))

@@ -58,6 +58,7 @@ from relgraph.query.interactions import InteractionLog, RankingSpec
 from relgraph.query.task import TaskTables
 from relgraph.runs.blend import MEMBERS, BlendPredictor
 from relgraph.runs.hybrid import HybridPredictor
+from relgraph.runs.selection import choose_on_validation, resample_counts, weighted_auroc
 from relgraph.schema.times import to_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,16 +74,18 @@ TASKS = {
     "post-votes": "PREDICT COUNT(Votes.*, 0, 180, days) FOR EACH Posts.Id WHERE COUNT(Votes.*, -365, 0, days) > 0",
 }
 PRIMARY = {"binary": ("auroc", 100.0), "regression": ("mae", 1.0), "ranking": ("map@k", 100.0)}
-MODELS = ("gnn", "lightgbm", "blend", "hybrid", "lightgbm-entity", "trivial", "rule")
-SEEDED = ("gnn", "lightgbm", "blend", "hybrid", "lightgbm-entity")  # fitted once per seed; the others once
+MODELS = ("gnn", "lightgbm", "blend", "auto", "hybrid", "lightgbm-entity", "trivial", "rule")
+SEEDED = ("gnn", "lightgbm", "blend", "auto", "hybrid", "lightgbm-entity")  # fitted once per seed; the others once
 MODEL_NOTES = {
     "lightgbm": "automated temporal features over every table (depth 2)",
     "blend": "the same seed's GNN and LightGBM averaged, the GNN weight chosen on validation (seconds: both fits)",
+    "auto": "what relgraph train --model auto keeps: LightGBM unless the GNN or the blend beats it on validation "
+            "in 95 % of bootstrap resamples (relgraph.runs.selection)",
     "hybrid": "LightGBM over the same features plus out-of-fold GNN scores (3 entity folds, GNN as gnn)",
     "lightgbm-entity": "the entity table's own columns only (RelBench's LightGBM setting)",
 }
 # Pairs compared by the paired bootstrap (first minus second).
-COMPARISONS = (("gnn", "lightgbm"), ("blend", "lightgbm"), ("hybrid", "lightgbm"), ("gnn", "lightgbm-entity"))
+COMPARISONS = (("gnn", "lightgbm"), ("blend", "lightgbm"), ("auto", "lightgbm"), ("hybrid", "lightgbm"), ("gnn", "lightgbm-entity"))
 BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 1000, 0
 # Per-task GNN settings picked by validation AUROC (3 seeds): user-engagement has 654 training rows,
 # so heavier dropout and weight decay keep it from overfitting in the first epochs.
@@ -131,26 +134,6 @@ def evaluate(model: Any, db: Any, task: TaskTables,
     return out, kept
 
 
-def _auroc_weighted(y: np.ndarray, score: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """AUROC of each resample given as row multiplicities (rank statistic, ties count one half).
-
-    Args:
-        y: [n] 0/1 labels; score: [n] scores; counts: [B, n] times each row is drawn.
-    Returns:
-        [B] AUROC (NaN where a resample holds one class only).
-    """
-    order = np.argsort(score, kind="stable")
-    s, pos = score[order], y[order].astype(bool)
-    w = counts[:, order].astype(float)
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # first position of each tie group
-    pos_g = np.add.reduceat(np.where(pos, w, 0.0), starts, axis=1)
-    neg_g = np.add.reduceat(np.where(pos, 0.0, w), starts, axis=1)
-    below = np.cumsum(neg_g, axis=1) - neg_g  # negatives scored strictly lower than each group
-    wins = (pos_g * (below + 0.5 * neg_g)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return wins / (pos_g.sum(axis=1) * neg_g.sum(axis=1))
-
-
 def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, metric: str,
                      resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict[str, float]:
     """Paired bootstrap over test rows of ``metric(pred_a) - metric(pred_b)``.
@@ -166,12 +149,9 @@ def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, metr
         ``resamples``, ``seed``.
     """
     n = len(y)
-    rows = np.random.default_rng(seed).integers(0, n, (resamples, n))
-    counts = np.zeros((resamples, n), dtype=np.int64)
-    np.add.at(counts, (np.arange(resamples)[:, None], rows), 1)
-    counts = np.vstack([np.ones((1, n), dtype=np.int64), counts])  # row 0: the test set itself
+    counts = resample_counts(n, resamples, seed)  # row 0: the test set itself
     if metric == "auroc":
-        diffs = _auroc_weighted(y, pred_a, counts) - _auroc_weighted(y, pred_b, counts)
+        diffs = weighted_auroc(y, pred_a, counts) - weighted_auroc(y, pred_b, counts)
     elif metric == "mae":
         gap = np.abs(y - pred_a) - np.abs(y - pred_b)
         diffs = counts @ gap / n
@@ -212,7 +192,7 @@ def run(tasks: list[str], seeds: list[int], data: Path = DATA) -> dict[str, Any]
         fitted: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
         for kind in MODELS:
             runs = []
-            if kind in ("lightgbm-entity", "blend", "hybrid") and task.task_type == "ranking":
+            if kind in ("lightgbm-entity", "blend", "auto", "hybrid") and task.task_type == "ranking":
                 results[name]["models"][kind] = runs  # shown as n/a
                 continue
             for seed in seeds if kind in SEEDED else seeds[:1]:
@@ -224,6 +204,12 @@ def run(tasks: list[str], seeds: list[int], data: Path = DATA) -> dict[str, Any]
                             task, {k: p["val"] for k, p in member_preds.items()})
                         blended = {s: model.combine({k: p[s] for k, p in member_preds.items()}) for s in ("val", "test")}
                         metrics, preds = evaluate(model, db, task, blended)
+                    elif kind == "auto":  # chosen among this seed's members and blend, from their predictions
+                        candidates = {k: fitted[(k, seed)][1] for k in (*MEMBERS, "blend")}
+                        chosen = choose_on_validation(task.task_type, task.val["label"].to_numpy(),
+                                                      {k: p["val"] for k, p in candidates.items()}, "lightgbm").chosen
+                        metrics, preds = evaluate(None, db, task, candidates[chosen])
+                        metrics["kept"] = chosen
                     else:
                         model = make_model(kind, task, seed, cache, name).fit(db, task)
                         metrics, preds = evaluate(model, db, task)
@@ -234,13 +220,15 @@ def run(tasks: list[str], seeds: list[int], data: Path = DATA) -> dict[str, Any]
                     break
                 seconds = time.perf_counter() - t0
                 fitted[(kind, seed)] = (seconds, preds)
-                if kind == "blend":
+                if kind in ("blend", "auto"):
                     seconds += sum(fitted[(k, seed)][0] for k in MEMBERS)
+                if kind == "blend":
                     metrics["weight"] = model.weight_
                 runs.append({"seed": seed, "seconds": seconds, **metrics})
                 if paired:
                     test_preds.setdefault(kind, []).append(np.asarray(preds["test"], dtype=float))
                 weight = f", GNN weight {metrics['weight']:.1f}" if "weight" in metrics else ""
+                weight += f", kept {metrics['kept']}" if "kept" in metrics else ""
                 print(f"  {kind} seed {seed}: val {metric} {metrics['val'][metric]:.4f}, "
                       f"test {metric} {metrics['test'][metric]:.4f} ({seconds:.1f} s{weight})", flush=True)
             results[name]["models"][kind] = runs

@@ -2,7 +2,8 @@
 
 ``--model gnn`` (default), ``lightgbm``, ``blend`` (both, and their weighted blend is kept),
 ``hybrid`` (LightGBM over the features plus out-of-fold GNN scores) or ``auto`` (both and their
-blend; the best on validation is kept and the report shows all three).
+blend; LightGBM is kept unless the GNN or the blend beats it on validation beyond resampling
+noise, ``relgraph.runs.selection``; the report shows all three).
 ``--task-tables DIR`` trains on given ``train/val/test.parquet`` tables (e.g. RelBench's)
 instead of building them from the query. Re-running into the same ``--out``
 after an interruption resumes the GNN from its last epoch checkpoint. ``--workers N`` trains the
@@ -49,7 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model", choices=("gnn", "lightgbm", "blend", "hybrid", "auto"), default="gnn",
         help="gnn (default) | lightgbm | blend: train both and keep their blend (GNN weight 0, 0.1, ..., 1 "
         "chosen on validation) | hybrid: LightGBM over the features plus out-of-fold GNN scores | auto: train "
-        "both, blend them, keep the best of the three on validation (ranking: of gnn and lightgbm)",
+        "both, blend them, keep LightGBM unless the GNN or the blend beats it on validation in 95%% of "
+        "bootstrap resamples (ranking: the better of gnn and lightgbm on validation)",
     )
     parser.add_argument("--epochs", type=int, help="GNN epochs (default 12, early stopping on validation)")
     parser.add_argument(

@@ -39,14 +39,16 @@ from relgraph.runs import registry
 from relgraph.runs.blend import MEMBERS, BlendPredictor
 from relgraph.runs.folder import CONFIG_FILE, load_model, prediction_frame, read_config
 from relgraph.runs.report import ModelRun, write_report
+from relgraph.runs.selection import choose_on_validation
 from relgraph.runs.tasks import SPLITS, TaskSource, build_run_task, prediction_rows
 from relgraph.schema.io import write_schema
 
 logger = logging.getLogger(__name__)
 
 #: ``blend`` trains the GNN and LightGBM and keeps their blend; ``hybrid``: LightGBM over the
-#: features plus out-of-fold GNN scores (``runs.hybrid``); ``auto`` keeps the best of GNN,
-#: LightGBM and their blend on validation (rankers: of the two). The hybrid is not among auto's
+#: features plus out-of-fold GNN scores (``runs.hybrid``); ``auto`` keeps LightGBM unless the GNN
+#: or their blend beats it on validation beyond resampling noise (``runs.selection``; rankers: the
+#: better of the two on validation). The hybrid is not among auto's
 #: candidates: it tied the blend on validation and costs three more GNN fits (benchmarks/README.md).
 MODEL_KINDS = ("gnn", "lightgbm", "blend", "hybrid", "auto")
 def torchrun_follower() -> bool:
@@ -123,7 +125,7 @@ def train_run(
     label_context: bool = False,
 ) -> dict[str, Any]:
     """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend``: both and their blend kept | ``hybrid`` |
-    ``auto``: both, their blend (not for ranking), the best on validation kept), evaluate it and
+    ``auto``: both, their blend (not for ranking), one kept by ``runs.selection``), evaluate it and
     the trivial and rule baselines, write every artifact into ``out_dir``; returns metrics.json.
     ``label_context``: LightGBM (and the hybrid's) also see the entity's own earlier labels."""
     if model not in MODEL_KINDS:
@@ -176,8 +178,18 @@ def train_run(
         runs.append(run)
         logger.info("blend (GNN weight %.1f): val %s, test %s", fitted["blend"].weight_, run.val, run.test)
 
-    # Ties keep the earlier run: a member over the blend that equals it.
-    chosen = "blend" if model == "blend" else max(runs, key=lambda r: primary_score(task.task_type, r.val)).name
+    selection = None
+    if model == "blend":
+        chosen = "blend"
+    elif model == "auto" and "blend" in fitted and len(task.val):
+        # LightGBM unless another candidate beats it on validation beyond resampling noise.
+        selection = choose_on_validation(task.task_type, task.val["label"].to_numpy(),
+                                         {r.name: r.val_pred for r in runs}, reference="lightgbm",
+                                         classes=_model_classes(fitted["lightgbm"], trivial) if trivial else None)
+        chosen = selection.chosen
+        logger.info("kept %s", selection.text(primary))
+    else:  # ties keep the earlier run
+        chosen = max(runs, key=lambda r: primary_score(task.task_type, r.val)).name
     # Baselines are reported, never kept: the choice above is among the trained models only.
     rule_note = None
     if trivial is not None:
@@ -210,6 +222,7 @@ def train_run(
         "model": chosen,
         "val": kept.val,
         "test": kept.test,
+        **({"selection": selection.as_dict()} if selection is not None else {}),
         "baselines": {
             r.name: {"val": r.val, "test": r.test, **({"text": r.text} if r.text else {})} for r in runs if r.name != chosen
         },
@@ -250,7 +263,8 @@ def train_run(
             for s in SPLITS
             if len(task.split(s))
         },
-        "model kept": "blend (--model blend)" if model == "blend" else f"{chosen} (best validation {primary})",
+        "model kept": ("blend (--model blend)" if model == "blend" else selection.text(primary) if selection is not None
+                       else f"{chosen} (best validation {primary})"),
         **({"blend": f"GNN weight {fitted['blend'].weight_:.1f}, LightGBM {1 - fitted['blend'].weight_:.1f} "
                      f"(chosen on validation {primary})"} if "blend" in fitted else {}),
         **({"rule baseline": rule_note} if rule_note is not None and not any(r.name == "rule" for r in runs) else {}),

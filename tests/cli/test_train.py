@@ -186,7 +186,7 @@ def test_task_tables_need_recognisable_columns(shop: tuple[Path, Path], tmp_path
     assert "cannot find the entity column" in capsys.readouterr().err
 
 
-def test_auto_trains_both_and_the_blend_and_keeps_the_best_on_validation(shop: tuple[Path, Path], tmp_path: Path) -> None:
+def test_auto_trains_both_and_the_blend_and_keeps_one_chosen_on_validation(shop: tuple[Path, Path], tmp_path: Path) -> None:
     db_path, schema = shop
     out = tmp_path / "auto"
     assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--schema", str(schema), "--out", str(out),
@@ -194,9 +194,9 @@ def test_auto_trains_both_and_the_blend_and_keeps_the_best_on_validation(shop: t
     metrics = json.loads((out / "metrics.json").read_text())
     candidates = {metrics["model"]: metrics["val"], **{k: v["val"] for k, v in metrics["baselines"].items()}}
     assert set(candidates) == {"gnn", "lightgbm", "blend", "trivial", "rule"}
-    # Baselines are reported, never kept: the kept model is the best trained one on validation.
-    assert metrics["model"] in ("gnn", "lightgbm", "blend")
-    assert metrics["val"]["auroc"] == max(candidates[k]["auroc"] for k in ("gnn", "lightgbm", "blend"))
+    # Baselines are reported, never kept: the kept model is a trained one, chosen on validation
+    # (LightGBM unless another beats it beyond resampling noise: tests/runs/test_selection.py).
+    assert metrics["model"] == metrics["selection"]["chosen"] in ("gnn", "lightgbm", "blend")
     report = (out / "report.html").read_text()
     assert "<td>gnn" in report and "<td>lightgbm" in report and "<td>blend" in report
     importance = report.split("<h2>Feature importance</h2>")[1]

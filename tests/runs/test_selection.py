@@ -1,0 +1,89 @@
+"""``runs.selection``: auto keeps the reference unless a candidate beats it beyond resampling noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import f1_score, mean_absolute_error, roc_auc_score
+
+from relgraph.runs.selection import bootstrap_scores, choose_on_validation, resample_counts, weighted_auroc
+
+
+def _binary(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    return y, np.clip(0.5 * y + rng.normal(0, 0.5, n), 0, 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 60), st.integers(0, 10_000))
+def test_weighted_auroc_equals_sklearn_on_each_resample(n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    score = rng.integers(0, 5, n).astype(float)  # many ties
+    counts = resample_counts(n, 5, seed)
+    got = weighted_auroc(y, score, counts)
+    for b, c in enumerate(counts):
+        rows = np.repeat(np.arange(n), c)
+        if len(np.unique(y[rows])) < 2:
+            assert np.isnan(got[b])
+        else:
+            assert got[b] == pytest.approx(roc_auc_score(y[rows], score[rows]), abs=1e-12)
+
+
+def test_counts_row_zero_is_the_rows_themselves() -> None:
+    counts = resample_counts(7, 20, 3)
+    assert counts.shape == (21, 7) and (counts[0] == 1).all() and (counts.sum(axis=1) == 7).all()
+
+
+def test_regression_and_multiclass_scores_are_signed_primary_metrics() -> None:
+    rng = np.random.default_rng(1)
+    y, pred = rng.normal(size=40), rng.normal(size=40)
+    counts = resample_counts(40, 3)
+    assert bootstrap_scores("regression", y, pred, counts)[0] == pytest.approx(-mean_absolute_error(y, pred))
+    labels = rng.choice(["a", "b", "c"], 40)
+    proba = rng.dirichlet(np.ones(3), 40)
+    got = bootstrap_scores("multiclass", labels, proba, counts, classes=["a", "b", "c"])
+    expected = f1_score(labels, np.array(["a", "b", "c"])[proba.argmax(axis=1)], average="macro")
+    assert got[0] == pytest.approx(expected)
+
+
+def test_noise_keeps_the_reference() -> None:
+    """A candidate a hair better on 150 validation rows is not evidence: the reference stays."""
+    y, ref = _binary(150)
+    rng = np.random.default_rng(5)
+    jittered = ref + rng.normal(0, 0.05, len(ref))
+    selection = choose_on_validation("binary", y, {"lightgbm": ref, "blend": jittered}, reference="lightgbm")
+    assert selection.chosen == "lightgbm"
+    assert 0.0 < selection.evidence["blend"] < 0.95
+
+
+def test_a_clearly_better_candidate_is_kept_and_the_best_of_those_wins() -> None:
+    y, ref = _binary(400)
+    better = np.where(y == 1, 0.7, 0.3) + np.random.default_rng(2).normal(0, 0.15, len(y))
+    best = y + np.random.default_rng(3).normal(0, 0.1, len(y))
+    selection = choose_on_validation("binary", y, {"gnn": better, "lightgbm": ref, "blend": best}, reference="lightgbm")
+    assert selection.evidence["gnn"] >= 0.95 and selection.evidence["blend"] >= 0.95
+    assert selection.chosen == "blend"
+    assert selection.gain["blend"] == pytest.approx(roc_auc_score(y, best) - roc_auc_score(y, ref))
+    assert "blend" in selection.text("auroc") and "resamples" in selection.text("auroc")
+
+
+def test_lower_is_better_metrics_are_compared_the_right_way() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=300)
+    close, far = y + rng.normal(0, 0.1, 300), y + rng.normal(0, 1.0, 300)
+    assert choose_on_validation("regression", y, {"lightgbm": far, "gnn": close}, "lightgbm").chosen == "gnn"
+    assert choose_on_validation("regression", y, {"lightgbm": close, "gnn": far}, "lightgbm").chosen == "lightgbm"
+
+
+def test_missing_labels_are_left_out_and_unknown_reference_is_refused() -> None:
+    y, ref = _binary(200)
+    y_missing = y.astype(float)
+    y_missing[:10] = np.nan
+    with_missing = choose_on_validation("binary", y_missing, {"lightgbm": ref, "gnn": ref[::-1].copy()}, "lightgbm")
+    assert set(with_missing.evidence) == {"gnn"}
+    with pytest.raises(ValueError, match="reference 'xgb'"):
+        choose_on_validation("binary", y, {"lightgbm": ref}, reference="xgb")
