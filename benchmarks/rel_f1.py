@@ -274,8 +274,9 @@ def run_auto(db: Database, tasks: dict[str, TaskTables], seeds: list[int]) -> Re
             test = {kind: model.predict(db, task.test) for kind, model in fitted.items()}
             blend = BlendPredictor(fitted).fit_predictions(task, val)
             val["blend"], test["blend"] = blend.combine(val), blend.combine(test)
-            chosen = choose_on_validation(task.task_type, y_val, val, reference="lightgbm").chosen
-            kept.append(chosen)
+            selection = choose_on_validation(task.task_type, y_val, val, reference="lightgbm")
+            chosen = selection.chosen
+            kept.append(f"{chosen} (ahead: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in selection.evidence.items()) + ")")
             for kind in member_scores:
                 member_scores[kind].append(test_metric(name, y, test[kind]))
                 test_preds[kind].append(np.asarray(test[kind], dtype=float))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from relgraph.metrics import primary_score, task_metrics
+from relgraph.metrics import PRIMARY_METRIC, primary_score, task_metrics
 
 #: Share of validation resamples in which a candidate must beat the reference to be kept instead.
 EVIDENCE_LEVEL = 0.95
@@ -82,7 +82,9 @@ class Selection:
         chosen: the kept candidate's name.
         reference: the name kept unless another shows enough evidence.
         evidence: candidate -> share of resamples in which it beat the reference.
-        gain: candidate -> its validation score minus the reference's (primary metric, higher-is-better sign).
+        gain: candidate -> its validation primary metric minus the reference's, in the metric's
+            own direction (MAE: negative is better).
+        higher_better: whether a larger primary metric is better.
         level: the share needed.
     """
 
@@ -90,21 +92,25 @@ class Selection:
     reference: str
     evidence: dict[str, float] = field(default_factory=dict)
     gain: dict[str, float] = field(default_factory=dict)
+    higher_better: bool = True
     level: float = EVIDENCE_LEVEL
 
     def text(self, metric: str) -> str:
         """One line for logs and the report."""
         if not self.evidence:
             return f"{self.chosen} (the only candidate)"
-        parts = [f"{name} {self.gain[name]:+.4f} validation {metric}, ahead in {100 * share:.0f} % of resamples"
-                 for name, share in self.evidence.items()]
-        why = ("the reference unless another is ahead of it in at least "
-               f"{100 * self.level:.0f} % of validation bootstrap resamples")
-        return f"{self.chosen} ({why}; against {self.reference}: {'; '.join(parts)})"
+        rule = (f"{self.reference} unless another model beats it on validation in at least "
+                f"{100 * self.level:.0f} % of bootstrap resamples")
+        parts = []
+        for name, share in self.evidence.items():
+            better = (self.gain[name] > 0) == self.higher_better and self.gain[name] != 0
+            parts.append(f"{name} {metric} {self.gain[name]:+.4f} ({'better' if better else 'not better'}), "
+                         f"ahead in {100 * share:.0f} %")
+        return f"{self.chosen} (rule: {rule}; against {self.reference} on validation: {'; '.join(parts)})"
 
     def as_dict(self) -> dict[str, Any]:
         return {"chosen": self.chosen, "reference": self.reference, "level": self.level,
-                "evidence": self.evidence, "gain": self.gain}
+                "evidence": self.evidence, "gain": self.gain, "higher_better": self.higher_better}
 
 
 def choose_on_validation(task_type: str, y: np.ndarray, val_preds: Mapping[str, np.ndarray], reference: str,
@@ -125,11 +131,12 @@ def choose_on_validation(task_type: str, y: np.ndarray, val_preds: Mapping[str, 
     known = ~np.asarray(_missing(y))
     others = [name for name in val_preds if name != reference]
     if not known.any() or not others:
-        return Selection(reference, reference, level=level)
+        return Selection(reference, reference, higher_better=PRIMARY_METRIC[task_type][1], level=level)
     y = y[known]
     counts = resample_counts(len(y), resamples, seed)
     ref = bootstrap_scores(task_type, y, np.asarray(val_preds[reference])[known], counts, classes)
-    selection = Selection(reference, reference, level=level)
+    higher_better = PRIMARY_METRIC[task_type][1]
+    selection = Selection(reference, reference, higher_better=higher_better, level=level)
     best = ref[0]
     for name in others:
         scores = bootstrap_scores(task_type, y, np.asarray(val_preds[name])[known], counts, classes)
@@ -137,7 +144,7 @@ def choose_on_validation(task_type: str, y: np.ndarray, val_preds: Mapping[str, 
         valid = ~np.isnan(diffs)
         share = float((diffs[valid] > 0).mean()) if valid.any() else 0.0
         selection.evidence[name] = share
-        selection.gain[name] = float(scores[0] - ref[0])
+        selection.gain[name] = float(scores[0] - ref[0]) * (1.0 if higher_better else -1.0)
         if share >= level and scores[0] > best:
             best, selection.chosen = scores[0], name
     return selection

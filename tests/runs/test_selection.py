@@ -75,8 +75,12 @@ def test_lower_is_better_metrics_are_compared_the_right_way() -> None:
     rng = np.random.default_rng(4)
     y = rng.normal(size=300)
     close, far = y + rng.normal(0, 0.1, 300), y + rng.normal(0, 1.0, 300)
-    assert choose_on_validation("regression", y, {"lightgbm": far, "gnn": close}, "lightgbm").chosen == "gnn"
-    assert choose_on_validation("regression", y, {"lightgbm": close, "gnn": far}, "lightgbm").chosen == "lightgbm"
+    better = choose_on_validation("regression", y, {"lightgbm": far, "gnn": close}, "lightgbm")
+    assert better.chosen == "gnn"
+    assert better.gain["gnn"] == pytest.approx(mean_absolute_error(y, close) - mean_absolute_error(y, far))
+    assert "gnn mae -0." in better.text("mae") and "(better)" in better.text("mae")
+    worse = choose_on_validation("regression", y, {"lightgbm": close, "gnn": far}, "lightgbm")
+    assert worse.chosen == "lightgbm" and "(not better)" in worse.text("mae")
 
 
 def test_missing_labels_are_left_out_and_unknown_reference_is_refused() -> None:
