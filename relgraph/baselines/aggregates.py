@@ -380,7 +380,7 @@ class TemporalFeatureBuilder:
         horizon = pd.Timestamp(frame["timestamp"].max())
         con = engine_for(db)
         lookups, streams = self._plan(db)
-        self.windows_ = self._choose_windows(con, streams) if self.windows == "auto" else sorted(int(w) for w in self.windows)
+        self.windows_ = self._choose_windows(con, streams, horizon) if self.windows == "auto" else sorted(int(w) for w in self.windows)
         self.centers_, self.dominant_, self.categories_ = {}, {}, {}
         for s in streams:
             self._fit_stream(con, s, horizon)
@@ -396,8 +396,9 @@ class TemporalFeatureBuilder:
             _remember(memo, memo_key, (self.to_dict()["state"], features.copy()))
         return features
 
-    def _choose_windows(self, con: Engine, streams: list[_Stream]) -> list[int]:
-        """Windows from the median gap (days) between consecutive events of one anchor."""
+    def _choose_windows(self, con: Engine, streams: list[_Stream], horizon: pd.Timestamp) -> list[int]:
+        """Windows from the median gap (days) between consecutive events of one anchor, among
+        events up to ``horizon`` (the last training timestamp: later rows choose nothing)."""
         gaps = []
         for s in streams:
             if not s.timed:
@@ -406,7 +407,7 @@ class TemporalFeatureBuilder:
                 # gaps in whole hours: an exact median over few distinct values (Spark's holds
                 # a count per distinct value, and 50M distinct gaps ran out of memory)
                 f"SELECT median(round(g * 24) / 24) FROM (SELECT {_days('__t', 'lag(__t) OVER (PARTITION BY __anchor ORDER BY __t, __ord)')} AS g "
-                f"FROM ({s.sql})) WHERE g > 0"
+                f"FROM (SELECT * FROM ({s.sql}) WHERE __t <= TIMESTAMP_NS '{horizon}')) WHERE g > 0"
             )[0]
             if row and row[0] is not None:
                 gaps.append(float(row[0]))

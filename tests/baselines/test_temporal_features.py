@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from shop_fixtures import random_shop
+from shop_fixtures import make_shop, random_shop
 
 from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.errors import QueryError
@@ -228,6 +228,25 @@ def test_pruning_keeps_useful_features_and_writes_the_list(tmp_path) -> None:
 def test_windows_auto_follow_the_gap_between_events(shop) -> None:
     b = TemporalFeatureBuilder(max_features=None).fit(shop, "customers", _frame([(1, 60)]))
     assert b.windows_ and all(w in (7, 30, 90, 365) for w in b.windows_)
+
+
+def test_windows_auto_are_chosen_from_rows_up_to_the_last_training_time() -> None:
+    """Orders 100 days apart up to the training rows' time, daily afterwards: the windows follow
+    the past (a median gap of 100 days keeps only 365 d) and are the same on the database cut there."""
+    day = pd.Timestamp("2024-01-01")
+    past = [day + pd.Timedelta(days=100 * i) for i in range(5)]
+    future = [past[-1] + pd.Timedelta(days=i) for i in range(1, 60)]
+    ts = past + future
+    customers = pd.DataFrame({"customer_id": [1], "age": [30.0], "segment": ["a"], "signup": [day - pd.Timedelta(days=1)]})
+    stores = pd.DataFrame({"store_id": [10], "size": [1.0]})
+    orders = pd.DataFrame({"order_id": np.arange(len(ts)), "customer_id": 1, "store_id": 10, "amount": 1.0, "status": "ok", "ts": ts})
+    items = pd.DataFrame({"item_id": [1], "order_id": [0], "price": [1.0]})
+    reviews = pd.DataFrame({"review_id": [1], "order_id": [0], "stars": [5.0], "ts": [day]})
+    db = make_shop(customers, stores, orders, items, reviews)
+    frame = pd.DataFrame({"customer_id": [1], "timestamp": [past[-1]]})
+    full = TemporalFeatureBuilder(max_features=None).fit(db, "customers", frame)
+    cut = TemporalFeatureBuilder(max_features=None).fit(db.cut(np.datetime64(past[-1])), "customers", frame)
+    assert full.windows_ == cut.windows_ == [365]
 
 
 def test_bad_input_raises_one_line_errors(shop) -> None:
