@@ -30,6 +30,7 @@ from relgraph.metrics import PRIMARY_METRIC, binary_metrics, multiclass_metrics,
 from relgraph.query.task import TaskTables
 
 _MODEL_FILE = "lightgbm_{}.txt"
+_REFIT_FILE = "lightgbm_refit_{}.txt"
 _META_FILE = "lightgbm.json"
 
 #: Shared starting point of every configuration.
@@ -91,6 +92,13 @@ class LightGBMPredictor:
             a driver's current team): ``"auto"`` adds them when the first configuration scores
             better with them on validation, ``"on"`` always (when the schema has such a link),
             ``"off"`` never.
+        refit: after the search, train the kept configurations again, with the rounds early
+            stopping chose, on training + validation rows: the validation labels are the most
+            recent ones, closest to the rows predicted later. Used for rows at or after the time
+            every validation label is known (the last validation time + the label horizon, which
+            the query gives; task tables without a query: ``task.extra["label_horizon"]``, else no
+            refit); earlier rows, validation included, keep the training-only boosters, so
+            validation scores stay out-of-sample.
     """
 
     name = "lightgbm"
@@ -108,6 +116,7 @@ class LightGBMPredictor:
         label_horizon: pd.Timedelta | str | None = None,
         max_train_rows: int | None = MAX_TRAIN_ROWS,
         current_parents: str = "auto",
+        refit: bool = True,
     ) -> None:
         if current_parents not in ("auto", "on", "off"):
             raise ModelError(f"current_parents={current_parents!r}: use auto, on or off")
@@ -122,7 +131,10 @@ class LightGBMPredictor:
         self.label_horizon = None if label_horizon is None else str(pd.Timedelta(label_horizon))
         self.max_train_rows = max_train_rows
         self.current_parents = current_parents
+        self.refit = refit
         self.boosters_: list[Any] = []
+        #: Boosters trained on training + validation rows (``refit``), for rows from ``meta_["refit"]["from"]``.
+        self.refit_boosters_: list[Any] = []
         self.meta_: dict[str, Any] = {}
         self.feature_importance_: pd.Series | None = None
 
@@ -210,6 +222,7 @@ class LightGBMPredictor:
             trials.append(trial)
         kept = sorted(range(len(fitted)), key=lambda i: -fitted[i][0])[: max(1, self.ensemble)]
         self.boosters_ = [fitted[i][1] for i in kept]
+        refit_info = self._refit(task, x_train, y_train, x_val, y_val, [trials[i] for i in kept])
         ensemble_score = _score(task.task_type, y_val, np.mean([fitted[i][2] for i in kept], axis=0), classes)
         metric, higher_better = PRIMARY_METRIC[task.task_type]
         self.meta_ = {
@@ -224,6 +237,7 @@ class LightGBMPredictor:
             "val_value": ensemble_score if higher_better else -ensemble_score,
             "trials": trials,
             "current_parents": current_choice,
+            "refit": refit_info,
             "columns": list(x_train.columns),
             "train_rows": len(task.train),
             "feature_seconds": feature_seconds,
@@ -231,6 +245,40 @@ class LightGBMPredictor:
         }
         self._set_importance()
         return self
+
+    def _refit(self, task: TaskTables, x_train: pd.DataFrame, y_train: np.ndarray, x_val: pd.DataFrame,
+               y_val: np.ndarray, kept_trials: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Refit the kept configurations on training + validation rows (see ``refit``); their record, or None."""
+        import lightgbm as lgb
+
+        self.refit_boosters_ = []
+        if not self.refit:
+            return None
+        horizon = self._horizon(task)
+        if horizon is None:
+            return {"skipped": "the label horizon is unknown, so the time every validation label is known is too"}
+        known_from = pd.Timestamp(pd.to_datetime(task.val["timestamp"]).max()) + horizon
+        x_all = pd.concat([x_train, x_val], ignore_index=True)
+        y_all = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_val, dtype=float)])
+        ok = ~np.isnan(y_all)
+        data = lgb.Dataset(x_all[ok], y_all[ok], free_raw_data=False)
+        for trial in kept_trials:
+            params = dict(trial["params"], verbose=-1, num_threads=self.num_threads)
+            self.refit_boosters_.append(lgb.train(params, data, num_boost_round=max(1, int(trial["best_iteration"] or 1))))
+        return {"from": known_from.isoformat(), "rows": int(ok.sum()),
+                "rounds": [int(b.current_iteration()) for b in self.refit_boosters_]}
+
+    def boosters_for(self, timestamps: pd.Series | pd.DatetimeIndex | list[Any]) -> list[tuple[np.ndarray, list[Any], list[int | None]]]:
+        """Which boosters score which rows: [(row mask, boosters, iterations)]; refitted boosters
+        for rows at or after the time every validation label is known, the others for the rest."""
+        times = pd.to_datetime(pd.Series(list(timestamps) if not isinstance(timestamps, pd.Series) else timestamps))
+        trained: list[int | None] = list(self.meta_["iterations"])
+        refit = (self.meta_.get("refit") or {}).get("from")
+        if not self.refit_boosters_ or refit is None:
+            return [(np.ones(len(times), dtype=bool), self.boosters_, trained)]
+        late = (times >= pd.Timestamp(refit)).to_numpy()
+        groups = [(~late, self.boosters_, trained), (late, self.refit_boosters_, [None] * len(self.refit_boosters_))]
+        return [g for g in groups if g[0].any()] or [groups[0]]
 
     def _horizon(self, task: TaskTables) -> pd.Timedelta | None:
         if self.label_horizon is not None:
@@ -255,7 +303,14 @@ class LightGBMPredictor:
         x = self.builder.transform(db, frame, self.meta_["entity_key"])
         if "columns" in self.meta_:  # the training order (wrapping builders may append in another)
             x = x[self.meta_["columns"]]
-        out = np.mean([_raw_predict(b, x, it) for b, it in zip(self.boosters_, self.meta_["iterations"])], axis=0)
+        out = None
+        for rows, boosters, iterations in self.boosters_for(frame["timestamp"] if len(frame) else []):
+            part = np.mean([_raw_predict(b, x[rows], it) for b, it in zip(boosters, iterations)], axis=0)
+            if out is None:
+                out = np.zeros((len(x), *part.shape[1:]))
+            out[rows] = part
+        if out is None:
+            out = np.zeros((0, len(self.classes_ or []))) if self.meta_["task_type"] == "multiclass" else np.zeros(0)
         if self.meta_["task_type"] == "regression":
             lo, hi = self.meta_["label_range"]
             out = np.clip(out, lo, hi)
@@ -270,6 +325,8 @@ class LightGBMPredictor:
         directory.mkdir(parents=True, exist_ok=True)
         for i, (booster, iteration) in enumerate(zip(self.boosters_, self.meta_["iterations"])):
             booster.save_model(str(directory / _MODEL_FILE.format(i)), num_iteration=iteration)
+        for i, booster in enumerate(self.refit_boosters_):
+            booster.save_model(str(directory / _REFIT_FILE.format(i)))
         self.builder.save(directory)
         meta = dict(self.meta_, settings=self._settings())
         (directory / _META_FILE).write_text(json.dumps(meta, indent=1, default=json_strict))
@@ -278,7 +335,7 @@ class LightGBMPredictor:
         return {"seed": self.seed, "time_budget_s": self.time_budget_s, "max_configs": self.max_configs,
                 "ensemble": self.ensemble, "num_threads": self.num_threads, "early_stopping_rounds": self.early_stopping_rounds,
                 "label_context": self.label_context, "label_horizon": self.label_horizon,
-                "current_parents": self.current_parents}
+                "current_parents": self.current_parents, "refit": self.refit}
 
     @classmethod
     def load(cls, directory: Path | str) -> LightGBMPredictor:
@@ -297,6 +354,12 @@ class LightGBMPredictor:
         if missing:
             raise ModelError(f"{missing[0]} is missing; the model directory is incomplete, save the model again")
         model.boosters_ = [lgb.Booster(model_file=str(p)) for p in paths]
+        refit = meta.get("refit") or {}
+        refit_paths = [directory / _REFIT_FILE.format(i) for i in range(len(refit.get("rounds", [])))]
+        missing = [p for p in refit_paths if not p.exists()]
+        if missing:
+            raise ModelError(f"{missing[0]} is missing; the model directory is incomplete, save the model again")
+        model.refit_boosters_ = [lgb.Booster(model_file=str(p)) for p in refit_paths]
         model.meta_ = meta
         model._set_importance()
         return model

@@ -170,7 +170,8 @@ class HybridPredictor:
         assert oof is not None
         builder = _WithGNNColumns(TemporalFeatureBuilder(), self, oof)
         # all training rows: the out-of-fold columns are aligned with them by position
-        params = {"seed": self.seed, "max_train_rows": None, **self.lightgbm}
+        # No refit on validation rows: their GNN column comes from GNNs early-stopped on them.
+        params = {"seed": self.seed, "max_train_rows": None, "refit": False, **self.lightgbm}
         self.lightgbm_ = LightGBMPredictor(builder=builder, **params).fit(  # type: ignore[arg-type]
             db, dataclasses.replace(task, train=train))
         builder.oof = None  # the training rows' columns are not needed again

@@ -42,9 +42,13 @@ def blend_parts(model: Any) -> tuple[dict[str, Any], float]:
     return dict(model.members), float(model.weight_)
 
 
-def lightgbm_parts(model: Any) -> tuple[list[Any], list[int], Any, dict[str, Any]]:
-    """A LightGBM predictor's boosters, their iterations, its feature builder and its meta."""
-    return list(model.boosters_), list(model.meta_["iterations"]), model.builder, dict(model.meta_)
+def lightgbm_parts(model: Any, at: Any = None) -> tuple[list[Any], list[Any], Any, dict[str, Any]]:
+    """A LightGBM predictor's boosters, their iterations, its feature builder and its meta; with
+    ``at``, the boosters that score a row of that time (refitted ones from their start time)."""
+    boosters, iterations = list(model.boosters_), list(model.meta_["iterations"])
+    if at is not None:
+        _, boosters, iterations = model.boosters_for([at])[0]
+    return list(boosters), list(iterations), model.builder, dict(model.meta_)
 
 
 def entity_of(model: Any) -> tuple[str, str]:

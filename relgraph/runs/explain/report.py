@@ -138,18 +138,20 @@ def _shap_tables(model: Any, db: Any, frame: pd.DataFrame) -> dict[str, float]:
     """Mean |TreeSHAP contribution| per table over ``frame``'s rows (features summed per table first)."""
     from relgraph.runs.explain.tabular import feature_sources
 
-    boosters, iterations, builder, meta = lightgbm_parts(model)
+    _, _, builder, meta = lightgbm_parts(model)
     if not len(frame):
         return {}
     x = builder.transform(db, frame, meta["entity_key"])
     n = x.shape[1]
-    parts = []
-    for b, it in zip(boosters, iterations):
-        raw = np.asarray(b.predict(x, num_iteration=it, pred_contrib=True))
-        # Multiclass: [rows, classes * (features + 1)]; a feature's size is its |contribution| summed over classes.
-        parts.append(np.abs(raw.reshape(len(x), -1, n + 1)[:, :, :n]).sum(axis=1) if meta["task_type"] == "multiclass"
-                     else raw[:, :n])
-    contrib = np.mean(parts, axis=0)
+    contrib = np.zeros((len(x), n))
+    for rows, boosters, iterations in model.boosters_for(frame["timestamp"]):  # the boosters that scored each row
+        parts = []
+        for b, it in zip(boosters, iterations):
+            raw = np.asarray(b.predict(x[rows], num_iteration=it, pred_contrib=True))
+            # Multiclass: [rows, classes * (features + 1)]; a feature's size is its |contribution| summed over classes.
+            parts.append(np.abs(raw.reshape(int(rows.sum()), -1, n + 1)[:, :, :n]).sum(axis=1)
+                         if meta["task_type"] == "multiclass" else raw[:, :n])
+        contrib[rows] = np.mean(parts, axis=0)
     sources = feature_sources(builder, db)
     table_of = np.array([sources[c].table if c in sources else meta["entity_table"] for c in x.columns])
     out = {}

@@ -179,10 +179,10 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def shap_values(model: Any, x: pd.DataFrame, class_index: int | None = None) -> tuple[np.ndarray, float]:
+def shap_values(model: Any, x: pd.DataFrame, class_index: int | None = None, at: Any = None) -> tuple[np.ndarray, float]:
     """TreeSHAP contributions of ``x``'s one row [n_features] and the base value, averaged over
-    the ensemble's boosters (LightGBM's ``pred_contrib=True``; raw units)."""
-    boosters, iterations, _, meta = lightgbm_parts(model)
+    the boosters that score a row at ``at`` (LightGBM's ``pred_contrib=True``; raw units)."""
+    boosters, iterations, _, meta = lightgbm_parts(model, at)
     n = x.shape[1]
     parts = []
     for booster, it in zip(boosters, iterations):
@@ -205,7 +205,7 @@ def explain_lightgbm(model: Any, db: Database, key: Any, at: pd.Timestamp, predi
     class_index = None
     if meta["task_type"] == "multiclass":
         class_index = int(np.argmax(np.asarray(prediction)))
-    contrib, base = shap_values(model, x, class_index)
+    contrib, base = shap_values(model, x, class_index, at)
     sources = feature_sources(builder, db)
     features = []
     for name, c in zip(x.columns, contrib):
