@@ -66,6 +66,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--entity-col", help="entity key column of --task-tables")
     parser.add_argument("--time-col", help="time column of --task-tables")
     parser.add_argument("--label-col", help="label column of --task-tables")
+    parser.add_argument(
+        "--label-horizon",
+        help="--task-tables: how long after its time a label is known, e.g. 30D (RelBench: the task's timedelta); "
+        "lets LightGBM refit on training + validation rows for test and later rows (a --query gives its own)",
+    )
     parser.add_argument("--schema", metavar="FILE", help="TOML/YAML schema file overriding what is inferred")
     add_engine_arguments(parser)
     gnn = parser.add_argument_group("GNN")
@@ -129,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         result = train(
             args.source, read_query(args.query), args.model, out=args.out, val_cutoff=args.val_cutoff,
             test_cutoff=args.test_cutoff, task_tables=args.task_tables, entity_col=args.entity_col,
-            time_col=args.time_col, label_col=args.label_col, seed=args.seed, quiet=args.quiet,
+            time_col=args.time_col, label_col=args.label_col, label_horizon=args.label_horizon, seed=args.seed,
+            quiet=args.quiet,
             gnn_config=gnn_config_from_args(args), schema=args.schema, label_context=args.label_context,
             **connect_options(args),
         )

@@ -70,6 +70,7 @@ def train(
     entity_col: str | None = None,
     time_col: str | None = None,
     label_col: str | None = None,
+    label_horizon: str | None = None,
     seed: int = 0,
     quiet: bool = True,
     gnn_config: Any = None,
@@ -92,7 +93,9 @@ def train(
     ``torchrun`` every process calls ``train``; rank 0 writes the run folder and returns the Run,
     the others return None.
     ``label_context``: LightGBM also sees each entity's own earlier labels (known by the
-    prediction time) as features.
+    prediction time) as features. ``label_horizon`` (task tables only, e.g. ``"30D"``): how long
+    after its time a label is known; with it LightGBM is refitted on training + validation rows
+    for test and later rows (a query gives its own horizon).
     """
     if workers != 1:
         import dataclasses
@@ -110,6 +113,7 @@ def train(
         entity_col=entity_col,
         time_col=time_col,
         label_col=label_col,
+        label_horizon=label_horizon,
     )
     task = build_run_task(database, source)
     run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="relgraph-run-"))

@@ -29,6 +29,8 @@ class TaskSource:
     entity_col: str | None = None
     time_col: str | None = None
     label_col: str | None = None
+    #: Task tables: how long after its time a label is known (e.g. "30D"; a query gives its own).
+    label_horizon: str | None = None
 
 
 def _entity_table_for(db: Database, key: str) -> str:
@@ -59,6 +61,11 @@ def load_task_tables(db: Database, source: TaskSource) -> TaskTables:
     """
     assert source.task_tables is not None
     folder = Path(source.task_tables)
+    if source.label_horizon is not None:
+        try:
+            pd.Timedelta(source.label_horizon)
+        except ValueError:
+            raise QueryError(f"--label-horizon {source.label_horizon!r} is not a duration; write e.g. 30D, 12h or '2 days'") from None
     frames = {}
     for split in SPLITS:
         path = folder / f"{split}.parquet"
@@ -99,7 +106,8 @@ def load_task_tables(db: Database, source: TaskSource) -> TaskTables:
         renamed["val"],
         renamed["test"],
         query=source.query,
-        extra={"label_column": label, "time_column": time_col},
+        extra={"label_column": label, "time_column": time_col,
+               **({"label_horizon": str(pd.Timedelta(source.label_horizon))} if source.label_horizon else {})},
         parsed=parsed,
     )
 

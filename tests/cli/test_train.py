@@ -186,6 +186,26 @@ def test_task_tables_need_recognisable_columns(shop: tuple[Path, Path], tmp_path
     assert "cannot find the entity column" in capsys.readouterr().err
 
 
+def test_task_tables_with_a_label_horizon_refit_lightgbm(shop: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    """Given task tables say nothing of when a label is known; ``--label-horizon`` does, and
+    LightGBM is then refitted on training + validation rows for test rows."""
+    db_path, schema = shop
+    tables = tmp_path / "tables"
+    assert main(["query", f"sqlite:///{db_path}", CHURN, "--schema", str(schema), "--out", str(tables)]) == 0
+    base = ["train", f"sqlite:///{db_path}", "--schema", str(schema), "--task-tables", str(tables),
+            "--entity-col", "customer_id", "--model", "lightgbm", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "plain")]) == 0
+    assert "skipped" in json.loads((tmp_path / "plain" / "lightgbm" / "lightgbm.json").read_text())["refit"]
+    assert main([*base, "--label-horizon", "30D", "--out", str(tmp_path / "refit")]) == 0
+    refit = json.loads((tmp_path / "refit" / "lightgbm" / "lightgbm.json").read_text())["refit"]
+    test = pd.read_parquet(tables / "test.parquet")
+    assert refit["rows"] > 0 and pd.Timestamp(refit["from"]) <= pd.to_datetime(test["timestamp"]).min()
+    capsys.readouterr()
+    assert main([*base, "--label-horizon", "a month", "--out", str(tmp_path / "bad")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--label-horizon 'a month' is not a duration" in err
+
+
 def test_auto_trains_both_and_the_blend_and_keeps_one_chosen_on_validation(shop: tuple[Path, Path], tmp_path: Path) -> None:
     db_path, schema = shop
     out = tmp_path / "auto"
