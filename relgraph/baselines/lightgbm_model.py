@@ -261,9 +261,10 @@ class LightGBMPredictor:
         x_all = pd.concat([x_train, x_val], ignore_index=True)
         y_all = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_val, dtype=float)])
         ok = ~np.isnan(y_all)
-        data = lgb.Dataset(x_all[ok], y_all[ok], free_raw_data=False)
         for trial in kept_trials:
             params = dict(trial["params"], verbose=-1, num_threads=self.num_threads)
+            # A Dataset per configuration, as in the search: its binning follows min_data_in_leaf.
+            data = lgb.Dataset(x_all[ok], y_all[ok], free_raw_data=False)
             self.refit_boosters_.append(lgb.train(params, data, num_boost_round=max(1, int(trial["best_iteration"] or 1))))
         return {"from": known_from.isoformat(), "rows": int(ok.sum()),
                 "rounds": [int(b.current_iteration()) for b in self.refit_boosters_]}

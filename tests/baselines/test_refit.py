@@ -72,8 +72,11 @@ def test_refit_prediction_is_unchanged_on_the_database_cut_where_it_starts(demo:
     db = relgraph.connect(f"sqlite:///{demo}")
     task = build_task(db, CHURN)
     full, on_cut = _fit_where_it_predicts(db, task, None)
-    # Equal up to float summation order (features summed in another order on the smaller database).
-    np.testing.assert_allclose(full, on_cut, atol=1e-3)
-    # The test has teeth: a refit taking labels as known at once learns from windows still running.
+    # Equal up to float summation order (sums run in another order on the smaller database, which
+    # can move a bin edge: at most 0.0013 measured) ...
+    assert np.abs(full - on_cut).max() < 0.01
+    # ... while a refit taking labels as known at once learns from windows still running at t
+    # (0.17 at most, 0.08 on average measured): the test has teeth.
     early_full, early_cut = _fit_where_it_predicts(db, task, "1s")
-    assert np.abs(early_full - early_cut).max() > 1e-2
+    assert np.abs(early_full - early_cut).max() > 0.05
+
