@@ -58,7 +58,7 @@ from relgraph.query.interactions import InteractionLog, RankingSpec
 from relgraph.query.task import TaskTables
 from relgraph.runs.blend import MEMBERS, BlendPredictor
 from relgraph.runs.hybrid import HybridPredictor
-from relgraph.runs.selection import choose_on_validation, resample_counts, weighted_auroc
+from relgraph.runs.selection import bootstrap_scores, choose_on_validation, resample_counts
 from relgraph.schema.times import to_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,15 +148,12 @@ def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, metr
         ``diff`` (on the full test set), ``lo`` / ``hi`` (2.5 / 97.5 percentiles over resamples),
         ``resamples``, ``seed``.
     """
-    n = len(y)
-    counts = resample_counts(n, resamples, seed)  # row 0: the test set itself
-    if metric == "auroc":
-        diffs = weighted_auroc(y, pred_a, counts) - weighted_auroc(y, pred_b, counts)
-    elif metric == "mae":
-        gap = np.abs(y - pred_a) - np.abs(y - pred_b)
-        diffs = counts @ gap / n
-    else:
+    task_type, sign = {"auroc": ("binary", 1.0), "mae": ("regression", -1.0)}.get(metric, (None, 0.0))
+    if task_type is None:
         raise ValueError(f"no bootstrap for metric {metric!r}")
+    counts = resample_counts(len(y), resamples, seed)  # row 0: the test set itself
+    # bootstrap_scores is higher-is-better (MAE negated): back to the metric's own sign
+    diffs = sign * (bootstrap_scores(task_type, y, pred_a, counts) - bootstrap_scores(task_type, y, pred_b, counts))
     lo, hi = np.nanpercentile(diffs[1:], [2.5, 97.5])
     return {"diff": float(diffs[0]), "lo": float(lo), "hi": float(hi), "resamples": resamples, "seed": seed}
 

@@ -272,7 +272,7 @@ class LightGBMPredictor:
     def boosters_for(self, timestamps: pd.Series | pd.DatetimeIndex | list[Any]) -> list[tuple[np.ndarray, list[Any], list[int | None]]]:
         """Which boosters score which rows: [(row mask, boosters, iterations)]; refitted boosters
         for rows at or after the time every validation label is known, the others for the rest."""
-        times = pd.to_datetime(pd.Series(list(timestamps) if not isinstance(timestamps, pd.Series) else timestamps))
+        times = pd.to_datetime(pd.Series(timestamps))
         trained: list[int | None] = list(self.meta_["iterations"])
         refit = (self.meta_.get("refit") or {}).get("from")
         if not self.refit_boosters_ or refit is None:
@@ -305,13 +305,12 @@ class LightGBMPredictor:
         if "columns" in self.meta_:  # the training order (wrapping builders may append in another)
             x = x[self.meta_["columns"]]
         out = None
-        for rows, boosters, iterations in self.boosters_for(frame["timestamp"] if len(frame) else []):
+        for rows, boosters, iterations in self.boosters_for(frame["timestamp"]):  # at least one group
             part = np.mean([_raw_predict(b, x[rows], it) for b, it in zip(boosters, iterations)], axis=0)
             if out is None:
                 out = np.zeros((len(x), *part.shape[1:]))
             out[rows] = part
-        if out is None:
-            out = np.zeros((0, len(self.classes_ or []))) if self.meta_["task_type"] == "multiclass" else np.zeros(0)
+        assert out is not None
         if self.meta_["task_type"] == "regression":
             lo, hi = self.meta_["label_range"]
             out = np.clip(out, lo, hi)

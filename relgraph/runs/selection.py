@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from relgraph.metrics import PRIMARY_METRIC, primary_score, task_metrics
 
@@ -128,7 +129,7 @@ def choose_on_validation(task_type: str, y: np.ndarray, val_preds: Mapping[str, 
     if reference not in val_preds:
         raise ValueError(f"reference {reference!r} is not among the candidates {list(val_preds)}")
     y = np.asarray(y)
-    known = ~np.asarray(_missing(y))
+    known = ~pd.isna(y)
     others = [name for name in val_preds if name != reference]
     if not known.any() or not others:
         return Selection(reference, reference, higher_better=PRIMARY_METRIC[task_type][1], level=level)
@@ -148,12 +149,6 @@ def choose_on_validation(task_type: str, y: np.ndarray, val_preds: Mapping[str, 
         if share >= level and scores[0] > best:
             best, selection.chosen = scores[0], name
     return selection
-
-
-def _missing(y: np.ndarray) -> np.ndarray:
-    if y.dtype.kind in "fc":
-        return np.isnan(y)
-    return np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in y], dtype=bool)
 
 
 __all__ = ["EVIDENCE_LEVEL", "Selection", "bootstrap_scores", "choose_on_validation", "resample_counts", "weighted_auroc"]
