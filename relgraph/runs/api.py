@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from relgraph.database import Database, connect
+from relgraph.query import entity_database
 from relgraph.runs.folder import RunFolder
 from relgraph.runs.runner import evaluate_run, predict_run, torchrun_follower, train_run
 from relgraph.runs.tasks import TaskSource, build_run_task
@@ -105,6 +106,8 @@ def train(
         gnn_config = dataclasses.replace(gnn_config or GNNConfig(), workers=workers)
     database = db if isinstance(db, Database) else connect(db, schema=schema, engine=engine, spark_master=spark_master,
                                                                 spark_conf=spark_conf)
+    if query is not None:  # FOR EACH a column whose values name things: they become a table
+        database = entity_database(database, query)
     source = TaskSource(
         query=query,
         val_cutoff=val_cutoff,
