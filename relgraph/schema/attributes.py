@@ -139,7 +139,8 @@ def choose_attributes(
         schema: the schema, made tables' source columns not yet keys.
         tables: the source's Arrow tables.
         entities: made table -> its ``(table, column)`` sources.
-        given: made table -> ``"table.column"`` attributes a schema file states (``[]``: none).
+        given: made table -> ``"table.column"`` attributes a schema file states (``[]``: none);
+            columns that depend on such a table and that the file does not list stay on the rows.
         where: ``schema file <path>`` for messages.
     Returns:
         made table -> ``"table.column"`` attributes, in source column order; and the evidence of
@@ -164,8 +165,6 @@ def choose_attributes(
         out[name] = list(attributes)
     found: dict[str, list[tuple[int, str, str]]] = {}  # attribute -> (entity's values, made table, evidence)
     for name, sources in entities.items():
-        if name in given:
-            continue
         for table, column in sources:
             values = len(pc.unique(tables[table].column(column)))
             for attribute, why in dependent_columns(schema, tables, table, column).items():
@@ -173,6 +172,8 @@ def choose_attributes(
     evidence: dict[str, str] = {}
     for attribute, owners in found.items():
         _, name, why = min(owners)  # the coarsest entity it describes
+        if any(owner in given for _, owner, _ in owners):
+            continue  # a file decides for its entity's columns: those it does not list stay on the rows
         column = attribute.split(".")[-1]
         names = {a.split(".")[-1] for a in out.get(name, [])} | {c.name for c in schema[name].columns}
         if attribute in taken or column in names:  # a column name the made table already has
