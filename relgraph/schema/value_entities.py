@@ -122,6 +122,6 @@ def entity_note(schema: Schema, name: str) -> str:
     """``commits.author_email: entity made from 1,234 distinct values (first_seen time)``, plus its attributes."""
     ts = schema[name]
     values = ts.rows
-    time = f"{FIRST_SEEN} time" if ts.time is not None else "static: a source table is"
+    time = f"{FIRST_SEEN} time" if ts.time is not None else "static, as its source table is"
     attributes = f"; attributes {', '.join(ts.attributes)}" if ts.attributes else ""
     return f"{', '.join(ts.implicit_from)}: entity made from {values:,} distinct values ({time}){attributes}"

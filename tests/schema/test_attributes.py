@@ -6,15 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from flat_export_fixtures import order_lines, write_order_lines
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import relgraph
 from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.cli.main import main
+from relgraph.connectors.base import DeclaredKeys, SourceData
 from relgraph.errors import SchemaError
 from relgraph.graph import build_graph
-from relgraph.schema import SType, schema_to_dict, write_schema
+from relgraph.schema import SType, build_schema, schema_to_dict, write_schema
+from relgraph.schema.attributes import MIN_REPEATED
 from relgraph.schema.entities import materialise
 
 EXPECTED = {
@@ -140,3 +145,46 @@ def test_a_dependency_seen_on_too_few_repeated_entities_is_not_inferred(tmp_path
     few.to_csv(folder / "order_lines.csv", index=False)
     db = relgraph.connect(folder)
     assert db.schema["customer_id"].attributes == []  # only 2 customers with repeated rows: chance
+
+
+@st.composite
+def _flat_tables(draw: st.DrawFn) -> pd.DataFrame:
+    """Lines of 3-6 customers (1-4 lines each) with a column set per customer (maybe null) and one per line."""
+    sizes = [draw(st.integers(2, 4)), *draw(st.lists(st.integers(1, 4), min_size=2, max_size=5))]  # ids repeat
+    per_customer = draw(st.lists(st.sampled_from(["a", "b", "c", None]), min_size=len(sizes), max_size=len(sizes)))
+    customers = [i for i, size in enumerate(sizes) for _ in range(size)]
+    per_line = draw(st.lists(st.sampled_from(["x", "y", None]), min_size=len(customers), max_size=len(customers)))
+    return pd.DataFrame(
+        {
+            "line_id": range(900, 900 + len(customers)),
+            "customer_id": [100 + c for c in customers],
+            "ordered_at": pd.date_range("2023-01-01", periods=len(customers), freq="D"),
+            "tier": [per_customer[c] for c in customers],
+            "note": per_line,
+        }
+    )
+
+
+def _oracle(frame: pd.DataFrame, column: str) -> bool:
+    """A column depends on customer_id when each customer has one value (null counts), shown on
+    at least 3 customers with two or more lines, and it is no constant (then it is ignored)."""
+    per_customer = frame.groupby("customer_id")[column].nunique(dropna=False)
+    repeated = (frame.groupby("customer_id").size() >= 2).sum()
+    return bool((per_customer == 1).all() and repeated >= MIN_REPEATED and frame[column].dropna().nunique() >= 2)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_flat_tables())
+def test_attributes_are_exactly_the_columns_constant_per_entity(frame: pd.DataFrame) -> None:
+    data = SourceData("memory", {"order_lines": pa.Table.from_pandas(frame, preserve_index=False)}, DeclaredKeys(), "x")
+    schema = build_schema(data)
+    made = schema.tables.get("customer_id")
+    assert made is not None
+    expected = [f"order_lines.{c}" for c in ("tier", "note") if _oracle(frame, c)]
+    assert made.attributes == expected
+    if expected:  # the made table carries each customer's one value
+        tables = materialise(data.tables, schema)
+        got = tables["customer_id"].to_pandas()
+        columns = [e.split(".")[1] for e in expected]
+        oracle = frame[["customer_id", *columns]].drop_duplicates().sort_values("customer_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[["customer_id", *columns]], oracle, check_dtype=False)
