@@ -155,3 +155,15 @@ def test_a_one_epoch_gnn_passes_messages_through_the_made_entity(git: Path, tmp_
     run = relgraph.train(str(git), QUERY, model="gnn", out=tmp_path / "gnn", gnn_config=config)
     assert run.config["model"] == "gnn" and "auroc" in run.metrics["test"]
     assert len(relgraph.load(tmp_path / "gnn").predict(str(git))) == 12
+
+
+def test_the_schema_a_run_writes_reopens_the_same_entity(db: relgraph.Database, git: Path, tmp_path: Path) -> None:
+    from relgraph.schema import schema_to_dict, write_schema
+
+    made = entity_database(db, QUERY)
+    written = tmp_path / "schema.toml"  # what a run folder keeps, read back when training used a schema file
+    write_schema(made.schema, written)
+    again = relgraph.connect(git, schema=written)
+    assert schema_to_dict(again.schema) == schema_to_dict(made.schema)
+    assert again.tables["author_email"].equals(made.tables["author_email"])
+    assert entity_database(again, QUERY) is again  # the column is a foreign key there: nothing to make
