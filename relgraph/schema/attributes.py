@@ -109,7 +109,7 @@ def attribute_values(
     taken from the first row of each id in that table (all rows agree); null for ids not there."""
     for attribute in attributes:
         table, name = _split_attribute(attribute, tables)
-        column = next(s.split(".", 1)[1] for s in sources if s.startswith(table + "."))
+        column = _source_column([_split_attribute(s, tables) for s in sources], table)
         data = tables[table]
         frame = pa.table({"__k": _key_values(data.column(column)), name: data.column(name)})
         frame = frame.filter(pc.is_valid(frame["__k"]))
@@ -117,6 +117,11 @@ def attribute_values(
         found = pc.index_in(entity.column(key), value_set=first["__k"].combine_chunks())
         entity = entity.append_column(name, pc.take(first[f"{name}_first"], found))
     return entity
+
+
+def _source_column(sources: list[tuple[str, str]], table: str) -> str:
+    """The made table's source column in ``table`` (attributes come from tables holding one)."""
+    return next(c for t, c in sources if t == table)
 
 
 def _split_attribute(attribute: str, tables: dict[str, pa.Table]) -> tuple[str, str]:
@@ -136,7 +141,7 @@ def choose_attributes(
     :class:`SchemaError`), inferred ones for the rest, each column to one entity only.
 
     Args:
-        schema: the schema, made tables' source columns not yet keys.
+        schema: the schema, made tables added and their source columns foreign keys.
         tables: the source's Arrow tables.
         entities: made table -> its ``(table, column)`` sources.
         given: made table -> ``"table.column"`` attributes a schema file states (``[]``: none);
@@ -154,7 +159,7 @@ def choose_attributes(
             table, column = _check_given(schema, tables, name, sources, attribute, where)
             if attribute in taken:
                 raise SchemaError(f"{where}: {attribute} is an attribute of both tables.{taken[attribute]} and tables.{name}")
-            source = next(c for t, c in sources if t == table)
+            source = _source_column(sources, table)
             example = varying_example(tables, table, source, column)
             if example is not None:
                 raise SchemaError(
@@ -163,24 +168,31 @@ def choose_attributes(
                 )
             taken[attribute] = name
         out[name] = list(attributes)
-    found: dict[str, list[tuple[int, str, str]]] = {}  # attribute -> (entity's values, made table, evidence)
+    # (table, column) -> [(entity's number of values, made table, evidence)]
+    found: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
     for name, sources in entities.items():
-        for table, column in sources:
+        for table, column in _single_sources(sources):
             values = len(pc.unique(tables[table].column(column)))
             for attribute, why in dependent_columns(schema, tables, table, column).items():
-                found.setdefault(f"{table}.{attribute}", []).append((values, name, why))
+                found.setdefault((table, attribute), []).append((values, name, why))
     evidence: dict[str, str] = {}
-    for attribute, owners in found.items():
+    for (table, column), owners in found.items():
         _, name, why = min(owners)  # the coarsest entity it describes
         if any(owner in given for _, owner, _ in owners):
             continue  # a file decides for its entity's columns: those it does not list stay on the rows
-        column = attribute.split(".")[-1]
-        names = {a.split(".")[-1] for a in out.get(name, [])} | {c.name for c in schema[name].columns}
+        attribute = f"{table}.{column}"
+        names = {_split_attribute(a, tables)[1] for a in out.get(name, [])} | set(schema[name].column_names)
         if attribute in taken or column in names:  # a column name the made table already has
             continue
         out.setdefault(name, []).append(attribute)
         evidence[attribute] = why
     return out, evidence
+
+
+def _single_sources(sources: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Sources alone in their table: with two (``winner_id``, ``loser_id``), a row names two entities."""
+    tables = [t for t, _ in sources]
+    return [(t, c) for t, c in sources if tables.count(t) == 1]
 
 
 def _check_given(
@@ -196,6 +208,9 @@ def _check_given(
         )
     table = max(matches, key=len)
     column = attribute[len(table) + 1 :]
+    if (table, _source_column(sources, table)) not in _single_sources(sources):
+        raise SchemaError(f"{what}: {table} holds several source columns of {name}, so a row names several; "
+                          "its columns stay on the rows")
     if column not in tables[table].column_names:
         raise SchemaError(f"{what}: column {table}.{column} does not exist")
     spec = schema[table].column(column)

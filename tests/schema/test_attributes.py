@@ -188,3 +188,19 @@ def test_attributes_are_exactly_the_columns_constant_per_entity(frame: pd.DataFr
         columns = [e.split(".")[1] for e in expected]
         oracle = frame[["customer_id", *columns]].drop_duplicates().sort_values("customer_id").reset_index(drop=True)
         pd.testing.assert_frame_equal(got[["customer_id", *columns]], oracle, check_dtype=False)
+
+
+def test_a_table_naming_the_entity_twice_gives_it_no_attributes(tmp_path: Path) -> None:
+    folder = tmp_path / "tennis"
+    folder.mkdir()
+    pairs = [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3), (2, 0), (3, 0), (3, 1)]
+    rows = [(i, f"2023-01-{i + 1:02d}", won, ["Ann", "Bo", "Cy", "Di"][won], lost) for i, (won, lost) in enumerate(pairs)]
+    pd.DataFrame(rows, columns=["match_id", "played_at", "winner_id", "winner_name", "loser_id"]).to_csv(
+        folder / "matches.csv", index=False
+    )
+    both = '[tables.players]\nimplicit = ["matches.winner_id", "matches.loser_id"]\n'
+    db = relgraph.connect(folder, schema=_schema_file(tmp_path, both))
+    assert db.schema["players"].attributes == []  # winner_name names one of a row's two players
+    assert relgraph.connect(folder).schema["winner_id"].attributes == ["matches.winner_name"]  # one role alone
+    with pytest.raises(SchemaError, match="matches holds several source columns of players"):
+        relgraph.connect(folder, schema=_schema_file(tmp_path, both + 'attributes = ["matches.winner_name"]\n'))
