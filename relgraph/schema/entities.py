@@ -21,6 +21,9 @@ Inferred from a column when all hold (sources that declare keys get none inferre
 
 The name is the column's (``userId``), ``<table>_<column>`` when a table has that name. A
 schema file names, merges or turns them off (``implicit`` in :mod:`relgraph.schema.io`).
+Columns of a flat export that take one value per entity become the made table's own columns
+(:mod:`relgraph.schema.attributes`); a query's ``FOR EACH`` makes any column whose values name
+things an implicit table on request (:mod:`relgraph.schema.value_entities`).
 """
 
 from __future__ import annotations
