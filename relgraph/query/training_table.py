@@ -13,6 +13,7 @@ from relgraph.engines import engine_for
 from relgraph.errors import QueryError
 from relgraph.query.ast import Query
 from relgraph.query.checks import check_task
+from relgraph.query.for_each import entity_database
 from relgraph.query.parser import parse
 from relgraph.query.planner import plan
 from relgraph.query.splits import plan_splits
@@ -38,6 +39,13 @@ def _resolve(db: object, query: Query | str | ResolvedQuery) -> ResolvedQuery:
     return validate(parsed, db.schema)  # type: ignore[attr-defined]
 
 
+def _with_entity(db: object, query: Query | str | ResolvedQuery) -> object:
+    """``db`` with the query's FOR EACH column made an entity when it names no table (``query.for_each``)."""
+    if isinstance(query, ResolvedQuery):
+        return db
+    return entity_database(db, query)  # type: ignore[arg-type]
+
+
 def make_training_table(
     db: object, query: Query | str | ResolvedQuery, timestamps: Iterable[object]
 ) -> pd.DataFrame:
@@ -53,6 +61,7 @@ def make_training_table(
     Label dtypes: binary int64 (0/1), regression float64, multiclass the column's own type,
     ranking a sorted ``list`` of target ids.
     """
+    db = _with_entity(db, query)
     resolved = _resolve(db, query)
     relation = f"__rg_timestamps_{uuid.uuid4().hex}"
     sql_plan = plan(db.schema, resolved, timestamps_relation=relation)  # type: ignore[attr-defined]
@@ -103,6 +112,7 @@ def build_task(
     The three splits come from one SQL run over the union of their timestamps.
     """
     parsed = parse(query) if isinstance(query, str) else query
+    db = _with_entity(db, parsed)
     resolved = validate(parsed, db.schema)  # type: ignore[attr-defined]
     extra: dict[str, object] = {}
     split_plan = None

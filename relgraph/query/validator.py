@@ -145,9 +145,11 @@ class _Validator:
                 f"FOR EACH {query.entity}: {entity_table} is keyed by ({', '.join(composite)}), a composite key; "
                 "queries need a table with a one-column key (add a surrogate key column to predict per row)"
             )
-        if pk is not None and pk != entity_key:
+        if pk is not None and pk != entity_key:  # entity_database makes it a table before validation
             raise QueryError(
-                f"FOR EACH {query.entity}: the primary key of {entity_table} is {pk}; write FOR EACH {entity_table}.{pk}"
+                f"FOR EACH {query.entity}: the primary key of {entity_table} is {pk}; write FOR EACH "
+                f"{entity_table}.{pk}, or predict per distinct {entity_key} value on "
+                "relgraph.query.entity_database(db, query) (as build_task and relgraph.train do)"
             )
         if entity_key in RESERVED_OUTPUT_COLUMNS:
             raise QueryError(

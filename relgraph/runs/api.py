@@ -13,6 +13,7 @@ kept model is loaded on first use.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,9 +22,13 @@ from typing import Any
 import pandas as pd
 
 from relgraph.database import Database, connect
+from relgraph.query import entity_database
+from relgraph.query.for_each import entity_notes
 from relgraph.runs.folder import RunFolder
 from relgraph.runs.runner import evaluate_run, predict_run, torchrun_follower, train_run
 from relgraph.runs.tasks import TaskSource, build_run_task
+
+logger = logging.getLogger(__name__)
 
 
 class Run(RunFolder):
@@ -105,6 +110,11 @@ def train(
         gnn_config = dataclasses.replace(gnn_config or GNNConfig(), workers=workers)
     database = db if isinstance(db, Database) else connect(db, schema=schema, engine=engine, spark_master=spark_master,
                                                                 spark_conf=spark_conf)
+    if query is not None:  # FOR EACH a column whose values name things: they become a table
+        made = entity_database(database, query)
+        if made is not database:
+            logger.info("%s", entity_notes(made, query)[0])
+        database = made
     source = TaskSource(
         query=query,
         val_cutoff=val_cutoff,
