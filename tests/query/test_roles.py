@@ -322,6 +322,7 @@ def test_query_cli_on_a_csv_folder_counts_both_roles(
         "-- roles: matches rows belong to the players row they name via matches.winner_id or matches.loser_id"
         in printed
     )
+    assert "\nroles: matches rows belong to the players row" in printed  # also beside the task line
     train = pd.read_parquet(tmp_path / "out" / "train.parquet")
     assert len(train) > 0
     for player, t, label in train[["player_id", "timestamp", "label"]].itertuples(index=False):
