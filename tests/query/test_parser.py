@@ -169,7 +169,7 @@ def test_rank_without_list_distinct_has_its_own_message() -> None:
 
 # -- property: AST -> text -> AST ----------------------------------------------------------
 names = st.one_of(
-    st.sampled_from(["drivers", "results", "rank", "where", "Count", "x_1"]),
+    st.sampled_from(["drivers", "results", "rank", "where", "Count", "x_1", "via", "Via"]),
     st.text(min_size=1, max_size=8),
 )
 literals = st.builds(
