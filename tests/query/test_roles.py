@@ -328,3 +328,48 @@ def test_query_cli_on_a_csv_folder_counts_both_roles(
     for player, t, label in train[["player_id", "timestamp", "label"]].itertuples(index=False):
         named = role_values(matches, pd.Timestamp(t), 0, 14, players=list(range(1, 13)))[int(player)]
         assert label == int(len(named) > 0), (player, t)
+
+
+def test_an_implicit_entity_made_from_both_role_columns_counts_both(tmp_path: Path) -> None:
+    # No players table: a schema file makes one from winner_id and loser_id (key "id").
+    import relgraph
+
+    folder = tmp_path / "matches_only"
+    folder.mkdir()
+    rows = [r for r in FIXED_MATCHES if r[0] is not None]
+    matches = matches_frame(rows)
+    matches.to_csv(folder / "matches.csv", index=False)
+    schema_file = tmp_path / "schema.toml"
+    schema_file.write_text('[tables.players]\nimplicit = ["matches.winner_id", "matches.loser_id"]\n')
+    db = relgraph.connect(folder, schema=schema_file)
+    frame = make_training_table(
+        db, "PREDICT COUNT(matches.*, 0, 30, days) FOR EACH players.id", [day(0), day(20)]
+    )
+    got = {(int(k), pd.Timestamp(t)): v for k, t, v in frame.itertuples(index=False)}
+    seen_by = {int(v): min(matches.loc[(matches[list(ROLES)] == v).any(axis=1), "played_at"]) for v in PLAYERS}
+    want = {
+        (p, t): float(len(v))
+        for t in (day(0), day(20))
+        for p, v in role_values(matches, t, 0, 30).items()
+        if seen_by[p] <= t  # an implicit entity exists from its first appearance
+    }
+    assert len(want) == 3 and got == want
+
+
+def test_the_ranking_event_log_follows_the_remaining_role() -> None:
+    from relgraph.query.interactions import RankingSpec
+
+    accounts = pd.DataFrame({"account_id": [1, 2, 3]})
+    transfers = pd.DataFrame(
+        {"transfer_id": [1, 2], "from_id": [1, 2], "to_id": [2, 1], "sent_at": [day(1), day(2)]}
+    )
+    db = make_db(
+        {"accounts": accounts, "transfers": transfers},
+        {"accounts": "account_id", "transfers": "transfer_id"},
+        {"transfers": [("from_id", "accounts", "account_id"), ("to_id", "accounts", "account_id")]},
+        {"transfers": "sent_at"},
+    )
+    spec = RankingSpec.from_query(
+        db, "PREDICT LIST_DISTINCT(transfers.to_id, 0, 10, days) RANK TOP 2 FOR EACH accounts.account_id"
+    )
+    assert spec.path == (("transfers", "from_id", "accounts", "account_id"),)
