@@ -38,6 +38,8 @@ class Hop:
 
 
 Path = tuple[Hop, ...]
+#: How many hops longer than the shortest path a ``VIA`` path may be.
+VIA_EXTRA_HOPS = 3
 
 
 def describe_path(path: Path) -> str:
@@ -58,18 +60,32 @@ def distinguishing_hops(paths: tuple[Path, ...]) -> list[Hop]:
     return [next((h for h in p if h not in shared), p[-1]) for p in paths]
 
 
+def reaches(schema: Schema, table: str, entity: str) -> bool:
+    """Whether any foreign-key path leads from ``table`` to ``entity`` (linear, for messages)."""
+    seen, stack = {table}, [table]
+    while stack:
+        for fk in schema[stack.pop()].foreign_keys:
+            if fk.references_table == entity:
+                return True
+            if fk.references_table in schema and fk.references_table not in seen:
+                seen.add(fk.references_table)
+                stack.append(fk.references_table)
+    return False
+
+
 def shortest_paths(
     schema: Schema,
     table: str,
     entity: str,
     accept: Callable[[Path], bool] = lambda path: True,
     skip: Callable[[Hop], bool] = lambda hop: False,
+    max_hops: int | None = None,
 ) -> list[Path]:
-    """Every shortest simple foreign-key path (>= 1 hop) from ``table`` to ``entity`` that
-    ``accept`` takes, never through a hop ``skip`` rejects (empty when none)."""
+    """Every shortest simple foreign-key path (1 to ``max_hops`` hops, default: any) from
+    ``table`` to ``entity`` that ``accept`` takes, never through a hop ``skip`` rejects."""
     found: list[Path] = []
     queue: deque[tuple[str, Path]] = deque([(table, ())])
-    max_hops = len(schema.table_names)
+    max_hops = len(schema.table_names) if max_hops is None else max_hops
     while queue:
         current, path = queue.popleft()
         if (found and len(path) >= len(found[0])) or len(path) >= max_hops:
@@ -115,7 +131,11 @@ def role_paths(schema: Schema, agg: Aggregate, entity: str, entity_key: str, con
     def named(hop: Hop) -> bool:
         return hop.fk_column == via.column and via.table in (None, hop.child)
 
-    chosen = shortest_paths(schema, table, entity, accept=lambda path: any(named(h) for h in path))
+    # A role on a longer path than the shortest is a choice too (comments on one's posts), within reason.
+    chosen = []
+    if any(fk.column == via.column and via.table in (None, child) for child, fk in schema.edges()):
+        longest = len(default[0]) + VIA_EXTRA_HOPS
+        chosen = shortest_paths(schema, table, entity, accept=lambda path: any(named(h) for h in path), max_hops=longest)
     if not chosen:
         roles = list(dict.fromkeys(str(h) for p in default for h in p))
         close = difflib.get_close_matches(

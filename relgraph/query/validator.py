@@ -32,7 +32,7 @@ from relgraph.query.ast import (
     Query,
     Rank,
 )
-from relgraph.query.roles import Hop, Path, role_paths, shortest_paths, single_role
+from relgraph.query.roles import Hop, Path, reaches, role_paths, single_role
 from relgraph.schema.model import Column, Schema, SType
 
 log = logging.getLogger(__name__)
@@ -279,7 +279,7 @@ class _Validator:
                 f'file, if {key} identifies its rows declare [tables.{entity}] primary_key = "{key}" (and the '
                 f'foreign keys to it), if its values repeat declare [tables.{key}] implicit = ["{entity}.{key}"]'
             )
-        reachable = [t for t in self.schema.table_names if shortest_paths(self.schema, t, entity)]
+        reachable = [t for t in self.schema.table_names if reaches(self.schema, t, entity)]
         hint = f"tables that reach it: {', '.join(reachable)}" if reachable else "no table references it"
         raise QueryError(f"no foreign-key path from {table} to the entity table {entity}; {hint}")
 

@@ -373,3 +373,35 @@ def test_the_ranking_event_log_follows_the_remaining_role() -> None:
         db, "PREDICT LIST_DISTINCT(transfers.to_id, 0, 10, days) RANK TOP 2 FOR EACH accounts.account_id"
     )
     assert spec.path == (("transfers", "from_id", "accounts", "account_id"),)
+
+
+def test_via_can_choose_a_longer_path() -> None:
+    # comments name their writer directly and the post's owner through the post
+    users = pd.DataFrame({"user_id": [1, 2, 3]})
+    posts = pd.DataFrame({"post_id": [10, 11], "owner_id": [1, 2], "posted_at": [day(-5), day(-5)]})
+    comments = pd.DataFrame(
+        {
+            "comment_id": [1, 2, 3, 4],
+            "user_id": [2, 3, 3, 1],
+            "post_id": [10, 10, 11, 10],
+            "written_at": [day(1), day(2), day(3), day(4)],
+        }
+    )
+    db = make_db(
+        {"users": users, "posts": posts, "comments": comments},
+        {"users": "user_id", "posts": "post_id", "comments": "comment_id"},
+        {
+            "posts": [("owner_id", "users", "user_id")],
+            "comments": [("user_id", "users", "user_id"), ("post_id", "posts", "post_id")],
+        },
+        {"posts": "posted_at", "comments": "written_at"},
+    )
+    written = make_training_table(db, "PREDICT COUNT(comments.*, 0, 10, days) FOR EACH users.user_id", [day(0)])
+    received = make_training_table(
+        db, "PREDICT COUNT(comments.* VIA post_id, 0, 10, days) FOR EACH users.user_id", [day(0)]
+    )
+    assert written["label"].tolist() == [1.0, 1.0, 2.0]  # the shortest path only: the writer
+    assert received["label"].tolist() == [3.0, 1.0, 0.0]  # comments on one's posts
+    assert "via comments.post_id -> posts.owner_id" in plan_sql(
+        db, "PREDICT COUNT(comments.* VIA post_id, 0, 10, days) FOR EACH users.user_id"
+    )
