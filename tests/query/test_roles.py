@@ -169,6 +169,12 @@ def test_cutting_the_future_keeps_earlier_labels(tennis: Database) -> None:
         full = make_training_table(tennis, text, [day(t)])
         cut = make_training_table(tennis.cut(day(t + 10).to_datetime64()), text, [day(t)])
         pd.testing.assert_frame_equal(full, cut)
+        # what the entity did up to t (every role, and one) is all there is at t
+        past = "PREDICT SUM(matches.score, -30, 0, days) FOR EACH players.player_id WHERE COUNT(matches.* VIA loser_id, -60, 0, days) > 0"
+        pd.testing.assert_frame_equal(
+            make_training_table(tennis, past, [day(t)]),
+            make_training_table(tennis.cut(day(t).to_datetime64()), past, [day(t)]),
+        )
 
 
 @pytest.mark.parametrize(
