@@ -40,7 +40,7 @@ from relgraph.runs.blend import MEMBERS, BlendPredictor
 from relgraph.runs.folder import CONFIG_FILE, load_model, prediction_frame, read_config
 from relgraph.runs.report import ModelRun, write_report
 from relgraph.runs.selection import choose_on_validation
-from relgraph.runs.tasks import SPLITS, TaskSource, build_run_task, prediction_rows
+from relgraph.runs.tasks import SPLITS, TaskSource, build_run_task, cutoffs_text, prediction_rows
 from relgraph.schema.io import write_schema
 
 logger = logging.getLogger(__name__)
@@ -256,6 +256,7 @@ def train_run(
         "query": source.query or "(given task tables)",
         "task tables": source.task_tables or "built from the query",
         "entity": f"{task.entity_table}.{task.entity_key}",
+        **({"cutoffs": cutoffs_text(task)} if cutoffs_text(task) else {}),
         "database": db.source,
         **{f"{s} rows": len(task.split(s)) for s in SPLITS},
         **{
