@@ -4,6 +4,8 @@ A run folder (``relgraph train --out DIR``) holds:
 
 - ``config.json``: model kept, models trained, task (query or task-table folder), cutoffs,
   decision threshold, GNN hyper-parameters, seed;
+- ``request.json``: what the run was asked for (``runs.out_folder``: a folder holding a run is
+  replaced only with ``overwrite``, and resumed when unfinished with the same request);
 - ``query.pql`` (when a query was given), ``schema.toml`` (the schema used);
 - ``<model>/``: each trained model's files (``gnn/``: safetensors weights + JSON state;
   ``blend/``: the GNN weight only, its members being ``gnn/`` and ``lightgbm/``);
