@@ -110,6 +110,7 @@ def plan_from_rows(
     missing = sorted(set(wanted) - set(grid))
     if missing:  # a horizon that is not a whole number of steps: validation windows off the grid
         frame = pd.concat([frame, rows(missing)], ignore_index=True)
+        frame = frame.sort_values(["timestamp", frame.columns[0]], kind="stable", ignore_index=True)
     found = choose_cutoffs(basis, default_test, row_times, classes_at(frame, classified))
     if found is None:
         return None

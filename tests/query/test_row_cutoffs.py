@@ -47,6 +47,17 @@ def test_default_cutoffs_survive_the_gap(rentals: str, query: str) -> None:
     assert task.test["timestamp"].max() + horizon <= FINAL_DAY
 
 
+@pytest.mark.parametrize("window", ["10, 40, days", "0, 1, months", "0, 7, days"])
+def test_windows_off_the_step_grid_calendar_months_and_several_windows(rentals: str, window: str) -> None:
+    db = relgraph.connect(rentals)
+    task = build_task(db, f"PREDICT COUNT(rentals.*, {window}) = 0 FOR EACH customers.customer_id")
+    assert task.extra["cutoffs_reason"].startswith("chosen from the task's rows")
+    for split in ("train", "val", "test"):
+        frame = task.split(split)
+        assert set(frame["label"]) == {0, 1} and frame["timestamp"].is_monotonic_increasing
+    assert task.val["timestamp"].nunique() == task.test["timestamp"].nunique()
+
+
 def test_the_training_rows_see_nothing_after_the_val_cutoff(rentals: str) -> None:
     db = relgraph.connect(rentals)
     task = build_task(db, CHURN)
