@@ -41,8 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a model for a predictive query and write weights, metrics, predictions and a report",
-        description="Train a temporal GNN and LightGBM (or either alone) for a PQL query on SOURCE, keep the "
-        "better on validation, and write the model, metrics.json, predictions.parquet and report.html into --out.",
+        description="Train a temporal GNN and LightGBM (or either alone) for a PQL query on SOURCE, keep one chosen "
+        "on validation, and write the model, metrics.json, predictions.parquet and report.html into --out.",
     )
     parser.add_argument("source", help="sqlite:///f.db, duckdb:///f.duckdb, postgresql://..., mysql://..., or a folder")
     parser.add_argument("--query", help='PQL text, or @FILE (e.g. "PREDICT ... FOR EACH customers.id")')
