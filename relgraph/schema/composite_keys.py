@@ -152,7 +152,8 @@ def _infer_composite_key(
             coverage, dangling = tuple_containment(child_values, parent_values)
             if too_low(rejected, child, columns, f"{parent}.{columns_text(columns)}", coverage, MIN_COVERAGE):
                 continue
-            if is_unique_tuple(child_values):  # one row each side: siblings sharing an id and a date
+            complete = pa.array(all_valid(child_values))  # rows with a null part point nowhere
+            if is_unique_tuple([v.filter(complete) for v in child_values]):  # siblings sharing an id and a date
                 rejected.append(RejectedKey(
                     child, columns, f"{parent}.{columns_text(columns)}", coverage,
                     "one-to-one: the pair is unique in both tables (two records of one entity, not a reference)",

@@ -77,7 +77,10 @@ def value_family(values: pa.ChunkedArray) -> str:
 
 
 def is_unique(values: pa.ChunkedArray | pa.Array) -> bool:
-    """No value twice. Integers spanning at most 4x their count use a counting pass (no hashing)."""
+    """No value twice, and no null (a key has none). Integers spanning at most 4x their count use a
+    counting pass (no hashing)."""
+    if values.null_count:
+        return False
     if pa.types.is_integer(values.type) and len(values):
         bounds = pc.min_max(values)
         low, high = bounds["min"].as_py(), bounds["max"].as_py()
