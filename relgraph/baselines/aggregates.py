@@ -556,7 +556,8 @@ class TemporalFeatureBuilder:
                     columns[c] = p[c]
         del parts, base
         # copy=False: the stream results become the columns (a copy would double the peak at scale).
-        table = pd.DataFrame(columns, copy=False)
+        # The index keeps one row per pair even when no feature is kept (a parent with none matching).
+        table = pd.DataFrame(columns, index=pd.RangeIndex(len(pairs)), copy=False)
         del columns
         pa.default_memory_pool().release_unused()
         return self._categorise(table, lookups, streams)
