@@ -285,6 +285,8 @@ def read_single_file(path: Path, source: str) -> SourceData:
 
 def read_file(path: Path) -> pa.Table:
     """One CSV or Parquet file as a table."""
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path} is an empty file (0 bytes, not even a header row); remove it from the folder")
     table = read_parquet(path) if path.name.lower().endswith(PARQUET_SUFFIXES) else read_csv(path)
     seen: set[str] = set()
     for name in table.column_names:

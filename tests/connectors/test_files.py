@@ -172,6 +172,14 @@ def test_unreadable_parquet_names_the_file(tmp_path: Path) -> None:
         read_source(str(tmp_path))
 
 
+@pytest.mark.parametrize("name", ["empty.csv", "empty.parquet"])
+def test_an_empty_file_is_named_as_empty(tmp_path: Path, name: str) -> None:
+    (tmp_path / "good.csv").write_text("a\n1\n")
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(SourceError, match=rf"{name.replace('.', '[.]')} is an empty file \(0 bytes"):
+        read_source(str(tmp_path))
+
+
 def test_duplicate_column_names_are_an_error(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("a,b,a\n1,2,3\n")
     with pytest.raises(SourceError, match=r"t\.csv has two columns named 'a'"):
