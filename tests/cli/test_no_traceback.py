@@ -85,11 +85,14 @@ def folders(draw: st.DrawFn, trainable: bool = False) -> Folder:
         blank = draw(st.sets(st.integers(0, len(values) - 1), min_size=1, max_size=max(1, len(values) // 3)))
         return [None if i in blank else v for i, v in enumerate(values)]
 
-    ids = list(range(1, n_users + 1))
+    # Integer ids, or string codes (with unicode and inner spaces).
+    ids: list = list(range(1, n_users + 1))
+    if draw(st.booleans()):
+        ids = [f"ü {i:03d}" for i in ids]
     users = pd.DataFrame({
         key: ids if trainable else maybe_null(ids, 6),
-        "name": maybe_null([f"person {i} ü" for i in ids], 2),
-        "segment": maybe_null([["a", "b"][i % 2] for i in ids], 2),
+        "name": maybe_null([f"person {i} ü" for i in range(n_users)], 2),
+        "segment": maybe_null([["a", "b"][i % 2] for i in range(n_users)], 2),
         "constant": [7] * n_users,
         "empty": [None] * n_users,
         "mixed": [draw(st.sampled_from(MIXED)) for _ in ids],
@@ -97,7 +100,7 @@ def folders(draw: st.DrawFn, trainable: bool = False) -> Folder:
     days = draw(st.lists(st.integers(0, 150), min_size=n_events, max_size=n_events))
     events_frame = pd.DataFrame({
         "event_id": maybe_null(list(range(1, n_events + 1)), 6),
-        key: maybe_null([ids[(7 * i) % len(ids)] if ids else 1 for i in range(n_events)], 2),
+        key: maybe_null([ids[(7 * i) % len(ids)] if ids else None for i in range(n_events)], 2),
         time: maybe_null([(START + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in days], 3, never_all=trainable),
         "amount": maybe_null([float(d % 7) - 2.5 for d in days], 2),
         "mixed": [draw(st.sampled_from(MIXED)) for _ in days],
