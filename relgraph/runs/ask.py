@@ -42,6 +42,7 @@ from relgraph.errors import QueryError, RelgraphError
 from relgraph.metrics import PRIMARY_METRIC, choose_threshold, task_metrics
 from relgraph.query import make_training_table, parse, split_timestamps, validate
 from relgraph.query.ast import Query
+from relgraph.query.splits import query_window, step_and_horizon
 from relgraph.query.task import TaskTables
 from relgraph.runs.explain.run import check_at, check_ids, parse_at
 from relgraph.runs.folder import prediction_frame
@@ -107,8 +108,11 @@ def draw_context(db: Database, query: Query, at: pd.Timestamp, rows: int = CONTE
     if span is None or end < pd.Timestamp(span[0]):
         raise QueryError(f"ask at {at}: no label window of the query ends by then after the first row time "
                          f"{None if span is None else pd.Timestamp(span[0])}; ask at a later time")
-    # The training times of a validation period starting at ``at``; ASSUMING may look further ahead.
-    stamps = split_timestamps(db, query, val_cutoff=at, test_cutoff=at + pd.Timedelta(seconds=1))["train"]
+    # The query's training times before a validation period that starts one target window after ``end``.
+    window = query_window(query)
+    assert window is not None  # known_horizon found one
+    start = end + step_and_horizon(window)[1]
+    stamps = split_timestamps(db, query, val_cutoff=start, test_cutoff=start + pd.Timedelta(seconds=1))["train"]
     stamps = sorted((t for t in stamps if t <= end), reverse=True)
     frames: list[pd.DataFrame] = []
     taken, used, chunk = 0, 0, MIN_PERIODS
