@@ -16,8 +16,10 @@ How an answer at ``at`` is made (ARCHITECTURE.md says why):
 2. One LightGBM configuration (:data:`ASK_CONFIG`; no search, no refit) over the temporal aggregates of
    the context rows, its rounds stopped early on the most recent periods; features are computed only
    for the context rows and the asked entities.
-3. Backtest: the same procedure at ``at`` minus the label horizon, whose outcomes are known by ``at``,
-   scored beside the trivial baseline (:class:`~relgraph.baselines.rules.TrivialBaseline`).
+3. Backtest: the same procedure at an earlier time, scored on the rows of the latest prediction
+   times whose outcomes are known by ``at`` (at least :data:`BACKTEST_MIN_ROWS` of them: one period
+   where events are dense, a season where they are sparse), beside the trivial baseline
+   (:class:`~relgraph.baselines.rules.TrivialBaseline`) fitted on the same context.
 4. Evidence (``explain=True``): TreeSHAP contributions by table, feature and row
    (:func:`relgraph.runs.explain.tabular.explain_lightgbm`), as ``relgraph explain`` gives them.
 
@@ -54,7 +56,9 @@ CONTEXT_ROWS = 10_000
 MIN_PERIODS = 6
 #: Share of the context rows, the most recent periods, that stop the boosting rounds early.
 HOLDOUT_SHARE = 0.2
-#: Backtest rows scored at most (a seeded sample past it).
+#: Backtest rows scored at least (recent periods are added until they hold as many) ...
+BACKTEST_MIN_ROWS = 200
+#: ... and at most (a seeded sample past it).
 BACKTEST_ROWS = 5_000
 #: Answers explained at most with ``explain=True``.
 MAX_EXPLAINED = 10
@@ -98,22 +102,28 @@ def context_end(at: pd.Timestamp, horizon: pd.Timedelta) -> pd.Timestamp:
     return pd.Timestamp(at) - horizon
 
 
-def draw_context(db: Database, query: Query, at: pd.Timestamp, rows: int = CONTEXT_ROWS, seed: int = 0) -> pd.DataFrame:
-    """Labelled rows ``[key, "timestamp", "label"]`` of ``query``'s history known by ``at``: the most
-    recent prediction times first until ``rows`` rows (and at least :data:`MIN_PERIODS` periods when
-    there are that many); past ``rows``, a seeded stratified sample (:func:`stratified_sample`)."""
-    resolved = validate(query, db.schema)
+def context_times(db: Database, query: Query, at: pd.Timestamp) -> list[pd.Timestamp]:
+    """The query's prediction times whose labels are known by ``at``, latest first: the training times
+    :func:`~relgraph.query.split_timestamps` gives before a validation period starting one target
+    window after :func:`context_end`."""
     end = context_end(at, known_horizon(query))
     span = db.time_span()
     if span is None or end < pd.Timestamp(span[0]):
         raise QueryError(f"ask at {at}: no label window of the query ends by then after the first row time "
                          f"{None if span is None else pd.Timestamp(span[0])}; ask at a later time")
-    # The query's training times before a validation period that starts one target window after ``end``.
     window = query_window(query)
     assert window is not None  # known_horizon found one
     start = end + step_and_horizon(window)[1]
     stamps = split_timestamps(db, query, val_cutoff=start, test_cutoff=start + pd.Timedelta(seconds=1))["train"]
-    stamps = sorted((t for t in stamps if t <= end), reverse=True)
+    return sorted((t for t in stamps if t <= end), reverse=True)
+
+
+def draw_context(db: Database, query: Query, at: pd.Timestamp, rows: int = CONTEXT_ROWS, seed: int = 0) -> pd.DataFrame:
+    """Labelled rows ``[key, "timestamp", "label"]`` of ``query``'s history known by ``at``: the most
+    recent prediction times first until ``rows`` rows (and at least :data:`MIN_PERIODS` periods when
+    there are that many); past ``rows``, a seeded stratified sample (:func:`stratified_sample`)."""
+    resolved = validate(query, db.schema)
+    stamps = context_times(db, query, at)
     frames: list[pd.DataFrame] = []
     taken, used, chunk = 0, 0, MIN_PERIODS
     while used < len(stamps) and (taken < rows or used < MIN_PERIODS):
@@ -124,10 +134,36 @@ def draw_context(db: Database, query: Query, at: pd.Timestamp, rows: int = CONTE
         # Periods still needed for the budget, from the rows per period so far (a quarter spare).
         chunk = max(MIN_PERIODS, int(np.ceil(1.25 * (rows - taken) / max(taken / used, 1.0))))
     if not taken:
-        raise QueryError(f"ask at {at}: the query labels no row in the history before {end}; "
+        raise QueryError(f"ask at {at}: the query labels no row in the history before {stamps[0] if stamps else at}; "
                          "check its WHERE / ASSUMING conditions or ask at a later time")
     context = pd.concat(frames, ignore_index=True)
     return stratified_sample(context, rows, resolved.task_type, seed)
+
+
+def recent_labelled_rows(db: Database, query: Query, at: pd.Timestamp, rows: int) -> pd.DataFrame:
+    """The labelled rows of the latest prediction times known by ``at`` that hold ``rows`` rows (and
+    both classes when the labels are classes): fewer periods where events are dense, more where
+    they are sparse or seasonal; all there are when the history holds fewer."""
+    resolved = validate(query, db.schema)
+    stamps = context_times(db, query, at)
+    frames: list[pd.DataFrame] = []
+    used, chunk = 0, 1
+    while used < len(stamps):
+        frames.append(make_training_table(db, resolved, stamps[used:used + chunk]).dropna(subset=["label"]))
+        used, chunk = used + chunk, 2 * chunk
+        found = pd.concat(frames, ignore_index=True)
+        if len(found) >= rows and (resolved.task_type == "regression" or found["label"].nunique() > 1):
+            break
+    if not frames:
+        return pd.DataFrame(columns=[resolved.entity_key, "timestamp", "label"])
+    found = pd.concat(frames, ignore_index=True)
+    # The latest periods only, until they hold ``rows`` rows and both classes.
+    times = found["timestamp"].sort_values(ascending=False).unique()
+    for t in times:
+        late = found[found["timestamp"] >= t]
+        if len(late) >= rows and (resolved.task_type == "regression" or late["label"].nunique() > 1):
+            return late.reset_index(drop=True)
+    return found
 
 
 def stratified_sample(context: pd.DataFrame, rows: int, task_type: str, seed: int = 0) -> pd.DataFrame:
@@ -248,17 +284,23 @@ def _score(task_type: str, labels: pd.Series, pred: np.ndarray, classes: list[An
 
 def backtest(db: Database, query: Query, at: pd.Timestamp, context_rows: int = CONTEXT_ROWS, seed: int = 0,
              num_threads: int = 1) -> dict[str, Any]:
-    """The answer's procedure at ``at`` minus the label horizon, scored on that time's rows (whose
-    labels are known by ``at``) beside the trivial baseline fitted on the same context."""
+    """The answer's procedure at an earlier time, scored where its outcomes are known by ``at``.
+
+    The scored rows are those of the latest prediction times known by ``at`` that hold
+    :data:`BACKTEST_MIN_ROWS` rows (:func:`recent_labelled_rows`; a seeded sample past
+    :data:`BACKTEST_ROWS`); the backtest's ``at`` is the earliest of those times, so its model's
+    context ends a label window before any scored row; the trivial baseline is fitted on that
+    same context."""
     resolved = validate(query, db.schema)
-    when = context_end(at, known_horizon(query))
     metric = PRIMARY_METRIC[resolved.task_type][0]
-    out: dict[str, Any] = {"at": when.isoformat(), "metric": metric}
-    rows = make_training_table(db, resolved, [when]).dropna(subset=["label"])
+    rows = recent_labelled_rows(db, query, at, BACKTEST_MIN_ROWS)
     if len(rows) > BACKTEST_ROWS:
         rows = rows.iloc[np.sort(np.random.default_rng(seed).choice(len(rows), BACKTEST_ROWS, replace=False))]
-    if resolved.task_type != "regression" and rows["label"].nunique() < 2:
-        return dict(out, value=None, rows=int(len(rows)), text=f"no backtest at {when:%Y-%m-%d}: its {len(rows)} rows have one label")
+    if rows.empty or resolved.task_type != "regression" and rows["label"].nunique() < 2:
+        return {"at": None, "metric": metric, "value": None, "rows": int(len(rows)),
+                "text": f"no backtest: the {len(rows)} labelled rows known by {at:%Y-%m-%d} have one label"}
+    when = pd.Timestamp(rows["timestamp"].min())
+    out: dict[str, Any] = {"at": when.isoformat(), "metric": metric, "periods": int(rows["timestamp"].nunique())}
     try:
         model = AskModel(query, context_rows, seed, num_threads).fit(db, when)
     except QueryError as err:
@@ -277,7 +319,8 @@ def backtest(db: Database, query: Query, at: pd.Timestamp, context_rows: int = C
     unit = {"auroc": "AUROC", "mae": "MAE", "macro_f1": "macro F1"}[metric]
     out.update(value=value, trivial=base, rows=int(len(rows)), threshold=float(threshold),
                context=model.context_summary())
-    out["text"] = f"backtest at {when:%Y-%m-%d}: {unit} {value:.3f} vs trivial {base:.3f} on {len(rows):,} rows"
+    out["text"] = (f"backtest at {when:%Y-%m-%d}: {unit} {value:.3f} vs trivial {base:.3f} on {len(rows):,} rows"
+                   + (f" ({out['periods']} periods)" if out["periods"] > 1 else ""))
     return out
 
 

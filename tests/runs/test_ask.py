@@ -30,9 +30,11 @@ def test_answers_every_selected_entity_with_backtest_and_context(answer: pd.Data
     prob = answer["probability"].to_numpy()
     assert ((prob >= 0) & (prob <= 1)).all() and (np.diff(prob) <= 0).all()  # highest first
     test = answer.attrs["backtest"]
-    assert test["metric"] == "auroc" and test["at"] == (AT - pd.Timedelta(days=20)).isoformat()
-    assert test["rows"] > 0 and 0.5 < test["value"] <= 1 and 0 <= test["trivial"] <= 1
-    assert test["text"].startswith("backtest at 2023-09-11: AUROC")
+    # The latest 4 periods of 60 customers hold the 200 rows a backtest scores at least.
+    assert test["metric"] == "auroc" and test["at"] == (AT - 4 * pd.Timedelta(days=20)).isoformat()
+    assert test["rows"] == 240 and test["periods"] == 4 and test["context"]["to"] == "2023-06-23T00:00:00"
+    assert 0.5 < test["value"] <= 1 and 0 <= test["trivial"] <= 1
+    assert test["text"].startswith("backtest at 2023-07-13: AUROC")
     context = answer.attrs["context"]
     assert context["to"] == "2023-09-11T00:00:00" and context["rows"] == 60 * context["periods"]
     assert set(context["class_balance"]) == {"0", "1"}
