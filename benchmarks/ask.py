@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -109,17 +110,22 @@ def _source(task: Task, folder: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def _cold(source: str, query: str, at: str, ids: list[Any]) -> tuple[float, dict[str, Any]]:
-    """One CLI process; (wall seconds, its JSON answer)."""
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cold(source: str, query: str, at: str, ids: list[Any]) -> tuple[float, float, dict[str, Any]]:
+    """One CLI process; (wall seconds, CPU seconds, its JSON answer)."""
     command = [sys.executable, "-m", "relgraph.cli.main", "ask", source, query, "--at", at,
                "--ids", ",".join(str(i) for i in ids), "--json"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _child_cpu()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
-    return seconds, json.loads(done.stdout)
+    return seconds, _child_cpu() - cpu, json.loads(done.stdout)
 
 
 def _train_auto(source: str, task: Task, folder: Path) -> tuple[float, float]:
@@ -151,15 +157,15 @@ def run_task(name: str, task: Task, folder: Path, train: bool) -> dict[str, Any]
     keys = rows[resolved.entity_key].tolist()
     first, second = keys[:ASKED], keys[ASKED:2 * ASKED] or keys[:ASKED]
     print(f"{name}: {len(keys):,} entities at {at}; cold CLI ...", flush=True)
-    cold_s, _ = _cold(source, task.query, at, first)
+    cold_s, cold_cpu, _ = _cold(source, task.query, at, first)
     import lightgbm  # noqa: F401  (imported, as in a running service)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     answer = ask(db, task.query, at=at, ids=first)
-    warm_s = time.perf_counter() - started
-    started = time.perf_counter()
+    warm_s, warm_cpu = time.perf_counter() - started, time.process_time() - cpu
+    started, cpu = time.perf_counter(), time.process_time()
     ask(db, task.query, at=at, ids=second)
-    again_s = time.perf_counter() - started
+    again_s, again_cpu = time.perf_counter() - started, time.process_time() - cpu
     test_rows = make_training_table(db, resolved, stamps)
     model = AskModel(parsed).fit(db, pd.Timestamp(at))
     metric = PRIMARY_METRIC[resolved.task_type][0]
@@ -171,8 +177,8 @@ def run_task(name: str, task: Task, folder: Path, train: bool) -> dict[str, Any]
         note = "train --model auto, run here"
     back = answer.attrs["backtest"] or {}
     out = {
-        "task": name, "type": resolved.task_type, "metric": metric, "cold_s": cold_s, "warm_s": warm_s,
-        "again_s": again_s, "backtest": _scaled(resolved.task_type, back["value"]) if back.get("value") is not None else None,
+        "task": name, "type": resolved.task_type, "metric": metric, "cold_s": cold_s, "cold_cpu": cold_cpu, "warm_s": warm_s,
+        "warm_cpu": warm_cpu, "again_s": again_s, "again_cpu": again_cpu, "backtest": _scaled(resolved.task_type, back["value"]) if back.get("value") is not None else None,
         "trivial": _scaled(resolved.task_type, back["trivial"]) if back.get("trivial") is not None else None,
         "test": test, "test_rows": len(test_rows), "auto": auto, "auto_s": auto_s, "auto_note": note,
         "context": answer.attrs["context"]["text"], "backtest_text": back.get("text"),
@@ -192,14 +198,15 @@ def _gap(r: dict[str, Any]) -> str:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    head = ("| task | metric | cold s | warm s (again) | backtest (trivial) | ask test | auto test (s) | ask − auto | "
-            "test rows | context |")
-    lines = [head, "|" + "---|" * 10]
+    head = ("| task | metric | cold s (CPU) | warm s (CPU) | again s (CPU) | backtest (trivial) | ask test | auto test (s) | "
+            "ask − auto | test rows | context |")
+    lines = [head, "|" + "---|" * 11]
     for r in results:
         unit = "AUROC ×100" if r["type"] == "binary" else r["metric"].upper()
         back = "n/a" if r["backtest"] is None else f"{r['backtest']:.2f} ({r['trivial']:.2f})"
         auto = "n/a" if r["auto"] is None else f"{r['auto']:.2f}" + (f" ({r['auto_s']:.0f} s)" if r["auto_s"] else "")
-        lines.append(f"| {r['task']} | {unit} | {r['cold_s']:.1f} | {r['warm_s']:.1f} ({r['again_s']:.1f}) | {back} | "
+        lines.append(f"| {r['task']} | {unit} | {r['cold_s']:.1f} ({r['cold_cpu']:.1f}) | {r['warm_s']:.1f} ({r['warm_cpu']:.1f}) | "
+                     f"{r['again_s']:.1f} ({r['again_cpu']:.1f}) | {back} | "
                      f"{r['test']:.2f} | {auto} | {_gap(r)} | {r['test_rows']:,} | {r['context']} |")
     return "\n".join(lines)
 

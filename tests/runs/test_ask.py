@@ -106,7 +106,18 @@ def test_same_answer_on_the_database_cut_at_at(shop_db: Database, answer: pd.Dat
     cut = ask(shop_db.cut(np.datetime64(AT)), BUYS, at=AT, explain=True)
     pd.testing.assert_frame_equal(cut, answer)
     for name in ("backtest", "context", "evidence"):
-        assert cut.attrs[name] == answer.attrs[name], name
+        # Feature values may differ in the last bit (DuckDB's summation order over other rows).
+        assert _rounded(cut.attrs[name]) == _rounded(answer.attrs[name]), name
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return float(f"{value:.10g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def _late_labels(db: Database, query: str, at: pd.Timestamp) -> int:
