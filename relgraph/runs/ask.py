@@ -30,7 +30,9 @@ from windows that end by ``at``.
 
 from __future__ import annotations
 
+import copy
 import time
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
@@ -373,9 +375,14 @@ def ask(
         rows = prediction_rows(database, str(parsed), table, key, at_ts)
         if rows.empty:
             raise QueryError(f"no {table} row is selected by the query at {at_ts}; check its WHERE condition or --at")
-    test = backtest(database, parsed, at_ts, context_rows, seed, num_threads) if with_backtest else None
+    fitted = _ANSWERS.setdefault(database, {})
+    memo_key = (str(parsed), at_ts, context_rows, seed, num_threads)
+    test = fitted.get(("backtest", *memo_key)) if with_backtest else None
+    if with_backtest and test is None:
+        test = _remember(fitted, ("backtest", *memo_key), backtest(database, parsed, at_ts, context_rows, seed, num_threads))
     deadline.check("the backtest")
-    model = AskModel(parsed, context_rows, seed, num_threads).fit(database, at_ts)
+    model = fitted.get(("model", *memo_key)) or _remember(
+        fitted, ("model", *memo_key), AskModel(parsed, context_rows, seed, num_threads).fit(database, at_ts))
     deadline.check("fitting the context")
     pred = model.predict(database, rows)
     threshold = (test or {}).get("threshold", 0.5)
@@ -389,11 +396,25 @@ def ask(
     answer.attrs["entity"] = f"{table}.{key}"
     answer.attrs["at"] = at_ts.isoformat()
     answer.attrs["context"] = model.context_summary()
-    answer.attrs["backtest"] = test
+    answer.attrs["backtest"] = copy.deepcopy(test)  # the remembered one stays as computed
     if explain:
         answer.attrs["evidence"] = _evidence(model, database, answer, key, at_ts)
     answer.attrs["seconds"] = round(time.perf_counter() - started, 3)
     return answer
+
+
+#: Per database object (a changed source is a new one): the latest answers' models and backtests,
+#: so the same question about other entities (a running service's next request) only predicts.
+_ANSWERS: weakref.WeakKeyDictionary[Database, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+#: Models and backtests kept per database.
+MAX_REMEMBERED = 8
+
+
+def _remember(memo: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> Any:
+    while len(memo) >= MAX_REMEMBERED:
+        memo.pop(next(iter(memo)))  # the oldest first
+    memo[key] = value
+    return value
 
 
 def _evidence(model: AskModel, db: Database, answer: pd.DataFrame, key: str, at: pd.Timestamp) -> list[dict[str, Any]]:

@@ -59,6 +59,18 @@ def test_ids_top_and_regression(shop_db: Database) -> None:
     assert "label_mean" in top.attrs["context"]
 
 
+def test_the_same_question_about_other_entities_only_predicts(shop_db: Database, answer: pd.DataFrame,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fitted again")
+
+    monkeypatch.setattr(ask_module.AskModel, "fit", no_fit)
+    again = ask(shop_db, BUYS, at=AT, ids=[3, 4])
+    assert again.attrs["backtest"] == answer.attrs["backtest"] and again.attrs["context"] == answer.attrs["context"]
+    first = answer.set_index("customer_id").loc[[3, 4], "probability"].to_numpy()
+    assert np.allclose(again["probability"].to_numpy(), first)
+
+
 def test_public_api_and_python_defaults(shop_db: Database) -> None:
     assert relgraph.ask is ask
     latest = ask(shop_db, BUYS, top=1, with_backtest=False)  # default at: the latest row time
