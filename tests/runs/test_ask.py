@@ -50,13 +50,17 @@ def test_evidence_by_table_feature_and_row(answer: pd.DataFrame) -> None:
     assert first["summary"][0].startswith(f"customers.customer_id={first['entity']['id']} at 2023-10-01")
 
 
-def test_ids_top_and_regression(shop_db: Database) -> None:
+def test_ids_top_regression_and_multiclass(shop_db: Database) -> None:
     by_id = ask(shop_db, BUYS, at=AT, ids=[5, "7"], with_backtest=False)
     assert by_id["customer_id"].tolist() == [5, 7] and by_id.attrs["backtest"] is None
     top = ask(shop_db, SPEND, at=AT, top=3)
     assert len(top) == 3 and (np.diff(top["prediction"].to_numpy()) <= 0).all()
     assert top.attrs["backtest"]["metric"] == "mae" and top.attrs["backtest"]["value"] >= 0
     assert "label_mean" in top.attrs["context"]
+    kinds = ask(shop_db, "PREDICT FIRST(orders.channel, 0, 20, days) FOR EACH customers.customer_id", at=AT, top=2,
+                with_backtest=False)
+    assert set(kinds["prediction"]) <= {"web", "app"} and set(kinds.attrs["context"]["class_balance"]) == {"app", "web"}
+    assert ((kinds["probability"] >= 0.5) & (kinds["probability"] <= 1)).all()  # the likelier of two classes
 
 
 def test_the_same_question_about_other_entities_only_predicts(shop_db: Database, answer: pd.DataFrame,
