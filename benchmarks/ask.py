@@ -117,8 +117,9 @@ def _child_cpu() -> float:
 
 def _cold(source: str, query: str, at: str, ids: list[Any]) -> tuple[float, float, dict[str, Any]]:
     """One CLI process; (wall seconds, CPU seconds, its JSON answer)."""
+    # --ids=...: an id may start with "-", which argparse would take for an option.
     command = [sys.executable, "-m", "relgraph.cli.main", "ask", source, query, "--at", at,
-               "--ids", ",".join(str(i) for i in ids), "--json"]
+               "--ids=" + ",".join(str(i) for i in ids), "--json"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     started, cpu = time.perf_counter(), _child_cpu()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -216,8 +217,12 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--train", action="store_true", help="run relgraph train --model auto here (slow) "
                         "instead of the figures recorded in benchmarks/README.md")
-    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON (after each task)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON", help="print one table from earlier --json files")
     args = parser.parse_args()
+    if args.merge:
+        print(table([r for path in args.merge for r in json.loads(path.read_text())]))
+        return
     folder = Path(tempfile.mkdtemp(prefix="relgraph-ask-bench-"))
     results = []
     for name in args.tasks:
@@ -226,8 +231,8 @@ def main() -> None:
             print(f"{name}: skipped, {task.source} is missing", flush=True)
             continue
         results.append(run_task(name, task, folder, args.train))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
     print(table(results))
 
 
