@@ -124,7 +124,9 @@ class Database:
         reused; it reads the Arrow tables in place (no copy, nothing written to the source).
         """
         if self._con is None:
+            # No progress bar: DuckDB draws it on stdout, inside `--json` answers.
             con = duckdb.connect(":memory:")
+            con.execute("SET enable_progress_bar = false")
             for name, table in self.tables.items():
                 table = self._with_epoch_times(name, table)
                 times = self.row_times(name)

@@ -18,6 +18,7 @@ from relgraph.errors import RelgraphError
 
 #: sub-command name -> module in relgraph.cli
 COMMANDS = {
+    "ask": "relgraph.cli.ask",
     "inspect": "relgraph.cli.inspect",
     "query": "relgraph.cli.query",
     "train": "relgraph.cli.train",
