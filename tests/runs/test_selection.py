@@ -87,7 +87,14 @@ def test_missing_labels_are_left_out_and_unknown_reference_is_refused() -> None:
     y, ref = _binary(200)
     y_missing = y.astype(float)
     y_missing[:10] = np.nan
-    with_missing = choose_on_validation("binary", y_missing, {"lightgbm": ref, "gnn": ref[::-1].copy()}, "lightgbm")
+    preds = {"lightgbm": ref, "gnn": ref[::-1].copy()}
+    with_missing = choose_on_validation("binary", y_missing, preds, "lightgbm")
     assert set(with_missing.evidence) == {"gnn"}
+    # The same selection as on the labelled rows alone (resamples of their count) ...
+    labelled = choose_on_validation("binary", y[10:], {k: v[10:] for k, v in preds.items()}, "lightgbm")
+    assert with_missing.as_dict() == labelled.as_dict()
+    # ... and not the one that keeps them as positives (NaN is truthy): the test has teeth.
+    kept = choose_on_validation("binary", np.where(np.isnan(y_missing), 1, y_missing), preds, "lightgbm")
+    assert kept.gain != labelled.gain
     with pytest.raises(ValueError, match="reference 'xgb'"):
         choose_on_validation("binary", y, {"lightgbm": ref}, reference="xgb")
