@@ -6,16 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from shop_task import shop_database, shop_task
 
+from relgraph.baselines import LightGBMPredictor
 from relgraph.database import Database
 from relgraph.gnn import GNNConfig, GNNPredictor
 from relgraph.query.task import TaskTables
 from relgraph.runs.explain import graph as graph_module
 from relgraph.runs.explain import load_run
-from relgraph.runs.explain.faithfulness import _logit, faithfulness, without_rows
+from relgraph.runs.explain import tabular as tabular_module
+from relgraph.runs.explain.faithfulness import _logit, faithfulness, lightgbm_gap, without_rows
 from relgraph.runs.explain.graph import explain_gnn
 from relgraph.runs.tasks import prediction_rows
 
@@ -85,6 +88,31 @@ def test_gnn_rows_named_are_those_whose_deletion_from_the_database_moves_the_pre
     monkeypatch.setattr(graph_module, "describe_row", lambda db, graph, table, row, columns=True:
                         describe(db, graph, table, row + 1, columns))
     assert len(_named_rows_that_do_not_move_the_prediction(db, model, at, keys)) >= len(keys)
+
+
+def _lightgbm_gaps(db: Database, task: TaskTables, model: LightGBMPredictor) -> list[tuple[float, float]]:
+    at = pd.Timestamp(task.test["timestamp"].min())
+    rng = np.random.default_rng(0)
+    return [lightgbm_gap(model, db, key, at, k=3, draws=2, rng=rng) for key in (0, 1, 2)]
+
+
+def test_lightgbm_top_rows_deleted_from_the_database_move_the_prediction_most(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast twin of the demo-shop test above: on the in-memory shop, deleting each entity's
+    three top-attributed rows from the database moves the prediction more than deleting three
+    random rows the entity's features read (measured: 0.3 to 3 log-odds against under 0.07)."""
+    db = shop_database()
+    task = shop_task(db)
+    model = LightGBMPredictor(max_configs=1, ensemble=1).fit(db, task)
+    assert all(top > 2 * random for top, random in _lightgbm_gaps(db, task, model))
+    # The test has teeth: explanations naming the next row's key fail it.
+    explain_lightgbm = tabular_module.explain_lightgbm
+
+    def next_keys(*args: object, **kwargs: object) -> dict:
+        exp = explain_lightgbm(*args, **kwargs)
+        return dict(exp, rows=[dict(r, key=r["key"] + 1) for r in exp["rows"]])
+
+    monkeypatch.setattr(tabular_module, "explain_lightgbm", next_keys)
+    assert not all(top > 2 * random for top, random in _lightgbm_gaps(db, task, model))
 
 
 def test_without_rows_copies_and_leaves_the_database_alone(blend_run: Path, shop_db_path: Path) -> None:
