@@ -91,6 +91,21 @@ def test_column_statistics_and_vocabularies_are_those_of_the_database_cut_at_the
     assert FeatureStore.fit(build_graph(db, cache_dir=None), later).to_dict() != on_cut.to_dict()
 
 
+def test_a_new_database_is_never_taken_for_a_freed_one_with_its_id(shop, trained, monkeypatch) -> None:
+    """Graphs are reused per database object, and a new database at a freed one's address has
+    its ``id``: the cache must not key on ``id`` (found by the faithfulness test, where a deleted
+    row came back). Worst case simulated: every object's ``id`` the same."""
+    from relgraph.gnn import predictor as predictor_module
+
+    db, task = shop
+    frame = task.test[task.test["timestamp"] == task.test["timestamp"].max()]
+    early, late = (np.datetime64(pd.Timestamp(t)) for t in sorted(task.train["timestamp"].unique())[-2:])
+    expected = trained.predict(db.cut(late), frame)
+    monkeypatch.setattr(predictor_module, "id", lambda obj: 0, raising=False)
+    assert not np.allclose(trained.predict(db.cut(early), frame), expected)
+    np.testing.assert_allclose(trained.predict(db.cut(late), frame), expected, rtol=1e-6)
+
+
 def test_unknown_entity_is_a_model_error(shop, trained) -> None:
     db, task = shop
     with pytest.raises(ModelError, match="customer_id=999"):
