@@ -385,7 +385,10 @@ class TemporalFeatureBuilder:
         for s in streams:
             self._fit_stream(con, s, horizon)
         for lk in lookups:
-            self.categories_[lk.name] = {c: _top_values(con, f"SELECT {_q(c)} AS v FROM {_q(lk.table)}", self.max_categories) for c in lk.categorical}
+            # Rows that exist by the last training time only (a value first seen later is unseen).
+            visible = _visible("r", db.schema[lk.table], f"TIMESTAMP_NS '{horizon}'")
+            seen = f"SELECT * FROM {_q(lk.table)} r WHERE {visible}"
+            self.categories_[lk.name] = {c: _top_values(con, f"SELECT {_q(c)} AS v FROM ({seen})", self.max_categories) for c in lk.categorical}
         features = self._transform(db, frame, key)
         if task_type is not None and "label" in frame.columns and self.max_features is not None:
             self._prune(features, frame["label"].to_numpy(), task_type)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ class _Ranker:
         self.query: str | None = None
         self.task_type = "ranking"
         self.history_: list[dict[str, float]] = []
-        self._log: tuple[int, InteractionLog] | None = None
+        self._log: tuple[weakref.ref, InteractionLog] | None = None
 
     def _fit_spec(self, db: Database, task: TaskTables) -> RankingSpec:
         if task.task_type != "ranking":
@@ -89,8 +90,9 @@ class _Ranker:
         """The event log of ``db`` (rebuilt when another database object is passed)."""
         if self.spec is None:
             raise ModelError(f"{type(self).__name__} is not fitted: call fit or load first")
-        if self._log is None or self._log[0] != id(db):
-            self._log = (id(db), InteractionLog(db, self.spec))
+        # A weak reference, never id(db): a freed database's id is reused by the next object.
+        if self._log is None or self._log[0]() is not db:
+            self._log = (weakref.ref(db), InteractionLog(db, self.spec))
         return self._log[1]
 
     def _check_frame(self, frame: pd.DataFrame) -> None:

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,7 +110,7 @@ class GNNPredictor:
         self.schema: dict[str, Any] = {}
         self.history_: list[dict[str, float]] = []
         self.timing_: dict[str, float] = {}
-        self._graph_cache: tuple[int, TemporalGraph, dict[str, TableInputs], TemporalSampler] | None = None
+        self._graph_cache: tuple[weakref.ref, TemporalGraph, dict[str, TableInputs], TemporalSampler] | None = None
         #: Torch threads while one of several workers (None: ``config.num_threads``).
         self._threads: int | None = None
 
@@ -121,7 +122,8 @@ class GNNPredictor:
 
         Without ``graph``, the graph is built from :func:`trained_view`: only the tables the model
         was trained on, after checking them against training (``ModelError`` on a difference)."""
-        if self._graph_cache is not None and self._graph_cache[0] == id(db):
+        # A weak reference, never id(db): a freed database's id is reused by the next object.
+        if self._graph_cache is not None and self._graph_cache[0]() is db:
             return self._graph_cache[1:]
         assert self.store is not None
         if graph is None:
@@ -129,7 +131,7 @@ class GNNPredictor:
                               cache_dir=self.config.graph_cache_dir, text_encoder=self.config.text_encoder)
         inputs = self.store.inputs(graph)
         sampler = TemporalSampler(graph, list(self.config.fanouts), strategy=self.config.strategy)
-        self._graph_cache = (id(db), graph, inputs, sampler)
+        self._graph_cache = (weakref.ref(db), graph, inputs, sampler)
         return graph, inputs, sampler
 
     def _seed_rows(self, db: Database, frame: pd.DataFrame) -> np.ndarray:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,8 +132,8 @@ class RankingGNNPredictor(GNNPredictor):
         self.spec: RankingSpec | None = None
         self.query: str | None = None
         self.target_vocab: list[Any] = []
-        self._log: tuple[int, InteractionLog] | None = None
-        self._target_sampler: tuple[int, TemporalSampler] | None = None
+        self._log: tuple[weakref.ref, InteractionLog] | None = None
+        self._target_sampler: tuple[weakref.ref, TemporalSampler] | None = None
 
     # ---- pieces --------------------------------------------------------------------------------
     def _build_model(self) -> _RankingModel:
@@ -148,15 +149,15 @@ class RankingGNNPredictor(GNNPredictor):
     def _samplers(self, db: Database) -> tuple[dict[str, TableInputs], TemporalSampler, TemporalSampler]:
         """Full-table inputs, the entity tower's sampler and the target tower's (smaller fanouts)."""
         graph, inputs, sampler = self._prepare(db)
-        if self._target_sampler is None or self._target_sampler[0] != id(db):
-            self._target_sampler = (id(db), TemporalSampler(graph, list(self.config.target_fanouts),
+        if self._target_sampler is None or self._target_sampler[0]() is not db:  # weakly: ids are reused
+            self._target_sampler = (weakref.ref(db), TemporalSampler(graph, list(self.config.target_fanouts),
                                                             strategy=self.config.strategy))
         return inputs, sampler, self._target_sampler[1]
 
     def _interactions(self, db: Database) -> InteractionLog:
         assert self.spec is not None
-        if self._log is None or self._log[0] != id(db):
-            self._log = (id(db), InteractionLog(db, self.spec))
+        if self._log is None or self._log[0]() is not db:
+            self._log = (weakref.ref(db), InteractionLog(db, self.spec))
         return self._log[1]
 
     def _embed(self, sampler: Any, inputs: dict[str, TableInputs], table: str, rows: np.ndarray,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -10,9 +11,10 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from shop_fixtures import make_shop, random_shop
+from shop_fixtures import make_shop, random_shop, small_shop
 
-from relgraph.baselines.aggregates import TemporalFeatureBuilder
+from relgraph.baselines.aggregates import TemporalFeatureBuilder, clear_feature_cache
+from relgraph.database import Database
 from relgraph.errors import QueryError
 
 DAY = pd.Timestamp("2024-01-01")
@@ -263,3 +265,58 @@ def test_bad_input_raises_one_line_errors(shop) -> None:
 def test_baselines_import_without_torch() -> None:
     code = "import sys, relgraph.baselines; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _fitted_state(db: Database, entity: str, frame: pd.DataFrame) -> dict:
+    builder = TemporalFeatureBuilder(depth=1, windows="auto", last_n=(1,), max_features=None)
+    return builder.fit(db, entity, frame).to_dict()["state"]
+
+
+def _late_refund_shop() -> Database:
+    """The small shop with order 105 (day 100, the only one after day 60) in a status of its own."""
+    shop = small_shop()
+    orders = shop.table("orders").to_pandas()
+    orders.loc[orders["order_id"] == 105, "status"] = "refund"
+    return make_shop(*(shop.table(t).to_pandas() for t in ("customers", "stores")), orders,
+                     *(shop.table(t).to_pandas() for t in ("items", "reviews")))
+
+
+@pytest.mark.parametrize("entity", ["customers", "orders"])
+def test_a_value_first_seen_after_the_last_training_time_is_not_fitted(entity: str) -> None:
+    """Category values come from rows up to the last training time: a status first seen on day
+    100 is in no vocabulary fitted on day-60 rows, of the orders stream (customers) or of the
+    entity's own column (orders), and the fitted state is the one fitted on the database cut at day 60."""
+    db = _late_refund_shop()
+    key = {"customers": "customer_id", "orders": "order_id"}[entity]
+    frame = pd.DataFrame({key: db.table(entity).column(key).to_numpy()[:2], "timestamp": DAY + pd.Timedelta(days=60)})
+    state = _fitted_state(db, entity, frame)
+    assert "refund" not in json.dumps(state["categories"])
+    assert state == _fitted_state(db.cut(np.datetime64(DAY + pd.Timedelta(days=60))), entity, frame)
+
+
+@pytest.mark.parametrize("entity", ["customers", "orders"])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1))
+def test_fitted_state_equals_the_state_fitted_on_the_database_cut_at_the_last_training_time(entity: str, seed: int) -> None:
+    """Windows, centring constants, dominant values and category values of every stream and
+    lookup: fitting on ``db`` and on ``db.cut(last training time)`` gives the same state."""
+    rng = np.random.default_rng(seed)
+    db = random_shop(rng)
+    key = {"customers": "customer_id", "orders": "order_id"}[entity]
+    ids = db.table(entity).column(key).to_numpy()
+    frame = pd.DataFrame({key: rng.choice(ids, 5), "timestamp": DAY + pd.to_timedelta(rng.integers(0, 200, 5), "D")})
+    horizon = np.datetime64(frame["timestamp"].max())
+    assert _fitted_state(db, entity, frame) == _fitted_state(db.cut(horizon), entity, frame)
+
+
+def test_fitted_state_check_has_teeth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streams fitted on every row (the horizon filter dropped) fail the check above."""
+    db = _late_refund_shop()
+    frame = _frame([(1, 60), (2, 60)])
+    cut = db.cut(np.datetime64(DAY + pd.Timedelta(days=60)))
+    assert _fitted_state(db, "customers", frame) == _fitted_state(cut, "customers", frame)
+    fit_stream = TemporalFeatureBuilder._fit_stream
+    monkeypatch.setattr(TemporalFeatureBuilder, "_fit_stream",
+                        lambda self, con, s, horizon: fit_stream(self, con, s, pd.Timestamp("2200-01-01")))
+    clear_feature_cache()  # fits of the same frame on the same database are remembered
+    assert _fitted_state(db, "customers", frame) != _fitted_state(cut, "customers", frame)

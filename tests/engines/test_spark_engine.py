@@ -108,9 +108,12 @@ def test_cut_database_gives_the_same_rows(spark: Any, engine: str) -> None:
     labels = "PREDICT SUM(items.price, 0, 30, days) FOR EACH customers.customer_id ASSUMING COUNT(order.*, 0, 30, days) > 0"
     past = (
         "PREDICT COUNT(order.*, -30, 0, days) FOR EACH customers.customer_id "
-        "WHERE COUNT(items.* WHERE items.price > 100, -365, 0, days) > 0 OR customers.segment = 'basic'"
+        "WHERE COUNT(items.* WHERE items.price > 100, -365, 0, days) > 0 OR customers.segment = 'gold'"
     )
-    for t in (0, 29):
+    # Customer 3's item over 100 is on day 20: a WHERE reading later rows would select it on day 10.
+    assert 3 not in set(make_training_table(full, past, [day(10)])["customer_id"])
+    assert 3 in set(make_training_table(full, past, [day(20)])["customer_id"])
+    for t in (0, 10, 29):
         cut = full.cut((day(t) + pd.Timedelta(days=30)).to_datetime64())
         assert engine_for(cut).name == engine
         pd.testing.assert_frame_equal(

@@ -12,6 +12,8 @@ import pytest
 from relgraph.baselines import TrivialBaseline
 from relgraph.errors import ModelError
 from relgraph.gnn.predictor import CHECKPOINT_FILE, GNNConfig, GNNPredictor
+from relgraph.gnn.tensors import FeatureStore
+from relgraph.graph import build_graph
 from relgraph.metrics import choose_threshold, task_metrics
 
 FAST = GNNConfig(hidden=16, fanouts=[8, 4], epochs=4, lr=1e-2, batch_size=128, graph_cache_dir=None, num_threads=1)
@@ -75,6 +77,33 @@ def test_prediction_changes_with_new_events(shop, trained) -> None:
     early = trained.predict(db, rows.assign(timestamp=task.train["timestamp"].iloc[0]))
     late = trained.predict(db, rows.assign(timestamp=task.test["timestamp"].iloc[0]))
     assert not np.allclose(early, late)
+
+
+def test_column_statistics_and_vocabularies_are_those_of_the_database_cut_at_the_last_training_time(shop, trained) -> None:
+    """The GNN's fitted feature space (means, stds, category vocabularies) equals the one fitted
+    on the database cut at the last training time; fitted at the last test time it differs."""
+    db, task = shop
+    last = pd.Timestamp(task.train["timestamp"].max())
+    cutoff = int(last.timestamp())
+    on_cut = FeatureStore.fit(build_graph(db.cut(np.datetime64(last)), cache_dir=None), cutoff)
+    assert trained.store.to_dict() == on_cut.to_dict()
+    later = int(pd.Timestamp(task.test["timestamp"].max()).timestamp())
+    assert FeatureStore.fit(build_graph(db, cache_dir=None), later).to_dict() != on_cut.to_dict()
+
+
+def test_a_new_database_is_never_taken_for_a_freed_one_with_its_id(shop, trained, monkeypatch) -> None:
+    """Graphs are reused per database object, and a new database at a freed one's address has
+    its ``id``: the cache must not key on ``id`` (found by the faithfulness test, where a deleted
+    row came back). Worst case simulated: every object's ``id`` the same."""
+    from relgraph.gnn import predictor as predictor_module
+
+    db, task = shop
+    frame = task.test[task.test["timestamp"] == task.test["timestamp"].max()]
+    early, late = (np.datetime64(pd.Timestamp(t)) for t in sorted(task.train["timestamp"].unique())[-2:])
+    expected = trained.predict(db.cut(late), frame)
+    monkeypatch.setattr(predictor_module, "id", lambda obj: 0, raising=False)
+    assert not np.allclose(trained.predict(db.cut(early), frame), expected)
+    np.testing.assert_allclose(trained.predict(db.cut(late), frame), expected, rtol=1e-6)
 
 
 def test_unknown_entity_is_a_model_error(shop, trained) -> None:

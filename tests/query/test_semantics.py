@@ -143,8 +143,12 @@ def test_timed_entity_rows_with_unknown_time_never_exist() -> None:
 def test_where_and_existence_use_only_the_past(shop: Database) -> None:
     text = (
         "PREDICT COUNT(orders.*, -30, 0, days) FOR EACH customers.customer_id "
-        "WHERE COUNT(order_items.* WHERE order_items.price > 100, -365, 0, days) > 0 OR customers.segment = 'basic'"
+        "WHERE COUNT(order_items.* WHERE order_items.price > 100, -365, 0, days) > 0 OR customers.segment = 'gold'"
     )
+    # The condition flips: customer 3's first item over 100 is on day 20, so a WHERE reading a
+    # later row would select customer 3 on days 5 and 10 on the whole database, not on the cut one.
+    selected = {t: set(make_training_table(shop, text, [day(t)])["customer_id"]) for t in (10, 20)}
+    assert 3 not in selected[10] and 3 in selected[20]
     for t in (-30, 0, 5, 10, 20, 30, 45):
         full = make_training_table(shop, text, [day(t)])
         cut = make_training_table(shop.cut(day(t).to_datetime64()), text, [day(t)])

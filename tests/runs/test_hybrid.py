@@ -3,6 +3,8 @@ the tiny shop, a run folder with ``--model hybrid``, and leakage (deleting futur
 
 from __future__ import annotations
 
+import dataclasses
+import types
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,9 @@ import pytest
 
 from relgraph.database import Database
 from relgraph.errors import ModelError
-from relgraph.gnn.predictor import GNNConfig
+from relgraph.gnn.predictor import GNNConfig, GNNPredictor
 from relgraph.query.task import TaskTables
+from relgraph.runs import hybrid as hybrid_module
 from relgraph.runs.hybrid import HybridPredictor, gnn_columns
 from relgraph.runs.runner import evaluate_run, load_model, train_run
 from relgraph.runs.tasks import TaskSource
@@ -21,10 +24,61 @@ FAST = GNNConfig(hidden=16, fanouts=[4, 2], epochs=2, lr=1e-2, batch_size=128, g
 LGBM = {"max_configs": 1, "ensemble": 1}
 
 
+@dataclasses.dataclass
+class FitRecord:
+    """What a hybrid fit did inside: each fold GNN's training keys, the training rows' GNN columns."""
+
+    gnn_train_keys: list[set[int]] = dataclasses.field(default_factory=list)
+    oof: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+
+def _fit_recorded(db: Database, task: TaskTables, break_folds: bool = False,
+                  config: GNNConfig = FAST) -> tuple[HybridPredictor, FitRecord]:
+    """Fit a hybrid while recording what its fold GNNs trained on and the out-of-fold columns
+    its trees got; ``break_folds`` makes every fold GNN train on all training rows (the leak)."""
+    record = FitRecord()
+    real_fit, real_fit_transform = GNNPredictor.fit, hybrid_module._WithGNNColumns.fit_transform
+
+    def spy_fit(self: GNNPredictor, db: Database, sub: TaskTables) -> GNNPredictor:
+        record.gnn_train_keys.append(set(sub.train["customer_id"]))
+        return real_fit(self, db, sub)
+
+    def spy_fit_transform(self: object, *args: object, **kwargs: object) -> pd.DataFrame:
+        record.oof = {name: values.copy() for name, values in self.oof.items()}  # type: ignore[attr-defined]
+        return real_fit_transform(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def replace_ignoring_train(obj: object, **changes: object) -> object:
+        return obj if "train" in changes else dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(GNNPredictor, "fit", spy_fit)
+        patch.setattr(hybrid_module._WithGNNColumns, "fit_transform", spy_fit_transform)
+        if break_folds:
+            patch.setattr(hybrid_module, "dataclasses", types.SimpleNamespace(replace=replace_ignoring_train))
+        model = HybridPredictor(seed=0, gnn_config=config, folds=2, lightgbm=LGBM).fit(db, task)
+    return model, record
+
+
+def _out_of_fold_problems(model: HybridPredictor, record: FitRecord, task: TaskTables) -> list[str]:
+    """Fold GNN k never saw the entities of fold k, whose training rows get its scores."""
+    fold = model.fold_of(task.train["customer_id"])
+    problems = []
+    for k, keys in enumerate(record.gnn_train_keys):
+        seen = keys & set(task.train.loc[fold == k, "customer_id"])
+        if seen:
+            problems.append(f"fold GNN {k} trained on {len(seen)} entities it scores")
+    return problems
+
+
 @pytest.fixture(scope="module")
-def hybrid(shop: tuple[Database, TaskTables]) -> HybridPredictor:
+def recorded(shop: tuple[Database, TaskTables]) -> tuple[HybridPredictor, FitRecord]:
     db, task = shop
-    return HybridPredictor(seed=0, gnn_config=FAST, folds=2, lightgbm=LGBM).fit(db, task)
+    return _fit_recorded(db, task)
+
+
+@pytest.fixture(scope="module")
+def hybrid(recorded: tuple[HybridPredictor, FitRecord]) -> HybridPredictor:
+    return recorded[0]
 
 
 def test_folds_split_entities_not_rows(shop: tuple[Database, TaskTables]) -> None:
@@ -36,18 +90,35 @@ def test_folds_split_entities_not_rows(shop: tuple[Database, TaskTables]) -> Non
     np.testing.assert_array_equal(fold, HybridPredictor(seed=0, folds=3).fold_of(task.train["customer_id"]))
 
 
-def test_training_rows_get_out_of_fold_gnn_scores(shop: tuple[Database, TaskTables], hybrid: HybridPredictor) -> None:
-    """Each fold GNN never trained on the entities whose training rows it scores."""
+def test_training_rows_get_out_of_fold_gnn_scores(shop: tuple[Database, TaskTables],
+                                                  recorded: tuple[HybridPredictor, FitRecord]) -> None:
+    """Each fold GNN never trained on the entities whose training rows it scores, and the trees'
+    GNN column on fold k's training rows is fold GNN k's score (not the fold mean)."""
     db, task = shop
+    hybrid, record = recorded
     assert len(hybrid.gnns_) == 2 and "gnn_logit" in hybrid.lightgbm_.boosters_[0].feature_name()
+    assert len(record.gnn_train_keys) == 2 and all(record.gnn_train_keys)
+    assert _out_of_fold_problems(hybrid, record, task) == []
     fold = hybrid.fold_of(task.train["customer_id"])
     for k, gnn in enumerate(hybrid.gnns_):
         held = task.train[fold == k]
-        assert len(held) and gnn.predict(db, held).shape == (len(held),)
+        assert len(held)
+        expected = gnn_columns("binary", gnn.predict(db, held))["gnn_logit"]
+        np.testing.assert_allclose(record.oof["gnn_logit"][fold == k], expected, rtol=1e-6)
+    # The fold mean (what other rows get) differs from the out-of-fold column on training rows.
+    assert not np.allclose(hybrid.gnn_features(db, task.train)["gnn_logit"], record.oof["gnn_logit"])
     # Other rows: the mean of the fold GNNs' logits.
     cols = hybrid.gnn_features(db, task.test)
     each = [gnn_columns("binary", g.predict(db, task.test))["gnn_logit"] for g in hybrid.gnns_]
     np.testing.assert_allclose(cols["gnn_logit"], np.mean(each, axis=0))
+
+
+def test_out_of_fold_check_has_teeth(shop: tuple[Database, TaskTables]) -> None:
+    """Fold GNNs trained on all training rows (the in-sample leak) fail the check above."""
+    db, task = shop
+    one_epoch = dataclasses.replace(FAST, epochs=1)
+    model, record = _fit_recorded(db, task, break_folds=True, config=one_epoch)
+    assert len(_out_of_fold_problems(model, record, task)) == 2
 
 
 def test_fit_predict_save_load(shop: tuple[Database, TaskTables], hybrid: HybridPredictor, tmp_path: Path) -> None:

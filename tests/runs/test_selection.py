@@ -87,7 +87,36 @@ def test_missing_labels_are_left_out_and_unknown_reference_is_refused() -> None:
     y, ref = _binary(200)
     y_missing = y.astype(float)
     y_missing[:10] = np.nan
-    with_missing = choose_on_validation("binary", y_missing, {"lightgbm": ref, "gnn": ref[::-1].copy()}, "lightgbm")
+    preds = {"lightgbm": ref, "gnn": ref[::-1].copy()}
+    with_missing = choose_on_validation("binary", y_missing, preds, "lightgbm")
     assert set(with_missing.evidence) == {"gnn"}
+    # The same selection as on the labelled rows alone (resamples of their count) ...
+    labelled = choose_on_validation("binary", y[10:], {k: v[10:] for k, v in preds.items()}, "lightgbm")
+    assert with_missing.as_dict() == labelled.as_dict()
+    # ... and not the one that keeps them as positives (NaN is truthy): the test has teeth.
+    kept = choose_on_validation("binary", np.where(np.isnan(y_missing), 1, y_missing), preds, "lightgbm")
+    assert kept.gain != labelled.gain
     with pytest.raises(ValueError, match="reference 'xgb'"):
         choose_on_validation("binary", y, {"lightgbm": ref}, reference="xgb")
+
+
+def test_ties_thresholds_and_degenerate_validation() -> None:
+    """Cases a mutation run (mutmut over this module) found unchecked: a tie is no win, a share
+    exactly at the level is enough, resamples without both classes are no evidence, no labels keep
+    the reference, and the resamples are seeded and draw every row."""
+    y, ref = _binary(200)
+    same = choose_on_validation("binary", y, {"lightgbm": ref, "gnn": ref.copy()}, "lightgbm")
+    assert same.evidence["gnn"] == 0.0 and same.chosen == "lightgbm"
+    better = ref + 0.1 * (y - 0.5) + np.random.default_rng(6).normal(0, 0.2, len(y))  # ahead in 83 %
+    preds = {"lightgbm": ref, "gnn": better}
+    first = choose_on_validation("binary", y, preds, "lightgbm", level=0.5)
+    assert first.as_dict() == choose_on_validation("binary", y, preds, "lightgbm", level=0.5).as_dict()
+    share = first.evidence["gnn"]
+    assert 0.5 < share < 1.0 and first.gain["gnn"] > 0
+    assert choose_on_validation("binary", y, preds, "lightgbm", level=share).chosen == "gnn"
+    one_class = choose_on_validation("binary", np.ones(50, dtype=int), {"lightgbm": ref[:50], "gnn": better[:50]}, "lightgbm")
+    assert one_class.evidence["gnn"] == 0.0 and one_class.chosen == "lightgbm"
+    unlabelled = choose_on_validation("binary", np.full(20, np.nan), {"lightgbm": ref[:20], "gnn": better[:20]}, "lightgbm")
+    assert unlabelled.chosen == unlabelled.reference == "lightgbm" and unlabelled.evidence == {}
+    counts = resample_counts(5, 200, 1)
+    assert (counts[1:].sum(axis=0) > 0).all()

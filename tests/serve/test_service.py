@@ -28,7 +28,8 @@ def _ids(server: Server, n: int = 40, at: str = AT) -> list[int]:
 def test_health_is_open_and_everything_else_needs_the_token(server: Server) -> None:
     with server.client(token=None) as anon:
         assert anon.get("/health").json() == {"status": "ok"}
-        for method, path in (("GET", "/model"), ("GET", "/report"), ("GET", "/openapi.json"), ("POST", "/predict")):
+        for method, path in (("GET", "/model"), ("GET", "/report"), ("GET", "/openapi.json"), ("GET", "/docs"),
+                             ("POST", "/predict"), ("POST", "/explain")):
             r = anon.request(method, path, json={"ids": [1]} if method == "POST" else None)
             assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     with server.client(token="wrong-" + TOKEN) as bad:
@@ -39,6 +40,7 @@ def test_health_is_open_and_everything_else_needs_the_token(server: Server) -> N
         assert info["metrics"]["test"]["auroc"] > 0 and info["trained_at"] and len(info["schema_fingerprint"]) == 16
         assert "<html" in c.get("/report").text.lower()
         assert "/predict" in c.get("/openapi.json").json()["paths"]
+        assert c.get("/docs").status_code == 200 and "swagger" in c.get("/docs").text.lower()
 
 
 def test_predict_matches_the_run_predict_path(server: Server) -> None:
@@ -92,6 +94,10 @@ def test_malformed_and_oversized_bodies(server: Server) -> None:
         assert c.post("/predict", content=b"{not json", headers=headers).status_code == 422
         assert c.post("/predict", content=b'{"ids": [1]}', headers={"Content-Type": "text/plain"}).status_code == 415
         assert c.post("/predict", content=b" " * (65 * 1024), headers=headers).status_code == 413
+        # A streamed body (chunked, no Content-Length) could be of any size: refused before reading.
+        for path in ("/predict", "/explain"):
+            r = c.post(path, content=iter([b'{"ids": [1]}']), headers=headers)
+            assert r.status_code == 411 and "Content-Length" in r.json()["error"]
         assert c.post("/explain", json={"ids": list(range(11))}).status_code == 422
 
 
