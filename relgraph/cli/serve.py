@@ -1,4 +1,4 @@
-"""``relgraph serve SOURCE --model DIR [--host 127.0.0.1] [--port 8000] [--token-file FILE]``.
+"""``relgraph serve SOURCE --model DIR [--host 127.0.0.1] [--port 8000] [--token-file FILE] [--ui]``.
 
 Loads the run once, opens SOURCE read-only (re-opened when it changes: rows added since training
 count at once), warms the model up, and answers HTTP on loopback by default (see
@@ -29,6 +29,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--schema", metavar="FILE", help="schema file (default: the run's, if it used one)")
     parser.add_argument("--refresh", type=float, default=30.0, metavar="S",
                         help="database servers: re-read every S seconds (files: on every change)")
+    parser.add_argument("--ui", action="store_true",
+                        help="also serve the web workspace (relgraph ui) under /ui, with the same token")
+    parser.add_argument("--runs", type=Path, metavar="DIR",
+                        help="with --ui: folder of run folders (default: the folder holding --model)")
     parser.set_defaults(func=run)
 
 
@@ -42,6 +46,14 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(load(args.model), args.source, token, schema=args.schema, refresh_s=args.refresh)
     loaded = app.app.state.service.run  # type: ignore[attr-defined]
     warm_up(app)
+    workspace = None
+    if args.ui:
+        from relgraph.serve.workspace import create_workspace
+        from relgraph.serve.workspace.auth import mount_workspace
+
+        workspace = create_workspace(args.source, args.runs or Path(args.model).resolve().parent, token,
+                                     schema=args.schema)
+        app = mount_workspace(app, workspace)
     if generated:
         print(f"relgraph: generated a bearer token (stored in {args.token_file or '~/.config/relgraph/serve_token'}):\n"
               f"  {token}", file=sys.stderr)
@@ -51,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"relgraph: listening on {args.host}, beyond this machine: put TLS in front", file=sys.stderr)
     print(f"relgraph: serving {loaded.run_dir} ({loaded.kind}, {loaded.task_type}) on http://{args.host}:{args.port} "
           f"(docs: /docs)", file=sys.stderr, flush=True)
+    if workspace is not None:
+        from relgraph.cli.ui import announce
+
+        announce(args.host, args.port, workspace, "/ui")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", workers=1)
     return 0
 
