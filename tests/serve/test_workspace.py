@@ -1,0 +1,128 @@
+"""The web workspace in process (starlette's TestClient over the real app on a tiny demo database):
+the token rule, every table and edge in the schema graph, live query checks placed at line and
+column, the task summary, bad input as a message in the page, run folders, and that nothing writes
+to the database. The browser test (test_workspace_browser.py) drives the same app in Chromium."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from relgraph.serve.workspace import OneTimeLinks, create_workspace
+from relgraph.serve.workspace.jobs import new_run_dir
+from relgraph.serve.workspace.query_view import locate
+from relgraph.serve.workspace.schema_view import graph_edges, table_role
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "explain"))
+from demo_runs import CHURN, demo_db  # noqa: E402
+
+TOKEN = "workspace-token-" + "y" * 20
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_db(tmp_path_factory.mktemp("workspace"))
+
+
+@pytest.fixture(scope="module")
+def links() -> OneTimeLinks:
+    return OneTimeLinks()
+
+
+@pytest.fixture(scope="module")
+def client(db_path: Path, links: OneTimeLinks, tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    app = create_workspace(f"sqlite:///{db_path}", tmp_path_factory.mktemp("runs"), TOKEN, links=links)
+    return TestClient(app)
+
+
+def test_every_page_needs_the_token(client: TestClient, links: OneTimeLinks) -> None:
+    for path in ("/schema", "/query", "/answers", "/runs", "/schema/file", "/runs/jobs"):
+        assert client.get(path).status_code == 401, path
+    assert client.post("/query/check", data={"pql": CHURN}).status_code == 401
+    assert client.get("/schema", headers={"Authorization": "Bearer wrong-token-xxxxxxxxxxxx"}).status_code == 401
+    assert client.get("/schema", headers=AUTH).status_code == 200
+    assert client.post("/login", data={"token": "nope"}).status_code == 401
+    code = links.new()
+    signed = TestClient(client.app)
+    first = signed.get(f"/login?once={code}", follow_redirects=False)
+    assert first.status_code == 303 and "httponly" in first.headers["set-cookie"].lower()
+    assert "samesite=strict" in first.headers["set-cookie"].lower()
+    assert signed.get("/schema").status_code == 200  # the cookie carries the token now
+    again = TestClient(client.app).get(f"/login?once={code}", follow_redirects=False)
+    assert again.status_code == 200 and "used or has expired" in again.text  # a link works once
+    assert client.get("/health").status_code == 200
+
+
+def test_schema_graph_has_every_table_and_edge(client: TestClient) -> None:
+    app = client.app.app  # type: ignore[attr-defined]
+    schema = app.state.workspace.db.schema
+    page = client.get("/schema", headers=AUTH).text
+    assert sorted(re.findall(r'<g class="table" data-table="([^"]+)"', page)) == sorted(schema.table_names)
+    edges = re.findall(r'<g class="edge" data-edge="([^"]+)"', page)
+    assert sorted(e.replace("-&gt;", "->") for e in edges) == sorted(f"{c}.{col}->{p}" for c, col, p in graph_edges(schema))
+    assert {table_role(schema, t) for t in schema.table_names} >= {"entity", "event", "static"}
+    assert "semantic type" in page and "row time" in page
+    download = client.get("/schema/file", headers=AUTH)
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    assert set(tomllib.loads(download.text)["tables"]) == set(schema.table_names)
+
+
+def test_query_check_places_errors(client: TestClient) -> None:
+    typo = CHURN.replace("customers.customer_id", "customers.customer_idd")
+    page = client.post("/query/check", data={"pql": typo}, headers=AUTH).text
+    column = typo.index("customer_idd") + 1
+    assert f'data-line="1" data-column="{column}"' in page and "did you mean customer_id" in page
+    syntax = "PREDICT COUNT(orders.*, 0, 30 days) = 0\nFOR EACH customers.customer_id"
+    page = client.post("/query/check", data={"pql": syntax}, headers=AUTH).text
+    assert 'data-line="1" data-column="31"' in page
+    two_lines = "PREDICT COUNT(orders.*, 0, 30, days) = 0\nFOR EACH customerz.customer_id"
+    assert locate(two_lines, "unknown table 'customerz': did you mean customers?") == (2, 10)
+    ok = client.post("/query/check", data={"pql": CHURN}, headers=AUTH).text
+    assert 'id="query-ok"' in ok and "binary" in ok
+
+
+def test_query_build_shows_splits_plot_and_sql(client: TestClient) -> None:
+    page = client.post("/query/build", data={"pql": CHURN}, headers=AUTH).text
+    assert 'id="splits"' in page and all(f"<td>{s}</td>" in page for s in ("train", "val", "test"))
+    assert "data:image/png;base64" in page and "SELECT" in page.upper()
+
+
+@pytest.mark.parametrize("path,fields", [
+    ("/query/build", {"pql": "PREDICT nonsense"}),
+    ("/runs/start", {"pql": "PREDICT COUNT(nope.*, 0, 30, days) > 0 FOR EACH customers.customer_id"}),
+    ("/runs/start", {"pql": CHURN, "model": "forest"}),
+    ("/runs/start", {"pql": CHURN, "epochs": "-1"}),
+    ("/runs/../etc/explain", {"id": "1"}),
+    ("/runs/missing/explain", {"id": "1"}),
+    ("/answers/ask", {"pql": ""}),
+])
+def test_bad_input_is_a_message(client: TestClient, path: str, fields: dict[str, str]) -> None:
+    response = client.post(path, data=fields, headers=AUTH)
+    assert response.status_code in (200, 404)
+    if response.status_code == 200:
+        assert 'class="error"' in response.text and "Traceback" not in response.text
+
+
+def test_run_folders_are_new_and_listed(client: TestClient, tmp_path: Path) -> None:
+    made = {new_run_dir(tmp_path, "gnn") for _ in range(5)}
+    assert len(made) == 5 and all(p.is_dir() for p in made)
+    assert "No run folders yet" in client.get("/runs", headers=AUTH).text
+
+
+def test_nothing_writes_to_the_database(client: TestClient, db_path: Path) -> None:
+    before = hashlib.sha256(db_path.read_bytes()).hexdigest()
+    client.get("/schema", headers=AUTH)
+    client.post("/query/build", data={"pql": CHURN}, headers=AUTH)
+    client.post("/query/check", data={"pql": CHURN}, headers=AUTH)
+    assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
