@@ -32,6 +32,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     pytest.skip("no chromium / chromedriver (apt install chromium chromium-driver)", allow_module_level=True)
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -94,6 +95,14 @@ def _shot(driver: webdriver.Chrome, name: str) -> None:
         driver.save_screenshot(str(Path(folder) / f"workspace-{name}.png"))
 
 
+def _attribute(driver: webdriver.Chrome, element_id: str, name: str) -> str | None:
+    """An element's attribute, None while htmx has it swapped out."""
+    try:
+        return driver.find_element(By.ID, element_id).get_attribute(name)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return None
+
+
 def _type(driver: webdriver.Chrome, text: str) -> None:
     box = driver.find_element(By.ID, "pql")
     box.clear()
@@ -121,14 +130,21 @@ def test_workspace_in_a_browser(workspace: tuple[str, str, Path], browser: webdr
     browser.get(base + "/query")
     typo = CHURN.replace("customers.customer_id", "customers.custmer_id")
     _type(browser, typo)
-    error = wait.until(EC.visibility_of_element_located((By.ID, "query-error")))
-    assert error.get_attribute("data-column") == str(typo.index("custmer_id") + 1)
-    assert "did you mean customer_id" in error.text
+    column = str(typo.index("custmer_id") + 1)
+    wait.until(lambda d: _attribute(d, "query-error", "data-column") == column)  # checked as typed
+    assert "did you mean customer_id" in browser.find_element(By.ID, "query-error").text
     _type(browser, CHURN)
     wait.until(EC.visibility_of_element_located((By.ID, "query-ok")))
     browser.find_element(By.ID, "build").click()
     wait.until(EC.visibility_of_element_located((By.ID, "splits")))
     _shot(browser, "query")
+
+    # Runs: a short training run starts in the background (it trains while we ask) ...
+    browser.get(f"{base}/runs?pql={httpx.QueryParams({'q': CHURN})['q']}")
+    Select(browser.find_element(By.ID, "model")).select_by_visible_text("gnn")
+    browser.find_element(By.ID, "epochs").send_keys("1")
+    browser.find_element(By.ID, "train").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "tr.job")))
 
     # Answers: ask's predictions, its backtest beside the trivial baseline, one entity's evidence.
     browser.get(f"{base}/answers?pql={httpx.QueryParams({'q': CHURN})['q']}")
@@ -142,12 +158,8 @@ def test_workspace_in_a_browser(workspace: tuple[str, str, Path], browser: webdr
     wait.until(EC.visibility_of_element_located((By.ID, "evidence")))
     _shot(browser, "answers")
 
-    # Runs: a short training run in the background, its progress, its end, its report.
-    browser.get(f"{base}/runs?pql={httpx.QueryParams({'q': CHURN})['q']}")
-    Select(browser.find_element(By.ID, "model")).select_by_visible_text("gnn")
-    browser.find_element(By.ID, "epochs").send_keys("1")
-    browser.find_element(By.ID, "train").click()
-    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "tr.job")))
+    # ... and finishes; its folder is listed and its report opens.
+    browser.get(base + "/runs")
     WebDriverWait(browser, TRAIN_WAIT_S).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "tr.job.finished, tr.job.failed"))
     assert browser.find_elements(By.CSS_SELECTOR, "tr.job.finished"), browser.find_element(By.ID, "jobs").text

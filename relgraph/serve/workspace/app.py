@@ -12,6 +12,7 @@ import json
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from relgraph.serve.workspace.schema_view import schema_context
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+#: Seconds after a run ends during which job polls tell the page to reload the run folders.
+JUST_ENDED_S = 10.0
 #: Predictions listed on the Answers view at most.
 ANSWER_ROWS = 20
 
@@ -182,7 +185,15 @@ def create_workspace(source: str, runs_dir: str | Path = "runs", token: str = ""
 
     @app.get("/runs/jobs", response_class=HTMLResponse)
     def runs_jobs(request: Request) -> HTMLResponse:
-        return page(request, "jobs.html", jobs=workspace.jobs.listed(), folders=workspace.run_folders())
+        jobs = workspace.jobs.listed()
+        response = page(request, "jobs.html", jobs=jobs)
+        if any(j.ended is not None and time.time() - j.ended < JUST_ENDED_S for j in jobs):
+            response.headers["HX-Trigger"] = "runs-changed"  # the folder list reloads (not on every poll)
+        return response
+
+    @app.get("/runs/folders", response_class=HTMLResponse)
+    def runs_folders(request: Request) -> HTMLResponse:
+        return page(request, "folders.html", folders=workspace.run_folders())
 
     @app.post("/runs/start", response_class=HTMLResponse)
     async def runs_start(request: Request) -> HTMLResponse:
@@ -195,7 +206,7 @@ def create_workspace(source: str, runs_dir: str | Path = "runs", token: str = ""
             workspace.jobs.cancel(job_id)
         except KeyError:
             return page(request, "message.html", error=f"no training job {job_id!r}")
-        return page(request, "jobs.html", jobs=workspace.jobs.listed(), folders=workspace.run_folders())
+        return page(request, "jobs.html", jobs=workspace.jobs.listed())
 
     @app.get("/runs/{name}/report", response_class=HTMLResponse)
     def runs_report(request: Request, name: str) -> HTMLResponse:
@@ -233,7 +244,7 @@ def _start(workspace: Workspace, fields: dict[str, str]) -> dict[str, Any]:
     if model not in MODELS:
         raise RelgraphError(f"model {model!r}: choose one of {', '.join(MODELS)}")
     workspace.jobs.start(text, model, int(epochs) if epochs else None)
-    return {"jobs": workspace.jobs.listed(), "folders": workspace.run_folders()}
+    return {"jobs": workspace.jobs.listed()}
 
 
 def _explain(workspace: Workspace, name: str, fields: dict[str, str]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def locate(text: str, message: str) -> tuple[int | None, int | None]:
 def check_query(db: Database, text: str) -> Check:
     """Parse and validate ``text`` against ``db``'s schema; never raises for bad PQL."""
     if not text.strip():
-        return Check(text, error="write a query, e.g. PREDICT COUNT(orders.*, 0, 30, days) > 0 FOR EACH customers.id")
+        return Check(text)  # nothing typed yet: no error, no task
     try:
         resolved = validate(parse(text), db.schema)
     except QueryError as err:
