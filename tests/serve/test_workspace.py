@@ -120,6 +120,18 @@ def test_run_folders_are_new_and_listed(client: TestClient, tmp_path: Path) -> N
     assert "No run folders yet" in client.get("/runs", headers=AUTH).text
 
 
+def test_a_run_starts_in_its_own_folder_and_cancels(client: TestClient) -> None:
+    jobs = client.app.app.state.workspace.jobs  # type: ignore[attr-defined]
+    page = client.post("/runs/start", data={"pql": CHURN, "model": "lightgbm"}, headers=AUTH).text
+    job = jobs.listed()[0]
+    assert f'data-job="{job.id}"' in page and job.state == "running" and job.out_dir.is_dir()
+    assert job.command[job.command.index("--out") + 1] == str(job.out_dir)
+    page = client.post(f"/runs/jobs/{job.id}/cancel", headers=AUTH).text
+    assert job.state == "cancelled" and job.process is not None and job.process.poll() is not None
+    assert "cancelled" in page
+    assert "no training job" in client.post("/runs/jobs/nope/cancel", headers=AUTH).text
+
+
 def test_nothing_writes_to_the_database(client: TestClient, db_path: Path) -> None:
     before = hashlib.sha256(db_path.read_bytes()).hexdigest()
     client.get("/schema", headers=AUTH)

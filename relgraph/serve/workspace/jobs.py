@@ -20,6 +20,7 @@ MODELS = ("auto", "lightgbm", "gnn", "blend", "hybrid")
 #: Lines of output kept per job.
 KEEP_LINES = 200
 _BAR = re.compile(r"[▏▕█]|\d+%\|")
+_LOG_PREFIX = re.compile(r"^\S+ \S+ [A-Z]+ relgraph\.\S+: ")
 
 
 @dataclass
@@ -38,10 +39,20 @@ class TrainJob:
     ended: float | None = None
     process: subprocess.Popen | None = None
 
+    def log_lines(self, last: int = 6) -> list[str]:
+        """The run's latest ``train.log`` lines (stages: graph, features, epochs, configurations, models),
+        without their time and logger prefix, each cut to 200 characters."""
+        try:
+            text = (self.out_dir / "train.log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        return [_LOG_PREFIX.sub("", line)[:200] for line in text.splitlines()[-last:]]
+
     @property
     def stage(self) -> str:
-        """The latest line the run logged (sampling, features, epochs, configurations, models)."""
-        return self.lines[-1] if self.lines else "starting"
+        """The latest stage the run logged, else its latest output line."""
+        logged = self.log_lines(1)
+        return logged[-1] if logged else (self.lines[-1] if self.lines else "starting")
 
     @property
     def error(self) -> str | None:
