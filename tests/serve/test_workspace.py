@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from starlette.responses import JSONResponse
 from starlette.testclient import TestClient
 
 try:
@@ -19,6 +20,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from relgraph.serve.workspace import OneTimeLinks, create_workspace
+from relgraph.serve.workspace.auth import mount_workspace
 from relgraph.serve.workspace.jobs import new_run_dir
 from relgraph.serve.workspace.query_view import locate
 from relgraph.serve.workspace.schema_view import graph_edges, table_role
@@ -130,6 +132,19 @@ def test_a_run_starts_in_its_own_folder_and_cancels(client: TestClient) -> None:
     assert job.state == "cancelled" and job.process is not None and job.process.poll() is not None
     assert "cancelled" in page
     assert "no training job" in client.post("/runs/jobs/nope/cancel", headers=AUTH).text
+
+
+def test_serve_ui_mounts_the_workspace_under_ui(client: TestClient) -> None:
+    async def api(scope: dict, receive: object, send: object) -> None:
+        await JSONResponse({"api": scope["path"]})(scope, receive, send)  # type: ignore[arg-type]
+
+    api.app = None  # type: ignore[attr-defined]  # as the serve app's guard carries its FastAPI app
+    both = TestClient(mount_workspace(api, client.app))
+    page = both.get("/ui/query", headers=AUTH)
+    assert page.status_code == 200 and 'hx-post="/ui/query/check"' in page.text and 'href="/ui/static/' in page.text
+    assert both.get("/ui/schema").status_code == 401
+    assert both.get("/ui/static/htmx.min.js").status_code == 200
+    assert both.get("/predict").json() == {"api": "/predict"}
 
 
 def test_nothing_writes_to_the_database(client: TestClient, db_path: Path) -> None:
