@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.responses import JSONResponse
 from starlette.testclient import TestClient
 
@@ -23,7 +25,7 @@ from relgraph.serve.workspace import OneTimeLinks, create_workspace
 from relgraph.serve.workspace.auth import mount_workspace
 from relgraph.serve.workspace.jobs import new_run_dir
 from relgraph.serve.workspace.query_view import locate
-from relgraph.serve.workspace.schema_view import graph_edges, table_role
+from relgraph.serve.workspace.schema_view import graph_edges, table_layers, table_role
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "explain"))
 from demo_runs import CHURN, demo_db  # noqa: E402
@@ -153,3 +155,17 @@ def test_nothing_writes_to_the_database(client: TestClient, db_path: Path) -> No
     client.post("/query/build", data={"pql": CHURN}, headers=AUTH)
     client.post("/query/check", data={"pql": CHURN}, headers=AUTH)
     assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), max_size=20))
+def test_layers_put_every_table_below_its_parents(pairs: list[tuple[int, int]]) -> None:
+    names = [f"t{i}" for i in range(8)]
+    # Child index above parent index: a reference graph without cycles, as most schemas are.
+    edges = [(f"t{max(a, b)}", "fk", f"t{min(a, b)}") for a, b in pairs if a != b]
+    layers = table_layers(names, edges)
+    row = {name: i for i, layer in enumerate(layers) for name in layer}
+    assert sorted(row) == names
+    assert all(row[child] > row[parent] for child, _, parent in edges)
+    with_cycle = table_layers(names, [*edges, ("t0", "fk", "t7"), ("t3", "self", "t3")])  # cycles and self references end
+    assert sorted(n for layer in with_cycle for n in layer) == names

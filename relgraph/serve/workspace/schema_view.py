@@ -38,7 +38,7 @@ def graph_edges(schema: Schema) -> list[tuple[str, str, str]]:
     return edges
 
 
-def _layers(names: list[str], edges: list[tuple[str, str, str]]) -> list[list[str]]:
+def table_layers(names: list[str], edges: list[tuple[str, str, str]]) -> list[list[str]]:
     """Tables by depth: those referencing no table first, each other table one layer below its deepest
     parent (a reference cycle is cut where it closes), each layer ordered by its parents' positions."""
     parents: dict[str, set[str]] = {n: set() for n in names}
@@ -65,7 +65,7 @@ def _layers(names: list[str], edges: list[tuple[str, str, str]]) -> list[list[st
 
 def _layout(names: list[str], edges: list[tuple[str, str, str]]) -> dict[str, tuple[float, float]]:
     """Referenced tables at the top, the tables that reference them below (foreign keys point up)."""
-    layers = _layers(names, edges)
+    layers = table_layers(names, edges)
     pos = {}
     for row, layer in enumerate(layers):
         y = 50 + (HEIGHT - 100) * (row + 0.5) / len(layers)
