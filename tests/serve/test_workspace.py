@@ -169,3 +169,14 @@ def test_layers_put_every_table_below_its_parents(pairs: list[tuple[int, int]]) 
     assert all(row[child] > row[parent] for child, _, parent in edges)
     with_cycle = table_layers(names, [*edges, ("t0", "fk", "t7"), ("t3", "self", "t3")])  # cycles and self references end
     assert sorted(n for layer in with_cycle for n in layer) == names
+
+
+def test_assets_ship_in_the_wheel() -> None:
+    """Every template and static file is package data (the page needs no CDN and works offline)."""
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["relgraph.serve.workspace"]
+    folder = Path(create_workspace.__code__.co_filename).parent
+    assets = {p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts}
+    assert assets and all(any(a.match(pattern) for pattern in patterns) for a in assets)
+    page = (folder / "templates" / "base.html").read_text()
+    assert "static/htmx.min.js" in page and "http" not in page  # nothing fetched from elsewhere
