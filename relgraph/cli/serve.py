@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from relgraph.cli.ui import add_server_arguments
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -23,9 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("source", help="the database to read (same schema as at training)")
     parser.add_argument("--model", required=True, type=Path, help="run folder written by `relgraph train`")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--token-file", type=Path, help="file holding the bearer token (default ~/.config/relgraph/serve_token)")
+    add_server_arguments(parser)
     parser.add_argument("--schema", metavar="FILE", help="schema file (default: the run's, if it used one)")
     parser.add_argument("--refresh", type=float, default=30.0, metavar="S",
                         help="database servers: re-read every S seconds (files: on every change)")

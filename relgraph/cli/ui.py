@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """--host, --port and --token-file, as ``relgraph serve`` has them."""
+    """--host, --port and --token-file (``relgraph ui`` and ``relgraph serve``)."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--token-file", type=Path, help="file holding the bearer token (default ~/.config/relgraph/serve_token)")
