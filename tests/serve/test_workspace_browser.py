@@ -8,6 +8,7 @@ report opens, and the token rule (401 without). Skipped where no browser is inst
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -37,6 +38,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
+HAS_ASK = importlib.util.find_spec("relgraph.runs.ask") is not None
 TOKEN = "browser-token-" + "z" * 24
 #: Seconds a short training run may take on a busy machine.
 TRAIN_WAIT_S = 900
@@ -109,6 +111,7 @@ def _type(driver: webdriver.Chrome, text: str) -> None:
     box.send_keys(text)
 
 
+@pytest.mark.slow  # about 90 s on two busy cores (the training run is most of it)
 def test_workspace_in_a_browser(workspace: tuple[str, str, Path], browser: webdriver.Chrome) -> None:
     base, link, db_path = workspace
     schema = connect(f"sqlite:///{db_path}").schema
@@ -148,14 +151,18 @@ def test_workspace_in_a_browser(workspace: tuple[str, str, Path], browser: webdr
     # Answers: ask's predictions, its backtest beside the trivial baseline, one entity's evidence.
     browser.get(f"{base}/answers?pql={httpx.QueryParams({'q': CHURN})['q']}")
     browser.find_element(By.ID, "ask").click()
-    wait.until(EC.visibility_of_element_located((By.ID, "predictions")))
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#predictions tr")) > 1
-    assert "trivial" in browser.find_element(By.ID, "backtest").text
-    first_id = browser.find_element(By.CSS_SELECTOR, "#predictions tr:nth-child(2) td").text
-    browser.find_element(By.ID, "entity-id").send_keys(first_id)
-    browser.find_element(By.ID, "ask").click()
-    wait.until(EC.visibility_of_element_located((By.ID, "evidence")))
-    _shot(browser, "answers")
+    if not HAS_ASK:  # before issue #24 lands: the view says so in the page
+        assert "relgraph ask is not in this version" in wait.until(
+            EC.visibility_of_element_located((By.CSS_SELECTOR, "#answer .error"))).text
+    else:
+        wait.until(EC.visibility_of_element_located((By.ID, "predictions")))
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#predictions tr")) > 1
+        assert "trivial" in browser.find_element(By.ID, "backtest").text
+        first_id = browser.find_element(By.CSS_SELECTOR, "#predictions tr:nth-child(2) td").text
+        browser.find_element(By.ID, "entity-id").send_keys(first_id)
+        browser.find_element(By.ID, "ask").click()
+        wait.until(EC.visibility_of_element_located((By.ID, "evidence")))
+        _shot(browser, "answers")
 
     # ... and finishes; its folder is listed and its report opens.
     browser.get(base + "/runs")
