@@ -7,6 +7,7 @@
     >>> run = relgraph.train(db, "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id")
     >>> run.metrics["test"], run.predict(db)
     >>> run.save("churn_run"); run = relgraph.load("churn_run")
+    >>> relgraph.ask(db, "PREDICT COUNT(orders.*, 0, 30, days) = 0 FOR EACH customers.customer_id", top=10)
 
 Heavy layers (torch) are imported lazily, so ``relgraph.query``, ``relgraph.schema`` and
 ``relgraph.baselines`` work without torch.
@@ -43,6 +44,7 @@ _LAZY = {
     "load": "relgraph.runs.api",
     "Run": "relgraph.runs.api",
     "explain": "relgraph.runs.explain",
+    "ask": "relgraph.runs.ask",
 }
 
 __all__ = [

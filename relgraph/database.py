@@ -53,6 +53,31 @@ class Database:
         self.engine_options = dict(options)
         return self
 
+    def with_entity(self, table: str, column: str) -> Database:
+        """A Database in which ``table.column``'s distinct values are entities (``FOR EACH
+        commits.author_email`` when no table lists authors): the column becomes a foreign key to a
+        made table of its values (own time ``first_seen``; see ``schema/value_entities.py``).
+        ``self`` when the column is a key already (its primary key, or a foreign key).
+
+        Raises:
+            QueryError: an unknown table or column, or values that cannot name entities (why, in one line).
+        """
+        from relgraph.errors import QueryError
+        from relgraph.schema.io import closest
+        from relgraph.schema.value_entities import add_value_entity
+
+        if table not in self.schema:
+            raise QueryError(f"unknown table {table!r}{closest(table, self.schema.table_names)}")
+        spec = self.schema[table]
+        if column not in spec.column_names:
+            raise QueryError(f"unknown column {column!r} in table {table!r}{closest(column, spec.column_names)}")
+        if column == spec.primary_key or column in {fk.column for fk in spec.foreign_keys}:
+            return self
+        schema = copy.deepcopy(self.schema)
+        add_value_entity(schema, self.tables, table, column)
+        data = SourceData(self.source, self.tables, self.declared, f"{self.fingerprint}+{table}.{column}")
+        return Database(data, schema).with_engine(self.engine, **self.engine_options)
+
     def __repr__(self) -> str:
         return f"Database({self.source!r}, tables={list(self.tables)})"
 
@@ -99,7 +124,9 @@ class Database:
         reused; it reads the Arrow tables in place (no copy, nothing written to the source).
         """
         if self._con is None:
+            # No progress bar: DuckDB draws it on stdout, inside `--json` answers.
             con = duckdb.connect(":memory:")
+            con.execute("SET enable_progress_bar = false")
             for name, table in self.tables.items():
                 table = self._with_epoch_times(name, table)
                 times = self.row_times(name)

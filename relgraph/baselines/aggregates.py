@@ -556,7 +556,8 @@ class TemporalFeatureBuilder:
                     columns[c] = p[c]
         del parts, base
         # copy=False: the stream results become the columns (a copy would double the peak at scale).
-        table = pd.DataFrame(columns, copy=False)
+        # The index keeps one row per pair even when no feature is kept (a parent with none matching).
+        table = pd.DataFrame(columns, index=pd.RangeIndex(len(pairs)), copy=False)
         del columns
         pa.default_memory_pool().release_unused()
         return self._categorise(table, lookups, streams)
@@ -664,8 +665,12 @@ class TemporalFeatureBuilder:
                     for j in range(len(values))
                 ) + " END"
                 add(_Feature(f"{p}.{c}.mode", mode, needs, categorical=True))
+            tags: set[str] = set()
             for j, v in enumerate(values):
                 tag = f"{p}.{c}.{_value_tag(v)}"
+                # Values alike but for punctuation ("ß", " ") keep apart (a value's tag has no dot).
+                tag = f"{tag}.v{j}" if tag in tags else tag
+                tags.add(tag)
                 add(_Feature(f"{tag}.count", f"coalesce(R.c{i}_v{j}, 0)", {f"c{i}_v{j}"}))
                 if s.timed and j < SHARE_CATEGORIES:
                     # Recency per value: a yearly badge is due about 365 days after the last one.

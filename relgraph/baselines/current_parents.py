@@ -114,6 +114,8 @@ class CurrentParents(SavedAsJson):
                 continue
             features = builder.fit_transform(db, link.parent, rows, link.parent_key, task_type)
             numeric = [c for c in features.columns if not isinstance(features[c].dtype, pd.CategoricalDtype)]
+            if not numeric:
+                continue  # no recent-form number of this parent (DVD rental: inventory with none)
             builder.features_ = numeric  # the numbers only: a missing row is NaN in every one
             self.builders_.append(builder)
             self.columns_ += [_column(link, c) for c in numeric]

@@ -102,6 +102,8 @@ class LightGBMPredictor:
             the query gives; task tables without a query: ``task.extra["label_horizon"]``, else no
             refit); earlier rows, validation included, keep the training-only boosters, so
             validation scores stay out-of-sample.
+        search_space: the configurations to try, each a dict over :data:`BASE_PARAMS` (default
+            :data:`SEARCH_SPACE`); ``relgraph ask`` gives its one fast configuration.
     """
 
     name = "lightgbm"
@@ -120,6 +122,7 @@ class LightGBMPredictor:
         max_train_rows: int | None = MAX_TRAIN_ROWS,
         current_parents: str = "auto",
         refit: bool = True,
+        search_space: list[dict[str, Any]] | None = None,
     ) -> None:
         if current_parents not in ("auto", "on", "off"):
             raise ModelError(f"current_parents={current_parents!r}: use auto, on or off")
@@ -135,6 +138,7 @@ class LightGBMPredictor:
         self.max_train_rows = max_train_rows
         self.current_parents = current_parents
         self.refit = refit
+        self.search_space = search_space
         self.boosters_: list[Any] = []
         #: Boosters trained on training + validation rows (``refit``), for rows from ``meta_["refit"]["from"]``.
         self.refit_boosters_: list[Any] = []
@@ -186,7 +190,7 @@ class LightGBMPredictor:
         if len(y_val) == 0:
             raise QueryError("validation table has no labelled rows; LightGBM needs them for early stopping")
         objective = _objective(task.task_type, classes)
-        variants = [v for v in SEARCH_SPACE if task.task_type == "binary" or "is_unbalance" not in v][: self.max_configs]
+        variants = [v for v in (self.search_space or SEARCH_SPACE) if task.task_type == "binary" or "is_unbalance" not in v][: self.max_configs]
 
         def train_one(variant: dict[str, Any], x_tr: pd.DataFrame, x_va: pd.DataFrame) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
             params = dict(BASE_PARAMS, **variant, **objective, seed=self.seed, num_threads=self.num_threads,
@@ -343,7 +347,8 @@ class LightGBMPredictor:
         return {"seed": self.seed, "time_budget_s": self.time_budget_s, "max_configs": self.max_configs,
                 "ensemble": self.ensemble, "num_threads": self.num_threads, "early_stopping_rounds": self.early_stopping_rounds,
                 "label_context": self.label_context, "label_horizon": self.label_horizon,
-                "current_parents": self.current_parents, "refit": self.refit}
+                "current_parents": self.current_parents, "refit": self.refit,
+                "search_space": self.search_space}
 
     @classmethod
     def load(cls, directory: Path | str) -> LightGBMPredictor:

@@ -19,6 +19,10 @@ column's dtype and semantic type, then the warnings. ``--json`` prints::
      "rejected_keys": [{"table", "columns", "references", "coverage", "reason"}]}   # --verbose only
 
 ``--verbose`` adds the key and reference candidates inference turned down, with why.
+``--for-each TABLE.COLUMN`` shows the schema a query ``FOR EACH TABLE.COLUMN`` trains on: the
+column's distinct values made an entity (a warning line says from how many values), or why not.
+Made tables (inferred or asked for) list their attributes: columns of a flat export that take one
+value per entity, with the evidence (``schema/attributes.py``).
 
 ``--schema FILE`` applies a TOML/YAML schema file; ``--write-schema FILE`` writes the resulting
 schema in that format for editing.
@@ -49,6 +53,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--schema", metavar="FILE", help="TOML/YAML schema file overriding what is inferred")
     parser.add_argument(
+        "--for-each",
+        metavar="TABLE.COLUMN",
+        action="append",
+        default=[],
+        help="make the distinct values of TABLE.COLUMN an entity, as FOR EACH TABLE.COLUMN in a query does "
+        "(repeatable); a column that cannot be one is refused with why",
+    )
+    parser.add_argument(
         "--write-schema", metavar="FILE", help="write the schema to FILE (.toml/.yaml) for editing"
     )
     parser.set_defaults(func=run)
@@ -56,9 +68,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from relgraph.database import connect
+    from relgraph.errors import QueryError
     from relgraph.schema.io import write_schema
 
     db = connect(args.source, schema=args.schema)
+    for entity in args.for_each:  # the schema a query FOR EACH that column trains on
+        table, _, column = entity.rpartition(".")
+        if not table:
+            raise QueryError(f"--for-each {entity!r}: write TABLE.COLUMN")
+        db = db.with_entity(table, column)
     if args.write_schema:
         write_schema(db.schema, args.write_schema)
         print(f"relgraph: wrote schema to {args.write_schema}", file=sys.stderr)

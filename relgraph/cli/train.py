@@ -1,13 +1,14 @@
 """``relgraph train SOURCE --query "<PQL>" --out DIR``: train, evaluate, write model, metrics and report.
 
-``--model gnn`` (default), ``lightgbm``, ``blend`` (both, and their weighted blend is kept),
-``hybrid`` (LightGBM over the features plus out-of-fold GNN scores) or ``auto`` (both and their
-blend; LightGBM is kept unless the GNN or the blend beats it on validation beyond resampling
-noise, ``relgraph.runs.selection``; the report shows all three).
-``--task-tables DIR`` trains on given ``train/val/test.parquet`` tables (e.g. RelBench's)
-instead of building them from the query. Re-running into the same ``--out``
-after an interruption resumes the GNN from its last epoch checkpoint. ``--workers N`` trains the
-GNN with N processes (``relgraph.gnn.distributed``); the run folder is the same.
+``--model auto`` (default, as ``relgraph.train``: the GNN, LightGBM and their blend; LightGBM is
+kept unless the GNN or the blend beats it on validation beyond resampling noise,
+``relgraph.runs.selection``; the report shows all three), ``gnn``, ``lightgbm``, ``blend`` (both,
+and their weighted blend is kept) or ``hybrid`` (LightGBM over the features plus out-of-fold GNN
+scores). ``--task-tables DIR`` trains on given ``train/val/test.parquet`` tables (e.g. RelBench's)
+instead of building them from the query. An ``--out`` folder that already holds a run is refused
+unless ``--overwrite``; re-running the same query and configuration into it after an interruption
+resumes the GNN from its last epoch checkpoint (``relgraph.runs.out_folder``). ``--workers N``
+trains the GNN with N processes (``relgraph.gnn.distributed``); the run folder is the same.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from relgraph.cli.engine_args import add_engine_arguments, connect_options
-from relgraph.errors import QueryError
+from relgraph.errors import ModelError, QueryError
 
 
 def read_query(text: str | None) -> str | None:
@@ -40,18 +41,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a model for a predictive query and write weights, metrics, predictions and a report",
-        description="Train a temporal GNN (or LightGBM, or both) for a PQL query on SOURCE and write "
-        "the model, metrics.json, predictions.parquet and report.html into --out.",
+        description="Train a temporal GNN and LightGBM (or either alone) for a PQL query on SOURCE, keep one chosen "
+        "on validation, and write the model, metrics.json, predictions.parquet and report.html into --out.",
     )
     parser.add_argument("source", help="sqlite:///f.db, duckdb:///f.duckdb, postgresql://..., mysql://..., or a folder")
     parser.add_argument("--query", help='PQL text, or @FILE (e.g. "PREDICT ... FOR EACH customers.id")')
-    parser.add_argument("--out", required=True, type=Path, help="run folder to write")
     parser.add_argument(
-        "--model", choices=("gnn", "lightgbm", "blend", "hybrid", "auto"), default="gnn",
-        help="gnn (default) | lightgbm | blend: train both and keep their blend (GNN weight 0, 0.1, ..., 1 "
-        "chosen on validation) | hybrid: LightGBM over the features plus out-of-fold GNN scores | auto: train "
-        "both, blend them, keep LightGBM unless the GNN or the blend beats it on validation in 95%% of "
-        "bootstrap resamples (ranking: the better of gnn and lightgbm on validation)",
+        "--out", required=True, type=Path,
+        help="run folder to write; one that already holds a run is refused (see --overwrite), except an "
+        "unfinished run of the same query and configuration, which resumes",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    parser.add_argument(
+        "--model", choices=("auto", "gnn", "lightgbm", "blend", "hybrid"), default="auto",
+        help="auto (default): train the GNN and LightGBM, blend them, keep LightGBM unless the GNN or the blend "
+        "beats it on validation in 95%% of bootstrap resamples (ranking: the better of gnn and lightgbm on "
+        "validation) | gnn | lightgbm | blend: train both and keep their blend (GNN weight 0, 0.1, ..., 1 "
+        "chosen on validation) | hybrid: LightGBM over the features plus out-of-fold GNN scores",
     )
     parser.add_argument("--epochs", type=int, help="GNN epochs (default 12, early stopping on validation)")
     parser.add_argument(
@@ -119,8 +125,11 @@ def run(args: argparse.Namespace) -> int:
     from relgraph.runs.api import train
     from relgraph.runs.runner import torchrun_follower
 
+    if args.out.exists() and not args.out.is_dir():
+        raise ModelError(f"--out {args.out} is a file; give a folder for the run")
     args.out.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(args.out / "train.log", mode="a", encoding="utf-8")
+    # Opened at the first line: --overwrite removes an earlier run's train.log before that.
+    handler = logging.FileHandler(args.out / "train.log", mode="a", encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # torchrun workers other than rank 0 log warnings only: rank 0 writes the epochs.
     handler.setLevel(logging.WARNING if torchrun_follower() else logging.INFO)
@@ -137,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
             time_col=args.time_col, label_col=args.label_col, label_horizon=args.label_horizon, seed=args.seed,
             quiet=args.quiet,
             gnn_config=gnn_config_from_args(args), schema=args.schema, label_context=args.label_context,
+            overwrite=args.overwrite,
             **connect_options(args),
         )
     finally:

@@ -285,10 +285,31 @@ def read_single_file(path: Path, source: str) -> SourceData:
 
 def read_file(path: Path) -> pa.Table:
     """One CSV or Parquet file as a table."""
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path} is an empty file (0 bytes, not even a header row); remove it from the folder")
     table = read_parquet(path) if path.name.lower().endswith(PARQUET_SUFFIXES) else read_csv(path)
+    table = name_blank_columns(table)
     seen: set[str] = set()
     for name in table.column_names:
         if name in seen:
             raise SourceError(f"{path} has two columns named {name!r}: rename one in the header")
         seen.add(name)
     return normalize_types(table)
+
+
+def name_blank_columns(table: pa.Table) -> pa.Table:
+    """A blank header (the index column ``pandas.to_csv`` writes: ``,name,...``) becomes
+    ``column_<position>`` (1-based), so that it can be named in PQL and schema files."""
+    names = table.column_names
+    if all(name.strip() for name in names):
+        return table
+    taken = set(names)
+    renamed = []
+    for position, name in enumerate(names, start=1):
+        if not name.strip():
+            name = f"column_{position}"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+        renamed.append(name)
+    return table.rename_columns(renamed)

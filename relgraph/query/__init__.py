@@ -16,6 +16,7 @@ Imports no torch.
 from __future__ import annotations
 
 from relgraph.query.ast import Query
+from relgraph.query.for_each import entity_database
 from relgraph.query.parser import parse
 from relgraph.query.planner import SqlPlan, plan, plan_sql
 from relgraph.query.splits import split_timestamps
@@ -29,6 +30,7 @@ __all__ = [
     "SqlPlan",
     "TaskTables",
     "build_task",
+    "entity_database",
     "make_training_table",
     "parse",
     "plan",

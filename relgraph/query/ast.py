@@ -87,17 +87,39 @@ class Literal:
 
 
 @dataclass(frozen=True)
+class Role:
+    """``VIA [table.]column``: the foreign key through which an aggregate's rows name the entity.
+
+    ``table`` is None when the column is named alone (it is then looked up among the foreign-key
+    columns on the paths from the aggregated table to the entity table).
+    """
+
+    column: str
+    table: str | None = None
+
+    def __str__(self) -> str:
+        column = quote_name(self.column)
+        return column if self.table is None else f"{quote_name(self.table)}.{column}"
+
+
+@dataclass(frozen=True)
 class Aggregate:
-    """``FUNC(table.column [WHERE row condition], start, end, unit)``."""
+    """``FUNC(table.column [VIA role] [WHERE row condition], start, end, unit)``.
+
+    ``via``: the one role (foreign key) through which the rows belong to the entity; None: every
+    role on the shortest key paths (a row naming the entity in several roles counts once).
+    """
 
     func: str
     column: ColumnRef
     window: Window
     where: Condition | None = None
+    via: Role | None = None
 
     def __str__(self) -> str:
+        via = f" VIA {self.via}" if self.via is not None else ""
         where = f" WHERE {self.where}" if self.where is not None else ""
-        return f"{self.func}({self.column}{where}, {self.window})"
+        return f"{self.func}({self.column}{via}{where}, {self.window})"
 
 
 Operand = Aggregate | ColumnRef

@@ -85,7 +85,7 @@ def _past_the_data(plan: SplitPlan | None, split: str) -> str:
 
 
 def _why_empty(db: object, resolved: ResolvedQuery, times: list[pd.Timestamp], rows: Rows) -> str:
-    late = _late_entity_time(db, resolved)
+    late = late_entity_time(db, resolved)
     if late:
         return late
     entity = resolved.entity_table
@@ -113,7 +113,7 @@ def _why_empty(db: object, resolved: ResolvedQuery, times: list[pd.Timestamp], r
 
 
 def _why_one_class(db: object, resolved: ResolvedQuery, times: list[pd.Timestamp]) -> str:
-    return _late_entity_time(db, resolved) or _windows_or_target(db, resolved, times)
+    return late_entity_time(db, resolved) or _windows_or_target(db, resolved, times)
 
 
 def _windows_or_target(db: object, resolved: ResolvedQuery, times: list[pd.Timestamp]) -> str:
@@ -132,7 +132,7 @@ def _windows_or_target(db: object, resolved: ResolvedQuery, times: list[pd.Times
     )
 
 
-def _late_entity_time(db: object, resolved: ResolvedQuery) -> str:
+def late_entity_time(db: object, resolved: ResolvedQuery) -> str:
     """The reason when most target rows are older than their entity (the entity's time comes too late)."""
     entity = resolved.entity_table
     entity_times = db.row_times(entity)  # type: ignore[attr-defined]

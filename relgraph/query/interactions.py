@@ -87,7 +87,7 @@ class RankingSpec:
             target_key=target_key,
             window_seconds=(window.end - window.start) * UNIT_SECONDS[window.unit],
             k=parsed.target.k,
-            path=tuple((h.child, h.fk_column, h.parent, h.parent_column) for h in resolved.paths[agg.column.table]),
+            path=tuple((h.child, h.fk_column, h.parent, h.parent_column) for h in resolved.routes[agg][0]),
         )
 
 

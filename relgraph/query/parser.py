@@ -5,8 +5,10 @@ Grammar (keywords case-insensitive, names case-sensitive)::
     query     := PREDICT target FOR EACH name '.' name [WHERE cond] [ASSUMING cond] EOF
     target    := operand [compare | IS [NOT] NULL] [RANK TOP integer]
                | '(' cond ')'                        -- a compound binary target
-    operand   := AGG '(' name '.' (name | '*') [WHERE cond] ',' int ',' int ',' unit ')'
+    operand   := AGG '(' name '.' (name | '*') [VIA role] [WHERE cond] ',' int ',' int ',' unit ')'
                | name '.' name
+    role      := name ['.' name]                     -- the foreign key naming the entity (VIA may
+                                                     -- also follow the WHERE condition)
     cond      := conj (OR conj)*
     conj      := neg (AND neg)*
     neg       := NOT neg | '(' cond ')' | operand (compare | IS [NOT] NULL)
@@ -33,6 +35,7 @@ from relgraph.query.ast import (
     Or,
     Query,
     Rank,
+    Role,
     Target,
     Window,
 )
@@ -184,11 +187,26 @@ class _Parser:
             column = ColumnRef(table, None)
         else:
             column = ColumnRef(table, self.name("a column name or *", after_dot=True))
-        where = None
-        if self.at_keyword("WHERE"):
-            self.advance()
-            where = self.condition()
-        self.punct(",")
+        where: Condition | None = None
+        via: Role | None = None
+        while self.at_keyword("VIA", "WHERE"):
+            keyword = self.tok
+            if keyword.value.upper() == "VIA":
+                if via is not None:
+                    raise QueryError(
+                        caret_message(self.text, keyword.offset, "one VIA per aggregate: an aggregate counts one role or all")
+                    )
+                self.advance()
+                via = self.role(table)
+            else:
+                if where is not None:
+                    raise self.fail("AND, OR, VIA or ','")
+                self.advance()
+                where = self.condition()
+        if not self.at_punct(","):
+            options = [word for word, seen in (("VIA", via), ("WHERE", where)) if seen is None]
+            raise self.fail(", ".join(options) + " or ',' (then the window)" if options else "',' (then the window)")
+        self.advance()
         start = self.integer("the window start (an integer)")
         self.punct(",")
         end = self.integer("the window end (an integer)")
@@ -198,7 +216,14 @@ class _Parser:
             raise self.fail("a time unit (" + " | ".join(UNITS) + ")")
         self.advance()
         self.punct(")")
-        return Aggregate(func, column, Window(start, end, unit_token.value.lower()), where)
+        return Aggregate(func, column, Window(start, end, unit_token.value.lower()), where, via)
+
+    def role(self, table: str) -> Role:
+        first = self.name(f"a role after VIA: a foreign-key column, e.g. VIA {table}.<column>")
+        if not self.at_punct("."):
+            return Role(first)
+        self.advance()
+        return Role(self.name("the role's column name", after_dot=True), first)
 
     def integer(self, what: str, positive: bool = False) -> int:
         negative = False

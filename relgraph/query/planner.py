@@ -42,6 +42,7 @@ from relgraph.query.ast import (
     Rank,
     Window,
 )
+from relgraph.query.roles import Path, describe_roles
 from relgraph.query.validator import ResolvedQuery, validate
 from relgraph.schema.model import Schema
 
@@ -77,10 +78,20 @@ class SqlPlan:
     resolved: ResolvedQuery
 
     def explain(self) -> str:
-        """The SQL followed by one comment line per parameter value."""
-        lines = [self.sql.rstrip(), "-- parameters:"]
+        """The roles, the SQL, then one comment line per parameter value."""
+        lines = [f"-- {line}" for line in roles_lines(self.resolved)]
+        lines += [self.sql.rstrip(), "-- parameters:"]
         lines += [f"--   ${name} = {value!r}" for name, value in self.params.items()]
         return "\n".join(lines)
+
+
+def roles_lines(resolved: ResolvedQuery) -> list[str]:
+    """One line per aggregated table and roles: the foreign keys through which its rows name the entity."""
+    routes = dict.fromkeys((agg.column.table, paths) for agg, paths in resolved.routes.items())
+    return [
+        f"roles: {table} rows belong to the {resolved.entity_table} row they name {describe_roles(paths)}"
+        for table, paths in routes
+    ]
 
 
 def plan(
@@ -106,6 +117,7 @@ class _Group:
     alias: str
     table: str
     window: Window
+    paths: tuple[Path, ...]
     aggregates: list[Aggregate]
 
 
@@ -128,11 +140,17 @@ class _Planner:
         for agg in self.query.aggregates():
             if agg in self.agg_column:
                 continue
+            paths = self.resolved.routes[agg]
             group = next(
-                (g for g in self.groups if g.table == agg.column.table and g.window == agg.window), None
+                (
+                    g
+                    for g in self.groups
+                    if g.table == agg.column.table and g.window == agg.window and g.paths == paths
+                ),
+                None,
             )
             if group is None:
-                group = _Group(f"__rg_g{len(self.groups)}", agg.column.table, agg.window, [])
+                group = _Group(f"__rg_g{len(self.groups)}", agg.column.table, agg.window, paths, [])
                 self.groups.append(group)
             group.aggregates.append(agg)
             self.agg_column[agg] = (group, f"a{len(group.aggregates) - 1}")
@@ -168,16 +186,24 @@ class _Planner:
         return f'w."t" + {function}(CAST({self.bind(amount)} AS {sql_type}))'
 
     def group_cte(self, group: _Group) -> str:
-        path = self.resolved.paths[group.table]
-        joins, source_alias = [], "s"
-        for i, hop in enumerate(path[:-1]):
-            parent_alias = f"h{i}"
-            joins.append(
-                f"JOIN {quote(hop.parent)} {parent_alias} "
-                f"ON {source_alias}.{quote(hop.fk_column)} = {parent_alias}.{quote(hop.parent_column)}"
-            )
-            source_alias = parent_alias
-        key = f"{source_alias}.{quote(path[-1].fk_column)}"
+        joins, keys = _path_joins(group.paths)
+        key, role_join, key_filter = keys[0], "", f"{keys[0]} IS NOT NULL"
+        if len(keys) > 1:
+            # One row per (row, role); a role naming the same entity as an earlier one is dropped,
+            # so a row counts once per entity it names (a self-match: once).
+            role = '"__rg_role"."i"'
+            values = ", ".join(f"({i})" for i in range(len(keys)))
+            role_join = f'\n  CROSS JOIN (VALUES {values}) AS "__rg_role"("i")'
+            key = "CASE " + role + " " + " ".join(f"WHEN {i} THEN {k}" for i, k in enumerate(keys)) + " END"
+            key_filter = "(" + " OR ".join(
+                "("
+                + " AND ".join(
+                    [f"{role} = {i}", f"{k} IS NOT NULL"]
+                    + [f"COALESCE({k} <> {earlier}, TRUE)" for earlier in keys[:i]]
+                )
+                + ")"
+                for i, k in enumerate(keys)
+            ) + ")"
         lo = self.window_bound(group.window.start, group.window.unit)
         hi = self.window_bound(group.window.end, group.window.unit)
         columns = ",\n    ".join(
@@ -189,8 +215,8 @@ class _Planner:
             f"{quote(group.alias)} AS (\n"
             f'  SELECT {key} AS "__rg_key", w."t" AS "__rg_t",\n    {columns}\n'
             f'  FROM (SELECT "t", {lo} AS "lo", {hi} AS "hi" FROM "__rg_ts" w) w\n'
-            f'  JOIN {quote(group.table)} s ON {time} > w."lo" AND {time} <= w."hi"{join_text}\n'
-            f"  WHERE {key} IS NOT NULL\n"
+            f'  JOIN {quote(group.table)} s ON {time} > w."lo" AND {time} <= w."hi"{join_text}{role_join}\n'
+            f"  WHERE {key_filter}\n"
             "  GROUP BY ALL\n)"
         )
 
@@ -296,7 +322,32 @@ class _Planner:
         return SqlPlan(sql, self.params, self.timestamps_relation, resolved)
 
     def entity_join_column(self, group: _Group) -> str:
-        return quote(self.resolved.paths[group.table][-1].parent_column)
+        return quote(group.paths[0][-1].parent_column)
+
+
+def _path_joins(paths: tuple[Path, ...]) -> tuple[list[str], list[str]]:
+    """Joins up the paths' hops (shared prefixes joined once) and each path's entity key expression.
+
+    One path joins its parents with inner joins; several with left joins, so a row one path
+    cannot follow still belongs to the entities the others name.
+    """
+    joins: list[str] = []
+    keys: list[str] = []
+    aliases: dict[Path, str] = {}
+    join = "JOIN" if len(paths) == 1 else "LEFT JOIN"
+    for path in paths:
+        source_alias = "s"
+        for i, hop in enumerate(path[:-1]):
+            prefix = path[: i + 1]
+            if prefix not in aliases:
+                aliases[prefix] = f"h{len(aliases)}"
+                joins.append(
+                    f"{join} {quote(hop.parent)} {aliases[prefix]} "
+                    f"ON {source_alias}.{quote(hop.fk_column)} = {aliases[prefix]}.{quote(hop.parent_column)}"
+                )
+            source_alias = aliases[prefix]
+        keys.append(f"{source_alias}.{quote(path[-1].fk_column)}")
+    return joins, keys
 
 
 def _false_when_empty(cond: Condition, group: _Group) -> bool | None:

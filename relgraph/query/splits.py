@@ -16,8 +16,11 @@ timestamps whose windows end by the test cutoff, with ``n`` = 10 % of the time s
 between 1 and 40. The end is where the label events are: when a few of the target's rows (at
 most ``STRAY_SHARE`` of them, and ``MAX_STRAYS``) lie after a gap longer than the window and
 ``STRAY_GAP_SHARE`` of the span (stray late rows long after activity stopped), the events end
-before that gap, and test windows end by then too. ``SplitPlan.reason`` says how the cutoffs
-were chosen.
+before that gap, and test windows end by then too. When those last windows leave a split
+empty or single-class (activity that stops for months before a last burst of rows),
+``build_task`` chooses the cutoffs from the task's own rows instead
+(:mod:`relgraph.query.row_cutoffs`); cutoffs the user gives are never changed.
+``SplitPlan.reason`` says how the cutoffs were chosen.
 """
 
 from __future__ import annotations
@@ -105,8 +108,27 @@ def _stamp(value: object, what: str) -> pd.Timestamp:
     return stamp
 
 
-def plan_splits(db: object, query: Query, val_cutoff: object = None, test_cutoff: object = None) -> SplitPlan:
-    """Cutoffs, step and timestamps for ``query`` on ``db`` (see the module docstring)."""
+@dataclass(frozen=True)
+class SplitBasis:
+    """What every choice of cutoffs for a query rests on: the database's time span, the step and
+    horizon of the target's window, the label events, where default windows end (``data_hi``) and
+    how many timestamps a default validation / test split has (``n_eval``)."""
+
+    db_lo: pd.Timestamp
+    db_hi: pd.Timestamp
+    step: Step
+    horizon: Step
+    events: LabelEvents
+    data_hi: pd.Timestamp
+    n_eval: int
+
+    @property
+    def approx(self) -> pd.Timedelta:
+        return _approx(self.step)
+
+
+def split_basis(db: object, query: Query) -> SplitBasis:
+    """The :class:`SplitBasis` of ``query`` on ``db``."""
     span = db.time_span()  # type: ignore[attr-defined]
     if span is None:
         raise QueryError(
@@ -121,13 +143,40 @@ def plan_splits(db: object, query: Query, val_cutoff: object = None, test_cutoff
         step, horizon = step_and_horizon(window)
     approx = _approx(step)
     events = label_events(db, query)
+    data_hi = events.end if events.strays else (_data_end(db, query) or db_hi)
+    if approx >= pd.Timedelta(days=1):
+        data_hi = data_hi.floor("D")  # whole-day windows: default cutoffs at midnight
+    n_eval = int(np.clip(int(DEFAULT_EVAL_SHARE * (data_hi - events.start) / approx), 1, MAX_EVAL_TIMESTAMPS))
+    return SplitBasis(db_lo, db_hi, step, horizon, events, data_hi, n_eval)
+
+
+def split_series(
+    basis: SplitBasis, val: pd.Timestamp, test: pd.Timestamp, test_end: pd.Timestamp
+) -> dict[str, list[pd.Timestamp]]:
+    """Each split's timestamps for the cutoffs ``val`` < ``test``: training windows end by ``val``,
+    validation windows by ``test`` and test windows by ``test_end`` (at most 40 each)."""
+    step, horizon, approx = basis.step, basis.horizon, basis.approx
+    last_train = val - horizon
+    candidates = {
+        "train": _series(last_train, step, int((last_train - basis.db_lo) / approx) + 2, sign=-1),
+        "val": _series(val, step, MAX_EVAL_TIMESTAMPS),
+        "test": _series(test, step, MAX_EVAL_TIMESTAMPS),
+    }
+    return {
+        "train": sorted(t for t in candidates["train"] if basis.db_lo <= t),
+        "val": [t for t in candidates["val"] if t + horizon <= test],
+        "test": [t for t in candidates["test"] if t + horizon <= test_end],
+    }
+
+
+def plan_splits(db: object, query: Query, val_cutoff: object = None, test_cutoff: object = None) -> SplitPlan:
+    """Cutoffs, step and timestamps for ``query`` on ``db`` (see the module docstring)."""
+    basis = split_basis(db, query)
+    db_hi, step, horizon, events = basis.db_hi, basis.step, basis.horizon, basis.events
     test_end = db_hi if events.strays == 0 else min(db_hi, events.end)
     reason = "cutoffs as given"
     if val_cutoff is None or test_cutoff is None:
-        data_hi = events.end if events.strays else (_data_end(db, query) or db_hi)
-        if approx >= pd.Timedelta(days=1):
-            data_hi = data_hi.floor("D")  # whole-day windows: default cutoffs at midnight
-        n_eval = int(np.clip(int(DEFAULT_EVAL_SHARE * (data_hi - events.start) / approx), 1, MAX_EVAL_TIMESTAMPS))
+        data_hi, n_eval = basis.data_hi, basis.n_eval
         # n_eval timestamps, one step apart, whose label windows end by the period's end.
         if test_cutoff is None:
             test_end = min(test_end, data_hi)
@@ -149,20 +198,10 @@ def plan_splits(db: object, query: Query, val_cutoff: object = None, test_cutoff
     test = _stamp(test_cutoff, "test cutoff")
     if val >= test:
         raise QueryError(f"val cutoff {val} must be before test cutoff {test}")
-    last_train = val - horizon
-    candidates = {
-        "train": _series(last_train, step, int((last_train - db_lo) / approx) + 2, sign=-1),
-        "val": _series(val, step, MAX_EVAL_TIMESTAMPS),
-        "test": _series(test, step, MAX_EVAL_TIMESTAMPS),
-    }
-    timestamps = {
-        "train": sorted(t for t in candidates["train"] if db_lo <= t),
-        "val": [t for t in candidates["val"] if t + horizon <= test],
-        "test": [t for t in candidates["test"] if t + horizon <= test_end],
-    }
+    timestamps = split_series(basis, val, test, test_end)
     if not timestamps["train"]:
         raise QueryError(
-            f"no training timestamps: the val cutoff {val} leaves no full window after the first row time {db_lo}; "
+            f"no training timestamps: the val cutoff {val} leaves no full window after the first row time {basis.db_lo}; "
             "pick a later --val-cutoff"
         )
     return SplitPlan(val, test, step, timestamps, reason, horizon, events.end)

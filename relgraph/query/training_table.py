@@ -12,10 +12,12 @@ import pandas as pd
 from relgraph.engines import engine_for
 from relgraph.errors import QueryError
 from relgraph.query.ast import Query
-from relgraph.query.checks import check_task
+from relgraph.query.checks import check_task, late_entity_time
+from relgraph.query.for_each import entity_database
 from relgraph.query.parser import parse
 from relgraph.query.planner import plan
-from relgraph.query.splits import plan_splits
+from relgraph.query.row_cutoffs import plan_from_rows
+from relgraph.query.splits import SplitPlan, plan_splits, split_basis
 from relgraph.query.task import TaskTables
 from relgraph.query.validator import ResolvedQuery, validate
 
@@ -38,6 +40,13 @@ def _resolve(db: object, query: Query | str | ResolvedQuery) -> ResolvedQuery:
     return validate(parsed, db.schema)  # type: ignore[attr-defined]
 
 
+def _with_entity(db: object, query: Query | str | ResolvedQuery) -> object:
+    """``db`` with the query's FOR EACH column made an entity when it names no table (``query.for_each``)."""
+    if isinstance(query, ResolvedQuery):
+        return db
+    return entity_database(db, query)  # type: ignore[arg-type]
+
+
 def make_training_table(
     db: object, query: Query | str | ResolvedQuery, timestamps: Iterable[object]
 ) -> pd.DataFrame:
@@ -53,6 +62,7 @@ def make_training_table(
     Label dtypes: binary int64 (0/1), regression float64, multiclass the column's own type,
     ranking a sorted ``list`` of target ids.
     """
+    db = _with_entity(db, query)
     resolved = _resolve(db, query)
     relation = f"__rg_timestamps_{uuid.uuid4().hex}"
     sql_plan = plan(db.schema, resolved, timestamps_relation=relation)  # type: ignore[attr-defined]
@@ -103,30 +113,35 @@ def build_task(
     The three splits come from one SQL run over the union of their timestamps.
     """
     parsed = parse(query) if isinstance(query, str) else query
+    db = _with_entity(db, parsed)
     resolved = validate(parsed, db.schema)  # type: ignore[attr-defined]
-    extra: dict[str, object] = {}
     split_plan = None
     if timestamps is None:
         split_plan = plan_splits(db, parsed, val_cutoff, test_cutoff)
         per_split = split_plan.timestamps
+    else:
+        missing = [name for name in SPLITS if name not in timestamps]
+        if missing:
+            raise QueryError(f"timestamps lack the split(s) {', '.join(missing)}; give train, val and test")
+        per_split = {name: list(timestamps[name]) for name in SPLITS}
+    frames = _split_frames(make_training_table(db, resolved, _all_stamps(per_split)), per_split)
+    if check if check is not None else split_plan is not None:
+        # An empty or single-class split stops here, saying why (never a silent degenerate task).
+        try:
+            check_task(db, resolved, per_split, frames, lambda q, ts: make_training_table(db, q, ts), split_plan)
+        except QueryError as err:
+            if split_plan is None or val_cutoff is not None or test_cutoff is not None:
+                raise  # cutoffs the user gave are never changed
+            split_plan, frames = _cutoffs_from_rows(db, resolved, split_plan, err)
+            per_split = split_plan.timestamps
+    extra: dict[str, object] = {}
+    if split_plan is not None:
         extra = {
             "val_cutoff": split_plan.val_cutoff,
             "test_cutoff": split_plan.test_cutoff,
             "step": str(split_plan.step),
             "cutoffs_reason": split_plan.reason,
         }
-    else:
-        missing = [name for name in SPLITS if name not in timestamps]
-        if missing:
-            raise QueryError(f"timestamps lack the split(s) {', '.join(missing)}; give train, val and test")
-        per_split = {name: list(timestamps[name]) for name in SPLITS}
-    stamps = {name: _timestamps_frame(per_split[name])["ts"].to_numpy() for name in SPLITS}
-    everything = make_training_table(db, resolved, np.concatenate(list(stamps.values())))
-    times = everything["timestamp"].to_numpy()
-    frames = {name: everything[np.isin(times, stamps[name])].reset_index(drop=True) for name in SPLITS}
-    if check if check is not None else split_plan is not None:
-        # An empty or single-class split stops here, saying why (never a silent degenerate task).
-        check_task(db, resolved, per_split, frames, lambda q, ts: make_training_table(db, q, ts), split_plan)
     return TaskTables(
         task_type=resolved.task_type,
         entity_table=resolved.entity_table,
@@ -140,3 +155,38 @@ def build_task(
         k=resolved.k,
         extra=extra,
     )
+
+
+def _all_stamps(per_split: dict[str, list]) -> np.ndarray:
+    return np.concatenate([_timestamps_frame(per_split[name])["ts"].to_numpy() for name in SPLITS])
+
+
+def _split_frames(everything: pd.DataFrame, per_split: dict[str, list]) -> dict[str, pd.DataFrame]:
+    """Each split's rows out of one training table over the union of their timestamps."""
+    times = everything["timestamp"].to_numpy()
+    return {
+        name: everything[np.isin(times, _timestamps_frame(per_split[name])["ts"].to_numpy())].reset_index(drop=True)
+        for name in SPLITS
+    }
+
+
+def _cutoffs_from_rows(
+    db: object, resolved: ResolvedQuery, failed: SplitPlan, err: QueryError
+) -> tuple[SplitPlan, dict[str, pd.DataFrame]]:
+    """The default cutoffs gave a degenerate split (``err``): cutoffs chosen from the task's rows
+    (:mod:`relgraph.query.row_cutoffs`), or ``err`` again when none works or the cause is one no
+    cutoff mends (an entity time later than its events: the schema is what to change)."""
+    if late_entity_time(db, resolved):
+        raise err
+    basis = split_basis(db, resolved.query)
+    classified = resolved.task_type in ("binary", "multiclass")
+    cause = str(err).split(": ", 1)[0].replace(", so there is nothing to learn or score", "")
+    found = plan_from_rows(basis, failed.test_cutoff, lambda ts: make_training_table(db, resolved, ts), classified, cause)
+    if found is None:
+        checks = "non-empty and two-class" if classified else "non-empty"
+        raise QueryError(f"{err} (and no cutoffs chosen from the task's rows leave every split {checks})") from None
+    plan, everything = found
+    frames = _split_frames(everything, plan.timestamps)
+    # The chosen plan passes the same check, by construction; checked anyway so no degenerate task slips through.
+    check_task(db, resolved, plan.timestamps, frames, lambda q, ts: make_training_table(db, q, ts), plan)
+    return plan, frames

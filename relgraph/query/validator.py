@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -33,6 +32,7 @@ from relgraph.query.ast import (
     Query,
     Rank,
 )
+from relgraph.query.roles import Hop, Path, reaches, role_paths, single_role
 from relgraph.schema.model import Column, Schema, SType
 
 log = logging.getLogger(__name__)
@@ -44,20 +44,12 @@ RESERVED_PREFIX = "__rg_"
 
 
 @dataclass(frozen=True)
-class Hop:
-    """One foreign-key step: ``child.fk_column`` references ``parent.parent_column``."""
-
-    child: str
-    fk_column: str
-    parent: str
-    parent_column: str
-
-
-@dataclass(frozen=True)
 class ResolvedQuery:
     """A query that passed validation, plus what the planner reads from the schema.
 
-    ``paths[table]``: foreign-key hops from ``table`` up to the entity table (at least one).
+    ``routes[aggregate]``: the foreign-key paths (hops up to the entity table) through which
+    the aggregate's rows name the entity: its roles (:mod:`relgraph.query.roles`).
+    ``paths[table]``: the first of them for each aggregated table.
     ``primary_keys[table]``: each aggregated table's primary key (None: none; FIRST/LAST
     then break time ties by nothing). ``timestamp_columns``: ``(table, column)`` pairs of
     timestamp type, whose literals are bound as timestamps.
@@ -73,6 +65,7 @@ class ResolvedQuery:
     timestamp_columns: frozenset[tuple[str, str]]
     target_table: str | None = None
     k: int | None = None
+    routes: dict[Aggregate, tuple[Path, ...]] = field(default_factory=dict)
 
 
 def validate(query: Query, schema: Schema) -> ResolvedQuery:
@@ -130,7 +123,8 @@ class _Validator:
     def __init__(self, query: Query, schema: Schema) -> None:
         self.query = query
         self.schema = schema
-        self.paths: dict[str, tuple[Hop, ...]] = {}
+        self.paths: dict[str, Path] = {}
+        self.routes: dict[Aggregate, tuple[Path, ...]] = {}
         self.timestamp_columns: set[tuple[str, str]] = set()
 
     def run(self) -> ResolvedQuery:
@@ -145,9 +139,11 @@ class _Validator:
                 f"FOR EACH {query.entity}: {entity_table} is keyed by ({', '.join(composite)}), a composite key; "
                 "queries need a table with a one-column key (add a surrogate key column to predict per row)"
             )
-        if pk is not None and pk != entity_key:
+        if pk is not None and pk != entity_key:  # entity_database makes it a table before validation
             raise QueryError(
-                f"FOR EACH {query.entity}: the primary key of {entity_table} is {pk}; write FOR EACH {entity_table}.{pk}"
+                f"FOR EACH {query.entity}: the primary key of {entity_table} is {pk}; write FOR EACH "
+                f"{entity_table}.{pk}, or predict per distinct {entity_key} value on "
+                "relgraph.query.entity_database(db, query) (as build_task and relgraph.train do)"
             )
         if entity_key in RESERVED_OUTPUT_COLUMNS:
             raise QueryError(
@@ -183,6 +179,7 @@ class _Validator:
             timestamp_columns=frozenset(self.timestamp_columns),
             target_table=target_table,
             k=k,
+            routes=dict(self.routes),
         )
 
     # -- names ---------------------------------------------------------------------------
@@ -265,59 +262,28 @@ class _Validator:
             )
         if agg.where is not None:
             self.row_condition(agg.where, table, context)
-        self.paths[table] = self.key_path(table)
+        self.routes[agg] = self.key_paths(agg, context)
+        self.paths.setdefault(table, self.routes[agg][0])
+        if allow_list:
+            single_role(self.routes[agg], agg, context)
 
-    def key_path(self, table: str) -> tuple[Hop, ...]:
-        """Shortest foreign-key path (>= 1 hop) from ``table`` up to the entity table."""
-        if table in self.paths:
-            return self.paths[table]
+    def key_paths(self, agg: Aggregate, context: str) -> tuple[Path, ...]:
+        """The foreign-key paths (>= 1 hop each) through which ``agg``'s rows name the entity."""
+        table = agg.column.table
         entity = self.query.entity_table
-        found: list[tuple[Hop, ...]] = []
-        queue: deque[tuple[str, tuple[Hop, ...]]] = deque([(table, ())])
-        while queue:
-            current, path = queue.popleft()
-            if found and len(path) >= len(found[0]):
-                break
-            for fk in self.schema[current].foreign_keys:
-                if fk.references_table not in self.schema or any(
-                    h.child == fk.references_table for h in path
-                ):
-                    continue
-                hop = Hop(current, fk.column, fk.references_table, fk.references_column)
-                if fk.references_table == entity:
-                    found.append((*path, hop))
-                elif fk.references_table != table:
-                    queue.append((fk.references_table, (*path, hop)))
-        if not found and self.schema[entity].primary_key is None:
+        found = role_paths(self.schema, agg, entity, self.query.entity_key, context)
+        if found:
+            return found
+        if self.schema[entity].primary_key is None:
             key = self.query.entity_key
             raise QueryError(
                 f"FOR EACH {self.query.entity}: {entity} has no primary key, so no table reaches it; in a schema "
                 f'file, if {key} identifies its rows declare [tables.{entity}] primary_key = "{key}" (and the '
                 f'foreign keys to it), if its values repeat declare [tables.{key}] implicit = ["{entity}.{key}"]'
             )
-        if not found:
-            reachable = [t for t in self.schema.table_names if self._reaches_entity(t)]
-            hint = f"tables that reach it: {', '.join(reachable)}" if reachable else "no table references it"
-            raise QueryError(f"no foreign-key path from {table} to the entity table {entity}; {hint}")
-        if len(found) > 1:
-            log.warning(
-                "several key paths from %s to %s; using %s",
-                table,
-                entity,
-                " -> ".join(f"{h.child}.{h.fk_column}" for h in found[0]),
-            )
-        return found[0]
-
-    def _reaches_entity(self, table: str) -> bool:
-        seen, stack = {table}, [table]
-        while stack:
-            for fk in self.schema[stack.pop()].foreign_keys:
-                if fk.references_table == self.query.entity_table:
-                    return True
-                if fk.references_table in self.schema and fk.references_table not in seen:
-                    seen.add(fk.references_table)
-                    stack.append(fk.references_table)
-        return False
+        reachable = [t for t in self.schema.table_names if reaches(self.schema, t, entity)]
+        hint = f"tables that reach it: {', '.join(reachable)}" if reachable else "no table references it"
+        raise QueryError(f"no foreign-key path from {table} to the entity table {entity}; {hint}")
 
     # -- conditions ----------------------------------------------------------------------
     def condition(self, cond: Condition, context: str) -> None:

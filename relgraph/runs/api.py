@@ -13,17 +13,30 @@ kept model is loaded on first use.
 
 from __future__ import annotations
 
-import shutil
+import logging
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from relgraph.connectors.urls import redact_password
 from relgraph.database import Database, connect
+from relgraph.query import entity_database
+from relgraph.query.for_each import entity_notes
 from relgraph.runs.folder import RunFolder
+from relgraph.runs.out_folder import (
+    copy_run,
+    forget_request_if_untrained,
+    prepare_run_folder,
+    run_request,
+    write_request,
+)
 from relgraph.runs.runner import evaluate_run, predict_run, torchrun_follower, train_run
 from relgraph.runs.tasks import TaskSource, build_run_task
+
+logger = logging.getLogger(__name__)
 
 
 class Run(RunFolder):
@@ -47,11 +60,12 @@ class Run(RunFolder):
 
         return explain(self, self.connect(db), ids, at)
 
-    def save(self, directory: str | Path) -> Run:
-        """Copy the run folder to ``directory`` (created; must not exist yet); returns the copy."""
+    def save(self, directory: str | Path, overwrite: bool = False) -> Run:
+        """Copy the run folder to ``directory`` (created when missing) and return the copy; a run
+        already there is replaced only with ``overwrite`` (else :class:`ModelError`)."""
         target = Path(directory)
         if target.resolve() != self.directory.resolve():
-            shutil.copytree(self.directory, target)
+            copy_run(self.directory, target, overwrite)
         return Run(target)
 
     def __repr__(self) -> str:
@@ -80,12 +94,16 @@ def train(
     spark_conf: dict[str, str] | None = None,
     workers: int = 1,
     label_context: bool = False,
+    overwrite: bool = False,
 ) -> Run | None:
     """Train ``model`` (``gnn`` | ``lightgbm`` | ``blend`` | ``auto``: the best on validation) for
     ``query`` on ``db`` (a :class:`Database` or a source such as ``sqlite:///shop.db``), or on
     given ``task_tables`` (a folder of ``train/val/test.parquet``), and return the :class:`Run`.
 
-    The run folder is ``out`` (default: a new temporary folder; keep it with :meth:`Run.save`).
+    The run folder is ``out`` (default: a new temporary folder; keep it with :meth:`Run.save`). A
+    run already in ``out`` is replaced only with ``overwrite``; an unfinished one of the same query
+    and configuration resumes; else :class:`ModelError` says what differs
+    (:mod:`relgraph.runs.out_folder`).
     ``engine`` / ``spark_master`` / ``spark_conf``: where the SQL runs when ``db`` is a source (see
     :func:`relgraph.connect`); a given :class:`Database` keeps its own engine.
     ``workers`` > 1 trains the GNN (of any kind that has one; node tasks) with that many processes
@@ -103,8 +121,6 @@ def train(
         from relgraph.gnn import GNNConfig
 
         gnn_config = dataclasses.replace(gnn_config or GNNConfig(), workers=workers)
-    database = db if isinstance(db, Database) else connect(db, schema=schema, engine=engine, spark_master=spark_master,
-                                                                spark_conf=spark_conf)
     source = TaskSource(
         query=query,
         val_cutoff=val_cutoff,
@@ -115,10 +131,33 @@ def train(
         label_col=label_col,
         label_horizon=label_horizon,
     )
+    locator = db.source if isinstance(db, Database) else redact_password(str(db))
+    request = run_request(locator, source, model, seed, gnn_config, schema, label_context,
+                          db.engine if isinstance(db, Database) else engine)
+    if out is not None and not torchrun_follower():
+        # Checked before connecting: a run already in the folder is never replaced without a word.
+        note = prepare_run_folder(Path(out), request, overwrite)
+        if note:
+            logger.info("%s", note)
+            if not quiet:
+                print(f"relgraph: {note}", file=sys.stderr)
+    database = db if isinstance(db, Database) else connect(db, schema=schema, engine=engine, spark_master=spark_master,
+                                                                spark_conf=spark_conf)
+    if query is not None:  # FOR EACH a column whose values name things: they become a table
+        made = entity_database(database, query)
+        if made is not database:
+            logger.info("%s", entity_notes(made, query)[0])
+        database = made
     task = build_run_task(database, source)
     run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="relgraph-run-"))
-    train_run(database, task, run_dir, source, model=model, seed=seed, quiet=quiet, gnn_config=gnn_config,
-              schema_file=schema, label_context=label_context)
+    if not torchrun_follower():
+        write_request(run_dir, request)
+    try:
+        train_run(database, task, run_dir, source, model=model, seed=seed, quiet=quiet, gnn_config=gnn_config,
+                  schema_file=schema, label_context=label_context)
+    except BaseException:
+        forget_request_if_untrained(run_dir)  # stopped before any model: nothing to resume, nothing to guard
+        raise
     return None if torchrun_follower() else Run(run_dir)
 
 

@@ -17,6 +17,7 @@ import tomllib
 from relgraph.database import Database, connect
 from relgraph.errors import ModelError
 from relgraph.predictor import Predictor
+from relgraph.query import entity_database
 from relgraph.query.task import TaskTables
 from relgraph.runs import registry
 from relgraph.runs.blend import BlendPredictor
@@ -116,10 +117,13 @@ class RunFolder:
         """``source`` opened as at training: with ``schema``, else the run's schema file when training
         used one, restricted to the tables the run was trained on (those of its ``schema.toml``):
         tables the source has grown since, such as written predictions, are left out. A
-        :class:`Database` is restricted the same way."""
+        :class:`Database` is restricted the same way. A query's ``FOR EACH`` column made an
+        entity at training (``query.entity_database``) is made again."""
         trained = tomllib.loads((self.directory / "schema.toml").read_text())["tables"]
-        if isinstance(source, Database):
-            return trained_tables_only(source, trained)
-        if schema is None and self.config.get("schema_file"):
-            schema = str(self.directory / "schema.toml")
-        return trained_tables_only(connect(source, schema=schema), trained)
+        if not isinstance(source, Database):
+            if schema is None and self.config.get("schema_file"):
+                schema = str(self.directory / "schema.toml")
+            source = connect(source, schema=schema)
+        if self.query:  # an entity made for the query's FOR EACH column is made again
+            source = entity_database(source, self.query)
+        return trained_tables_only(source, trained)

@@ -4,6 +4,8 @@ A run folder (``relgraph train --out DIR``) holds:
 
 - ``config.json``: model kept, models trained, task (query or task-table folder), cutoffs,
   decision threshold, GNN hyper-parameters, seed;
+- ``request.json``: what the run was asked for (``runs.out_folder``: a folder holding a run is
+  replaced only with ``overwrite``, and resumed when unfinished with the same request);
 - ``query.pql`` (when a query was given), ``schema.toml`` (the schema used);
 - ``<model>/``: each trained model's files (``gnn/``: safetensors weights + JSON state;
   ``blend/``: the GNN weight only, its members being ``gnn/`` and ``lightgbm/``);
@@ -40,7 +42,7 @@ from relgraph.runs.blend import MEMBERS, BlendPredictor
 from relgraph.runs.folder import CONFIG_FILE, load_model, prediction_frame, read_config
 from relgraph.runs.report import ModelRun, write_report
 from relgraph.runs.selection import choose_on_validation
-from relgraph.runs.tasks import SPLITS, TaskSource, build_run_task, prediction_rows
+from relgraph.runs.tasks import SPLITS, TaskSource, build_run_task, cutoffs_text, prediction_rows
 from relgraph.schema.io import write_schema
 
 logger = logging.getLogger(__name__)
@@ -257,6 +259,7 @@ def train_run(
         "query": source.query or "(given task tables)",
         "task tables": source.task_tables or "built from the query",
         "entity": f"{task.entity_table}.{task.entity_key}",
+        **({"cutoffs": cutoffs_text(task)} if cutoffs_text(task) else {}),
         "database": db.source,
         **{f"{s} rows": len(task.split(s)) for s in SPLITS},
         **{

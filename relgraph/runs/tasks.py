@@ -4,6 +4,7 @@ the rows a kept model predicts for at a later time."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from relgraph.query.ast import ColumnRef, Query
 from relgraph.query.task import TaskTables
 
 SPLITS = ("train", "val", "test")
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -118,7 +120,17 @@ def build_run_task(db: Database, source: TaskSource) -> TaskTables:
         return load_task_tables(db, source)
     if not source.query:
         raise QueryError("give a predictive query with --query, or task tables with --task-tables")
-    return build_task(db, source.query, val_cutoff=source.val_cutoff, test_cutoff=source.test_cutoff)
+    task = build_task(db, source.query, val_cutoff=source.val_cutoff, test_cutoff=source.test_cutoff)
+    if task.extra.get("cutoffs_reason"):
+        logger.info("cutoffs: %s", cutoffs_text(task))
+    return task
+
+
+def cutoffs_text(task: TaskTables) -> str | None:
+    """The cutoffs of a task built from a query and how they were chosen, one line (None: given tables)."""
+    if task.extra.get("val_cutoff") is None:
+        return None
+    return f"val {task.extra['val_cutoff']}, test {task.extra['test_cutoff']}: {task.extra.get('cutoffs_reason', '')}"
 
 
 def prediction_rows(db: Database, query: str | None, entity_table: str, entity_key: str, at: pd.Timestamp) -> pd.DataFrame:

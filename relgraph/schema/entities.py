@@ -21,6 +21,9 @@ Inferred from a column when all hold (sources that declare keys get none inferre
 
 The name is the column's (``userId``), ``<table>_<column>`` when a table has that name. A
 schema file names, merges or turns them off (``implicit`` in :mod:`relgraph.schema.io`).
+Columns of a flat export that take one value per entity become the made table's own columns
+(:mod:`relgraph.schema.attributes`); a query's ``FOR EACH`` makes any column whose values name
+things an implicit table on request (:mod:`relgraph.schema.value_entities`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from relgraph.errors import SchemaError
+from relgraph.schema.attributes import apply_attributes, attribute_values, choose_attributes
 from relgraph.schema.io import SchemaOverrides, closest
 from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
 from relgraph.schema.stypes import distinct_count
@@ -186,6 +190,7 @@ def add_implicit_tables(
             wanted[name] = (free, "inferred")
     out: dict[str, pa.Table] = {}
     row_times = resolve_row_times(tables, schema) if wanted else {}
+    made: dict[str, list[tuple[str, str]]] = {}
     for name, (sources, origin) in wanted.items():
         pairs = [_split(s, tables, f"{where}: tables.{name}.implicit") for s in sources]
         kinds = {is_stringlike(tables[t].column(c).type) for t, c in pairs}
@@ -198,16 +203,43 @@ def add_implicit_tables(
         timed = all(schema[t].time is not None for t, _ in pairs)
         data = entity_table(tables, row_times, pairs, key, timed)
         out[name] = data
-        schema.tables[name] = _table_schema(name, data, key, sources, timed, origin)
+        schema.tables[name] = entity_schema(name, data, key, sources, timed, origin)
         _check_file_entry(overrides, name, key, timed, where)
+        made[name] = pairs
         for table, column in pairs:
-            _link(schema[table], column, name, key, origin)
+            link_entity(schema[table], column, name, key, origin)
         if origin == "inferred":
             schema.warnings.append(
                 f"{', '.join(sources)}: no table lists these ids, so relgraph made table {name!r} (one row per "
                 f"value, from its first appearance); set tables.{name}.implicit = false in a schema file to keep "
                 "them plain columns" + _lookalike(schema, tables, data.column(key), sources)
             )
+    given = _given_attributes(overrides, made, where)
+    chosen, evidence = choose_attributes(schema, tables, made, given, where)
+    for name, attributes in chosen.items():
+        ts = schema[name]
+        out[name] = attribute_values(out[name], ts.primary_key or "", tables, attributes, ts.implicit_from)
+        apply_attributes(schema, name, out[name], attributes, evidence, where)
+        entry = overrides.tables.get(name)
+        for column in ts.columns if entry is not None else []:
+            if column.name in entry.stypes and column.stype is not SType.KEY and column.name != FIRST_SEEN:
+                column.stype, column.evidence = entry.stypes[column.name], f"{where}"
+    return out
+
+
+def _given_attributes(overrides: SchemaOverrides, made: dict[str, list[tuple[str, str]]], where: str) -> dict[str, list[str]]:
+    """Attributes a schema file states per made table (``false``: none), each naming a made table."""
+    out: dict[str, list[str]] = {}
+    for name, entry in overrides.tables.items():
+        if entry.attributes is None:
+            continue
+        if name not in made:
+            known = ", ".join(made) or "none"
+            raise SchemaError(
+                f"{where}: tables.{name}.attributes: {name} is no table relgraph makes (made tables: {known}); "
+                "attributes belong to implicit tables"
+            )
+        out[name] = [] if entry.attributes is False else list(entry.attributes)
     return out
 
 
@@ -250,12 +282,17 @@ def _check_file_entry(overrides: SchemaOverrides, name: str, key: str, timed: bo
         )
     if entry.foreign_keys:
         raise SchemaError(f"{what}.foreign_keys: an implicit table has no foreign keys; remove them")
+    attributes = {a.rsplit(".", 1)[-1] for a in entry.attributes or []}
     for column, stype in entry.stypes.items():
+        if column in attributes:
+            continue
         if column != FIRST_SEEN or stype not in (SType.TIMESTAMP, SType.IGNORED):
-            raise SchemaError(f"{what}.stypes.{column}: an implicit table's only non-key column is {FIRST_SEEN}")
+            raise SchemaError(
+                f"{what}.stypes.{column}: an implicit table's non-key columns are {FIRST_SEEN} and its attributes"
+            )
 
 
-def _table_schema(name: str, data: pa.Table, key: str, sources: list[str], timed: bool, origin: str) -> TableSchema:
+def entity_schema(name: str, data: pa.Table, key: str, sources: list[str], timed: bool, origin: str) -> TableSchema:
     how = "" if origin == "inferred" else f" ({origin})"
     columns = [Column(key, str(data.schema.field(key).type), SType.KEY, f"primary key: each distinct value of {', '.join(sources)}")]
     time = None
@@ -275,7 +312,7 @@ def _table_schema(name: str, data: pa.Table, key: str, sources: list[str], timed
     )
 
 
-def _link(child: TableSchema, column: str, name: str, key: str, origin: str) -> None:
+def link_entity(child: TableSchema, column: str, name: str, key: str, origin: str) -> None:
     """``child.column`` becomes a foreign key to the implicit table (a key, no longer a feature)."""
     child.foreign_keys.append(
         ForeignKey(column, name, key, origin == "inferred", 1.0, f"ids without a table of their own: relgraph makes table {name}"
@@ -320,5 +357,8 @@ def materialise(tables: dict[str, pa.Table], schema: Schema) -> dict[str, pa.Tab
     for name in missing:
         ts = schema[name]
         pairs = [_split(s, tables, f"implicit table {name}") for s in ts.implicit_from]
-        out[name] = entity_table(tables, row_times, pairs, ts.primary_key or _sources_key(ts.implicit_from), ts.time is not None)
+        key = ts.primary_key or _sources_key(ts.implicit_from)
+        out[name] = entity_table(tables, row_times, pairs, key, ts.time is not None)
+        if ts.attributes:
+            out[name] = attribute_values(out[name], key, tables, ts.attributes, ts.implicit_from)
     return out

@@ -137,7 +137,7 @@ def _check_override_names(overrides: SchemaOverrides, tables: dict[str, pa.Table
     """Every table and column a schema file names must exist."""
     where = f"schema file {overrides.path}"
     for name, override in overrides.tables.items():
-        if override.implicit is not None or override.parts is False:
+        if override.implicit is not None or override.attributes is not None or override.parts is False:
             continue  # a table relgraph makes (schema/entities.py), or files read apart by relgraph.connect
         if name not in tables:
             raise SchemaError(f"{where}: table {name!r} does not exist{closest(name, list(tables))}")

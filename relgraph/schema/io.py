@@ -29,6 +29,9 @@ keeps what relgraph declared or inferred::
     [tables.userId]                     # an entity relgraph inferred (see relgraph/schema/entities.py)
     implicit = false                    # is none: ratings.userId stays a plain column
 
+    [tables.customer_id]                # a made table's own columns (flat exports, schema/attributes.py):
+    attributes = ["order_lines.customer_name"]   # one value per customer_id; false: all stay on the rows
+
     [tables.matches]                    # combined from matches_2019.csv, matches_2020.csv, ...
     parts = false                       # read them as separate tables (matches_2019, ...) instead
 
@@ -59,7 +62,9 @@ else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
 from relgraph.errors import SchemaError
 from relgraph.schema.model import Schema, SType, TableSchema
 
-TABLE_KEYS = ("primary_key", "time", "foreign_keys", "not_foreign_keys", "stypes", "implicit", "parts")
+TABLE_KEYS = (
+    "primary_key", "time", "foreign_keys", "not_foreign_keys", "stypes", "implicit", "attributes", "parts"
+)
 TIME_KEYS = ("column", "time_of_day", "inherit_via", "month", "day", "hour", "minute", "unknown")
 #: Date-part keys of a time split over columns (``column`` holds the year).
 PART_KEYS = ("month", "day", "hour", "minute")
@@ -89,6 +94,7 @@ class TableOverride:
     not_foreign_keys: list[list[str]] = field(default_factory=list)  # columns never inferred as references
     stypes: dict[str, SType] = field(default_factory=dict)
     implicit: list[str] | bool | None = None  # "table.column" sources of a made table; False: make none
+    attributes: list[str] | bool | None = None  # "table.column" columns a made table carries; False: none
     parts: bool | None = None  # False: a table combined from several files is read as one table per file
 
 
@@ -176,6 +182,8 @@ def _parse_table(path: str, table: str, spec: Any) -> TableOverride:
         out.not_foreign_keys.append(columns)
     if "implicit" in spec:
         out.implicit = _parse_implicit(where, spec["implicit"])
+    if "attributes" in spec:
+        out.attributes = _parse_attributes(where, spec["attributes"])
     if "parts" in spec:
         if spec["parts"] is not False or len(spec) > 1:
             raise SchemaError(
@@ -253,6 +261,16 @@ def _parse_implicit(where: str, spec: Any) -> list[str] | bool:
     return list(spec)
 
 
+def _parse_attributes(where: str, spec: Any) -> list[str] | bool:
+    if spec is False:
+        return False
+    if not isinstance(spec, list) or not all(isinstance(item, str) and "." in item for item in spec):
+        raise SchemaError(
+            f'{where}.attributes: expected false or a list of source columns, e.g. ["order_lines.customer_name"]'
+        )
+    return list(spec)
+
+
 def _parse_time(where: str, spec: Any) -> TimeOverride:
     if spec is False:
         return TimeOverride()
@@ -296,6 +314,8 @@ def schema_to_dict(schema: Schema) -> dict[str, Any]:
 
 def _table_to_dict(table: TableSchema, made: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     out: dict[str, Any] = {"implicit": list(table.implicit_from)} if table.implicit_from else {}
+    if table.implicit_from:  # written even when empty, so a file read back infers none
+        out["attributes"] = list(table.attributes)
     out["primary_key"] = table.primary_key or (list(table.composite_key) if table.composite_key else False)
     time = table.time
     if time is None:

@@ -117,6 +117,9 @@ class TableSchema:
     #: one row per distinct value, from its first appearance; see ``schema/entities.py``); empty
     #: for the source's own tables.
     implicit_from: list[str] = field(default_factory=list)
+    #: ``"table.column"`` source columns a made table carries as its own columns: one value per
+    #: entity over all rows (a flat export's ``customer_name``; see ``schema/attributes.py``).
+    attributes: list[str] = field(default_factory=list)
 
     @property
     def key_columns(self) -> list[str]:

@@ -5,7 +5,12 @@
 - ``GET /report``: the run's ``report.html``;
 - ``POST /predict`` ``{"ids": [...], "at": optional time}``: predictions through the run's own
   predict path (probability / value / class / top-k ids with scores);
-- ``POST /explain`` ``{"ids": [...], "at": ...}``: :func:`relgraph.runs.explain.explain` per id.
+- ``POST /explain`` ``{"ids": [...], "at": ...}``: :func:`relgraph.runs.explain.explain` per id;
+- ``POST /ask`` ``{"query": "PREDICT ...", "at": ..., "ids": [...] | "top": n, "explain": false}``:
+  :func:`relgraph.runs.ask.ask` on the live database (predictions, backtest, context, evidence);
+  the PQL is parsed and validated like any query (never raw SQL); bounded in length, ids and time
+  (past ``ask_time_limit_s`` a 504 with one line). A service started without a run answers only
+  ``/health`` and ``/ask``.
 
 Every endpoint but ``/health`` needs ``Authorization: Bearer <token>`` (401 otherwise). Bodies
 are bounded (``max_body`` bytes, 413; ``Content-Length`` required, 411) and so are id counts.
@@ -30,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from relgraph.errors import ModelError, QueryError, RelgraphError
 from relgraph.runs.api import load
+from relgraph.runs.ask import AskTimeoutError, ask
 from relgraph.runs.explain import UnknownIdError, check_at, check_ids, explain_one, parse_at
 from relgraph.runs.explain.run import LoadedRun
 from relgraph.runs.explain.tabular import _json_value
@@ -41,6 +47,10 @@ from relgraph.serve.live import LiveDatabase
 MAX_PREDICT_IDS = 1000
 #: Ids per /explain request at most (each explanation runs the model a few times).
 MAX_EXPLAIN_IDS = 10
+#: Characters of a PQL query at most.
+MAX_QUERY_CHARS = 2000
+#: Seconds an /ask answer may take (checked between its stages).
+ASK_TIME_LIMIT_S = 60.0
 #: Request body bytes at most (1,000 ids of 40 characters fit).
 MAX_BODY_BYTES = 64 * 1024
 
@@ -59,6 +69,19 @@ class ExplainRequest(PredictRequest):
     """Entities to explain (at most :data:`MAX_EXPLAIN_IDS`)."""
 
     ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_EXPLAIN_IDS)]
+
+
+class AskRequest(BaseModel):
+    """A predictive query answered on the live database at ``at``, for ``ids`` or the ``top`` entities
+    (neither: every entity the query selects, highest scores first)."""
+
+    model_config = ConfigDict(extra="forbid")
+    query: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS)]
+    at: Annotated[str, StringConstraints(max_length=64)] | None = None
+    ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_PREDICT_IDS)] | None = None
+    top: Annotated[int, Field(ge=1, le=MAX_PREDICT_IDS)] | None = None
+    explain: bool = False
+    backtest: bool = True
 
 
 class _Guard:
@@ -99,16 +122,27 @@ class _Guard:
         return await self.app(scope, receive, send)
 
 
+class _NoRun(RelgraphError):
+    """An endpoint of a served run, asked of a service that has none."""
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message.splitlines()[0] if message else "error"}, status_code=status, headers=headers)
 
 
 class Service:
-    """The loaded run, the live database and the lock every model call holds."""
+    """The loaded run (None: /ask only), the live database and the lock every model call holds."""
 
-    def __init__(self, run: LoadedRun, live: LiveDatabase) -> None:
-        self.run, self.live = run, live
+    def __init__(self, run: LoadedRun | None, live: LiveDatabase, ask_time_limit_s: float = ASK_TIME_LIMIT_S) -> None:
+        self.run, self.live, self.ask_time_limit_s = run, live, ask_time_limit_s
         self.lock = threading.Lock()
+
+    def ask(self, body: AskRequest) -> dict[str, Any]:
+        with self.lock:
+            answer = ask(self.live.get(), body.query, at=body.at, ids=list(body.ids) if body.ids else None, top=body.top,
+                         explain=body.explain, with_backtest=body.backtest, time_limit_s=self.ask_time_limit_s)
+        preds = [{k: _plain(v) for k, v in r.items()} for r in answer.to_dict("records")]
+        return {**answer.attrs, "predictions": preds}
 
     def predict(self, ids: list[Any], at: str | None) -> dict[str, Any]:
         with self.lock:
@@ -156,16 +190,22 @@ def _plain(value: Any) -> Any:
     return _json_value(value)
 
 
-def create_app(run: RunFolder | str | Path, source: str, token: str, schema: str | None = None,
-               max_body: int = MAX_BODY_BYTES, refresh_s: float = 30.0) -> Any:
+def create_app(run: RunFolder | str | Path | None, source: str, token: str, schema: str | None = None,
+               max_body: int = MAX_BODY_BYTES, refresh_s: float = 30.0, ask_time_limit_s: float = ASK_TIME_LIMIT_S) -> Any:
     """The ASGI app serving ``run`` (a :class:`~relgraph.runs.api.Run`, e.g. ``relgraph.load(dir)``,
-    or its folder) on ``source`` with bearer ``token``."""
-    loaded = LoadedRun.of(run if isinstance(run, RunFolder) else load(run))
-    service = Service(loaded, LiveDatabase(loaded, source, schema, refresh_s))
-    app = FastAPI(title="relgraph", version="0.1.0",
-                  description=f"Predictions and explanations of the relgraph run {loaded.run_dir.name} "
-                              f"({loaded.kind}, {loaded.task_type}). Send Authorization: Bearer <token>.")
+    or its folder; None: ``/ask`` only) on ``source`` with bearer ``token``."""
+    loaded = None if run is None else LoadedRun.of(run if isinstance(run, RunFolder) else load(run))
+    service = Service(loaded, LiveDatabase(loaded, source, schema, refresh_s), ask_time_limit_s)
+    about = (f"Predictions and explanations of the relgraph run {loaded.run_dir.name} ({loaded.kind}, {loaded.task_type}), "
+             "and answers to any predictive query (/ask)" if loaded is not None
+             else f"Answers to predictive queries on {source} (/ask)")
+    app = FastAPI(title="relgraph", version="0.1.0", description=f"{about}. Send Authorization: Bearer <token>.")
     app.state.service = service
+
+    def served() -> LoadedRun:
+        if loaded is None:
+            raise _NoRun("this service was started without --model: it answers POST /ask only")
+        return loaded
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -174,6 +214,14 @@ def create_app(run: RunFolder | str | Path, source: str, token: str, schema: str
             return _error(422, "the body is not valid JSON")
         where = ".".join(str(p) for p in first.get("loc", []) if p != "body") or "body"
         return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(_NoRun)
+    async def _no_run(request: Request, exc: _NoRun) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(AskTimeoutError)
+    async def _too_long(request: Request, exc: AskTimeoutError) -> JSONResponse:
+        return _error(504, str(exc))
 
     @app.exception_handler(UnknownIdError)
     async def _unknown(request: Request, exc: UnknownIdError) -> JSONResponse:
@@ -199,12 +247,13 @@ def create_app(run: RunFolder | str | Path, source: str, token: str, schema: str
     @app.get("/model")
     def model() -> dict[str, Any]:
         """Task, query, metrics, trained-at and schema fingerprint of the served run."""
+        served()
         return service.model_info()
 
     @app.get("/report", response_class=HTMLResponse)
     def report() -> HTMLResponse:
         """The run's report.html."""
-        path = loaded.run_dir / "report.html"
+        path = served().run_dir / "report.html"
         if not path.exists():
             return _error(404, "the run has no report.html")  # type: ignore[return-value]
         return HTMLResponse(path.read_text(encoding="utf-8"))
@@ -212,11 +261,18 @@ def create_app(run: RunFolder | str | Path, source: str, token: str, schema: str
     @app.post("/predict")
     def predict(body: PredictRequest) -> dict[str, Any]:
         """Predictions for ``ids`` at ``at`` (default: the latest time in the database)."""
+        served()
         return service.predict(list(body.ids), body.at)
 
     @app.post("/explain")
     def explain(body: ExplainRequest) -> dict[str, Any]:
         """Explanations (tables, rows, features) for ``ids`` at ``at``."""
+        served()
         return service.explain(list(body.ids), body.at)
+
+    @app.post("/ask")
+    def ask_query(body: AskRequest) -> dict[str, Any]:
+        """Answer a predictive query now: predictions with a backtest and the context used (``relgraph ask``)."""
+        return service.ask(body)
 
     return _Guard(app, token, max_body)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from relgraph.database import Database
+from relgraph.database import Database, connect
 from relgraph.runs.folder import RunFolder
 
 logger = logging.getLogger(__name__)
@@ -48,9 +48,10 @@ def _stamp(files: list[Path]) -> tuple[Any, ...]:
 
 
 class LiveDatabase:
-    """``get()`` -> the current :class:`Database` for a run (re-opened when the source changed)."""
+    """``get()`` -> the current :class:`Database` for a run (re-opened when the source changed);
+    without a run (a service answering ``/ask`` only), the source as ``relgraph.connect`` opens it."""
 
-    def __init__(self, run: RunFolder, source: str, schema: str | None = None, refresh_s: float = 30.0) -> None:
+    def __init__(self, run: RunFolder | None, source: str, schema: str | None = None, refresh_s: float = 30.0) -> None:
         self.run = run
         self.source = source
         self.schema = schema
@@ -74,8 +75,11 @@ class LiveDatabase:
             if self._db is None or self._changed():
                 files = source_files(self.source)
                 stamp = _stamp(files) if files is not None else None
-                db = self.run.connect(self.source, self.schema)
-                self.run.check_schema(db)
+                if self.run is None:
+                    db = connect(self.source, schema=self.schema)
+                else:
+                    db = self.run.connect(self.source, self.schema)
+                    self.run.check_schema(db)
                 if self._db is None or db.fingerprint != self._db.fingerprint:
                     if self._db is not None:
                         logger.info("source changed: re-opened %s", self.source)

@@ -37,7 +37,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def run_dir(shop: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     db_path, schema = shop
     out = tmp_path_factory.mktemp("run")
-    assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--schema", str(schema), "--out", str(out), *FAST]) == 0
+    assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--schema", str(schema), "--out", str(out),
+                 "--model", "gnn", *FAST]) == 0
     return out
 
 
@@ -235,3 +236,44 @@ def test_label_context_option_adds_earlier_labels_to_lightgbm(shop: tuple[Path, 
     assert "label_ctx.mean.last3" in meta["columns"] and json.loads((out / "config.json").read_text())["label_context"]
     assert main(["predict", f"sqlite:///{db_path}", "--model", str(out), "--out", str(tmp_path / "p.parquet")]) == 0
     assert pd.read_parquet(tmp_path / "p.parquet")["probability"].between(0, 1).all()
+
+
+def test_train_defaults_to_auto_as_the_python_api() -> None:
+    import inspect
+
+    from relgraph.cli.main import build_parser
+    from relgraph.runs.api import train
+
+    argv = ["train", "sqlite:///x.db", "--out", "o"]
+    assert build_parser(argv).parse_args(argv).model == "auto"
+    assert inspect.signature(train).parameters["model"].default == "auto"
+
+
+def test_a_run_folder_is_refused_in_one_line_unless_overwrite(shop: tuple[Path, Path], run_dir: Path, tmp_path: Path,
+                                                              capsys) -> None:
+    db_path, schema = shop
+    before = (run_dir / "metrics.json").read_text()
+    other = CHURN.replace("0, 30, days) = 0", "0, 60, days) = 0")
+    argv = ["train", f"sqlite:///{db_path}", "--query", other, "--schema", str(schema), "--model", "lightgbm", "--quiet"]
+    assert main([*argv, "--out", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"relgraph: error: {run_dir} already holds a run of another query")
+    assert "(different: gnn, model, task.query)" in err and "pass --overwrite" in err
+    assert (run_dir / "metrics.json").read_text() == before
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    assert main([*argv, "--out", str(copy), "--overwrite"]) == 0
+    assert json.loads((copy / "config.json").read_text())["model"] == "lightgbm"
+    assert not (copy / "gnn").exists() and "epoch 2" not in (copy / "train.log").read_text()
+
+
+def test_default_cutoffs_survive_a_gap_in_the_data(tmp_path: Path) -> None:
+    """A rental shop silent for six months before one last day: train works with the default cutoffs."""
+    from rental_fixture import CHURN as RENTAL_CHURN
+    from rental_fixture import write_gapped_rentals
+
+    source = f"sqlite:///{write_gapped_rentals(tmp_path / 'rentals.db')}"
+    out = tmp_path / "run"
+    assert main(["train", source, "--query", RENTAL_CHURN, "--model", "lightgbm", "--out", str(out), "--quiet"]) == 0
+    assert "cutoffs: val 2005-" in (out / "train.log").read_text()
+    assert "chosen from the task&#x27;s rows" in (out / "report.html").read_text()

@@ -172,6 +172,20 @@ def test_unreadable_parquet_names_the_file(tmp_path: Path) -> None:
         read_source(str(tmp_path))
 
 
+@pytest.mark.parametrize("name", ["empty.csv", "empty.parquet"])
+def test_an_empty_file_is_named_as_empty(tmp_path: Path, name: str) -> None:
+    (tmp_path / "good.csv").write_text("a\n1\n")
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(SourceError, match=rf"{name.replace('.', '[.]')} is an empty file \(0 bytes"):
+        read_source(str(tmp_path))
+
+
+def test_a_blank_header_is_named_by_its_position(tmp_path: Path) -> None:
+    # pandas' to_csv writes its index under a blank header; a second blank one, too.
+    (tmp_path / "t.csv").write_text(",name, ,column_1\n0,a,x,1\n1,b,y,2\n")
+    assert read_source(str(tmp_path)).tables["t"].column_names == ["column_1_", "name", "column_3", "column_1"]
+
+
 def test_duplicate_column_names_are_an_error(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("a,b,a\n1,2,3\n")
     with pytest.raises(SourceError, match=r"t\.csv has two columns named 'a'"):

@@ -337,7 +337,7 @@ def test_cli_predict_writes_a_table_into_the_postgres_schema(pg_scratch: Any, tm
     shop = read_source(f"sqlite:///{make_demo_database(tmp_path / 'demo.db', seed=0, scale=0.05)}")
     pg_scratch.load(shop.tables, primary_keys=shop.declared.primary_keys, foreign_keys=shop.declared.foreign_keys)
     run_dir = tmp_path / "run"
-    assert main(["train", pg_scratch.url, "--query", CHURN, "--out", str(run_dir), *FAST]) == 0
+    assert main(["train", pg_scratch.url, "--query", CHURN, "--out", str(run_dir), "--model", "gnn", *FAST]) == 0
     capsys.readouterr()
     assert main(["predict", pg_scratch.url, "--model", str(run_dir), "--write-table", "churn risk"]) == 0
     assert "churn risk" in capsys.readouterr().err

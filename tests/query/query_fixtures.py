@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from hypothesis import strategies as st
@@ -116,3 +117,53 @@ def combined_conditions(atoms: st.SearchStrategy, max_children: int, max_leaves:
         ),
         max_leaves=max_leaves,
     )
+
+
+ROLES = ("winner_id", "loser_id")
+PLAYERS = [1, 2, 3, 4, 5]
+
+
+def matches_frame(rows: list[tuple[int | None, int | None, int, float]]) -> pd.DataFrame:
+    """``(winner, loser, day, score)`` rows as a matches table."""
+    return pd.DataFrame(
+        {
+            "match_id": np.arange(len(rows), dtype="int64") + 100,
+            "winner_id": pd.array([r[0] for r in rows], dtype="Int64"),
+            "loser_id": pd.array([r[1] for r in rows], dtype="Int64"),
+            "played_at": pd.Series([day(r[2]) for r in rows], dtype="datetime64[ns]"),
+            "score": [float(r[3]) for r in rows],
+        }
+    )
+
+
+def matches_db(matches: pd.DataFrame) -> Database:
+    """players, matches naming them in two roles (winner_id, loser_id), and bets on matches."""
+    players = pd.DataFrame({"player_id": PLAYERS, "hand": ["L", "R", "R", "L", "R"]})
+    bets = pd.DataFrame(
+        {
+            "bet_id": np.arange(len(matches), dtype="int64"),
+            "match_id": matches["match_id"].to_numpy(),
+            "placed_at": matches["played_at"].to_numpy(),
+        }
+    )
+    return make_db(
+        {"players": players, "matches": matches, "bets": bets},
+        {"players": "player_id", "matches": "match_id", "bets": "bet_id"},
+        {
+            "matches": [("winner_id", "players", "player_id"), ("loser_id", "players", "player_id")],
+            "bets": [("match_id", "matches", "match_id")],
+        },
+        {"matches": "played_at", "bets": "placed_at"},
+    )
+
+
+# A self-match (3 vs 3), a match without a winner, one on the window edge (day 30), a later one.
+FIXED_MATCHES = [
+    (1, 2, 1, 6.0),
+    (2, 1, 5, 7.0),
+    (3, 3, 10, 1.0),
+    (None, 4, 12, 2.0),
+    (1, 4, 30, 3.0),
+    (2, 5, 45, 4.0),
+    (5, 1, 70, 5.0),
+]

@@ -23,6 +23,7 @@ from relgraph.query.ast import (
     Or,
     Query,
     Rank,
+    Role,
     Window,
 )
 from relgraph.query.tokenizer import tokenize
@@ -168,7 +169,7 @@ def test_rank_without_list_distinct_has_its_own_message() -> None:
 
 # -- property: AST -> text -> AST ----------------------------------------------------------
 names = st.one_of(
-    st.sampled_from(["drivers", "results", "rank", "where", "Count", "x_1"]),
+    st.sampled_from(["drivers", "results", "rank", "where", "Count", "x_1", "via", "Via"]),
     st.text(min_size=1, max_size=8),
 )
 literals = st.builds(
@@ -199,6 +200,7 @@ aggregates = st.builds(
     st.builds(ColumnRef, names, st.one_of(st.none(), names)),
     windows,
     st.one_of(st.none(), _conditions(column_refs)),
+    st.one_of(st.none(), st.builds(Role, names, st.one_of(st.none(), names))),
 )
 operands = st.one_of(aggregates, column_refs)
 conditions = _conditions(operands)
@@ -209,7 +211,7 @@ targets = st.one_of(
     conditions,  # compound conditions are parenthesised binary targets
     st.builds(
         Rank,
-        aggregates.map(lambda a: Aggregate("LIST_DISTINCT", a.column, a.window, a.where)),
+        aggregates.map(lambda a: Aggregate("LIST_DISTINCT", a.column, a.window, a.where, a.via)),
         st.integers(1, 500),
     ),
 )

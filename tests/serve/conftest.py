@@ -24,7 +24,7 @@ TOKEN = "test-token-" + "x" * 24
 class Server:
     url: str
     db_path: Path
-    run_dir: Path
+    run_dir: Path | None
     process: subprocess.Popen
 
     def client(self, token: str | None = TOKEN) -> httpx.Client:
@@ -38,14 +38,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db_path: Path, run_dir: Path, log: Path) -> Server:
-    """``relgraph serve`` in its own process on a free loopback port, once /health answers."""
+def start_server(db_path: Path, run_dir: Path | None, log: Path, *options: str) -> Server:
+    """``relgraph serve`` in its own process on a free loopback port, once /health answers
+    (``run_dir`` None: a service answering /ask only)."""
     port = free_port()
     env = dict(os.environ, RELGRAPH_TOKEN=TOKEN, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     out = log.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "relgraph.cli.main", "serve", f"sqlite:///{db_path}", "--model", str(run_dir),
-         "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(log.parent))
+        [sys.executable, "-m", "relgraph.cli.main", "serve", f"sqlite:///{db_path}",
+         *(["--model", str(run_dir)] if run_dir is not None else []), "--port", str(port), *options], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(log.parent))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

@@ -1,0 +1,439 @@
+"""``relgraph ask``: a predictive query answered at query time from its own history, with no
+training run and no run folder.
+
+    >>> import relgraph
+    >>> answer = relgraph.ask("sqlite:///shop.db", "PREDICT COUNT(orders.*, 0, 30, days) = 0 "
+    ...                       "FOR EACH customers.customer_id", top=10)
+    >>> answer.attrs["backtest"]["text"], answer.attrs["context"]["text"]
+
+How an answer at ``at`` is made (ARCHITECTURE.md says why):
+
+1. Context: labelled examples of the query's own history whose labels are known by ``at`` (every
+   window the label and ASSUMING read ends by ``at``): the prediction times of
+   :func:`relgraph.query.split_timestamps` before ``at``, most recent first, as
+   :func:`relgraph.query.make_training_table` labels them, until :data:`CONTEXT_ROWS` rows; past the
+   budget, each period keeps its share, every class at least a part of it (:func:`draw_context`).
+2. One LightGBM configuration (:data:`ASK_CONFIG`; no search, no refit) over the temporal aggregates of
+   the context rows and the entity's current parents (``baselines.current_parents``, where the schema
+   has them), its rounds stopped early on the most recent periods; features are computed only for the
+   context rows and the asked entities.
+3. Backtest: the same procedure at an earlier time, scored on the rows of the latest prediction
+   times whose outcomes are known by ``at`` (at least :data:`BACKTEST_MIN_ROWS` of them: one period
+   where events are dense, a season where they are sparse), beside the trivial baseline
+   (:class:`~relgraph.baselines.rules.TrivialBaseline`) fitted on the same context.
+4. Evidence (``explain=True``): TreeSHAP contributions by table, feature and row
+   (:func:`relgraph.runs.explain.tabular.explain_lightgbm`), as ``relgraph explain`` gives them.
+
+Nothing is written anywhere; only rows with time <= ``at`` are read for features, and labels only
+from windows that end by ``at``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import weakref
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from relgraph.baselines.label_context import label_horizon
+from relgraph.baselines.lightgbm_model import LightGBMPredictor
+from relgraph.baselines.rules import TrivialBaseline
+from relgraph.database import Database, connect
+from relgraph.errors import QueryError, RelgraphError
+from relgraph.metrics import PRIMARY_METRIC, choose_threshold, task_metrics
+from relgraph.query import make_training_table, parse, split_timestamps, validate
+from relgraph.query.ast import Query
+from relgraph.query.splits import query_window, step_and_horizon
+from relgraph.query.task import TaskTables
+from relgraph.runs.explain.run import check_at, check_ids, parse_at
+from relgraph.runs.folder import prediction_frame
+from relgraph.runs.tasks import prediction_rows
+
+#: Context rows at most (labelled examples the model is fitted on). On rel-f1 at the test cutoff,
+#: 5,000 rows scored as well as 10,000 (driver-dnf 83.8 / 82.8 AUROC, top3 93.1 / 93.1, position
+#: 2.78 / 2.82 MAE, one seed) in about half the feature time.
+CONTEXT_ROWS = 5_000
+#: Recent periods (prediction times) every context holds when the history has them.
+MIN_PERIODS = 6
+#: Share of the context rows, the most recent periods, that stop the boosting rounds early (0.1
+#: rather than 0.2 keeps more recent labels for fitting: rel-f1 position 2.72 against 2.78 MAE).
+HOLDOUT_SHARE = 0.1
+#: Backtest rows scored at least (recent periods are added until they hold as many) ...
+BACKTEST_MIN_ROWS = 200
+#: ... and at most (a seeded sample past it).
+BACKTEST_ROWS = 5_000
+#: Answers explained at most with ``explain=True``.
+MAX_EXPLAINED = 10
+#: The one configuration, over ``lightgbm_model.BASE_PARAMS``: a faster learning rate than the
+#: search's (tens of rounds on 5,000 rows) and leaves that small contexts can fill.
+ASK_CONFIG: dict[str, Any] = {"learning_rate": 0.1, "min_data_in_leaf": 40}
+#: Rounds without improvement on the held-out periods before boosting stops.
+EARLY_STOPPING_ROUNDS = 30
+#: Task types ``ask`` answers.
+ANSWERED = ("binary", "regression", "multiclass")
+
+
+class AskTimeoutError(RelgraphError):
+    """An answer took longer than its time limit."""
+
+
+class _Deadline:
+    """Checked between the stages of an answer: past ``limit_s`` seconds, one line says where."""
+
+    def __init__(self, limit_s: float | None) -> None:
+        self.limit_s = limit_s
+        self.start = time.perf_counter()
+
+    def check(self, stage: str) -> None:
+        if self.limit_s is not None and time.perf_counter() - self.start > self.limit_s:
+            raise AskTimeoutError(f"the answer took longer than its {self.limit_s:g} s limit (stopped after {stage})")
+
+
+def known_horizon(query: Query) -> pd.Timedelta:
+    """How long after its prediction time a label of ``query`` is known (the latest window end of
+    the target and ASSUMING, months counted as 31 days); ``QueryError`` for a target with no window."""
+    horizon = label_horizon(query)
+    if horizon is None:
+        raise QueryError("ask answers queries whose target looks at a time window (e.g. COUNT(orders.*, 0, 30, days)); "
+                         "train a model with relgraph train for this one")
+    return horizon
+
+
+def context_end(at: pd.Timestamp, horizon: pd.Timedelta) -> pd.Timestamp:
+    """The latest prediction time whose label is known by ``at``."""
+    return pd.Timestamp(at) - horizon
+
+
+def context_times(db: Database, query: Query, at: pd.Timestamp) -> list[pd.Timestamp]:
+    """The query's prediction times whose labels are known by ``at``, latest first: the training times
+    :func:`~relgraph.query.split_timestamps` gives before a validation period starting one target
+    window after :func:`context_end`."""
+    end = context_end(at, known_horizon(query))
+    span = db.time_span()
+    if span is None or end < pd.Timestamp(span[0]):
+        raise QueryError(f"ask at {at}: no label window of the query ends by then after the first row time "
+                         f"{None if span is None else pd.Timestamp(span[0])}; ask at a later time")
+    window = query_window(query)
+    assert window is not None  # known_horizon found one
+    start = end + step_and_horizon(window)[1]
+    stamps = split_timestamps(db, query, val_cutoff=start, test_cutoff=start + pd.Timedelta(seconds=1))["train"]
+    return sorted((t for t in stamps if t <= end), reverse=True)
+
+
+def draw_context(db: Database, query: Query, at: pd.Timestamp, rows: int = CONTEXT_ROWS, seed: int = 0) -> pd.DataFrame:
+    """Labelled rows ``[key, "timestamp", "label"]`` of ``query``'s history known by ``at``: the most
+    recent prediction times first until ``rows`` rows (and at least :data:`MIN_PERIODS` periods when
+    there are that many); past ``rows``, a seeded stratified sample (:func:`stratified_sample`)."""
+    resolved = validate(query, db.schema)
+    stamps = context_times(db, query, at)
+    frames: list[pd.DataFrame] = []
+    taken, used, chunk = 0, 0, MIN_PERIODS
+    while used < len(stamps) and (taken < rows or used < MIN_PERIODS):
+        part = make_training_table(db, resolved, stamps[used:used + chunk])
+        frames.append(part.dropna(subset=["label"]))
+        taken += len(frames[-1])
+        used += chunk
+        # Periods still needed for the budget, from the rows per period so far (a quarter spare).
+        chunk = max(MIN_PERIODS, int(np.ceil(1.25 * (rows - taken) / max(taken / used, 1.0))))
+    if not taken:
+        raise QueryError(f"ask at {at}: the query labels no row in the history before {stamps[0] if stamps else at}; "
+                         "check its WHERE / ASSUMING conditions or ask at a later time")
+    context = pd.concat(frames, ignore_index=True)
+    return stratified_sample(context, rows, resolved.task_type, seed)
+
+
+def recent_labelled_rows(db: Database, query: Query, at: pd.Timestamp, rows: int) -> pd.DataFrame:
+    """The labelled rows of the latest prediction times known by ``at`` that hold ``rows`` rows (and
+    both classes when the labels are classes): fewer periods where events are dense, more where
+    they are sparse or seasonal; all there are when the history holds fewer."""
+    resolved = validate(query, db.schema)
+    stamps = context_times(db, query, at)
+    frames: list[pd.DataFrame] = []
+    used, chunk = 0, 1
+    while used < len(stamps):
+        frames.append(make_training_table(db, resolved, stamps[used:used + chunk]).dropna(subset=["label"]))
+        used, chunk = used + chunk, 2 * chunk
+        found = pd.concat(frames, ignore_index=True)
+        if len(found) >= rows and (resolved.task_type == "regression" or found["label"].nunique() > 1):
+            break
+    if not frames:
+        return pd.DataFrame(columns=[resolved.entity_key, "timestamp", "label"])
+    found = pd.concat(frames, ignore_index=True)
+    # The latest periods only, until they hold ``rows`` rows and both classes.
+    times = found["timestamp"].sort_values(ascending=False).unique()
+    for t in times:
+        late = found[found["timestamp"] >= t]
+        if len(late) >= rows and (resolved.task_type == "regression" or late["label"].nunique() > 1):
+            return late.reset_index(drop=True)
+    return found
+
+
+def stratified_sample(context: pd.DataFrame, rows: int, task_type: str, seed: int = 0) -> pd.DataFrame:
+    """``context`` itself within ``rows``; else each period keeps its share of ``rows``, and within a
+    period each class (binary, multiclass) first gets up to ``1 / (2 * classes)`` of that share,
+    the rest drawn at random (seeded), so rare classes and every period stay in the sample."""
+    if len(context) <= rows:
+        return context.sort_values(["timestamp", context.columns[0]], kind="stable").reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for _, period in context.groupby("timestamp", sort=True):
+        quota = max(1, int(round(rows * len(period) / len(context))))
+        if len(period) <= quota:
+            keep.append(period.index.to_numpy())
+            continue
+        if task_type not in ("binary", "multiclass"):
+            keep.append(rng.choice(period.index.to_numpy(), quota, replace=False))
+            continue
+        cells = [rng.permutation(np.asarray(ix)) for ix in period.groupby("label").groups.values()]
+        floor = quota // (2 * len(cells))
+        first = np.concatenate([c[:floor] for c in cells])
+        rest = np.concatenate([c[floor:] for c in cells])
+        keep.append(np.concatenate([first, rng.choice(rest, quota - len(first), replace=False)]))
+    return context.loc[np.sort(np.concatenate(keep))].reset_index(drop=True)
+
+
+class AskModel:
+    """One answer's model: a context drawn at ``at`` and one LightGBM fitted on it.
+
+    Args:
+        query: PQL text or a parsed query (binary, regression or multiclass).
+        context_rows: context rows at most (:data:`CONTEXT_ROWS`).
+        seed: LightGBM's and the context sample's seed.
+        num_threads: LightGBM threads.
+    """
+
+    def __init__(self, query: str | Query, context_rows: int = CONTEXT_ROWS, seed: int = 0, num_threads: int = 1) -> None:
+        self.query = query
+        self.context_rows = context_rows
+        self.seed = seed
+        self.num_threads = num_threads
+        self.at_: pd.Timestamp | None = None
+        self.context_: pd.DataFrame | None = None
+        self.model_: LightGBMPredictor | None = None
+        self.task_: TaskTables | None = None
+
+    def fit(self, db: Database, at: pd.Timestamp) -> AskModel:
+        """Draw the context known by ``at`` and fit the model on it."""
+        parsed = parse(self.query) if isinstance(self.query, str) else self.query
+        resolved = validate(parsed, db.schema)
+        if resolved.task_type not in ANSWERED:
+            raise QueryError(f"ask does not answer {resolved.task_type} queries yet; train a model with relgraph train")
+        if self.context_rows < 2 * MIN_PERIODS:
+            raise QueryError(f"context_rows={self.context_rows}: give at least {2 * MIN_PERIODS} rows")
+        context = draw_context(db, parsed, pd.Timestamp(at), self.context_rows, self.seed)
+        if resolved.task_type != "regression" and context["label"].nunique() < 2:
+            raise QueryError(f"every labelled row before {at} has the label {context['label'].iloc[0]!r}; "
+                             "there is nothing to learn from the history for this query")
+        train, held = _hold_out_latest(context)
+        self.task_ = TaskTables(resolved.task_type, resolved.entity_table, resolved.entity_key, train=train, val=held,
+                                test=held.iloc[:0], query=str(parsed), parsed=parsed)
+        self.model_ = LightGBMPredictor(
+            seed=self.seed, max_configs=1, ensemble=1, num_threads=self.num_threads, early_stopping_rounds=EARLY_STOPPING_ROUNDS,
+            max_train_rows=None, current_parents="on", refit=False, search_space=[ASK_CONFIG],
+        ).fit(db, self.task_)
+        self.at_, self.context_ = pd.Timestamp(at), context
+        return self
+
+    def predict(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
+        """As :meth:`LightGBMPredictor.predict` (binary: P(1); regression: value; multiclass: [n, C])."""
+        if self.model_ is None:
+            raise QueryError("AskModel.predict before fit: fit it at a time first")
+        return self.model_.predict(db, frame)
+
+    @property
+    def classes_(self) -> list[Any] | None:
+        return None if self.model_ is None else self.model_.classes_
+
+    def context_summary(self) -> dict[str, Any]:
+        """Rows, periods, time range and class balance (or label mean) of the context."""
+        assert self.context_ is not None and self.task_ is not None
+        ctx = self.context_
+        times = pd.to_datetime(ctx["timestamp"])
+        out: dict[str, Any] = {
+            "rows": int(len(ctx)), "periods": int(times.nunique()),
+            "from": times.min().isoformat(), "to": times.max().isoformat(),
+            "entities": int(ctx[self.task_.entity_key].nunique()),
+        }
+        if self.task_.task_type == "regression":
+            out["label_mean"] = float(ctx["label"].mean())
+        else:
+            share = ctx["label"].value_counts(normalize=True).sort_index()
+            out["class_balance"] = {str(k): round(float(v), 4) for k, v in share.items()}
+        out["text"] = (f"context {out['rows']:,} rows from {times.min():%Y-%m-%d} to {times.max():%Y-%m-%d} "
+                       f"({out['periods']} periods)")
+        return out
+
+
+def _hold_out_latest(context: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(earlier rows, the most recent periods holding about :data:`HOLDOUT_SHARE` of the rows; at least one)."""
+    times = pd.to_datetime(context["timestamp"])
+    periods = np.sort(times.unique())
+    if len(periods) < 2:
+        raise QueryError(f"the history known by then holds a single prediction time ({periods[0]}); "
+                         "ask at a later time, when at least two windows of the query have ended")
+    counts = times.value_counts().reindex(periods).to_numpy()
+    # Periods from the latest back until they hold the share; the earliest period always trains.
+    held = int(np.searchsorted(np.cumsum(counts[::-1]), HOLDOUT_SHARE * len(context)) + 1)
+    cut = periods[-min(held, len(periods) - 1)]
+    late = (times >= cut).to_numpy()
+    return context[~late].reset_index(drop=True), context[late].reset_index(drop=True)
+
+
+def _score(task_type: str, labels: pd.Series, pred: np.ndarray, classes: list[Any] | None) -> float:
+    metric = PRIMARY_METRIC[task_type][0]
+    return float(task_metrics(task_type, labels, pred, classes)[metric])
+
+
+def backtest(db: Database, query: Query, at: pd.Timestamp, context_rows: int = CONTEXT_ROWS, seed: int = 0,
+             num_threads: int = 1) -> dict[str, Any]:
+    """The answer's procedure at an earlier time, scored where its outcomes are known by ``at``.
+
+    The scored rows are those of the latest prediction times known by ``at`` that hold
+    :data:`BACKTEST_MIN_ROWS` rows (:func:`recent_labelled_rows`; a seeded sample past
+    :data:`BACKTEST_ROWS`); the backtest's ``at`` is the earliest of those times, so its model's
+    context ends a label window before any scored row; the trivial baseline is fitted on that
+    same context."""
+    resolved = validate(query, db.schema)
+    metric = PRIMARY_METRIC[resolved.task_type][0]
+    rows = recent_labelled_rows(db, query, at, BACKTEST_MIN_ROWS)
+    if len(rows) > BACKTEST_ROWS:
+        rows = rows.iloc[np.sort(np.random.default_rng(seed).choice(len(rows), BACKTEST_ROWS, replace=False))]
+    if rows.empty or resolved.task_type != "regression" and rows["label"].nunique() < 2:
+        return {"at": None, "metric": metric, "value": None, "rows": int(len(rows)),
+                "text": f"no backtest: the {len(rows)} labelled rows known by {at:%Y-%m-%d} have one label"}
+    when = pd.Timestamp(rows["timestamp"].min())
+    out: dict[str, Any] = {"at": when.isoformat(), "metric": metric, "periods": int(rows["timestamp"].nunique())}
+    try:
+        model = AskModel(query, context_rows, seed, num_threads).fit(db, when)
+    except QueryError as err:
+        return dict(out, value=None, rows=int(len(rows)), text=f"no backtest at {when:%Y-%m-%d}: {err}")
+    assert model.task_ is not None
+    classes = model.classes_
+    pred = model.predict(db, rows)
+    trivial = TrivialBaseline(labels="training").fit(db, model.task_)
+    labels = rows["label"]
+    if resolved.task_type == "multiclass":
+        known = labels.isin(classes or [])  # classes the context never saw cannot be scored
+        rows, labels, pred = rows[known.to_numpy()], labels[known], pred[known.to_numpy()]
+    value = _score(resolved.task_type, labels, pred, classes)
+    base = _score(resolved.task_type, labels, trivial.predict(db, rows), classes)
+    threshold = choose_threshold(labels.to_numpy(), pred) if resolved.task_type == "binary" else 0.5
+    unit = {"auroc": "AUROC", "mae": "MAE", "macro_f1": "macro F1"}[metric]
+    out.update(value=value, trivial=base, rows=int(len(rows)), threshold=float(threshold),
+               context=model.context_summary())
+    out["text"] = (f"backtest at {when:%Y-%m-%d}: {unit} {value:.3f} vs trivial {base:.3f} on {len(rows):,} rows"
+                   + (f" ({out['periods']} periods)" if out["periods"] > 1 else ""))
+    return out
+
+
+def ask(
+    db: str | Database,
+    query: str,
+    at: object = None,
+    ids: list[Any] | None = None,
+    top: int | None = None,
+    explain: bool = False,
+    *,
+    context_rows: int = CONTEXT_ROWS,
+    with_backtest: bool = True,
+    seed: int = 0,
+    num_threads: int = 1,
+    time_limit_s: float | None = None,
+    schema: str | None = None,
+) -> pd.DataFrame:
+    """Answer ``query`` at ``at`` (default: the latest time in ``db``) for ``ids``, the ``top`` entities
+    by score, or (neither) every entity the query selects then; highest scores first unless ``ids``.
+
+    Returns the predictions (as ``relgraph predict``: binary ``probability`` / ``prediction``,
+    regression ``prediction``, multiclass ``prediction`` / ``probability``) with ``.attrs``:
+    ``"backtest"`` (metric, value, trivial, at, rows, text), ``"context"`` (rows, periods, from, to,
+    class balance or label mean, text), ``"seconds"`` and, with ``explain``, ``"evidence"`` (per id,
+    up to :data:`MAX_EXPLAINED`: TreeSHAP contributions by table, feature and row, and summary lines).
+    ``time_limit_s``: stop with :class:`AskTimeoutError` once an answer's stage ends past it.
+    """
+    started = time.perf_counter()
+    deadline = _Deadline(time_limit_s)
+    database = db if isinstance(db, Database) else connect(db, schema=schema)
+    parsed = parse(query)
+    resolved = validate(parsed, database.schema)
+    if resolved.task_type not in ANSWERED:
+        raise QueryError(f"ask does not answer {resolved.task_type} queries yet; train a model with relgraph train")
+    if ids is not None and top is not None:
+        raise QueryError("give ids or top, not both")
+    if top is not None and top < 1:
+        raise QueryError(f"top={top}: give a positive number of entities")
+    at_ts = check_at(database, parse_at(at, database))
+    table, key = resolved.entity_table, resolved.entity_key
+    if ids is not None:
+        keys = check_ids(database, SimpleNamespace(entity_table=table, entity_key=key), list(ids), at_ts)
+        rows = pd.DataFrame({key: keys, "timestamp": at_ts})
+    else:
+        rows = prediction_rows(database, str(parsed), table, key, at_ts)
+        if rows.empty:
+            raise QueryError(f"no {table} row is selected by the query at {at_ts}; check its WHERE condition or --at")
+    fitted = _ANSWERS.setdefault(database, {})
+    memo_key = (str(parsed), at_ts, context_rows, seed, num_threads)
+    test = fitted.get(("backtest", *memo_key)) if with_backtest else None
+    if with_backtest and test is None:
+        test = _remember(fitted, ("backtest", *memo_key), backtest(database, parsed, at_ts, context_rows, seed, num_threads))
+    deadline.check("the backtest")
+    model = fitted.get(("model", *memo_key)) or _remember(
+        fitted, ("model", *memo_key), AskModel(parsed, context_rows, seed, num_threads).fit(database, at_ts))
+    deadline.check("fitting the context")
+    pred = model.predict(database, rows)
+    threshold = (test or {}).get("threshold", 0.5)
+    answer = prediction_frame({"task_type": resolved.task_type, "entity_key": key}, rows, pred, threshold, model.classes_)
+    if ids is None:
+        score = answer["probability"] if "probability" in answer else answer["prediction"]
+        answer = answer.iloc[np.argsort(-score.to_numpy(dtype=float), kind="stable")].reset_index(drop=True)
+        answer = answer.head(top) if top is not None else answer
+    deadline.check("predicting")
+    answer.attrs["task_type"] = resolved.task_type
+    answer.attrs["entity"] = f"{table}.{key}"
+    answer.attrs["at"] = at_ts.isoformat()
+    answer.attrs["context"] = model.context_summary()
+    answer.attrs["backtest"] = copy.deepcopy(test)  # the remembered one stays as computed
+    if explain:
+        answer.attrs["evidence"] = _evidence(model, database, answer, key, at_ts)
+    answer.attrs["seconds"] = round(time.perf_counter() - started, 3)
+    return answer
+
+
+#: Per database object (a changed source is a new one): the latest answers' models and backtests,
+#: so the same question about other entities (a running service's next request) only predicts.
+_ANSWERS: weakref.WeakKeyDictionary[Database, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+#: Models and backtests kept per database.
+MAX_REMEMBERED = 8
+
+
+def _remember(memo: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> Any:
+    while len(memo) >= MAX_REMEMBERED:
+        memo.pop(next(iter(memo)))  # the oldest first
+    memo[key] = value
+    return value
+
+
+def _evidence(model: AskModel, db: Database, answer: pd.DataFrame, key: str, at: pd.Timestamp) -> list[dict[str, Any]]:
+    """TreeSHAP evidence of the first :data:`MAX_EXPLAINED` answers (``relgraph explain``'s LightGBM path)."""
+    from relgraph.runs.explain import summary_lines
+    from relgraph.runs.explain.tabular import _json_value, explain_lightgbm
+
+    assert model.model_ is not None and model.task_ is not None
+    out = []
+    head = answer.head(MAX_EXPLAINED)
+    raw = model.predict(db, head[[key, "timestamp"]])
+    for i, record in enumerate(head.to_dict("records")):
+        found = explain_lightgbm(model.model_, db, record[key], at, raw[i])
+        exp = {"entity": {"table": model.task_.entity_table, "key": key, "id": _json_value(record[key])},
+               "at": at.isoformat(), "model": "ask (lightgbm)",
+               "prediction": {k: _json_value(v) for k, v in record.items() if k not in (key, "timestamp", "label")},
+               "tables": found["tables"], "units": found["units"],
+               "features": [{k: v for k, v in f.items() if k != "rows"} for f in found["features"][:5]],
+               "rows": found["rows"][:5]}
+        exp["summary"] = summary_lines(exp)
+        out.append(exp)
+    return out

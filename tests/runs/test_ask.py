@@ -1,0 +1,158 @@
+"""relgraph.ask on the tiny shop: answers, backtest, context, evidence, errors, and temporal integrity
+(the same answer on the database cut at ``at``; no context label from a window ending after ``at``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import relgraph
+from relgraph.database import Database
+from relgraph.errors import QueryError
+from relgraph.query import make_training_table, parse
+from relgraph.runs import ask as ask_module
+from relgraph.runs.ask import AskTimeoutError, ask, draw_context, known_horizon, stratified_sample
+
+BUYS = "PREDICT COUNT(orders.*, 0, 20, days) > 0 FOR EACH customers.customer_id"
+SPEND = "PREDICT SUM(orders.amount, 0, 20, days) FOR EACH customers.customer_id"
+AT = pd.Timestamp("2023-10-01")
+
+
+@pytest.fixture(scope="module")
+def answer(shop_db: Database) -> pd.DataFrame:
+    return ask(shop_db, BUYS, at=AT, explain=True)
+
+
+def test_answers_every_selected_entity_with_backtest_and_context(answer: pd.DataFrame) -> None:
+    assert len(answer) == 60 and answer["customer_id"].is_unique
+    assert (answer["timestamp"] == AT).all()
+    prob = answer["probability"].to_numpy()
+    assert ((prob >= 0) & (prob <= 1)).all() and (np.diff(prob) <= 0).all()  # highest first
+    test = answer.attrs["backtest"]
+    # The latest 4 periods of 60 customers hold the 200 rows a backtest scores at least.
+    assert test["metric"] == "auroc" and test["at"] == (AT - 4 * pd.Timedelta(days=20)).isoformat()
+    assert test["rows"] == 240 and test["periods"] == 4 and test["context"]["to"] == "2023-06-23T00:00:00"
+    assert 0.5 < test["value"] <= 1 and 0 <= test["trivial"] <= 1
+    assert test["text"].startswith("backtest at 2023-07-13: AUROC")
+    context = answer.attrs["context"]
+    assert context["to"] == "2023-09-11T00:00:00" and context["rows"] == 60 * context["periods"]
+    assert set(context["class_balance"]) == {"0", "1"}
+
+
+def test_evidence_by_table_feature_and_row(answer: pd.DataFrame) -> None:
+    evidence = answer.attrs["evidence"]
+    assert len(evidence) == ask_module.MAX_EXPLAINED
+    first = evidence[0]
+    assert first["entity"]["id"] == int(answer["customer_id"].iloc[0])
+    assert {t["table"] for t in first["tables"]} <= {"customers", "orders"} and first["features"]
+    assert all(r["time"] <= AT.isoformat() for r in first["rows"])  # evidence rows are known at AT
+    assert first["summary"][0].startswith(f"customers.customer_id={first['entity']['id']} at 2023-10-01")
+
+
+def test_ids_top_regression_and_multiclass(shop_db: Database) -> None:
+    by_id = ask(shop_db, BUYS, at=AT, ids=[5, "7"], with_backtest=False)
+    assert by_id["customer_id"].tolist() == [5, 7] and by_id.attrs["backtest"] is None
+    top = ask(shop_db, SPEND, at=AT, top=3)
+    assert len(top) == 3 and (np.diff(top["prediction"].to_numpy()) <= 0).all()
+    assert top.attrs["backtest"]["metric"] == "mae" and top.attrs["backtest"]["value"] >= 0
+    assert "label_mean" in top.attrs["context"]
+    kinds = ask(shop_db, "PREDICT FIRST(orders.channel, 0, 20, days) FOR EACH customers.customer_id", at=AT, top=2,
+                with_backtest=False)
+    assert set(kinds["prediction"]) <= {"web", "app"} and set(kinds.attrs["context"]["class_balance"]) == {"app", "web"}
+    assert ((kinds["probability"] >= 0.5) & (kinds["probability"] <= 1)).all()  # the likelier of two classes
+
+
+def test_the_same_question_about_other_entities_only_predicts(shop_db: Database, answer: pd.DataFrame,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fitted again")
+
+    monkeypatch.setattr(ask_module.AskModel, "fit", no_fit)
+    again = ask(shop_db, BUYS, at=AT, ids=[3, 4])
+    assert again.attrs["backtest"] == answer.attrs["backtest"] and again.attrs["context"] == answer.attrs["context"]
+    first = answer.set_index("customer_id").loc[[3, 4], "probability"].to_numpy()
+    assert np.allclose(again["probability"].to_numpy(), first)
+
+
+def test_public_api_and_python_defaults(shop_db: Database) -> None:
+    assert relgraph.ask is ask
+    latest = ask(shop_db, BUYS, top=1, with_backtest=False)  # default at: the latest row time
+    assert latest["timestamp"].iloc[0] == pd.Timestamp(shop_db.time_span()[1])
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"query": "PREDICT COUNT(orders.*, 0, 20, days > 0 FOR EACH customers.customer_id"}, "PQL syntax"),
+    ({"query": "PREDICT COUNT(nope.*, 0, 20, days) > 0 FOR EACH customers.customer_id"}, "nope"),
+    ({"query": "PREDICT LIST_DISTINCT(orders.customer_id, 0, 20, days) RANK TOP 2 FOR EACH customers.customer_id"},
+     "ask does not answer ranking queries yet"),
+    ({"ids": [999]}, "unknown id 999"),
+    ({"ids": [1], "top": 2}, "ids or top, not both"),
+    ({"at": "2022-01-01"}, "outside the database's time range"),
+    ({"at": "2023-01-10"}, "no label window"),
+    ({"at": "yesterday-ish"}, "is not a timestamp"),
+])
+def test_bad_input_says_what_in_its_first_line(shop_db: Database, kwargs: dict, message: str) -> None:
+    args = {"query": BUYS, "at": AT, **kwargs}
+    with pytest.raises(QueryError) as err:
+        ask(shop_db, args.pop("query"), **args)
+    assert message in str(err.value).splitlines()[0]  # a syntax error adds the query and a caret below
+
+
+def test_time_limit(shop_db: Database) -> None:
+    with pytest.raises(AskTimeoutError, match="longer than its 0 s limit"):
+        ask(shop_db, BUYS, at=AT, time_limit_s=0.0)
+
+
+def test_stratified_sample_keeps_every_period_and_class() -> None:
+    rng = np.random.default_rng(0)
+    stamps = pd.date_range("2023-01-01", periods=8, freq="7D")
+    context = pd.DataFrame({"id": np.tile(np.arange(500), 8), "timestamp": np.repeat(stamps, 500),
+                            "label": (rng.random(4000) < 0.02).astype(int)})
+    sample = stratified_sample(context, 400, "binary", seed=1)
+    assert abs(len(sample) - 400) <= 8 and set(sample["timestamp"]) == set(stamps)
+    per_period = sample.groupby("timestamp")["label"].sum()
+    assert (per_period >= np.minimum(context.groupby("timestamp")["label"].sum(), 400 // 8 // 4)).all()
+    assert sample["label"].mean() > context["label"].mean()  # the rare class is kept, not diluted
+    assert len(stratified_sample(context, 5000, "binary")) == 4000
+
+
+# ---------------------------------------------------------------- temporal integrity
+def test_same_answer_on_the_database_cut_at_at(shop_db: Database, answer: pd.DataFrame) -> None:
+    cut = ask(shop_db.cut(np.datetime64(AT)), BUYS, at=AT, explain=True)
+    pd.testing.assert_frame_equal(cut, answer)
+    for name in ("backtest", "context", "evidence"):
+        # Feature values may differ in the last bit (DuckDB's summation order over other rows).
+        assert _rounded(cut.attrs[name]) == _rounded(answer.attrs[name]), name
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return float(f"{value:.10g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _late_labels(db: Database, query: str, at: pd.Timestamp) -> int:
+    """Context rows whose label window ends after ``at``, or whose label differs once the rows
+    after ``at`` are deleted."""
+    parsed = parse(query)
+    context = draw_context(db, parsed, at)
+    late = int((pd.to_datetime(context["timestamp"]) + known_horizon(parsed) > at).sum())
+    again = make_training_table(db.cut(np.datetime64(at)), parsed, context["timestamp"].unique())
+    merged = context.merge(again, on=["customer_id", "timestamp"], how="left", suffixes=("", "_cut"))
+    return late + int((merged["label"] != merged["label_cut"]).sum())
+
+
+def test_no_context_label_is_known_only_after_at(shop_db: Database) -> None:
+    for query in (BUYS, SPEND):
+        assert _late_labels(shop_db, query, AT) == 0
+
+
+def test_the_context_check_has_teeth(shop_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A context ending one horizon later reads labels of windows that end after AT: the check sees it.
+    monkeypatch.setattr(ask_module, "context_end", lambda at, horizon: pd.Timestamp(at))
+    assert _late_labels(shop_db, BUYS, AT) > 0
