@@ -118,6 +118,16 @@ def test_bad_input_is_a_message(client: TestClient, path: str, fields: dict[str,
         assert 'class="error"' in response.text and "Traceback" not in response.text
 
 
+def test_answers_show_predictions_backtest_and_evidence(client: TestClient) -> None:
+    page = client.post("/answers/ask", data={"pql": CHURN}, headers=AUTH).text
+    assert 'id="predictions"' in page and "vs trivial" in page and "Traceback" not in page
+    first = re.search(r'<table id="predictions">.*?</tr>\s*<tr><td>([^<]+)</td>', page, re.S).group(1)
+    page = client.post("/answers/ask", data={"pql": CHURN, "id": first}, headers=AUTH).text
+    assert 'id="evidence"' in page and "by table" in page
+    unknown = client.post("/answers/ask", data={"pql": CHURN, "id": "999999"}, headers=AUTH).text
+    assert 'class="error"' in unknown
+
+
 def test_run_folders_are_new_and_listed(client: TestClient, tmp_path: Path) -> None:
     made = {new_run_dir(tmp_path, "gnn") for _ in range(5)}
     assert len(made) == 5 and all(p.is_dir() for p in made)
