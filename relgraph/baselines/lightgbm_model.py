@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from relgraph.query.task import TaskTables
 _MODEL_FILE = "lightgbm_{}.txt"
 _REFIT_FILE = "lightgbm_refit_{}.txt"
 _META_FILE = "lightgbm.json"
+
+logger = logging.getLogger(__name__)
 
 #: Shared starting point of every configuration.
 BASE_PARAMS: dict[str, Any] = {
@@ -178,6 +181,9 @@ class LightGBMPredictor:
             else:
                 current = None
         feature_seconds = time.perf_counter() - started
+        # Progress for train.log (and the workspace's Runs view): features, then each configuration.
+        logger.info("lightgbm: %d features for %d training and %d validation rows (%.1f s)", x_train.shape[1],
+                    len(x_train), len(x_val), feature_seconds)
         y_train, y_val, classes = _encode_labels(task)
         val_ok = ~pd.isna(y_val)
         x_val, y_val = x_val[val_ok], y_val[val_ok]
@@ -198,6 +204,8 @@ class LightGBMPredictor:
             )
             val_pred = _raw_predict(booster, x_va)
             score = _score(task.task_type, y_val, val_pred, classes)
+            logger.info("lightgbm: configuration %d of %d: validation %.4f (%d rounds)", variants.index(variant) + 1,
+                        len(variants), score, booster.best_iteration)
             trial = {"params": {k: v for k, v in params.items() if k not in ("verbose", "num_threads")},
                      "best_iteration": booster.best_iteration, "val_score": score}
             return score, booster, val_pred, trial

@@ -26,6 +26,7 @@ COMMANDS = {
     "evaluate": "relgraph.cli.evaluate",
     "explain": "relgraph.cli.explain",
     "serve": "relgraph.cli.serve",
+    "ui": "relgraph.cli.ui",
     "demo": "relgraph.cli.demo",
 }
 

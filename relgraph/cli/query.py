@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from relgraph.cli.engine_args import add_engine_arguments, connect_options
+from relgraph.query.task import label_summary
 
 SPLITS = ("train", "val", "test")
 
@@ -46,28 +45,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--schema", metavar="FILE", help="TOML/YAML schema file overriding what is inferred")
     add_engine_arguments(parser)
     parser.set_defaults(func=run)
-
-
-def label_summary(labels: pd.Series, task_type: str) -> str:
-    """One line describing a split's labels."""
-    if labels.empty:
-        return "-"
-    if task_type == "binary":
-        positives = int(labels.sum())
-        return f"positive rate {positives / len(labels):.3f} (1: {positives}, 0: {len(labels) - positives})"
-    if task_type == "regression":
-        return (
-            f"mean {labels.mean():.4g}, std {labels.std(ddof=0):.4g}, min {labels.min():.4g}, "
-            f"median {labels.median():.4g}, max {labels.max():.4g}"
-        )
-    if task_type == "ranking":
-        lengths = labels.map(len)
-        distinct = len({item for ids in labels for item in ids})
-        return f"mean list length {lengths.mean():.2f} (max {lengths.max()}), {distinct} distinct ids"
-    counts = labels.astype(str).value_counts()
-    top = ", ".join(f"{value}: {count}" for value, count in counts.head(5).items())
-    more = f", ... ({len(counts)} classes)" if len(counts) > 5 else f" ({len(counts)} classes)"
-    return top + more
 
 
 def run(args: argparse.Namespace) -> int:

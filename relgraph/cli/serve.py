@@ -1,4 +1,4 @@
-"""``relgraph serve SOURCE [--model DIR] [--host 127.0.0.1] [--port 8000] [--token-file FILE]``.
+"""``relgraph serve SOURCE [--model DIR] [--host 127.0.0.1] [--port 8000] [--token-file FILE] [--ui]``.
 
 Answers ``POST /ask`` (any predictive query, :mod:`relgraph.runs.ask`) on SOURCE; with ``--model``,
 also /predict, /explain, /model and /report of that run. Loads the run once, opens SOURCE read-only (re-opened when it changes: rows added since training
@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from relgraph.cli.ui import add_server_arguments
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -24,14 +26,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("source", help="the database to read (same schema as at training)")
     parser.add_argument("--model", type=Path, help="run folder written by `relgraph train` (default: none, /ask only)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--token-file", type=Path, help="file holding the bearer token (default ~/.config/relgraph/serve_token)")
+    add_server_arguments(parser)
     parser.add_argument("--schema", metavar="FILE", help="schema file (default: the run's, if it used one)")
     parser.add_argument("--refresh", type=float, default=30.0, metavar="S",
                         help="database servers: re-read every S seconds (files: on every change)")
     parser.add_argument("--ask-timeout", type=float, default=60.0, metavar="S",
                         help="seconds an /ask answer may take before a 504 (default 60)")
+    parser.add_argument("--ui", action="store_true",
+                        help="also serve the web workspace (relgraph ui) under /ui, with the same token")
+    parser.add_argument("--runs", type=Path, metavar="DIR",
+                        help="with --ui: folder of run folders (default: the folder holding --model, else ./runs)")
     parser.set_defaults(func=run)
 
 
@@ -46,6 +50,14 @@ def run(args: argparse.Namespace) -> int:
                      refresh_s=args.refresh, ask_time_limit_s=args.ask_timeout)
     loaded = app.app.state.service.run  # type: ignore[attr-defined]
     warm_up(app)
+    workspace = None
+    if args.ui:
+        from relgraph.serve.workspace import create_workspace
+        from relgraph.serve.workspace.auth import mount_workspace
+
+        runs = args.runs or (Path(args.model).resolve().parent if args.model else Path("runs"))
+        workspace = create_workspace(args.source, runs, token, schema=args.schema)
+        app = mount_workspace(app, workspace)
     if generated:
         print(f"relgraph: generated a bearer token (stored in {args.token_file or '~/.config/relgraph/serve_token'}):\n"
               f"  {token}", file=sys.stderr)
@@ -55,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"relgraph: listening on {args.host}, beyond this machine: put TLS in front", file=sys.stderr)
     what = f"{loaded.run_dir} ({loaded.kind}, {loaded.task_type}) and /ask" if loaded is not None else f"/ask on {args.source}"
     print(f"relgraph: serving {what} on http://{args.host}:{args.port} (docs: /docs)", file=sys.stderr, flush=True)
+    if workspace is not None:
+        from relgraph.cli.ui import announce
+
+        announce(args.host, args.port, workspace, "/ui")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", workers=1)
     return 0
 

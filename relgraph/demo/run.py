@@ -51,4 +51,5 @@ def run_demo(out_dir: str | Path = "demo_out", seed: int = 0, scale: float = 1.0
     for step in STEPS:
         step(ctx)
     print(f"\nNext: relgraph query {ctx.source} \"<PQL>\" --explain, or relgraph train {ctx.source} --query \"<PQL>\" --out DIR")
+    print(f"Explore it in the browser (schema graph, query editor, answers, runs):\n  relgraph ui {ctx.source} --runs {ctx.out_dir}")
     return 0

@@ -48,7 +48,8 @@ def _png(fig: plt.Figure) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
-def _label_over_time(task_type: str, splits: dict[str, pd.DataFrame]) -> str:
+def label_over_time(task_type: str, splits: dict[str, pd.DataFrame]) -> str:
+    """The label rate (binary), mean (regression) or row count per prediction time, per split, as an <img>."""
     fig, ax = plt.subplots(figsize=(7, 3))
     for name, frame in splits.items():
         if not len(frame):
@@ -196,7 +197,7 @@ img{{max-width:100%}}</style></head><body>
 <h1>relgraph training report</h1>
 <h2>Task</h2><table>{rows}</table>
 <h2>Models (primary metric: {html.escape(primary)})</h2>{_metric_table(runs, chosen)}
-<h2>Label distribution over time</h2>{_label_over_time(str(summary.get("task type", "")), splits)}
+<h2>Label distribution over time</h2>{label_over_time(str(summary.get("task type", "")), splits)}
 <h2>Learning curves</h2>{_learning_curves(runs, primary)}
 <h2>Test outcomes</h2>{_outcome_plots(str(summary.get("task type", "")), splits["test"]["label"], runs, classes or [])}
 <h2>Feature importance</h2>{_importance(runs) or "<p>No model in this run reports feature importance.</p>"}

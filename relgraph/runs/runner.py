@@ -154,6 +154,7 @@ def train_run(
     fitted: dict[str, Any] = {}
     thresholds: dict[str, float] = {}
     for kind in kinds:
+        logger.info("%s: training", kind)
         started = time.perf_counter()
         predictor = registry.new_model(kind, task.task_type, seed, quiet, gnn_config, out_dir / kind, label_context).fit(db, task)
         seconds = time.perf_counter() - started

@@ -134,6 +134,7 @@ def test_cli_demo_prints_inspect_report_and_graph(tmp_path: Path, capsys: pytest
         assert table in out
     assert "customers -[rev_customer_id]-> orders" in out
     assert "Why is customer" in out and "by table (log-odds)" in out  # ends with one explained prediction
+    assert f"relgraph ui sqlite:///{tmp_path / 'out' / 'demo.db'} --runs {tmp_path / 'out'}" in out  # ends with the workspace command
 
 
 def test_demo_times_and_graph(tmp_path: Path) -> None:
