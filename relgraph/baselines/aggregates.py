@@ -81,13 +81,13 @@ import pandas as pd
 from relgraph.baselines.feature_batch import (
     _FRAME_CACHE,
     _RUNNING_CACHE,
-    _BatchTransform,
     _digest,
     _remember,
     _small,
     clear_feature_cache,
 )
 from relgraph.baselines.feature_plan import _Stream
+from relgraph.baselines.feature_small import _SmallBatchTransform
 from relgraph.baselines.feature_sql import _days, _q, _rows, _top_values
 from relgraph.database import Database
 from relgraph.engines import Engine, engine_for
@@ -106,7 +106,7 @@ PRUNE_SAMPLE_ROWS = 6000
 _FEATURE_FILE = "features.json"
 
 
-class TemporalFeatureBuilder(_BatchTransform):
+class TemporalFeatureBuilder(_SmallBatchTransform):
     """Per ``(entity, timestamp)`` features from everything known at that timestamp.
 
     Args:

@@ -10,7 +10,7 @@ import hashlib
 import re
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,8 @@ LARGE_RESULT_ROWS = 100_000
 RUNNING_CACHE_MAX_BYTES = 2 * 2**30
 #: Feature frames per database: builder configuration + frame content -> features (and fitted state).
 _FRAME_CACHE: weakref.WeakKeyDictionary[Database, dict[str, Any]] = weakref.WeakKeyDictionary()
+#: Prepared small-batch plans per database: builder state -> plan (:mod:`~relgraph.baselines.feature_small`).
+_SMALL_PLANS: weakref.WeakKeyDictionary[Database, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 
@@ -51,6 +53,13 @@ class _BatchTransform(_FeaturePlanning):
 
     features_: list[str] | None
     include: str | None
+
+    def _wanted(self) -> Callable[[str], bool]:
+        """Whether a transform computes the feature of a name: a kept one after fit, else one
+        ``include`` matches (all without it)."""
+        if self.features_ is not None:
+            return set(self.features_).__contains__
+        return re.compile(self.include).search if self.include else lambda name: True  # type: ignore[return-value]
 
     def _transform(self, db: Database, frame: pd.DataFrame, key: str) -> pd.DataFrame:
         pairs = frame[[key, "timestamp"]].drop_duplicates().reset_index(drop=True)
@@ -67,8 +76,7 @@ class _BatchTransform(_FeaturePlanning):
         """Features of distinct ``[key, timestamp]`` rows, in their order (float and category columns)."""
         con = engine_for(db)
         lookups, streams = self._plan(db)
-        keep = set(self.features_) if self.features_ is not None else None
-        wanted = re.compile(self.include).search if self.include else None
+        wanted = self._wanted()
         fr_name = f"__rg_frame_{uuid.uuid4().hex}"
         fr = pd.DataFrame({"__fid": np.arange(len(pairs), dtype=np.int64), "__key": pairs[key].to_numpy(),
                            "__t": pd.to_datetime(pairs["timestamp"]).astype("datetime64[ns]").to_numpy()})
@@ -83,11 +91,7 @@ class _BatchTransform(_FeaturePlanning):
         parts = [ext.to_pandas()]
         del ext
         for s in streams:
-            feats = self._stream_features(s)
-            if keep is not None:
-                feats = [f for f in feats if f.name in keep]
-            elif wanted is not None:
-                feats = [f for f in feats if wanted(f.name)]
+            feats = [f for f in self._stream_features(s) if wanted(f.name)]
             if not feats:
                 continue
             if len(pairs) <= FEATURE_CHUNK_ROWS:
@@ -105,7 +109,7 @@ class _BatchTransform(_FeaturePlanning):
         base = parts[0]
         columns: dict[str, Any] = {}
         for name in base_features:
-            if (name in keep) if keep is not None else (wanted is None or wanted(name)):
+            if wanted(name):
                 columns[name] = base[name]
         for p in parts[1:]:
             for c in p.columns:
@@ -211,16 +215,7 @@ class _BatchTransform(_FeaturePlanning):
         of the other window features cover). Returns ``[n_frame, len(extremes)]`` columns named
         by :func:`_extreme_column`, missing where the window holds no value.
         """
-        longest = max(w for _, _, w in extremes)
-        aggs = ", ".join(
-            f"{agg}(S.{_q(s.numeric[i])}) FILTER (WHERE S.__t > X.__t - INTERVAL {int(w)} DAY) AS {_extreme_column(agg, i, w)}"
-            for agg, i, w in extremes
-        )
-        return _execute(con,
-            f"SELECT {aggs} FROM (SELECT __fid, __t, {s.anchor} AS __a FROM {ext_name}) X "
-            f"LEFT JOIN ({s.sql}) S ON S.__anchor = X.__a AND S.__t <= X.__t AND S.__t > X.__t - INTERVAL {int(longest)} DAY "
-            f"GROUP BY X.__fid ORDER BY X.__fid", large=large,
-        )
+        return _execute(con, _extremes_sql(s, extremes, ext_name) + " ORDER BY X.__fid", large=large)
 
     def _categorise(self, table: pd.DataFrame, lookups: list[_Lookup], streams: list[_Stream]) -> pd.DataFrame:
         """Category columns as pandas categoricals over the fitted values (others: missing)."""
@@ -241,6 +236,22 @@ class _BatchTransform(_FeaturePlanning):
         return table
 
 
+def _extremes_sql(s: _Stream, extremes: list[tuple[str, int, int]], ext_name: str, rows_sql: str | None = None,
+                  with_fid: bool = False) -> str:
+    """The statement of :meth:`_BatchTransform._window_extremes` (unordered) over the stream rows
+    of ``rows_sql`` (default: the whole stream); ``with_fid``: the frame row's ``__fid`` as ``__efid``."""
+    longest = max(w for _, _, w in extremes)
+    aggs = ", ".join(
+        f"{agg}(S.{_q(s.numeric[i])}) FILTER (WHERE S.__t > X.__t - INTERVAL {int(w)} DAY) AS {_extreme_column(agg, i, w)}"
+        for agg, i, w in extremes
+    )
+    return (
+        f"SELECT {'X.__fid AS __efid, ' if with_fid else ''}{aggs} FROM (SELECT __fid, __t, {s.anchor} AS __a FROM {ext_name}) X "
+        f"LEFT JOIN ({rows_sql or s.sql}) S ON S.__anchor = X.__a AND S.__t <= X.__t "
+        f"AND S.__t > X.__t - INTERVAL {int(longest)} DAY GROUP BY X.__fid"
+    )
+
+
 def _as_category(values: pd.Series, categories: list[Any]) -> pd.Series:
     """Text values as a categorical over the fitted values; any other value is missing."""
     names = [str(c) for c in categories]
@@ -252,6 +263,7 @@ def clear_feature_cache() -> None:
     """Forget every cached running table and feature frame (e.g. to time features from cold)."""
     _RUNNING_CACHE.clear()
     _FRAME_CACHE.clear()
+    _SMALL_PLANS.clear()
 
 
 def _stack(chunks: Iterator[pd.DataFrame], rows: int) -> pd.DataFrame:
