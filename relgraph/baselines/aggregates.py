@@ -298,7 +298,8 @@ class TemporalFeatureBuilder(_SmallBatchTransform):
             out.index = frame.index
             return out
         out = self._transform(db, frame, key)
-        out = out[self.features_] if self.features_ is not None else out
+        if self.features_ is not None and list(out.columns) != self.features_:
+            out = out[self.features_]
         if _small(out):
             _remember(memo, memo_key, out.copy())
         return out

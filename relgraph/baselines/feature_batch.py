@@ -64,11 +64,9 @@ class _BatchTransform(_FeaturePlanning):
     def _transform(self, db: Database, frame: pd.DataFrame, key: str) -> pd.DataFrame:
         pairs = frame[[key, "timestamp"]].drop_duplicates().reset_index(drop=True)
         table = self._transform_pairs(db, pairs, key)
-        # Back to frame order (duplicated pairs share a row).
-        pos = pairs.reset_index().merge(frame[[key, "timestamp"]].reset_index(names="__row"), on=[key, "timestamp"])
-        pos = pos.sort_values("__row")["index"].to_numpy()
-        if len(pos) != len(table) or not np.array_equal(pos, np.arange(len(table))):
-            table = table.iloc[pos]
+        if len(pairs) != len(frame):  # back to frame order (duplicated pairs share a row)
+            pos = pairs.reset_index().merge(frame[[key, "timestamp"]].reset_index(names="__row"), on=[key, "timestamp"])
+            table = table.iloc[pos.sort_values("__row")["index"].to_numpy()]
         table.index = frame.index
         return table
 

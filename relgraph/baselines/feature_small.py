@@ -36,8 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from relgraph.baselines.feature_batch import _SMALL_PLANS, _as_category, _BatchTransform, _extremes_sql
+from relgraph.baselines.feature_eval import Compiled, Uncompilable, as_column, compile_feature
 from relgraph.baselines.feature_plan import _Feature, _running_names, _Stream
-from relgraph.baselines.feature_sql import _execute, _q
+from relgraph.baselines.feature_sql import _execute, _extreme_column, _q
 from relgraph.database import Database
 from relgraph.engines import Engine, engine_for
 from relgraph.json_values import json_strict
@@ -127,6 +128,9 @@ class _StreamPlan:
     rows: pa.Table | None  # stream rows the window extremes read, sorted by (anchor, time)
     rows_index: _AnchorIndex | None
     select: str  # its feature statement, over the aligned table's structs and its rows
+    compiled: list[tuple[str, Compiled]] | None = None  # its features as NumPy functions (feature_eval)
+    running_columns: dict[str, np.ndarray] | None = None  # running columns as those functions read them
+    row_columns: dict[int, np.ndarray] | None = None  # numeric index -> stream rows' values (extremes)
 
 
 @dataclass
@@ -159,6 +163,8 @@ class _SmallBatchTransform(_BatchTransform):
         if con.name != "duckdb":
             return None
         plan = self._small_plan(db, con)
+        if plan.streams and all(sp.compiled is not None for sp in plan.streams):
+            return self._transform_compiled(db, con, plan, pairs, key)
         n = len(pairs)
         # The frame as the batch path registers it (the same key and time types).
         frame = pd.DataFrame({"__fid": np.arange(n, dtype=np.int64), "__key": pairs[key].to_numpy(),
@@ -201,7 +207,67 @@ class _SmallBatchTransform(_BatchTransform):
         finally:
             for name in registered:
                 con.unregister(name)
-        return _assemble(plan, ext, features)
+        sources: dict[str, Any] = {n: ext.column(n) for n in plan.base_features}
+        if features is not None:
+            sources.update({n: features.column(n) for n in features.column_names if n != "__fid"})
+        return _assemble(plan, sources)
+
+    def _transform_compiled(self, db: Database, con: Engine, plan: _SmallPlan, pairs: pd.DataFrame,
+                            key: str) -> pd.DataFrame | None:
+        """:meth:`_transform_few` with the feature expressions compiled (:mod:`feature_eval`):
+        one statement (the lookup), the rest NumPy over the gathered running rows."""
+        ext = self._lookup_few(con, plan, pairs, key)
+        times = _nanoseconds(ext.column("__t"))
+        sources: dict[str, Any] = {n: ext.column(n) for n in plan.base_features}
+        frame_cols = {"__t": as_column(ext.column("__t")), "__fid": np.arange(len(pairs), dtype=np.float64)}
+        for sp in plan.streams:
+            bounds = sp.running_index.blocks(ext.column(sp.stream.anchor))
+            if bounds is None:
+                return None
+            assert sp.running_columns is not None and sp.compiled is not None
+            cols: dict[str, dict[str, np.ndarray]] = {"X": frame_cols}
+            for w in [0] + sp.shifts:
+                at = sp.running_index.last_at_or_before(*bounds, times - w * _DAY_NS)
+                pos = at.fill_null(-1).to_numpy()
+                names = sp.needed if w == 0 else sp.window_columns[w]
+                cols["R" if w == 0 else f"W{w}"] = {n: _gather(sp.running_columns[n], pos) for n in names}
+            if sp.extremes:
+                cols["E"] = self._extremes_few(sp, ext, times)
+            n = len(pairs)
+            for name, fn in sp.compiled:
+                value = fn(cols)
+                sources[name] = value if isinstance(value, np.ndarray) else np.full(n, value, dtype=np.float64)
+        return _assemble(plan, sources)
+
+    def _lookup_few(self, con: Engine, plan: _SmallPlan, pairs: pd.DataFrame, key: str) -> pa.Table:
+        """The lookup statement over the frame (registered as the batch path registers it)."""
+        frame = pd.DataFrame({"__fid": np.arange(len(pairs), dtype=np.int64), "__key": pairs[key].to_numpy(),
+                              "__t": pd.to_datetime(pairs["timestamp"]).astype("datetime64[ns]").to_numpy()})
+        name = f"__rg_small_f_{uuid.uuid4().hex}"
+        con.register(name, frame)
+        try:
+            return _execute(con, plan.lookup_sql.replace(_FRAME_TOKEN, name) + " ORDER BY f.__fid")
+        finally:
+            con.unregister(name)
+
+    def _extremes_few(self, sp: _StreamPlan, ext: pa.Table, times: np.ndarray) -> dict[str, np.ndarray]:
+        """Window MIN / MAX per frame row over its anchor's stream rows in ``(t - days, t]`` (as
+        :func:`~relgraph.baselines.feature_batch._extremes_sql`; missing where none has a value)."""
+        assert sp.rows_index is not None and sp.row_columns is not None
+        bounds = sp.rows_index.blocks(ext.column(sp.stream.anchor))
+        assert bounds is not None  # the running index compared the same anchors
+        lo, hi = bounds
+        out = {_extreme_column(agg, j, w): np.full(len(times), np.nan) for agg, j, w in sp.extremes}
+        for r in np.flatnonzero(hi > lo):
+            block = sp.rows_index.times[lo[r]:hi[r]]
+            end = lo[r] + np.searchsorted(block, times[r], side="right")
+            for agg, j, w in sp.extremes:
+                start = lo[r] + np.searchsorted(block, times[r] - w * _DAY_NS, side="right")
+                values = sp.row_columns[j][start:end]
+                values = values[~np.isnan(values)]
+                if len(values):
+                    out[_extreme_column(agg, j, w)][r] = values.min() if agg == "min" else values.max()
+        return out
 
     def _locate_few(self, sp: _StreamPlan, ext: pa.Table, times: np.ndarray
                     ) -> tuple[dict[int, pa.Array], pa.Table | None] | None:
@@ -267,6 +333,15 @@ class _SmallBatchTransform(_BatchTransform):
                 f"SELECT A.X.__fid AS __fid, {select} FROM {source}",
             ))
             columns += [f.name for f in feats]
+        try:  # every expression compiled, or none: then the feature statement runs on DuckDB
+            for sp in plans:
+                sp.compiled = [(f.name, compile_feature(f.sql)) for f in sp.feats]
+                sp.running_columns = {n: as_column(sp.running.column(n)) for n in sp.needed}
+                if sp.rows is not None:
+                    sp.row_columns = {j: as_column(sp.rows.column(sp.stream.numeric[j])) for _, j, _ in sp.extremes}
+        except Uncompilable:
+            for sp in plans:
+                sp.compiled = sp.running_columns = sp.row_columns = None
         categories: dict[str, pd.CategoricalDtype] = {}
         for lk in lookups:
             for c in lk.categorical:
@@ -296,22 +371,41 @@ def _struct_of(table: pa.Table) -> pa.StructArray:
     return pa.StructArray.from_arrays(arrays, names=table.column_names)
 
 
-def _assemble(plan: _SmallPlan, ext: pa.Table, features: pa.Table | None) -> pd.DataFrame:
-    """The output frame, column by column from the Arrow results (as ``_categorise`` types them)."""
-    sources = {n: ext.column(n) for n in plan.base_features}
-    if features is not None:
-        sources.update({n: features.column(n) for n in features.column_names if n != "__fid"})
+def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``values`` at ``positions``, missing (NaN / None) where a position is -1 (no running row)."""
+    out = values[positions] if len(values) else np.full(len(positions), np.nan if values.dtype.kind == "f" else None,
+                                                           dtype=values.dtype)
+    if (positions < 0).any():
+        out = out.copy()
+        out[positions < 0] = np.nan if out.dtype.kind == "f" else None
+    return out
+
+
+def _assemble(plan: _SmallPlan, sources: dict[str, Any]) -> pd.DataFrame:
+    """The output frame, column by column from Arrow results or NumPy arrays (float64 with NaN,
+    text as objects), typed as ``_categorise`` types the batch path's."""
     columns: dict[str, Any] = {}
     for name in plan.columns:
         col = sources[name]
         dtype = plan.categories.get(name)
-        if dtype is not None:
+        if dtype is None and isinstance(col, np.ndarray) and col.dtype == np.float64:
+            columns[name] = col
+        elif dtype is not None:
             lookup = plan.codes[name]
-            codes = np.array([-1 if v is None else lookup.get(str(v), -1) for v in col.to_pylist()], dtype=np.int8
-                             if len(lookup) < 127 else np.int32)
+            values = col if isinstance(col, np.ndarray) else col.to_pylist()
+            codes = np.array([-1 if v is None or v != v else lookup.get(str(v), -1) for v in values],
+                             dtype=np.int8 if len(lookup) < 127 else np.int32)
             columns[name] = pd.Categorical.from_codes(codes, dtype=dtype)
+        elif isinstance(col, np.ndarray):
+            columns[name] = col.astype(np.float64) if col.dtype.kind == "f" else pd.to_numeric(
+                pd.Series(col), errors="coerce").astype("float64").to_numpy()
         elif pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_null(col.type):
             columns[name] = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
         else:  # as _categorise: anything else numeric where it parses
             columns[name] = pd.to_numeric(col.to_pandas(), errors="coerce").astype("float64").to_numpy()
-    return pd.DataFrame(columns, copy=False)
+    floats = [n for n in plan.columns if n not in plan.categories]
+    # One float block (a frame of hundreds of one-column blocks costs more than the features).
+    out = pd.DataFrame(np.column_stack([columns[n] for n in floats]) if floats else None, columns=floats)
+    for name in plan.categories:
+        out[name] = columns[name]
+    return out if list(out.columns) == plan.columns else out[plan.columns]
