@@ -65,7 +65,10 @@ Feature names say what they are: ``results.positionOrder.mean.last10``,
 The builder is split by role: :mod:`~relgraph.baselines.feature_plan` (lookups, streams,
 features and running columns from the schema), :mod:`~relgraph.baselines.feature_sql` (SQL
 text and running a statement on an engine), :mod:`~relgraph.baselines.feature_batch` (the
-batch transform and the caches); this module holds the estimator (fit, transform, persistence).
+batch transform and the caches), :mod:`~relgraph.baselines.feature_small` (a handful of rows:
+only their entities' rows, taken automatically for small frames) with
+:mod:`~relgraph.baselines.feature_eval` (feature SQL compiled to NumPy); this module holds the
+estimator (fit, transform, persistence).
 """
 
 from __future__ import annotations

@@ -43,9 +43,10 @@ from relgraph.database import Database
 from relgraph.engines import Engine, engine_for
 from relgraph.json_values import json_strict
 
-#: Frames with at most this many distinct (key, time) rows take the small-batch path
-#: (measured on the demo: ``benchmarks/feature_small.py``).
-SMALL_BATCH_ROWS = 200
+#: Frames with at most this many distinct (key, time) rows take the small-batch path (measured
+#: with ``benchmarks/feature_small.py`` on the demo at scale 0.05, warm: the batch path took 11x
+#: longer for 1 row, 4-7x for 100-200, 1.9x for 1,000 and 1.3x for 2,000; serve asks up to 1,000).
+SMALL_BATCH_ROWS = 1000
 #: Prepared plans kept per database (one per fitted builder in use).
 _SMALL_PLANS_PER_DB = 8
 # Names of the tables a call registers, in the prepared statements (replaced per call).
