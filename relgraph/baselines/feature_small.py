@@ -47,6 +47,8 @@ from relgraph.json_values import json_strict
 #: with ``benchmarks/feature_small.py`` on the demo at scale 0.05, warm: the batch path took 11x
 #: longer for 1 row, 4-7x for 100-200, 1.9x for 1,000 and 1.3x for 2,000; serve asks up to 1,000).
 SMALL_BATCH_ROWS = 1000
+#: Running tables up to this size get NumPy copies of their columns in the plan (faster gathers).
+NUMPY_COPY_MAX_BYTES = 64 * 2**20
 #: Prepared plans kept per database (one per fitted builder in use).
 _SMALL_PLANS_PER_DB = 8
 # Names of the tables a call registers, in the prepared statements (replaced per call).
@@ -231,7 +233,7 @@ class _SmallBatchTransform(_BatchTransform):
                 at = sp.running_index.last_at_or_before(*bounds, times - w * _DAY_NS)
                 pos = at.fill_null(-1).to_numpy()
                 names = sp.needed if w == 0 else sp.window_columns[w]
-                cols["R" if w == 0 else f"W{w}"] = {n: _gather(sp.running_columns[n], pos) for n in names}
+                cols["R" if w == 0 else f"W{w}"] = {n: _running_values(sp, n, pos) for n in names}
             if sp.extremes:
                 cols["E"] = self._extremes_few(sp, ext, times)
             n = len(pairs)
@@ -337,7 +339,9 @@ class _SmallBatchTransform(_BatchTransform):
         try:  # every expression compiled, or none: then the feature statement runs on DuckDB
             for sp in plans:
                 sp.compiled = [(f.name, compile_feature(f.sql)) for f in sp.feats]
-                sp.running_columns = {n: as_column(sp.running.column(n)) for n in sp.needed}
+                # NumPy copies of the running columns for small tables; large ones are gathered per call.
+                small = sp.running.nbytes <= NUMPY_COPY_MAX_BYTES
+                sp.running_columns = {n: as_column(sp.running.column(n)) for n in sp.needed} if small else {}
                 if sp.rows is not None:
                     sp.row_columns = {j: as_column(sp.rows.column(sp.stream.numeric[j])) for _, j, _ in sp.extremes}
         except Uncompilable:
@@ -370,6 +374,14 @@ def _struct_of(table: pa.Table) -> pa.StructArray:
     table = table.combine_chunks()
     arrays = [c.chunk(0) if c.num_chunks else pa.array([], type=c.type) for c in table.columns]
     return pa.StructArray.from_arrays(arrays, names=table.column_names)
+
+
+def _running_values(sp: _StreamPlan, name: str, positions: np.ndarray) -> np.ndarray:
+    """Running column ``name`` at ``positions`` (-1: none), as the compiled features read it."""
+    assert sp.running_columns is not None
+    if name in sp.running_columns:
+        return _gather(sp.running_columns[name], positions)
+    return as_column(sp.running.column(name).take(pa.array(positions, mask=positions < 0)))
 
 
 def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:

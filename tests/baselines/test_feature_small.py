@@ -79,6 +79,11 @@ def test_small_path_equals_batch_path_on_the_shop(shop, monkeypatch) -> None:
             small_sql, _ = _both_paths(builder, shop, frame, monkeypatch)
             assert not any(sp.compiled for sp in builder._small_plan(shop, engine_for(shop)).streams)
         assert_same(small_sql, batch)
+        # Running tables too large to copy to NumPy: their rows are gathered per call, same values.
+        with monkeypatch.context() as m:
+            m.setattr(feature_small, "NUMPY_COPY_MAX_BYTES", 0)
+            small_gathered, _ = _both_paths(builder, shop, frame, monkeypatch)
+        assert_same(small_gathered, batch)
         clear_feature_cache()
 
 
