@@ -38,8 +38,11 @@ def as_column(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     null (timestamps as epoch seconds), or an object array of text with None."""
     t = values.type
     if pa.types.is_timestamp(t):
-        micros = pc.cast(pc.cast(values, pa.timestamp("us")), pa.int64())  # DuckDB's epoch: microseconds
-        return pc.divide(pc.cast(micros, pa.float64()), 1e6).to_numpy(zero_copy_only=False).astype(np.float64)
+        ns = pc.cast(pc.cast(values, pa.timestamp("ns")), pa.int64()).to_numpy(zero_copy_only=False)
+        missing = np.isnan(ns) if ns.dtype.kind == "f" else np.zeros(len(ns), dtype=bool)
+        ns = np.where(missing, 0, ns).astype(np.int64)
+        micros = ns // 1000  # DuckDB's epoch: nanoseconds floored to microseconds
+        return np.where(missing, np.nan, micros / 1e6)
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t):
         return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
     if pa.types.is_string(t) or pa.types.is_large_string(t):

@@ -101,7 +101,9 @@ def test_small_path_equals_batch_path_on_random_shops(seed, entity, rows, monkey
     key = {"customers": "customer_id", "orders": "order_id"}[entity]
     ids = db.table(entity).column(key).to_numpy()
     frame = pd.DataFrame({key: [ids[i % len(ids)] for i, _ in rows],
-                          "timestamp": [DAY + pd.Timedelta(hours=12 * h) for _, h in rows]})
+                          # some times off whole microseconds: epoch() floors nanoseconds
+                          "timestamp": [DAY + pd.Timedelta(hours=12 * h) + pd.Timedelta(nanoseconds=(h * 7919) % 3 * 1500)
+                                        for _, h in rows]})
     builder = TemporalFeatureBuilder(depth=2, windows=[7, 30], last_n=(1, 3), max_features=None).fit(db, entity, frame)
     small, batch = _both_paths(builder, db, frame, monkeypatch)
     assert_same(small, batch)
