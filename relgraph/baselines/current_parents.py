@@ -26,14 +26,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from relgraph.baselines.aggregates import (
-    TemporalFeatureBuilder,
-    _execute,
-    _locate_sql,
-    _q,
-    registered_positions,
-)
+from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.baselines.extra_columns import SavedAsJson
+from relgraph.baselines.feature_sql import _execute, _locate_sql, _q, registered_positions
 from relgraph.database import TIME_COLUMN, Database
 from relgraph.engines import engine_for
 from relgraph.errors import ModelError
@@ -173,7 +168,7 @@ def current_parent(db: Database, link: ParentLink, keys: pd.Series, times: pd.Se
     """Per ``(key, time)``, the ``parent_column`` value of the entity's latest ``events`` row at
     or before ``time`` (ties: the largest value); None where the entity has none yet.
 
-    The as-of lookup of :func:`~relgraph.baselines.aggregates._locate_sql`, on the database's
+    The as-of lookup of :func:`~relgraph.baselines.feature_sql._locate_sql`, on the database's
     engine: the event rows ordered by (entity, time, parent) and a running maximum of their
     position per entity over the union with the frame rows.
     """

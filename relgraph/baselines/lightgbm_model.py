@@ -318,7 +318,9 @@ class LightGBMPredictor:
             x = x[self.meta_["columns"]]
         out = None
         for rows, boosters, iterations in self.boosters_for(frame["timestamp"]):  # at least one group
-            part = np.mean([_raw_predict(b, x[rows], it) for b, it in zip(boosters, iterations)], axis=0)
+            matrices = _matrices(x[rows], boosters)
+            part = np.mean([_raw_predict(b, m, it, self.num_threads) for b, it, m in zip(boosters, iterations, matrices)],
+                           axis=0)
             if out is None:
                 out = np.zeros((len(x), *part.shape[1:]))
             out[rows] = part
@@ -402,8 +404,32 @@ def _objective(task_type: str, classes: list[Any] | None) -> dict[str, Any]:
     return {"objective": "multiclass", "num_class": len(classes)}
 
 
-def _raw_predict(booster: Any, x: pd.DataFrame, iteration: int | None = None) -> np.ndarray:
-    out = booster.predict(x, num_iteration=iteration or booster.best_iteration or None)
+def _matrices(x: pd.DataFrame, boosters: list[Any]) -> list[Any]:
+    """``x`` as each booster reads it, converted once per category layout rather than once per
+    booster (LightGBM's pandas conversion cost more than its trees on a served row); ``x`` itself
+    where that conversion is not available."""
+    try:
+        from lightgbm.basic import _data_from_pandas
+    except ImportError:
+        return [x] * len(boosters)
+    converted: dict[str, Any] = {}
+    out = []
+    for b in boosters:
+        layout = repr(getattr(b, "pandas_categorical", None))
+        if layout not in converted:
+            try:
+                converted[layout] = _data_from_pandas(x, "auto", "auto", b.pandas_categorical)[0]
+            except (TypeError, ValueError, AttributeError):
+                converted[layout] = x
+        out.append(converted[layout])
+    return out
+
+
+def _raw_predict(booster: Any, x: pd.DataFrame | np.ndarray, iteration: int | None = None,
+                 num_threads: int | None = None) -> np.ndarray:
+    # A loaded booster forgets its training threads: without them OpenMP spins on every core.
+    threads = {"num_threads": num_threads} if num_threads else {}
+    out = booster.predict(x, num_iteration=iteration or booster.best_iteration or None, **threads)
     return np.asarray(out, dtype=float)
 
 

@@ -133,15 +133,16 @@ def test_duplicated_rows_and_frame_order_are_kept(shop) -> None:
 
 def test_large_frames_are_featurised_in_chunks_with_the_same_values(shop, monkeypatch) -> None:
     """Frames past FEATURE_CHUNK_ROWS distinct rows go through in chunks: same values, same order."""
-    from relgraph.baselines import aggregates
+    from relgraph.baselines import aggregates, feature_batch, feature_small
 
     frame = _frame([(c, d) for d in (0, 10, 60, 70, 90) for c in (1, 2)] + [(2, 60), (1, 10)])
     frame.index = pd.Index(range(100, 100 + len(frame)))
     b = _builder().fit(shop, "customers", frame)
     whole = b.transform(shop, frame)
     aggregates.clear_feature_cache()
-    monkeypatch.setattr(aggregates, "FEATURE_CHUNK_ROWS", 3)
-    monkeypatch.setattr(aggregates, "RUNNING_CACHE_MAX_BYTES", 0)  # and running tables dropped after use
+    monkeypatch.setattr(feature_small, "SMALL_BATCH_ROWS", 0)  # the batch path, chunked
+    monkeypatch.setattr(feature_batch, "FEATURE_CHUNK_ROWS", 3)
+    monkeypatch.setattr(feature_batch, "RUNNING_CACHE_MAX_BYTES", 0)  # and running tables dropped after use
     chunked = b.transform(shop, frame)
     assert not aggregates._RUNNING_CACHE.get(shop)
     assert list(chunked.index) == list(frame.index)

@@ -80,11 +80,11 @@ def test_random_shop_features_agree_for_a_timed_entity(through_files: bool, requ
     every feature result passing through Parquet files instead of the driver's memory.
     """
     if through_files:
-        from relgraph.baselines import aggregates
+        from relgraph.baselines import feature_batch
         from relgraph.engines import spark_engine
 
-        monkeypatch.setattr(aggregates, "FEATURE_CHUNK_ROWS", 5)
-        monkeypatch.setattr(aggregates, "LARGE_RESULT_ROWS", 0)
+        monkeypatch.setattr(feature_batch, "FEATURE_CHUNK_ROWS", 5)
+        monkeypatch.setattr(feature_batch, "LARGE_RESULT_ROWS", 0)
         monkeypatch.setattr(spark_engine, "REGISTER_IN_MEMORY_ROWS", 0)
     rng = np.random.default_rng(7)
     db_duck = random_shop(rng)

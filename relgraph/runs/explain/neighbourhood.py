@@ -25,7 +25,6 @@ import pyarrow as pa
 
 from relgraph.connectors.base import SourceData
 from relgraph.database import Database
-from relgraph.runs.explain.models import lightgbm_parts
 
 #: Sorted-key indexes per database: (table, column) -> (sorted values, row positions).
 _INDEXES: weakref.WeakKeyDictionary[Database, dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]] = weakref.WeakKeyDictionary()
@@ -113,14 +112,9 @@ def restrict(db: Database, builder: Any, keys: list[Any]) -> Database | None:
     return Database(SourceData(db.source, tables, db.declared, tag), schema)
 
 
-#: Ids up to which a LightGBM prediction reads only the entities' neighbourhood.
-NEIGHBOURHOOD_MAX_IDS = 32
-
-
 def lightgbm_predict(model: Any, db: Database, frame: pd.DataFrame) -> np.ndarray:
-    """``model.predict`` on the entities' neighbourhood (:func:`restrict`)
-    for a few ids, on ``db`` otherwise (or when the neighbourhood is not exact for this model)."""
-    _, _, builder, meta = lightgbm_parts(model)
-    keys = list(pd.unique(frame[meta["entity_key"]]))
-    small = restrict(db, builder, keys) if 0 < len(keys) <= NEIGHBOURHOOD_MAX_IDS else None
-    return model.predict(small if small is not None else db, frame)
+    """``model.predict`` on ``db``: for a few ids the feature builder's small-batch path reads only
+    their rows (:mod:`relgraph.baselines.feature_small`, its running tables cached per database),
+    measured faster than building their neighbourhood as a new database (:func:`restrict`), whose
+    caches start cold on every request (``benchmarks/serve.py``)."""
+    return model.predict(db, frame)
