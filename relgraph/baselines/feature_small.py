@@ -213,7 +213,7 @@ class _SmallBatchTransform(_BatchTransform):
         sources: dict[str, Any] = {n: ext.column(n) for n in plan.base_features}
         if features is not None:
             sources.update({n: features.column(n) for n in features.column_names if n != "__fid"})
-        return _assemble(plan, sources)
+        return _assemble(plan, sources, len(pairs))
 
     def _transform_compiled(self, db: Database, con: Engine, plan: _SmallPlan, pairs: pd.DataFrame,
                             key: str) -> pd.DataFrame | None:
@@ -240,7 +240,7 @@ class _SmallBatchTransform(_BatchTransform):
             for name, fn in sp.compiled:
                 value = fn(cols)
                 sources[name] = value if isinstance(value, np.ndarray) else np.full(n, value, dtype=np.float64)
-        return _assemble(plan, sources)
+        return _assemble(plan, sources, len(pairs))
 
     def _lookup_few(self, con: Engine, plan: _SmallPlan, pairs: pd.DataFrame, key: str) -> pa.Table:
         """The lookup statement over the frame (registered as the batch path registers it)."""
@@ -394,7 +394,7 @@ def _gather(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return out
 
 
-def _assemble(plan: _SmallPlan, sources: dict[str, Any]) -> pd.DataFrame:
+def _assemble(plan: _SmallPlan, sources: dict[str, Any], rows: int) -> pd.DataFrame:
     """The output frame, column by column from Arrow results or NumPy arrays (float64 with NaN,
     text as objects), typed as ``_categorise`` types the batch path's."""
     columns: dict[str, Any] = {}
@@ -418,7 +418,9 @@ def _assemble(plan: _SmallPlan, sources: dict[str, Any]) -> pd.DataFrame:
             columns[name] = pd.to_numeric(col.to_pandas(), errors="coerce").astype("float64").to_numpy()
     floats = [n for n in plan.columns if n not in plan.categories]
     # One float block (a frame of hundreds of one-column blocks costs more than the features).
-    out = pd.DataFrame(np.column_stack([columns[n] for n in floats]) if floats else None, columns=floats)
+    # The index keeps one row per pair even when no feature is kept (a parent with none matching).
+    out = pd.DataFrame(np.column_stack([columns[n] for n in floats]) if floats else None, columns=floats,
+                       index=pd.RangeIndex(rows))
     for name in plan.categories:
         out[name] = columns[name]
     return out if list(out.columns) == plan.columns else out[plan.columns]
