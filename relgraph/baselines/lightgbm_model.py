@@ -28,6 +28,7 @@ from relgraph.errors import ModelError, QueryError
 from relgraph.json_values import json_strict, plain
 from relgraph.metrics import PRIMARY_METRIC, binary_metrics, multiclass_metrics, regression_metrics
 from relgraph.query.task import TaskTables
+from relgraph.stages import stage
 
 _MODEL_FILE = "lightgbm_{}.txt"
 _REFIT_FILE = "lightgbm_refit_{}.txt"
@@ -164,15 +165,17 @@ class LightGBMPredictor:
             if horizon is not None:
                 labelled = pd.concat([task.train, task.val])[[key, "timestamp", "label"]]
                 self.builder = WithColumns(self.builder, LabelContext(horizon).fit(labelled, key))  # type: ignore[assignment]
-        x_train = self.builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
-        x_val = self.builder.transform(db, task.val, key)
+        with stage("features", rows=len(task.train) + len(task.val)):
+            x_train = self.builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
+            x_val = self.builder.transform(db, task.val, key)
         current = None
         if self.current_parents != "off":
-            current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
-            if current.columns_:
-                extra_train, extra_val = current.columns_for(db, task.train, key), current.columns_for(db, task.val, key)
-            else:
-                current = None
+            with stage("current parents", rows=len(task.train) + len(task.val)):
+                current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
+                if current.columns_:
+                    extra_train, extra_val = current.columns_for(db, task.train, key), current.columns_for(db, task.val, key)
+                else:
+                    current = None
         feature_seconds = time.perf_counter() - started
         y_train, y_val, classes = _encode_labels(task)
         val_ok = ~pd.isna(y_val)
@@ -199,27 +202,32 @@ class LightGBMPredictor:
             return score, booster, val_pred, trial
 
         search_started = time.perf_counter()
-        first = train_one(variants[0], x_train, x_val)
-        current_choice: dict[str, Any] | None = None
-        if current is not None:
-            with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
-            first_with = train_one(variants[0], with_train, with_val) if self.current_parents == "auto" else None
-            use = first_with is None or first_with[0] > first[0]
-            current_choice = {"parents": [link.parent for link in current.links_], "columns": len(current.columns_),
-                              "used": use, "val_without": first[0],
-                              "val_with": None if first_with is None else first_with[0]}
-            if use:
-                self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
-                x_train, x_val = with_train, with_val
-                first = first_with or train_one(variants[0], x_train, x_val)
-        fitted = [first[:3]]
-        trials = [first[3]]
-        for variant in variants[1:]:
-            if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
-                break
-            *result, trial = train_one(variant, x_train, x_val)
-            fitted.append(tuple(result))  # type: ignore[arg-type]
-            trials.append(trial)
+        with stage("lightgbm configurations", rows=len(x_train), unit="config",
+                   total=len(variants) + int(current is not None and self.current_parents == "auto")) as search:
+            first = train_one(variants[0], x_train, x_val)
+            search.advance()
+            current_choice: dict[str, Any] | None = None
+            if current is not None:
+                with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
+                first_with = train_one(variants[0], with_train, with_val) if self.current_parents == "auto" else None
+                search.advance()
+                use = first_with is None or first_with[0] > first[0]
+                current_choice = {"parents": [link.parent for link in current.links_], "columns": len(current.columns_),
+                                  "used": use, "val_without": first[0],
+                                  "val_with": None if first_with is None else first_with[0]}
+                if use:
+                    self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
+                    x_train, x_val = with_train, with_val
+                    first = first_with or train_one(variants[0], x_train, x_val)
+            fitted = [first[:3]]
+            trials = [first[3]]
+            for variant in variants[1:]:
+                if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
+                    break
+                *result, trial = train_one(variant, x_train, x_val)
+                fitted.append(tuple(result))  # type: ignore[arg-type]
+                trials.append(trial)
+                search.advance()
         kept = sorted(range(len(fitted)), key=lambda i: -fitted[i][0])[: max(1, self.ensemble)]
         self.boosters_ = [fitted[i][1] for i in kept]
         refit_info = self._refit(task, x_train, y_train, x_val, y_val, [trials[i] for i in kept])
@@ -261,11 +269,13 @@ class LightGBMPredictor:
         x_all = pd.concat([x_train, x_val], ignore_index=True)
         y_all = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_val, dtype=float)])
         ok = ~np.isnan(y_all)
-        for trial in kept_trials:
-            params = dict(trial["params"], verbose=-1, num_threads=self.num_threads)
-            # A Dataset per configuration, as in the search: its binning follows min_data_in_leaf.
-            data = lgb.Dataset(x_all[ok], y_all[ok], free_raw_data=False)
-            self.refit_boosters_.append(lgb.train(params, data, num_boost_round=max(1, int(trial["best_iteration"] or 1))))
+        with stage("refit", rows=int(ok.sum()), total=len(kept_trials), unit="config") as refitting:
+            for trial in kept_trials:
+                params = dict(trial["params"], verbose=-1, num_threads=self.num_threads)
+                # A Dataset per configuration, as in the search: its binning follows min_data_in_leaf.
+                data = lgb.Dataset(x_all[ok], y_all[ok], free_raw_data=False)
+                self.refit_boosters_.append(lgb.train(params, data, num_boost_round=max(1, int(trial["best_iteration"] or 1))))
+                refitting.advance()
         return {"from": known_from.isoformat(), "rows": int(ok.sum()),
                 "rounds": [int(b.current_iteration()) for b in self.refit_boosters_]}
 
@@ -301,7 +311,8 @@ class LightGBMPredictor:
         multiclass: [n, C] probabilities in the order of ``meta_["classes"]``."""
         if not self.boosters_:
             raise ModelError("LightGBMPredictor.predict before fit or load: train it or load a saved model first")
-        x = self.builder.transform(db, frame, self.meta_["entity_key"])
+        with stage("features", rows=len(frame)):
+            x = self.builder.transform(db, frame, self.meta_["entity_key"])
         if "columns" in self.meta_:  # the training order (wrapping builders may append in another)
             x = x[self.meta_["columns"]]
         out = None

@@ -24,6 +24,7 @@ from relgraph.database import Database, connect
 from relgraph.runs.folder import RunFolder
 from relgraph.runs.runner import evaluate_run, predict_run, torchrun_follower, train_run
 from relgraph.runs.tasks import TaskSource, build_run_task
+from relgraph.stages import StageRecorder, stage
 
 
 class Run(RunFolder):
@@ -103,8 +104,26 @@ def train(
         from relgraph.gnn import GNNConfig
 
         gnn_config = dataclasses.replace(gnn_config or GNNConfig(), workers=workers)
-    database = db if isinstance(db, Database) else connect(db, schema=schema, engine=engine, spark_master=spark_master,
-                                                                spark_conf=spark_conf)
+    with StageRecorder(progress=not quiet and not torchrun_follower()):
+        database = db if isinstance(db, Database) else _read(db, schema, engine, spark_master, spark_conf)
+        return _train(database, query, model, out, val_cutoff, test_cutoff, task_tables, entity_col, time_col, label_col,
+                      label_horizon, seed, quiet, gnn_config, schema, label_context)
+
+
+def _read(source: str, schema: str | None, engine: str, spark_master: str | None,
+          spark_conf: dict[str, str] | None) -> Database:
+    """The database of ``source``, as the run's first stage."""
+    with stage("read and infer") as reading:
+        database = connect(source, schema=schema, engine=engine, spark_master=spark_master, spark_conf=spark_conf)
+        reading.rows = sum(t.num_rows for t in database.tables.values())
+    return database
+
+
+def _train(database: Database, query: str | None, model: str, out: str | Path | None, val_cutoff: str | None,
+           test_cutoff: str | None, task_tables: str | Path | None, entity_col: str | None, time_col: str | None,
+           label_col: str | None, label_horizon: str | None, seed: int, quiet: bool, gnn_config: Any,
+           schema: str | None, label_context: bool) -> Run | None:
+    """:func:`train` once the database is open, inside its stage recorder."""
     source = TaskSource(
         query=query,
         val_cutoff=val_cutoff,
@@ -115,7 +134,9 @@ def train(
         label_col=label_col,
         label_horizon=label_horizon,
     )
-    task = build_run_task(database, source)
+    with stage("training tables") as tables:
+        task = build_run_task(database, source)
+        tables.rows = len(task.train) + len(task.val) + len(task.test)
     run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="relgraph-run-"))
     train_run(database, task, run_dir, source, model=model, seed=seed, quiet=quiet, gnn_config=gnn_config,
               schema_file=schema, label_context=label_context)
