@@ -10,8 +10,12 @@ model plus JSON (no pickle).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +104,10 @@ class LightGBMPredictor:
             the query gives; task tables without a query: ``task.extra["label_horizon"]``, else no
             refit); earlier rows, validation included, keep the training-only boosters, so
             validation scores stay out-of-sample.
+        parallel: configurations (and refits) trained at once, each on its own thread with
+            ``num_threads`` LightGBM threads (LightGBM releases the GIL while it trains; every
+            configuration is deterministic, so the result is the same as one at a time). ``None``:
+            one per CPU core.
     """
 
     name = "lightgbm"
@@ -118,6 +126,7 @@ class LightGBMPredictor:
         max_train_rows: int | None = MAX_TRAIN_ROWS,
         current_parents: str = "auto",
         refit: bool = True,
+        parallel: int | None = None,
     ) -> None:
         if current_parents not in ("auto", "on", "off"):
             raise ModelError(f"current_parents={current_parents!r}: use auto, on or off")
@@ -133,6 +142,7 @@ class LightGBMPredictor:
         self.max_train_rows = max_train_rows
         self.current_parents = current_parents
         self.refit = refit
+        self.parallel = parallel
         self.boosters_: list[Any] = []
         #: Boosters trained on training + validation rows (``refit``), for rows from ``meta_["refit"]["from"]``.
         self.refit_boosters_: list[Any] = []
@@ -202,15 +212,19 @@ class LightGBMPredictor:
             return score, booster, val_pred, trial
 
         search_started = time.perf_counter()
+        workers = self._workers()
         with stage("lightgbm configurations", rows=len(x_train), unit="config",
                    total=len(variants) + int(current is not None and self.current_parents == "auto")) as search:
-            first = train_one(variants[0], x_train, x_val)
-            search.advance()
             current_choice: dict[str, Any] | None = None
             if current is not None:
                 with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
-                first_with = train_one(variants[0], with_train, with_val) if self.current_parents == "auto" else None
-                search.advance()
+            # The first configuration without and with the current parents' columns, side by side.
+            firsts = [lambda: train_one(variants[0], x_train, x_val)]
+            if current is not None and self.current_parents == "auto":
+                firsts.append(lambda: train_one(variants[0], with_train, with_val))
+            first, *others = in_parallel(firsts, workers, search.advance)
+            if current is not None:
+                first_with = others[0] if others else None
                 use = first_with is None or first_with[0] > first[0]
                 current_choice = {"parents": [link.parent for link in current.links_], "columns": len(current.columns_),
                                   "used": use, "val_without": first[0],
@@ -221,13 +235,16 @@ class LightGBMPredictor:
                     first = first_with or train_one(variants[0], x_train, x_val)
             fitted = [first[:3]]
             trials = [first[3]]
-            for variant in variants[1:]:
+
+            def within_budget(variant: dict[str, Any]) -> Any:
                 if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
-                    break
-                *result, trial = train_one(variant, x_train, x_val)
-                fitted.append(tuple(result))  # type: ignore[arg-type]
-                trials.append(trial)
-                search.advance()
+                    return None
+                return train_one(variant, x_train, x_val)
+
+            for result in in_parallel([functools.partial(within_budget, v) for v in variants[1:]], workers, search.advance):
+                if result is not None:
+                    fitted.append(result[:3])
+                    trials.append(result[3])
         kept = sorted(range(len(fitted)), key=lambda i: -fitted[i][0])[: max(1, self.ensemble)]
         self.boosters_ = [fitted[i][1] for i in kept]
         refit_info = self._refit(task, x_train, y_train, x_val, y_val, [trials[i] for i in kept])
@@ -269,13 +286,17 @@ class LightGBMPredictor:
         x_all = pd.concat([x_train, x_val], ignore_index=True)
         y_all = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_val, dtype=float)])
         ok = ~np.isnan(y_all)
+        x_ok, y_ok = x_all[ok], y_all[ok]
+
+        def refit_one(trial: dict[str, Any]) -> Any:
+            params = dict(trial["params"], verbose=-1, num_threads=self.num_threads)
+            # A Dataset per configuration, as in the search: its binning follows min_data_in_leaf.
+            data = lgb.Dataset(x_ok, y_ok, free_raw_data=False)
+            return lgb.train(params, data, num_boost_round=max(1, int(trial["best_iteration"] or 1)))
+
         with stage("refit", rows=int(ok.sum()), total=len(kept_trials), unit="config") as refitting:
-            for trial in kept_trials:
-                params = dict(trial["params"], verbose=-1, num_threads=self.num_threads)
-                # A Dataset per configuration, as in the search: its binning follows min_data_in_leaf.
-                data = lgb.Dataset(x_all[ok], y_all[ok], free_raw_data=False)
-                self.refit_boosters_.append(lgb.train(params, data, num_boost_round=max(1, int(trial["best_iteration"] or 1))))
-                refitting.advance()
+            self.refit_boosters_ = in_parallel([functools.partial(refit_one, t) for t in kept_trials], self._workers(),
+                                               refitting.advance)
         return {"from": known_from.isoformat(), "rows": int(ok.sum()),
                 "rounds": [int(b.current_iteration()) for b in self.refit_boosters_]}
 
@@ -290,6 +311,10 @@ class LightGBMPredictor:
         late = (times >= pd.Timestamp(refit)).to_numpy()
         groups = [(~late, self.boosters_, trained), (late, self.refit_boosters_, [None] * len(self.refit_boosters_))]
         return [g for g in groups if g[0].any()] or [groups[0]]
+
+    def _workers(self) -> int:
+        """Configurations trained at once (``parallel``; None: one per CPU core)."""
+        return max(1, self.parallel if self.parallel is not None else (os.cpu_count() or 1))
 
     def _horizon(self, task: TaskTables) -> pd.Timedelta | None:
         if self.label_horizon is not None:
@@ -346,7 +371,8 @@ class LightGBMPredictor:
         return {"seed": self.seed, "time_budget_s": self.time_budget_s, "max_configs": self.max_configs,
                 "ensemble": self.ensemble, "num_threads": self.num_threads, "early_stopping_rounds": self.early_stopping_rounds,
                 "label_context": self.label_context, "label_horizon": self.label_horizon,
-                "current_parents": self.current_parents, "refit": self.refit}
+                "current_parents": self.current_parents, "refit": self.refit,
+                "parallel": self.parallel}
 
     @classmethod
     def load(cls, directory: Path | str) -> LightGBMPredictor:
@@ -374,6 +400,22 @@ class LightGBMPredictor:
         model.meta_ = meta
         model._set_importance()
         return model
+
+
+def in_parallel(jobs: list[Callable[[], Any]], workers: int, done: Callable[[], None]) -> list[Any]:
+    """Each job's result, in job order, ``workers`` jobs at a time on threads (``done`` called as
+    each finishes); one worker or one job: in this thread."""
+    if workers <= 1 or len(jobs) <= 1:
+        results = []
+        for job in jobs:
+            results.append(job())
+            done()
+        return results
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        for _ in as_completed(futures):
+            done()
+        return [f.result() for f in futures]
 
 
 def _encode_labels(task: TaskTables) -> tuple[np.ndarray, np.ndarray, list[Any] | None]:

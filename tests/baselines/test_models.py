@@ -133,3 +133,19 @@ def test_rule_picks_a_recent_form_feature_and_round_trips(tmp_path) -> None:
     assert pred.shape == (len(task.test),) and np.isfinite(pred).all()
     rule.save(tmp_path)
     np.testing.assert_allclose(RecentFormRule.load(tmp_path).predict(db, task.test), pred)
+
+
+def test_configurations_trained_side_by_side_give_the_same_model() -> None:
+    """``parallel``: threads train the configurations and refits at once; each is deterministic,
+    so the trials, the boosters kept and the predictions are those of one at a time."""
+    db, task = _task("binary")
+
+    def fit(parallel: int) -> LightGBMPredictor:
+        builder = TemporalFeatureBuilder(windows=[30], last_n=(1, 3), max_features=20)
+        return LightGBMPredictor(seed=0, max_configs=4, ensemble=2, builder=builder, early_stopping_rounds=5,
+                                 label_horizon="30D", parallel=parallel).fit(db, task)
+
+    one, three = fit(1), fit(3)
+    assert len(one.meta_["trials"]) == 4 and one.meta_["trials"] == three.meta_["trials"]
+    assert one.meta_["kept_trials"] == three.meta_["kept_trials"] and len(three.refit_boosters_) == 2
+    np.testing.assert_array_equal(one.predict(db, task.test), three.predict(db, task.test))
