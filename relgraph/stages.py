@@ -34,11 +34,13 @@ _ACTIVE: contextvars.ContextVar[StageRecorder | None] = contextvars.ContextVar("
 
 @dataclass
 class StageRecord:
-    """One closed stage: its own seconds (nested stages' excluded) and the rows it handled."""
+    """One closed stage: its own wall and CPU seconds (nested stages' excluded; CPU: every thread
+    of the process, so a loaded machine's wait shows as wall above CPU) and the rows it handled."""
 
     name: str
     seconds: float
     rows: int | None = None
+    cpu_seconds: float = 0.0
 
 
 class Stage:
@@ -49,7 +51,9 @@ class Stage:
         self.rows = rows
         self.bar = bar
         self.started = time.perf_counter()
+        self.started_cpu = time.process_time()
         self.nested_seconds = 0.0
+        self.nested_cpu = 0.0
 
     def advance(self, steps: int = 1, **postfix: Any) -> None:
         """``steps`` more units done; ``postfix`` (e.g. ``loss="0.41"``) is shown beside the bar."""
@@ -70,6 +74,7 @@ class StageRecorder:
         self.progress = progress
         self.records: list[StageRecord] = []
         self.started = time.perf_counter()
+        self.started_cpu = time.process_time()
         self._open: list[Stage] = []
         self._token: contextvars.Token[StageRecorder | None] | None = None
 
@@ -86,20 +91,27 @@ class StageRecorder:
         """Seconds since the recorder was made."""
         return time.perf_counter() - self.started
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the process (all threads) since the recorder was made."""
+        return time.process_time() - self.started_cpu
+
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Stage name -> ``{"seconds", "rows", "calls"}`` (a stage that ran several times: summed),
-        in the order each first closed; ``other``: the wall time no stage covers."""
+        """Stage name -> ``{"seconds", "cpu_seconds", "rows", "calls"}`` (a stage that ran several
+        times: summed), in the order each first closed; ``other``: the time no stage covers."""
         out: dict[str, dict[str, Any]] = {}
         for record in self.records:
-            entry = out.setdefault(record.name, {"seconds": 0.0, "rows": None, "calls": 0})
+            entry = out.setdefault(record.name, {"seconds": 0.0, "cpu_seconds": 0.0, "rows": None, "calls": 0})
             entry["seconds"] += record.seconds
+            entry["cpu_seconds"] += record.cpu_seconds
             entry["calls"] += 1
             if record.rows is not None:
                 entry["rows"] = (entry["rows"] or 0) + int(record.rows)
-        other = self.wall_seconds() - sum(r.seconds for r in self.records)
-        out["other"] = {"seconds": max(0.0, other), "rows": None, "calls": 1}
+        out["other"] = {"seconds": max(0.0, self.wall_seconds() - sum(r.seconds for r in self.records)),
+                        "cpu_seconds": max(0.0, self.cpu_seconds() - sum(r.cpu_seconds for r in self.records)),
+                        "rows": None, "calls": 1}
         for entry in out.values():
             entry["seconds"] = round(entry["seconds"], 3)
+            entry["cpu_seconds"] = round(entry["cpu_seconds"], 3)
         return out
 
 
@@ -135,14 +147,17 @@ def stage(name: str, rows: int | None = None, total: int | None = None, unit: st
         yield current
     finally:
         elapsed = time.perf_counter() - current.started
+        elapsed_cpu = time.process_time() - current.started_cpu
         own = max(0.0, elapsed - current.nested_seconds)
+        own_cpu = max(0.0, elapsed_cpu - current.nested_cpu)
         if bar is not None:
             bar.close()
         if recorder is not None:
             recorder._open.remove(current)
             if recorder._open:
                 recorder._open[-1].nested_seconds += elapsed
-            recorder.records.append(StageRecord(name, own, current.rows))
+                recorder._open[-1].nested_cpu += elapsed_cpu
+            recorder.records.append(StageRecord(name, own, current.rows, own_cpu))
         rows_text = f", {current.rows:,} rows" if current.rows is not None else ""
-        nested_text = f" ({elapsed:.1f} s with the stages inside it)" if current.nested_seconds else ""
-        logger.info("stage %s: %.1f s%s%s", name, own, rows_text, nested_text)
+        nested_text = f"; {elapsed:.1f} s with the stages inside it" if current.nested_seconds else ""
+        logger.info("stage %s: %.1f s (CPU %.1f s%s)%s", name, own, own_cpu, nested_text, rows_text)

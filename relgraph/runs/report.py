@@ -158,9 +158,10 @@ def _time_spent(timings: dict[str, dict[str, Any]] | None) -> str:
     ax.set_xlabel("seconds")
     ax.set_title(f"where the time went: {total:.1f} s before this report")
     ax.set_xlim(0, max(seconds) * 1.2 or 1.0)
-    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{sec:.1f}</td><td>{'' if rows is None else f'{rows:,}'}</td>"
-                   f"<td>{calls}</td></tr>" for name, sec, rows, calls in spent)
-    table = f"<table><tr><th>stage</th><th>seconds</th><th>rows</th><th>times run</th></tr>{rows}</table>"
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{sec:.1f}</td><td>{timings[name].get('cpu_seconds', 0.0):.1f}</td>"
+                   f"<td>{'' if rows is None else f'{rows:,}'}</td><td>{calls}</td></tr>" for name, sec, rows, calls in spent)
+    table = (f"<table><tr><th>stage</th><th>seconds</th><th>CPU seconds (all threads)</th><th>rows</th><th>times run</th></tr>"
+             f"{rows}</table>")
     return _png(fig) + table
 
 

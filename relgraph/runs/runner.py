@@ -264,6 +264,7 @@ def train_run(
     if recorder is not None:  # every stage closed now, the report's included
         metrics["timings"] = recorder.summary()
         metrics["seconds"] = round(recorder.wall_seconds(), 3)
+        metrics["cpu_seconds"] = round(recorder.cpu_seconds(), 3)
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     return metrics
 
