@@ -201,9 +201,9 @@ class LightGBMPredictor:
         def train_one(variant: dict[str, Any], x_tr: pd.DataFrame, x_va: pd.DataFrame) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
             params = dict(BASE_PARAMS, **variant, **objective, seed=self.seed, num_threads=self.num_threads,
                           deterministic=True, force_row_wise=True)
-            train_set = binned.setdefault(id(x_tr), Binnings(x_tr, y_train)).dataset(params)
+            train_set, val_set = binned.setdefault(id(x_tr), Binnings(x_tr, y_train)).dataset(params, (x_va, y_val))
             booster = lgb.train(
-                params, train_set, num_boost_round=3000, valid_sets=[lgb.Dataset(x_va, y_val, reference=train_set)],
+                params, train_set, num_boost_round=3000, valid_sets=[val_set],
                 callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
             )
             val_pred = _raw_predict(booster, x_va)
@@ -291,7 +291,7 @@ class LightGBMPredictor:
 
         def refit_one(trial: dict[str, Any]) -> Any:
             params = dict(trial["params"], verbose=-1, num_threads=self.num_threads)
-            return lgb.train(params, binned.dataset(params), num_boost_round=max(1, int(trial["best_iteration"] or 1)))
+            return lgb.train(params, binned.dataset(params)[0], num_boost_round=max(1, int(trial["best_iteration"] or 1)))
 
         with stage("refit", rows=int(ok.sum()), total=len(kept_trials), unit="config") as refitting:
             self.refit_boosters_ = in_parallel([functools.partial(refit_one, t) for t in kept_trials], self._workers(),
@@ -408,6 +408,11 @@ DATASET_PARAMS = ("max_bin", "min_data_in_leaf", "min_data_in_bin", "feature_pre
                   "categorical_feature")
 
 
+#: Datasets are built one at a time (and before their training starts): threads training side by
+#: side share no Dataset being built, only read-only bins.
+_DATASET_LOCK = threading.Lock()
+
+
 class Binnings:
     """The LightGBM Datasets of one feature matrix for every configuration: the bins are found once
     per group of configurations that agree on :data:`DATASET_PARAMS` (finding them was most of a
@@ -420,20 +425,22 @@ class Binnings:
         self.x = x
         self.y = y
         self.bins_: dict[tuple[Any, ...], Any] = {}
-        self._lock = threading.Lock()
 
-    def dataset(self, params: dict[str, Any]) -> Any:
-        """A Dataset of ``x``, ``y`` binned as ``params`` bin (found on the first call of its group)."""
+    def dataset(self, params: dict[str, Any], valid: tuple[pd.DataFrame, np.ndarray] | None = None) -> tuple[Any, Any]:
+        """A constructed Dataset of ``x``, ``y`` binned as ``params`` bin (found on the first call
+        of its group), and one of ``valid`` (x, y) on the same bins (None without ``valid``)."""
         import lightgbm as lgb
 
         key = tuple(repr(params.get(name)) for name in DATASET_PARAMS)
-        with self._lock:  # one thread finds a group's bins; the others wait for them
+        given = {k: v for k, v in params.items() if k != "num_threads"}
+        with _DATASET_LOCK:
             bins = self.bins_.get(key)
             if bins is None:
-                bins = lgb.Dataset(self.x, self.y, params={k: v for k, v in params.items() if k != "num_threads"},
-                                   free_raw_data=False).construct()
-                self.bins_[key] = bins
-        return lgb.Dataset(self.x, self.y, reference=bins, free_raw_data=False)
+                bins = self.bins_[key] = lgb.Dataset(self.x, self.y, params=given, free_raw_data=False).construct()
+            train = lgb.Dataset(self.x, self.y, reference=bins, params=given, free_raw_data=False).construct()
+            check = (None if valid is None else
+                     lgb.Dataset(valid[0], valid[1], reference=train, params=given, free_raw_data=False).construct())
+        return train, check
 
 
 def in_parallel(jobs: list[Callable[[], Any]], workers: int, done: Callable[[], None]) -> list[Any]:
