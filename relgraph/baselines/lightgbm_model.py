@@ -10,13 +10,8 @@ model plus JSON (no pickle).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import os
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +100,6 @@ class LightGBMPredictor:
             the query gives; task tables without a query: ``task.extra["label_horizon"]``, else no
             refit); earlier rows, validation included, keep the training-only boosters, so
             validation scores stay out-of-sample.
-        parallel: configurations (and refits) trained at once, each on its own thread with
-            ``num_threads`` LightGBM threads (LightGBM releases the GIL while it trains; every
-            configuration is deterministic, so the result is the same as one at a time). ``None``:
-            one per CPU core.
     """
 
     name = "lightgbm"
@@ -127,7 +118,6 @@ class LightGBMPredictor:
         max_train_rows: int | None = MAX_TRAIN_ROWS,
         current_parents: str = "auto",
         refit: bool = True,
-        parallel: int | None = None,
     ) -> None:
         if current_parents not in ("auto", "on", "off"):
             raise ModelError(f"current_parents={current_parents!r}: use auto, on or off")
@@ -143,7 +133,6 @@ class LightGBMPredictor:
         self.max_train_rows = max_train_rows
         self.current_parents = current_parents
         self.refit = refit
-        self.parallel = parallel
         self.boosters_: list[Any] = []
         #: Boosters trained on training + validation rows (``refit``), for rows from ``meta_["refit"]["from"]``.
         self.refit_boosters_: list[Any] = []
@@ -213,19 +202,16 @@ class LightGBMPredictor:
             return score, booster, val_pred, trial
 
         search_started = time.perf_counter()
-        workers = self._workers()
         with stage("lightgbm configurations", rows=len(x_train), unit="config",
                    total=len(variants) + int(current is not None and self.current_parents == "auto")) as search:
             current_choice: dict[str, Any] | None = None
             if current is not None:
                 with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
-            # The first configuration without and with the current parents' columns, side by side.
-            firsts = [lambda: train_one(variants[0], x_train, x_val)]
-            if current is not None and self.current_parents == "auto":
-                firsts.append(lambda: train_one(variants[0], with_train, with_val))
-            first, *others = in_parallel(firsts, workers, search.advance)
+            first = train_one(variants[0], x_train, x_val)
+            search.advance()
             if current is not None:
-                first_with = others[0] if others else None
+                first_with = train_one(variants[0], with_train, with_val) if self.current_parents == "auto" else None
+                search.advance()
                 use = first_with is None or first_with[0] > first[0]
                 current_choice = {"parents": [link.parent for link in current.links_], "columns": len(current.columns_),
                                   "used": use, "val_without": first[0],
@@ -236,16 +222,13 @@ class LightGBMPredictor:
                     first = first_with or train_one(variants[0], x_train, x_val)
             fitted = [first[:3]]
             trials = [first[3]]
-
-            def within_budget(variant: dict[str, Any]) -> Any:
+            for variant in variants[1:]:
                 if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
-                    return None
-                return train_one(variant, x_train, x_val)
-
-            for result in in_parallel([functools.partial(within_budget, v) for v in variants[1:]], workers, search.advance):
-                if result is not None:
-                    fitted.append(result[:3])
-                    trials.append(result[3])
+                    break
+                *result, trial = train_one(variant, x_train, x_val)
+                fitted.append(tuple(result))  # type: ignore[arg-type]
+                trials.append(trial)
+                search.advance()
         kept = sorted(range(len(fitted)), key=lambda i: -fitted[i][0])[: max(1, self.ensemble)]
         self.boosters_ = [fitted[i][1] for i in kept]
         refit_info = self._refit(task, x_train, y_train, x_val, y_val, [trials[i] for i in kept])
@@ -294,8 +277,9 @@ class LightGBMPredictor:
             return lgb.train(params, binned.dataset(params)[0], num_boost_round=max(1, int(trial["best_iteration"] or 1)))
 
         with stage("refit", rows=int(ok.sum()), total=len(kept_trials), unit="config") as refitting:
-            self.refit_boosters_ = in_parallel([functools.partial(refit_one, t) for t in kept_trials], self._workers(),
-                                               refitting.advance)
+            for trial in kept_trials:
+                self.refit_boosters_.append(refit_one(trial))
+                refitting.advance()
         return {"from": known_from.isoformat(), "rows": int(ok.sum()),
                 "rounds": [int(b.current_iteration()) for b in self.refit_boosters_]}
 
@@ -310,10 +294,6 @@ class LightGBMPredictor:
         late = (times >= pd.Timestamp(refit)).to_numpy()
         groups = [(~late, self.boosters_, trained), (late, self.refit_boosters_, [None] * len(self.refit_boosters_))]
         return [g for g in groups if g[0].any()] or [groups[0]]
-
-    def _workers(self) -> int:
-        """Configurations trained at once (``parallel``; None: one per CPU core)."""
-        return max(1, self.parallel if self.parallel is not None else (os.cpu_count() or 1))
 
     def _horizon(self, task: TaskTables) -> pd.Timedelta | None:
         if self.label_horizon is not None:
@@ -370,8 +350,7 @@ class LightGBMPredictor:
         return {"seed": self.seed, "time_budget_s": self.time_budget_s, "max_configs": self.max_configs,
                 "ensemble": self.ensemble, "num_threads": self.num_threads, "early_stopping_rounds": self.early_stopping_rounds,
                 "label_context": self.label_context, "label_horizon": self.label_horizon,
-                "current_parents": self.current_parents, "refit": self.refit,
-                "parallel": self.parallel}
+                "current_parents": self.current_parents, "refit": self.refit}
 
     @classmethod
     def load(cls, directory: Path | str) -> LightGBMPredictor:
@@ -408,18 +387,16 @@ DATASET_PARAMS = ("max_bin", "min_data_in_leaf", "min_data_in_bin", "feature_pre
                   "categorical_feature")
 
 
-#: Datasets are built one at a time (and before their training starts): threads training side by
-#: side share no Dataset being built, only read-only bins.
-_DATASET_LOCK = threading.Lock()
-
-
 class Binnings:
     """The LightGBM Datasets of one feature matrix for every configuration: the bins are found once
     per group of configurations that agree on :data:`DATASET_PARAMS` (finding them was most of a
-    configuration's time on wide feature matrices: 8 of 13 s per rel-f1 fit), and each
-    configuration gets its own Dataset built on that group's bins (``reference``: the bins are
-    copied, not found again), so threads never share a Dataset. The bins, hence the trees, are
-    those a Dataset of its own would find."""
+    configuration's time on wide feature matrices: the raw Ergast f1 driver-dnf matrix has 1,418
+    columns), and each configuration gets its own Dataset built on that group's bins
+    (``reference``: the bins are copied, not found again). The bins, hence the trees, are those a
+    Dataset of its own would find (trials, refits and predictions bit-identical on the demo churn).
+
+    Configurations train one at a time: LightGBM boosters trained side by side on threads crashed
+    the process (SIGSEGV) on a loaded machine, so the cores are not shared out between them."""
 
     def __init__(self, x: pd.DataFrame, y: np.ndarray) -> None:
         self.x = x
@@ -433,30 +410,13 @@ class Binnings:
 
         key = tuple(repr(params.get(name)) for name in DATASET_PARAMS)
         given = {k: v for k, v in params.items() if k != "num_threads"}
-        with _DATASET_LOCK:
-            bins = self.bins_.get(key)
-            if bins is None:
-                bins = self.bins_[key] = lgb.Dataset(self.x, self.y, params=given, free_raw_data=False).construct()
-            train = lgb.Dataset(self.x, self.y, reference=bins, params=given, free_raw_data=False).construct()
-            check = (None if valid is None else
-                     lgb.Dataset(valid[0], valid[1], reference=train, params=given, free_raw_data=False).construct())
+        bins = self.bins_.get(key)
+        if bins is None:
+            bins = self.bins_[key] = lgb.Dataset(self.x, self.y, params=given, free_raw_data=False).construct()
+        train = lgb.Dataset(self.x, self.y, reference=bins, params=given, free_raw_data=False).construct()
+        check = (None if valid is None else
+                 lgb.Dataset(valid[0], valid[1], reference=train, params=given, free_raw_data=False).construct())
         return train, check
-
-
-def in_parallel(jobs: list[Callable[[], Any]], workers: int, done: Callable[[], None]) -> list[Any]:
-    """Each job's result, in job order, ``workers`` jobs at a time on threads (``done`` called as
-    each finishes); one worker or one job: in this thread."""
-    if workers <= 1 or len(jobs) <= 1:
-        results = []
-        for job in jobs:
-            results.append(job())
-            done()
-        return results
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        futures = [pool.submit(job) for job in jobs]
-        for _ in as_completed(futures):
-            done()
-        return [f.result() for f in futures]
 
 
 def _encode_labels(task: TaskTables) -> tuple[np.ndarray, np.ndarray, list[Any] | None]:

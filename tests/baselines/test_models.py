@@ -135,17 +135,23 @@ def test_rule_picks_a_recent_form_feature_and_round_trips(tmp_path) -> None:
     np.testing.assert_allclose(RecentFormRule.load(tmp_path).predict(db, task.test), pred)
 
 
-def test_configurations_trained_side_by_side_give_the_same_model() -> None:
-    """``parallel``: threads train the configurations and refits at once; each is deterministic,
-    so the trials, the boosters kept and the predictions are those of one at a time."""
-    db, task = _task("binary")
 
-    def fit(parallel: int) -> LightGBMPredictor:
-        builder = TemporalFeatureBuilder(windows=[30], last_n=(1, 3), max_features=20)
-        return LightGBMPredictor(seed=0, max_configs=4, ensemble=2, builder=builder, early_stopping_rounds=5,
-                                 label_horizon="30D", parallel=parallel).fit(db, task)
+def test_shared_bins_give_the_trees_of_a_dataset_per_configuration() -> None:
+    """``Binnings``: the bins found once per group of configurations (and copied into each
+    configuration's Dataset) give the very trees a Dataset of its own gives."""
+    import lightgbm as lgb
 
-    one, three = fit(1), fit(3)
-    assert len(one.meta_["trials"]) == 4 and one.meta_["trials"] == three.meta_["trials"]
-    assert one.meta_["kept_trials"] == three.meta_["kept_trials"] and len(three.refit_boosters_) == 2
-    np.testing.assert_array_equal(one.predict(db, task.test), three.predict(db, task.test))
+    from relgraph.baselines.lightgbm_model import BASE_PARAMS, SEARCH_SPACE, Binnings
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(600, 8)), columns=[f"f{i}" for i in range(8)])
+    x["f0"] = np.where(rng.random(600) < 0.2, np.nan, x["f0"])
+    y = (x["f1"] + rng.normal(size=600) > 0).astype(float).to_numpy()
+    binned = Binnings(x, y)
+    for variant in SEARCH_SPACE[:3]:  # two groups of bins: min_data_in_leaf 100 and 200
+        params = dict(BASE_PARAMS, **variant, objective="binary", seed=0, num_threads=1, deterministic=True,
+                      force_row_wise=True)
+        own = lgb.train(params, lgb.Dataset(x, y, free_raw_data=False), num_boost_round=20)
+        shared = lgb.train(params, binned.dataset(params)[0], num_boost_round=20)
+        assert shared.model_to_string() == own.model_to_string()
+    assert len(binned.bins_) == 2
