@@ -388,15 +388,14 @@ DATASET_PARAMS = ("max_bin", "min_data_in_leaf", "min_data_in_bin", "feature_pre
 
 
 class Binnings:
-    """The LightGBM Datasets of one feature matrix for every configuration: the bins are found once
-    per group of configurations that agree on :data:`DATASET_PARAMS` (finding them was most of a
-    configuration's time on wide feature matrices: the raw Ergast f1 driver-dnf matrix has 1,418
-    columns), and each configuration gets its own Dataset built on that group's bins
-    (``reference``: the bins are copied, not found again). The bins, hence the trees, are those a
-    Dataset of its own would find (trials, refits and predictions bit-identical on the demo churn).
-
-    Configurations train one at a time: LightGBM boosters trained side by side on threads crashed
-    the process (SIGSEGV) on a loaded machine, so the cores are not shared out between them."""
+    """One LightGBM Dataset of a feature matrix per group of configurations that agree on
+    :data:`DATASET_PARAMS`, built once and trained on by every configuration of the group (the
+    7 configurations fall into 2 groups). Building a Dataset (finding the bins of every column,
+    then binning every value) costs as much as a configuration's boosting rounds on wide
+    matrices (rel-f1's driver-dnf features: 13,891 x 1,418); a Dataset is read-only while a
+    booster trains, so the trees are those a Dataset of its own gives (a test compares the
+    model strings). Configurations train one at a time: LightGBM boosters trained side by side
+    on threads crashed the process (SIGSEGV) on a loaded machine."""
 
     def __init__(self, x: pd.DataFrame, y: np.ndarray) -> None:
         self.x = x
@@ -404,18 +403,16 @@ class Binnings:
         self.bins_: dict[tuple[Any, ...], Any] = {}
 
     def dataset(self, params: dict[str, Any], valid: tuple[pd.DataFrame, np.ndarray] | None = None) -> tuple[Any, Any]:
-        """A constructed Dataset of ``x``, ``y`` binned as ``params`` bin (found on the first call
-        of its group), and one of ``valid`` (x, y) on the same bins (None without ``valid``)."""
+        """The constructed Dataset of ``x``, ``y`` for ``params`` (built on the first call of its
+        group), and a new one of ``valid`` (x, y) on its bins (None without ``valid``)."""
         import lightgbm as lgb
 
         key = tuple(repr(params.get(name)) for name in DATASET_PARAMS)
-        given = {k: v for k, v in params.items() if k != "num_threads"}
-        bins = self.bins_.get(key)
-        if bins is None:
-            bins = self.bins_[key] = lgb.Dataset(self.x, self.y, params=given, free_raw_data=False).construct()
-        train = lgb.Dataset(self.x, self.y, reference=bins, params=given, free_raw_data=False).construct()
+        train = self.bins_.get(key)
+        if train is None:
+            train = self.bins_[key] = lgb.Dataset(self.x, self.y, params=dict(params), free_raw_data=False).construct()
         check = (None if valid is None else
-                 lgb.Dataset(valid[0], valid[1], reference=train, params=given, free_raw_data=False).construct())
+                 lgb.Dataset(valid[0], valid[1], reference=train, params=dict(params), free_raw_data=False).construct())
         return train, check
 
 
