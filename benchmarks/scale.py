@@ -21,6 +21,10 @@ once; later runs reuse it. Each stage runs in its own subprocess, so every peak 
   is smaller). ``epoch2``: the same with two
   training workers of one thread each (``workers=2``, DistributedDataParallel over gloo); the
   worker start-up is in ``fit_seconds``, not in the epoch.
+* ``auto``: what a user waits for: one whole ``relgraph train FOLDER --query <churn> --model auto
+  --graph auto`` (read and infer, task tables, LightGBM, GNN, blend, baselines, report) through the CLI,
+  with the graph cache empty; the run's own stage timings (``metrics.json``) are kept in the JSON
+  and its five longest stages printed.
 
 Printed: one table per size and engine, then the growth exponent ``log(t2/t1) / log(n2/n1)`` of
 every stage between consecutive sizes (1.0 = linear). The JSON file holds every figure.
@@ -47,7 +51,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-STAGES = ("graph", "labels", "features", "epoch1", "epoch2")
+STAGES = ("graph", "labels", "features", "epoch1", "epoch2", "auto")
 PREDICT_ROWS = 10_000
 #: Validation rows kept for the epoch stage (the epoch ends with a validation pass).
 VAL_ROWS = 2_000
@@ -194,6 +198,27 @@ def stage_epoch2(folder: str, engine: str, work: Path, args: argparse.Namespace)
     return _epoch(folder, engine, work, args, workers=2)
 
 
+def stage_auto(folder: str, engine: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One whole ``relgraph train --model auto`` run, as a user starts it (the graph built anew)."""
+    from relgraph.cli.main import main as cli
+    from relgraph.demo.train_step import CHURN_QUERY
+
+    folder, work = os.path.abspath(folder), work.resolve()
+    out = work / "auto_run"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(work / ".relgraph_cache", ignore_errors=True)  # the graph built anew, as on a first run
+    os.chdir(work)  # the default graph cache (.relgraph_cache) goes under work/
+    started = time.perf_counter()
+    code = cli(["train", folder, "--query", CHURN_QUERY, "--model", "auto", "--graph", "auto", "--engine", engine,
+                "--out", str(out), "--quiet"])
+    seconds = time.perf_counter() - started
+    if code != 0:
+        raise RuntimeError(f"relgraph train exited {code}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {"seconds": seconds, "peak_gib": _peak_gib(), "model": metrics["model"], "test": metrics["test"],
+            "timings": metrics.get("timings", {})}
+
+
 def run_stage(args: argparse.Namespace) -> None:
     # SCALE_LOG_LEVEL=DEBUG: every Spark statement with its time (the failing one is logged anyway)
     logging.basicConfig(level="WARNING", format="%(asctime)s %(name)s: %(message)s")
@@ -281,6 +306,9 @@ def main() -> None:
                 r = results[stage]
                 print(f"  {size} {engine} {stage}: " + (f"n/a ({r['na']})" if "na" in r else
                       f"{r['seconds']:.1f} s, peak {r.get('peak_gib', float('nan')):.2f} GiB"), flush=True)
+                if stage == "auto" and "timings" in r:
+                    longest = sorted(r["timings"].items(), key=lambda item: -item[1]["seconds"])[:5]
+                    print("    longest stages: " + ", ".join(f"{n} {t['seconds']:.0f} s" for n, t in longest), flush=True)
             per_engine[engine] = results
         report["sizes"][size] = {"rows": rows, "engines": per_engine}
         _print_size(size, per_engine)
@@ -292,14 +320,14 @@ def main() -> None:
 def _print_size(size: str, per_engine: dict[str, dict[str, Any]]) -> None:
     print(f"\n{size} event rows")
     print(f"{'engine':<8} {'graph s':>8} {'GiB':>6} {'out GiB':>8} {'labels s':>9} {'GiB':>6} {'feats s':>8} {'GiB':>6} "
-          f"{'epoch1 s':>9} {'GiB':>6} {'epoch2 s':>9} {'pred10k s':>10}")
+          f"{'epoch1 s':>9} {'GiB':>6} {'epoch2 s':>9} {'pred10k s':>10} {'auto s':>8} {'GiB':>6}")
     first = next(iter(per_engine.values()))
     for engine, r in per_engine.items():
         g, e1, e2 = (r.get(k) or first.get(k) for k in ("graph", "epoch1", "epoch2"))
         print(f"{engine:<8} {_fmt(g):>8} {_fmt(g, 'peak_gib'):>6} {_fmt(g, 'output_gib'):>8} {_fmt(r.get('labels')):>9} "
               f"{_fmt(r.get('labels'), 'peak_gib'):>6} {_fmt(r.get('features')):>8} "
               f"{_fmt(r.get('features'), 'peak_gib'):>6} {_fmt(e1):>9} {_fmt(e1, 'peak_gib'):>6} {_fmt(e2):>9} "
-              f"{_fmt(e1, 'predict_seconds'):>10}")
+              f"{_fmt(e1, 'predict_seconds'):>10} {_fmt(r.get('auto')):>8} {_fmt(r.get('auto'), 'peak_gib'):>6}")
 
 
 def _print_growth(report: dict[str, Any], engines: list[str]) -> None:
@@ -314,7 +342,7 @@ def _print_growth(report: dict[str, Any], engines: list[str]) -> None:
             parts = []
             for stage, key in (("graph", "seconds"), ("graph", "peak_gib"), ("labels", "seconds"),
                                ("features", "seconds"), ("epoch1", "seconds"), ("epoch1", "predict_seconds"),
-                               ("epoch2", "seconds")):
+                               ("epoch2", "seconds"), ("auto", "seconds"), ("auto", "peak_gib")):
                 x = ra["engines"].get(engine, {}).get(stage) or ra["engines"][engines[0]].get(stage)
                 y = rb["engines"].get(engine, {}).get(stage) or rb["engines"][engines[0]].get(stage)
                 label = f"{stage}{'' if key == 'seconds' else '.' + key}"

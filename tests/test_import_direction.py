@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "relgraph"
 LAYERS: dict[str, int] = {
     "errors": 0,
     "json_values": 0,
+    "stages": 0,  # timing and progress of a run's stages; imports no relgraph part
     "connectors": 1,  # sources, and write-back into them
     "schema": 2,
     "database": 3,

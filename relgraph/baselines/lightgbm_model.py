@@ -29,6 +29,7 @@ from relgraph.errors import ModelError, QueryError
 from relgraph.json_values import json_strict, plain
 from relgraph.metrics import PRIMARY_METRIC, binary_metrics, multiclass_metrics, regression_metrics
 from relgraph.query.task import TaskTables
+from relgraph.stages import stage
 
 _MODEL_FILE = "lightgbm_{}.txt"
 _REFIT_FILE = "lightgbm_refit_{}.txt"
@@ -171,15 +172,17 @@ class LightGBMPredictor:
             if horizon is not None:
                 labelled = pd.concat([task.train, task.val])[[key, "timestamp", "label"]]
                 self.builder = WithColumns(self.builder, LabelContext(horizon).fit(labelled, key))  # type: ignore[assignment]
-        x_train = self.builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
-        x_val = self.builder.transform(db, task.val, key)
+        with stage("features", rows=len(task.train) + len(task.val)):
+            x_train = self.builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
+            x_val = self.builder.transform(db, task.val, key)
         current = None
         if self.current_parents != "off":
-            current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
-            if current.columns_:
-                extra_train, extra_val = current.columns_for(db, task.train, key), current.columns_for(db, task.val, key)
-            else:
-                current = None
+            with stage("current parents", rows=len(task.train) + len(task.val)):
+                current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
+                if current.columns_:
+                    extra_train, extra_val = current.columns_for(db, task.train, key), current.columns_for(db, task.val, key)
+                else:
+                    current = None
         feature_seconds = time.perf_counter() - started
         # Progress for train.log (and the workspace's Runs view): features, then each configuration.
         logger.info("lightgbm: %d features for %d training and %d validation rows (%.1f s)", x_train.shape[1],
@@ -192,14 +195,14 @@ class LightGBMPredictor:
         objective = _objective(task.task_type, classes)
         variants = [v for v in (self.search_space or SEARCH_SPACE) if task.task_type == "binary" or "is_unbalance" not in v][: self.max_configs]
 
+        binned = {id(x_train): Binnings(x_train, y_train)}  # per feature matrix (with or without current parents)
+
         def train_one(variant: dict[str, Any], x_tr: pd.DataFrame, x_va: pd.DataFrame) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
             params = dict(BASE_PARAMS, **variant, **objective, seed=self.seed, num_threads=self.num_threads,
                           deterministic=True, force_row_wise=True)
-            # A Dataset per configuration: its binning and feature pre-filter follow the
-            # configuration's min_data_in_leaf (the figures in benchmarks/README.md are with it).
-            train_set = lgb.Dataset(x_tr, y_train, free_raw_data=False)
+            train_set, val_set = binned.setdefault(id(x_tr), Binnings(x_tr, y_train)).dataset(params, (x_va, y_val))
             booster = lgb.train(
-                params, train_set, num_boost_round=3000, valid_sets=[lgb.Dataset(x_va, y_val, reference=train_set)],
+                params, train_set, num_boost_round=3000, valid_sets=[val_set],
                 callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
             )
             val_pred = _raw_predict(booster, x_va)
@@ -211,27 +214,33 @@ class LightGBMPredictor:
             return score, booster, val_pred, trial
 
         search_started = time.perf_counter()
-        first = train_one(variants[0], x_train, x_val)
-        current_choice: dict[str, Any] | None = None
-        if current is not None:
-            with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
-            first_with = train_one(variants[0], with_train, with_val) if self.current_parents == "auto" else None
-            use = first_with is None or first_with[0] > first[0]
-            current_choice = {"parents": [link.parent for link in current.links_], "columns": len(current.columns_),
-                              "used": use, "val_without": first[0],
-                              "val_with": None if first_with is None else first_with[0]}
-            if use:
-                self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
-                x_train, x_val = with_train, with_val
-                first = first_with or train_one(variants[0], x_train, x_val)
-        fitted = [first[:3]]
-        trials = [first[3]]
-        for variant in variants[1:]:
-            if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
-                break
-            *result, trial = train_one(variant, x_train, x_val)
-            fitted.append(tuple(result))  # type: ignore[arg-type]
-            trials.append(trial)
+        with stage("lightgbm configurations", rows=len(x_train), unit="config",
+                   total=len(variants) + int(current is not None and self.current_parents == "auto")) as search:
+            current_choice: dict[str, Any] | None = None
+            if current is not None:
+                with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
+            first = train_one(variants[0], x_train, x_val)
+            search.advance()
+            if current is not None:
+                first_with = train_one(variants[0], with_train, with_val) if self.current_parents == "auto" else None
+                search.advance()
+                use = first_with is None or first_with[0] > first[0]
+                current_choice = {"parents": [link.parent for link in current.links_], "columns": len(current.columns_),
+                                  "used": use, "val_without": first[0],
+                                  "val_with": None if first_with is None else first_with[0]}
+                if use:
+                    self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
+                    x_train, x_val = with_train, with_val
+                    first = first_with or train_one(variants[0], x_train, x_val)
+            fitted = [first[:3]]
+            trials = [first[3]]
+            for variant in variants[1:]:
+                if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
+                    break
+                *result, trial = train_one(variant, x_train, x_val)
+                fitted.append(tuple(result))  # type: ignore[arg-type]
+                trials.append(trial)
+                search.advance()
         kept = sorted(range(len(fitted)), key=lambda i: -fitted[i][0])[: max(1, self.ensemble)]
         self.boosters_ = [fitted[i][1] for i in kept]
         refit_info = self._refit(task, x_train, y_train, x_val, y_val, [trials[i] for i in kept])
@@ -273,11 +282,16 @@ class LightGBMPredictor:
         x_all = pd.concat([x_train, x_val], ignore_index=True)
         y_all = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_val, dtype=float)])
         ok = ~np.isnan(y_all)
-        for trial in kept_trials:
+        binned = Binnings(x_all[ok], y_all[ok])
+
+        def refit_one(trial: dict[str, Any]) -> Any:
             params = dict(trial["params"], verbose=-1, num_threads=self.num_threads)
-            # A Dataset per configuration, as in the search: its binning follows min_data_in_leaf.
-            data = lgb.Dataset(x_all[ok], y_all[ok], free_raw_data=False)
-            self.refit_boosters_.append(lgb.train(params, data, num_boost_round=max(1, int(trial["best_iteration"] or 1))))
+            return lgb.train(params, binned.dataset(params)[0], num_boost_round=max(1, int(trial["best_iteration"] or 1)))
+
+        with stage("refit", rows=int(ok.sum()), total=len(kept_trials), unit="config") as refitting:
+            for trial in kept_trials:
+                self.refit_boosters_.append(refit_one(trial))
+                refitting.advance()
         return {"from": known_from.isoformat(), "rows": int(ok.sum()),
                 "rounds": [int(b.current_iteration()) for b in self.refit_boosters_]}
 
@@ -313,7 +327,8 @@ class LightGBMPredictor:
         multiclass: [n, C] probabilities in the order of ``meta_["classes"]``."""
         if not self.boosters_:
             raise ModelError("LightGBMPredictor.predict before fit or load: train it or load a saved model first")
-        x = self.builder.transform(db, frame, self.meta_["entity_key"])
+        with stage("features", rows=len(frame)):
+            x = self.builder.transform(db, frame, self.meta_["entity_key"])
         if "columns" in self.meta_:  # the training order (wrapping builders may append in another)
             x = x[self.meta_["columns"]]
         out = None
@@ -378,6 +393,42 @@ class LightGBMPredictor:
         model.meta_ = meta
         model._set_importance()
         return model
+
+
+#: LightGBM parameters that shape a Dataset: its bins and its feature pre-filter (which drops
+#: features that cannot split with ``min_data_in_leaf`` rows).
+DATASET_PARAMS = ("max_bin", "min_data_in_leaf", "min_data_in_bin", "feature_pre_filter", "seed", "data_random_seed",
+                  "bin_construct_sample_cnt", "use_missing", "zero_as_missing", "linear_tree", "max_bin_by_feature",
+                  "categorical_feature")
+
+
+class Binnings:
+    """One LightGBM Dataset of a feature matrix per group of configurations that agree on
+    :data:`DATASET_PARAMS`, built once and trained on by every configuration of the group (the
+    7 configurations fall into 2 groups). Building a Dataset (finding the bins of every column,
+    then binning every value) costs as much as a configuration's boosting rounds on wide
+    matrices (rel-f1's driver-dnf features: 13,891 x 1,418); a Dataset is read-only while a
+    booster trains, so the trees are those a Dataset of its own gives (a test compares the
+    model strings). Configurations train one at a time: LightGBM boosters trained side by side
+    on threads crashed the process (SIGSEGV) on a loaded machine."""
+
+    def __init__(self, x: pd.DataFrame, y: np.ndarray) -> None:
+        self.x = x
+        self.y = y
+        self.bins_: dict[tuple[Any, ...], Any] = {}
+
+    def dataset(self, params: dict[str, Any], valid: tuple[pd.DataFrame, np.ndarray] | None = None) -> tuple[Any, Any]:
+        """The constructed Dataset of ``x``, ``y`` for ``params`` (built on the first call of its
+        group), and a new one of ``valid`` (x, y) on its bins (None without ``valid``)."""
+        import lightgbm as lgb
+
+        key = tuple(repr(params.get(name)) for name in DATASET_PARAMS)
+        train = self.bins_.get(key)
+        if train is None:
+            train = self.bins_[key] = lgb.Dataset(self.x, self.y, params=dict(params), free_raw_data=False).construct()
+        check = (None if valid is None else
+                 lgb.Dataset(valid[0], valid[1], reference=train, params=dict(params), free_raw_data=False).construct())
+        return train, check
 
 
 def _encode_labels(task: TaskTables) -> tuple[np.ndarray, np.ndarray, list[Any] | None]:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+
+from relgraph.stages import stage
 
 if TYPE_CHECKING:
     from relgraph.gnn.distributed import WorkerGroup
@@ -39,6 +40,7 @@ class EpochPlan:
             without validation rows (the score is then minus the training loss).
         progress: (bar description, postfix name, record key shown under it).
         group: the workers training together (``relgraph.gnn.distributed``); None in one process.
+        rows: training rows, for the stage record (``relgraph.stages``).
     """
 
     batches: Callable[[int], Iterable[Any]]
@@ -46,6 +48,7 @@ class EpochPlan:
     validate: Callable[[], tuple[dict[str, float], float]] | None
     progress: tuple[str, str, str]
     group: WorkerGroup | None = None
+    rows: int | None = None
 
 
 def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan: EpochPlan) -> float:
@@ -62,49 +65,49 @@ def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan
     if resumed is not None:
         start_epoch, best_score, best_state, bad_epochs = resumed
     desc, shown_name, shown_key = plan.progress
-    bar = tqdm(range(start_epoch, cfg.epochs), desc=desc, disable=predictor.quiet or not main, unit="epoch")
     total_seconds = 0.0
-    for epoch in bar:
-        epoch_start = time.perf_counter()
-        model.train()
-        losses = []
-        for batch in plan.batches(epoch):
-            loss = plan.loss(batch)
-            if loss is None:
-                continue
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
-            optimizer.step()
-            losses.append(loss.item())
-        epoch_seconds = time.perf_counter() - epoch_start
-        total_seconds += epoch_seconds
-        train_loss = float(np.mean(losses)) if losses else float("nan")
-        if group is not None:
-            train_loss = group.mean(train_loss)
-        record: dict[str, float] = {"epoch": epoch + 1, "train_loss": train_loss}
-        if plan.validate is not None:
-            val_record, score = plan.validate()
-            if group is not None:  # worker 0's decides: all keep the same best epoch and stop together
-                val_record, score = group.broadcast((val_record, score))
-            record.update(val_record)
-        else:
-            score = -record["train_loss"]
-        record["seconds"] = epoch_seconds
-        predictor.history_.append(record)
-        if score > best_score or best_state is None:
-            best_score, bad_epochs = score, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-        logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
-        bar.set_postfix(loss=f"{record['train_loss']:.4f}", **{shown_name: f"{record.get(shown_key, float('nan')):.4f}"})
-        if main:
-            predictor._save_checkpoint(optimizer, epoch + 1, best_score, best_state, bad_epochs)
-        if bad_epochs >= cfg.patience:
-            logger.info("early stop after epoch %d (no validation gain for %d epochs)", epoch + 1, bad_epochs)
-            break
-    bar.close()
+    with stage(f"{desc} epochs", rows=plan.rows, total=cfg.epochs - start_epoch, unit="epoch",
+                show=not predictor.quiet and main) as bar:
+        for epoch in range(start_epoch, cfg.epochs):
+            epoch_start = time.perf_counter()
+            model.train()
+            losses = []
+            for batch in plan.batches(epoch):
+                loss = plan.loss(batch)
+                if loss is None:
+                    continue
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+                optimizer.step()
+                losses.append(loss.item())
+            epoch_seconds = time.perf_counter() - epoch_start
+            total_seconds += epoch_seconds
+            train_loss = float(np.mean(losses)) if losses else float("nan")
+            if group is not None:
+                train_loss = group.mean(train_loss)
+            record: dict[str, float] = {"epoch": epoch + 1, "train_loss": train_loss}
+            if plan.validate is not None:
+                val_record, score = plan.validate()
+                if group is not None:  # worker 0's decides: all keep the same best epoch and stop together
+                    val_record, score = group.broadcast((val_record, score))
+                record.update(val_record)
+            else:
+                score = -record["train_loss"]
+            record["seconds"] = epoch_seconds
+            predictor.history_.append(record)
+            if score > best_score or best_state is None:
+                best_score, bad_epochs = score, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                bad_epochs += 1
+            logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
+            bar.advance(1, loss=f"{record['train_loss']:.4f}", **{shown_name: f"{record.get(shown_key, float('nan')):.4f}"})
+            if main:
+                predictor._save_checkpoint(optimizer, epoch + 1, best_score, best_state, bad_epochs)
+            if bad_epochs >= cfg.patience:
+                logger.info("early stop after epoch %d (no validation gain for %d epochs)", epoch + 1, bad_epochs)
+                break
     assert best_state is not None
     model.load_state_dict(best_state)
     return total_seconds

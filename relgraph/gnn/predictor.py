@@ -41,6 +41,7 @@ from relgraph.sampling import TemporalNeighborLoader, TemporalSampler
 from relgraph.schema.io import schema_to_dict
 from relgraph.schema.times import to_seconds
 from relgraph.schema_check import trained_view
+from relgraph.stages import stage
 
 if TYPE_CHECKING:
     from relgraph.gnn.distributed import WorkerGroup
@@ -232,15 +233,17 @@ class GNNPredictor:
         self.schema = schema_to_dict(db.schema)
         train, val = task.train, task.val
         started = time.perf_counter()
-        graph = graph_for(db, cfg.graph, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
-        train_seconds = to_seconds(train["timestamp"])
-        # Feature statistics from rows at or before the last training timestamp only.
-        self.store = FeatureStore.fit(graph, int(train_seconds.max()))
-        self.edge_types = [tuple(et) for et in graph.edge_types]  # type: ignore[misc]
-        self._set_head_args(train["label"])
-        self.model = self._build_model()
-        self._graph_cache = None
-        _, inputs, _ = self._prepare(db, graph)
+        with stage("graph", show=not self.quiet and (group is None or group.is_main)) as graph_stage:
+            graph = graph_for(db, cfg.graph, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
+            graph_stage.rows = int(sum(graph.num_nodes.values()))
+            train_seconds = to_seconds(train["timestamp"])
+            # Feature statistics from rows at or before the last training timestamp only.
+            self.store = FeatureStore.fit(graph, int(train_seconds.max()))
+            self.edge_types = [tuple(et) for et in graph.edge_types]  # type: ignore[misc]
+            self._set_head_args(train["label"])
+            self.model = self._build_model()
+            self._graph_cache = None
+            _, inputs, _ = self._prepare(db, graph)
         self.timing_["prepare_seconds"] = time.perf_counter() - started
 
         train_rows = self._seed_rows(db, train)
@@ -286,7 +289,7 @@ class GNNPredictor:
             return record, primary_score(self.task_type, val_metrics)
 
         plan = EpochPlan(batches, loss, validate if len(val) else None, ("gnn", f"val_{primary}", f"val_{primary}"),
-                         group)
+                         group, rows=len(train_rows))
         total_seconds = train_epochs(self, optimizer, plan)
         self.timing_.update(
             sample_seconds=sample_seconds,

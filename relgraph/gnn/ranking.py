@@ -47,6 +47,7 @@ from relgraph.query.task import TaskTables
 from relgraph.sampling import TemporalSampler
 from relgraph.schema.io import schema_to_dict
 from relgraph.schema.times import to_seconds
+from relgraph.stages import stage
 
 WEIGHTS_FILE = "ranking_gnn.safetensors"
 STATE_FILE = "ranking_gnn.json"
@@ -252,17 +253,19 @@ class RankingGNNPredictor(GNNPredictor):
         self.entity_table, self.entity_key = self.spec.entity_table, self.spec.entity_key
         self.schema = schema_to_dict(db.schema)
         log = self._interactions(db)
-        graph = graph_for(db, cfg.graph, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
-        train_seconds = to_seconds(task.train["timestamp"])
-        cutoff = int(train_seconds.max())
-        # Feature statistics and the id vocabulary from rows at or before the last training time only.
-        self.store = FeatureStore.fit(graph, cutoff)
-        self.target_vocab = log.target_ids.to_numpy()[log.existing_targets(cutoff)].tolist()
-        self.edge_types = [tuple(et) for et in graph.edge_types]  # type: ignore[misc]
-        self.model = self._build_model()
-        self._graph_cache = None
-        self._prepare(db, graph)
-        inputs, sampler, target_sampler = self._samplers(db)
+        with stage("graph", show=not self.quiet) as graph_stage:
+            graph = graph_for(db, cfg.graph, cache_dir=cfg.graph_cache_dir, text_encoder=cfg.text_encoder)
+            graph_stage.rows = int(sum(graph.num_nodes.values()))
+            train_seconds = to_seconds(task.train["timestamp"])
+            cutoff = int(train_seconds.max())
+            # Feature statistics and the id vocabulary from rows at or before the last training time only.
+            self.store = FeatureStore.fit(graph, cutoff)
+            self.target_vocab = log.target_ids.to_numpy()[log.existing_targets(cutoff)].tolist()
+            self.edge_types = [tuple(et) for et in graph.edge_types]  # type: ignore[misc]
+            self.model = self._build_model()
+            self._graph_cache = None
+            self._prepare(db, graph)
+            inputs, sampler, target_sampler = self._samplers(db)
         train = _Split(self, db, log, task.train)
         assert train.labels is not None
         self.timing_["prepare_seconds"] = time.perf_counter() - started
@@ -294,7 +297,8 @@ class RankingGNNPredictor(GNNPredictor):
             val = ranking_metrics(list(task.val["label"]), _lists(ids), spec.k)
             return {f"val_{k}": v for k, v in val.items() if k != "k"}, val["map@k"]
 
-        plan = EpochPlan(epoch_batches, loss, validate if len(task.val) else None, ("gnn-rank", "val_map", "val_map@k"))
+        plan = EpochPlan(epoch_batches, loss, validate if len(task.val) else None, ("gnn-rank", "val_map", "val_map@k"),
+                         rows=len(task.train))
         self.timing_.update(train_seconds=train_epochs(self, optimizer, plan))
         return self
 

@@ -35,6 +35,7 @@ from relgraph.runs.out_folder import (
 )
 from relgraph.runs.runner import evaluate_run, predict_run, torchrun_follower, train_run
 from relgraph.runs.tasks import TaskSource, build_run_task
+from relgraph.stages import StageRecorder, stage
 
 logger = logging.getLogger(__name__)
 
@@ -141,24 +142,35 @@ def train(
             logger.info("%s", note)
             if not quiet:
                 print(f"relgraph: {note}", file=sys.stderr)
-    database = db if isinstance(db, Database) else connect(db, schema=schema, engine=engine, spark_master=spark_master,
-                                                                spark_conf=spark_conf)
-    if query is not None:  # FOR EACH a column whose values name things: they become a table
-        made = entity_database(database, query)
-        if made is not database:
-            logger.info("%s", entity_notes(made, query)[0])
-        database = made
-    task = build_run_task(database, source)
-    run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="relgraph-run-"))
-    if not torchrun_follower():
-        write_request(run_dir, request)
-    try:
-        train_run(database, task, run_dir, source, model=model, seed=seed, quiet=quiet, gnn_config=gnn_config,
-                  schema_file=schema, label_context=label_context)
-    except BaseException:
-        forget_request_if_untrained(run_dir)  # stopped before any model: nothing to resume, nothing to guard
-        raise
+    with StageRecorder(progress=not quiet and not torchrun_follower()):
+        database = db if isinstance(db, Database) else _read(db, schema, engine, spark_master, spark_conf)
+        if query is not None:  # FOR EACH a column whose values name things: they become a table
+            made = entity_database(database, query)
+            if made is not database:
+                logger.info("%s", entity_notes(made, query)[0])
+            database = made
+        with stage("training tables") as tables:
+            task = build_run_task(database, source)
+            tables.rows = len(task.train) + len(task.val) + len(task.test)
+        run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="relgraph-run-"))
+        if not torchrun_follower():
+            write_request(run_dir, request)
+        try:
+            train_run(database, task, run_dir, source, model=model, seed=seed, quiet=quiet, gnn_config=gnn_config,
+                      schema_file=schema, label_context=label_context)
+        except BaseException:
+            forget_request_if_untrained(run_dir)  # stopped before any model: nothing to resume, nothing to guard
+            raise
     return None if torchrun_follower() else Run(run_dir)
+
+
+def _read(source: str, schema: str | None, engine: str, spark_master: str | None,
+          spark_conf: dict[str, str] | None) -> Database:
+    """The database of ``source``, as the run's first stage."""
+    with stage("read and infer") as reading:
+        database = connect(source, schema=schema, engine=engine, spark_master=spark_master, spark_conf=spark_conf)
+        reading.rows = sum(t.num_rows for t in database.tables.values())
+    return database
 
 
 def load(directory: str | Path) -> Run:

@@ -4,7 +4,8 @@ Sections: task summary, label distribution over time, learning curves, ROC / PR 
 (binary), predicted vs actual (regression) or confusion matrix (multiclass), every model (with
 ``--model auto``: GNN, LightGBM and their blend, whose weight the task summary gives) beside
 the trivial baseline and the one-line rule chosen on validation (ranking: the entity's own
-history), each with its text, on validation and test, and feature importance when a model has one.
+history), each with its text, on validation and test, feature importance when a model has one, and
+where the time went (seconds per stage, ``relgraph.stages``).
 """
 
 from __future__ import annotations
@@ -142,6 +143,29 @@ def _importance(runs: list[ModelRun]) -> str:
     return "".join(parts)
 
 
+def _time_spent(timings: dict[str, dict[str, Any]] | None) -> str:
+    """One horizontal bar per stage (its own seconds, longest first), up to the report itself."""
+    if not timings:
+        return "<p>No stage timings recorded.</p>"
+    spent = sorted(((name, float(t["seconds"]), t.get("rows"), int(t.get("calls", 1))) for name, t in timings.items()),
+                   key=lambda item: -item[1])
+    total = sum(seconds for _, seconds, _, _ in spent)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(spent) + 1))
+    labels = [f"{name} (x{calls})" if calls > 1 else name for name, _, _, calls in spent][::-1]
+    seconds = [item[1] for item in spent][::-1]
+    ax.barh(labels, seconds)
+    for y, value in enumerate(seconds):
+        ax.text(value, y, f" {value:.1f} s", va="center", fontsize=8)
+    ax.set_xlabel("seconds")
+    ax.set_title(f"where the time went: {total:.1f} s before this report")
+    ax.set_xlim(0, max(seconds) * 1.2 or 1.0)
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{sec:.1f}</td><td>{timings[name].get('cpu_seconds', 0.0):.1f}</td>"
+                   f"<td>{'' if rows is None else f'{rows:,}'}</td><td>{calls}</td></tr>" for name, sec, rows, calls in spent)
+    table = (f"<table><tr><th>stage</th><th>seconds</th><th>CPU seconds (all threads)</th><th>rows</th><th>times run</th></tr>"
+             f"{rows}</table>")
+    return _png(fig) + table
+
+
 def _metric_table(runs: list[ModelRun], chosen: str) -> str:
     names = sorted({k for r in runs for split in (r.val, r.test) for k, v in split.items() if k != "threshold"})
     head = "".join(f"<th>val {html.escape(n)}</th>" for n in names) + "".join(
@@ -160,12 +184,12 @@ def _metric_table(runs: list[ModelRun], chosen: str) -> str:
     return f"<table><tr><th>model</th>{head}<th>fit seconds</th></tr>{''.join(rows)}</table>{notes}"
 
 
-def _explanations(run_dir: Path) -> str:
+def _explanations(run_dir: Path, db: Any = None) -> str:
     """The explanations section (relgraph.runs.explain.report), imported here lazily: it reads the run
     folder this report completes, and never fails the report."""
     from relgraph.runs.explain.report import explanation_section
 
-    return explanation_section(run_dir)
+    return explanation_section(run_dir, db)
 
 
 def write_report(
@@ -176,6 +200,8 @@ def write_report(
     chosen: str,
     primary: str,
     classes: list[Any] | None = None,
+    timings: dict[str, dict[str, Any]] | None = None,
+    db: Any = None,
 ) -> None:
     """Write the self-contained HTML report to ``path``.
 
@@ -186,6 +212,9 @@ def write_report(
             val/test metrics and, for baselines, a one-line text.
         chosen: name of the model kept.
         primary: the primary metric's name.
+        timings: stage -> ``{"seconds", "rows", "calls"}`` (``StageRecorder.summary``), for the
+            "where the time went" section.
+        db: the run's database, for the explanations (default: reopened from the run's source).
     """
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()
@@ -201,6 +230,7 @@ img{{max-width:100%}}</style></head><body>
 <h2>Learning curves</h2>{_learning_curves(runs, primary)}
 <h2>Test outcomes</h2>{_outcome_plots(str(summary.get("task type", "")), splits["test"]["label"], runs, classes or [])}
 <h2>Feature importance</h2>{_importance(runs) or "<p>No model in this run reports feature importance.</p>"}
-<h2>Explanations</h2>{_explanations(Path(path).parent)}
+<h2>Explanations</h2>{_explanations(Path(path).parent, db)}
+<h2>Where the time went</h2>{_time_spent(timings)}
 </body></html>"""
     Path(path).write_text(body, encoding="utf-8")

@@ -13,7 +13,10 @@ A run folder (``relgraph train --out DIR``) holds:
   every model not kept and the baselines, ``trivial`` and ``rule`` (the one-line recent-form rule
   chosen on validation; ranking: ``history``), each baseline with its one-line ``text``;
 - ``predictions.parquet``: test rows with the kept model's predictions;
-- ``report.html``; ``train.log``.
+- ``report.html``; ``train.log``;
+- ``metrics.json``'s ``timings``: stage -> ``{"seconds", "rows", "calls"}`` (``relgraph.stages``:
+  each stage's own seconds, those of stages inside it excluded; ``other``: what no stage covers),
+  also one ``train.log`` line per stage and the report's "where the time went" bar.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from relgraph.runs.report import ModelRun, write_report
 from relgraph.runs.selection import choose_on_validation
 from relgraph.runs.tasks import SPLITS, TaskSource, build_run_task, cutoffs_text, prediction_rows
 from relgraph.schema.io import write_schema
+from relgraph.stages import StageRecorder, active_recorder, stage
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +143,9 @@ def train_run(
     if model == "blend" and not len(task.val):
         raise ModelError("--model blend chooses its weight on validation rows, and the validation table is empty")
     kinds = list(MEMBERS) if model in ("auto", "blend") else [model]
+    if active_recorder() is None and not torchrun_follower():  # called directly, not from api.train
+        with StageRecorder(progress=not quiet):
+            return train_run(db, task, out_dir, source, model, seed, quiet, gnn_config, schema_file, label_context)
     if torchrun_follower():
         # The GNN fits rank 0 makes, in the same order (each one a collective training); nothing else.
         for kind in kinds:
@@ -149,50 +156,26 @@ def train_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     primary = PRIMARY_METRIC[task.task_type][0]
 
-    trivial = TrivialBaseline(labels="training").fit(db, task) if task.task_type != "ranking" else None
+    with stage("trivial"):
+        trivial = TrivialBaseline(labels="training").fit(db, task) if task.task_type != "ranking" else None
     runs: list[ModelRun] = []
     fitted: dict[str, Any] = {}
     thresholds: dict[str, float] = {}
     for kind in kinds:
         logger.info("%s: training", kind)
         started = time.perf_counter()
-        predictor = registry.new_model(kind, task.task_type, seed, quiet, gnn_config, out_dir / kind, label_context).fit(db, task)
+        with stage(f"{kind} fit", rows=len(task.train)):
+            predictor = registry.new_model(kind, task.task_type, seed, quiet, gnn_config, out_dir / kind, label_context).fit(db, task)
         seconds = time.perf_counter() - started
         fitted[kind] = predictor
-        run, thresholds[kind] = _evaluate(kind, predictor, db, task, trivial)
+        with stage("predictions", rows=len(task.val) + len(task.test)):
+            run, thresholds[kind] = _evaluate(kind, predictor, db, task, trivial)
         run.seconds = seconds
         run.history = list(predictor.history_)
         run.feature_importance = predictor.feature_importance_
         runs.append(run)
         logger.info("%s: val %s, test %s (%.1f s)", kind, run.val, run.test, seconds)
-    if len(kinds) == len(MEMBERS) and task.task_type != "ranking":
-        # The blend combines the members' predictions already made above: no member predicts again.
-        started = time.perf_counter()
-        member_runs = {r.name: r for r in runs}
-        blend = BlendPredictor({k: fitted[k] for k in MEMBERS})
-        blend.fit_predictions(task, {k: member_runs[k].val_pred for k in MEMBERS})
-        preds = {
-            "val": blend.combine({k: member_runs[k].val_pred for k in MEMBERS}),
-            "test": blend.combine({k: member_runs[k].test_pred for k in MEMBERS}),
-        }
-        fitted["blend"] = blend
-        run, thresholds["blend"] = _evaluate("blend", blend, db, task, trivial, preds)
-        run.seconds = time.perf_counter() - started
-        runs.append(run)
-        logger.info("blend (GNN weight %.1f): val %s, test %s", fitted["blend"].weight_, run.val, run.test)
-
-    selection = None
-    if model == "blend":
-        chosen = "blend"
-    elif model == "auto" and "blend" in fitted and len(task.val):
-        # LightGBM unless another candidate beats it on validation beyond resampling noise.
-        selection = choose_on_validation(task.task_type, task.val["label"].to_numpy(),
-                                         {r.name: r.val_pred for r in runs}, reference="lightgbm",
-                                         classes=_model_classes(fitted["lightgbm"], trivial) if trivial else None)
-        chosen = selection.chosen
-        logger.info("kept %s", selection.text(primary))
-    else:  # ties keep the earlier run
-        chosen = max(runs, key=lambda r: primary_score(task.task_type, r.val)).name
+    selection, chosen = _blend_and_choose(model, task, kinds, runs, fitted, thresholds, trivial, db, primary)
     # Baselines are reported, never kept: the choice above is among the trained models only.
     rule_note = None
     if trivial is not None:
@@ -200,24 +183,28 @@ def train_run(
         trivial_run.text = BASELINE_TEXT["trivial"][task.task_type]
         runs.append(trivial_run)
         started = time.perf_counter()
-        rule, rule_note = rule_baseline(db, task, _fitted_builder(fitted))
+        with stage("rule", rows=len(task.train) + len(task.val) + len(task.test)):
+            rule, rule_note = rule_baseline(db, task, _fitted_builder(fitted))
+            if rule is not None:
+                rule_run, _ = _evaluate("rule", rule, db, task, trivial)
         if rule is not None:
-            rule_run, _ = _evaluate("rule", rule, db, task, trivial)
             rule_run.text, rule_run.seconds = rule_note, time.perf_counter() - started
             runs.append(rule_run)
             logger.info("rule (%s): val %s, test %s (%.1f s)", rule_note, rule_run.val, rule_run.test, rule_run.seconds)
         else:
             logger.info("no rule baseline: %s", rule_note)
     if task.task_type == "ranking":
-        for name, base in ranking_baselines(db, task):
-            base_run = _evaluate(name, base, db, task, None)[0]
-            base_run.text = BASELINE_TEXT[name] if name == "history" else BASELINE_TEXT[name]["ranking"]
-            runs.append(base_run)
+        with stage("ranking baselines", rows=len(task.val) + len(task.test)):
+            for name, base in ranking_baselines(db, task):
+                base_run = _evaluate(name, base, db, task, None)[0]
+                base_run.text = BASELINE_TEXT[name] if name == "history" else BASELINE_TEXT[name]["ranking"]
+                runs.append(base_run)
 
-    for kind, predictor in fitted.items():
-        predictor.save(out_dir / kind)
-        for checkpoint in (out_dir / kind).rglob("checkpoint.pt"):  # the run finished: nothing to resume
-            checkpoint.unlink()
+    with stage("save models"):
+        for kind, predictor in fitted.items():
+            predictor.save(out_dir / kind)
+            for checkpoint in (out_dir / kind).rglob("checkpoint.pt"):  # the run finished: nothing to resume
+                checkpoint.unlink()
     kept = next(r for r in runs if r.name == chosen)
     classes = _model_classes(fitted[chosen], trivial) if trivial is not None else None
     metrics = {
@@ -274,8 +261,55 @@ def train_run(
         **({"rule baseline": rule_note} if rule_note is not None and not any(r.name == "rule" for r in runs) else {}),
         "seed": seed,
     }
-    write_report(out_dir / "report.html", summary, {s: task.split(s) for s in SPLITS}, runs, chosen, primary, classes)
+    recorder = active_recorder()
+    with stage("report", rows=len(task.test)):
+        write_report(out_dir / "report.html", summary, {s: task.split(s) for s in SPLITS}, runs, chosen, primary, classes,
+                     timings=recorder.summary() if recorder is not None else None, db=db)
+    if recorder is not None:  # every stage closed now, the report's included
+        metrics["timings"] = recorder.summary()
+        metrics["seconds"] = round(recorder.wall_seconds(), 3)
+        metrics["cpu_seconds"] = round(recorder.cpu_seconds(), 3)
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     return metrics
+
+
+def _blend_and_choose(
+    model: str, task: TaskTables, kinds: list[str], runs: list[ModelRun], fitted: dict[str, Any],
+    thresholds: dict[str, float], trivial: TrivialBaseline | None, db: Database, primary: str,
+) -> tuple[Any, str]:
+    """The blend of the members (when both were fitted; appended to ``runs``, ``fitted`` and
+    ``thresholds``) and the model kept: ``(selection or None, name)``."""
+    if len(kinds) == len(MEMBERS) and task.task_type != "ranking":
+        with stage("blend and bootstrap", rows=len(task.val) + len(task.test)):
+            # The blend combines the members' predictions already made above: no member predicts again.
+            started = time.perf_counter()
+            member_runs = {r.name: r for r in runs}
+            blend = BlendPredictor({k: fitted[k] for k in MEMBERS})
+            blend.fit_predictions(task, {k: member_runs[k].val_pred for k in MEMBERS})
+            preds = {
+                "val": blend.combine({k: member_runs[k].val_pred for k in MEMBERS}),
+                "test": blend.combine({k: member_runs[k].test_pred for k in MEMBERS}),
+            }
+            fitted["blend"] = blend
+            run, thresholds["blend"] = _evaluate("blend", blend, db, task, trivial, preds)
+            run.seconds = time.perf_counter() - started
+            runs.append(run)
+            logger.info("blend (GNN weight %.1f): val %s, test %s", fitted["blend"].weight_, run.val, run.test)
+
+    selection = None
+    if model == "blend":
+        chosen = "blend"
+    elif model == "auto" and "blend" in fitted and len(task.val):
+        # LightGBM unless another candidate beats it on validation beyond resampling noise.
+        with stage("blend and bootstrap", rows=len(task.val)):
+            selection = choose_on_validation(task.task_type, task.val["label"].to_numpy(),
+                                             {r.name: r.val_pred for r in runs}, reference="lightgbm",
+                                             classes=_model_classes(fitted["lightgbm"], trivial) if trivial else None)
+        chosen = selection.chosen
+        logger.info("kept %s", selection.text(primary))
+    else:  # ties keep the earlier run
+        chosen = max(runs, key=lambda r: primary_score(task.task_type, r.val)).name
+    return selection, chosen
 
 
 def _evaluate(

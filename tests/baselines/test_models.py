@@ -133,3 +133,25 @@ def test_rule_picks_a_recent_form_feature_and_round_trips(tmp_path) -> None:
     assert pred.shape == (len(task.test),) and np.isfinite(pred).all()
     rule.save(tmp_path)
     np.testing.assert_allclose(RecentFormRule.load(tmp_path).predict(db, task.test), pred)
+
+
+
+def test_shared_bins_give_the_trees_of_a_dataset_per_configuration() -> None:
+    """``Binnings``: the bins found once per group of configurations (and copied into each
+    configuration's Dataset) give the very trees a Dataset of its own gives."""
+    import lightgbm as lgb
+
+    from relgraph.baselines.lightgbm_model import BASE_PARAMS, SEARCH_SPACE, Binnings
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(600, 8)), columns=[f"f{i}" for i in range(8)])
+    x["f0"] = np.where(rng.random(600) < 0.2, np.nan, x["f0"])
+    y = (x["f1"] + rng.normal(size=600) > 0).astype(float).to_numpy()
+    binned = Binnings(x, y)
+    for variant in SEARCH_SPACE[:3]:  # two groups of bins: min_data_in_leaf 100 and 200
+        params = dict(BASE_PARAMS, **variant, objective="binary", seed=0, num_threads=1, deterministic=True,
+                      force_row_wise=True)
+        own = lgb.train(params, lgb.Dataset(x, y, free_raw_data=False), num_boost_round=20)
+        shared = lgb.train(params, binned.dataset(params)[0], num_boost_round=20)
+        assert shared.model_to_string() == own.model_to_string()
+    assert len(binned.bins_) == 2

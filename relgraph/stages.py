@@ -1,0 +1,163 @@
+"""Where a run's time goes: named stages, each timed, with the rows it handled and a progress bar.
+
+A run activates one :class:`StageRecorder` (``with recorder:``); any code below it, in any layer,
+marks its work with :func:`stage`, without the recorder being passed down::
+
+    with stage("lightgbm configurations", rows=len(x_train), total=7, unit="config") as st:
+        for variant in variants:
+            ...
+            st.advance()
+
+Each stage closing writes one ``relgraph.stages`` log line (``train.log``: seconds and rows).
+A stage opened inside another counts its seconds once: the outer stage records its own time
+only, so the stages of a run add up to its wall time without overlap. Without an active recorder a
+stage only times itself (and shows its bar when asked to). Stages opened in other threads see no
+recorder (context variables do not cross threads): only the calling thread's stages are recorded.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+_ACTIVE: contextvars.ContextVar[StageRecorder | None] = contextvars.ContextVar("relgraph_stages", default=None)
+
+
+@dataclass
+class StageRecord:
+    """One closed stage: its own wall and CPU seconds (nested stages' excluded; CPU: every thread
+    of the process, so a loaded machine's wait shows as wall above CPU) and the rows it handled."""
+
+    name: str
+    seconds: float
+    rows: int | None = None
+    cpu_seconds: float = 0.0
+
+
+class Stage:
+    """An open stage: set ``rows`` when known late; :meth:`advance` moves its progress bar."""
+
+    def __init__(self, name: str, rows: int | None, bar: Any | None) -> None:
+        self.name = name
+        self.rows = rows
+        self.bar = bar
+        self.started = time.perf_counter()
+        self.started_cpu = time.process_time()
+        self.nested_seconds = 0.0
+        self.nested_cpu = 0.0
+
+    def advance(self, steps: int = 1, **postfix: Any) -> None:
+        """``steps`` more units done; ``postfix`` (e.g. ``loss="0.41"``) is shown beside the bar."""
+        if self.bar is not None:
+            if postfix:
+                self.bar.set_postfix(postfix, refresh=False)
+            self.bar.update(steps)
+
+
+class StageRecorder:
+    """The stages of one run, in the order they closed.
+
+    Args:
+        progress: show a progress bar per stage on stderr (the CLI without ``--quiet``).
+    """
+
+    def __init__(self, progress: bool = False) -> None:
+        self.progress = progress
+        self.records: list[StageRecord] = []
+        self.started = time.perf_counter()
+        self.started_cpu = time.process_time()
+        self._open: list[Stage] = []
+        self._token: contextvars.Token[StageRecorder | None] | None = None
+
+    def __enter__(self) -> StageRecorder:
+        self._token = _ACTIVE.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _ACTIVE.reset(self._token)
+            self._token = None
+
+    def wall_seconds(self) -> float:
+        """Seconds since the recorder was made."""
+        return time.perf_counter() - self.started
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the process (all threads) since the recorder was made."""
+        return time.process_time() - self.started_cpu
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Stage name -> ``{"seconds", "cpu_seconds", "rows", "calls"}`` (a stage that ran several
+        times: summed), in the order each first closed; ``other``: the time no stage covers."""
+        out: dict[str, dict[str, Any]] = {}
+        for record in self.records:
+            entry = out.setdefault(record.name, {"seconds": 0.0, "cpu_seconds": 0.0, "rows": None, "calls": 0})
+            entry["seconds"] += record.seconds
+            entry["cpu_seconds"] += record.cpu_seconds
+            entry["calls"] += 1
+            if record.rows is not None:
+                entry["rows"] = (entry["rows"] or 0) + int(record.rows)
+        out["other"] = {"seconds": max(0.0, self.wall_seconds() - sum(r.seconds for r in self.records)),
+                        "cpu_seconds": max(0.0, self.cpu_seconds() - sum(r.cpu_seconds for r in self.records)),
+                        "rows": None, "calls": 1}
+        for entry in out.values():
+            entry["seconds"] = round(entry["seconds"], 3)
+            entry["cpu_seconds"] = round(entry["cpu_seconds"], 3)
+        return out
+
+
+def active_recorder() -> StageRecorder | None:
+    """The recorder of the run in progress in this thread, if any."""
+    return _ACTIVE.get()
+
+
+@contextmanager
+def stage(name: str, rows: int | None = None, total: int | None = None, unit: str = "step",
+          show: bool | None = None) -> Iterator[Stage]:
+    """Time the block as stage ``name`` (see the module docstring).
+
+    Args:
+        rows: rows the stage handles (training rows, frame rows, nodes); settable on the stage.
+        total: steps the stage will take (configurations, epochs): its bar then shows an estimate
+            of the time left.
+        unit: what a step is, for the bar.
+        show: ``None``: a bar when the active recorder shows progress; ``False``: never; ``True``:
+            a bar unless the active recorder is quiet.
+    """
+    recorder = _ACTIVE.get()
+    shown = (recorder is not None and recorder.progress) if show is None else (show and (recorder is None or recorder.progress))
+    bar = None
+    if shown:
+        # Without a total the bar is a timer: the stage's name and the seconds it took.
+        fmt = None if total else "{desc}: {elapsed}{postfix}"
+        bar = tqdm(total=total, desc=name, unit=unit, leave=True, bar_format=fmt, dynamic_ncols=True)
+    current = Stage(name, rows, bar)
+    if recorder is not None:
+        recorder._open.append(current)
+    try:
+        yield current
+    finally:
+        elapsed = time.perf_counter() - current.started
+        elapsed_cpu = time.process_time() - current.started_cpu
+        own = max(0.0, elapsed - current.nested_seconds)
+        own_cpu = max(0.0, elapsed_cpu - current.nested_cpu)
+        if bar is not None:
+            bar.close()
+        if recorder is not None:
+            recorder._open.remove(current)
+            if recorder._open:
+                recorder._open[-1].nested_seconds += elapsed
+                recorder._open[-1].nested_cpu += elapsed_cpu
+            recorder.records.append(StageRecord(name, own, current.rows, own_cpu))
+        rows_text = f", {current.rows:,} rows" if current.rows is not None else ""
+        nested_text = f"; {elapsed:.1f} s with the stages inside it" if current.nested_seconds else ""
+        logger.info("stage %s: %.1f s (CPU %.1f s%s)%s", name, own, own_cpu, nested_text, rows_text)
