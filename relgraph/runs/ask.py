@@ -80,6 +80,10 @@ MAX_EXPLAINED = 10
 #: The one configuration, over ``lightgbm_model.BASE_PARAMS``: a faster learning rate than the
 #: search's (tens of rounds on 5,000 rows) and leaves that small contexts can fill.
 ASK_CONFIG: dict[str, Any] = {"learning_rate": 0.1, "min_data_in_leaf": 40}
+#: The feature builder's settings for ask (over ``TemporalFeatureBuilder``'s defaults).
+ASK_FEATURES: dict[str, Any] = {}
+#: Whether ask adds the entity's current parents (``baselines.current_parents``) where the schema has them.
+ASK_CURRENT_PARENTS = True
 #: Rounds without improvement on the held-out periods before boosting stops.
 EARLY_STOPPING_ROUNDS = 30
 #: Task types ``ask`` answers.
@@ -324,7 +328,7 @@ def backtest(db: Database, query: Query, at: pd.Timestamp, context_rows: int = C
     :data:`BACKTEST_ROWS`); the backtest's ``at`` is the earliest of those times, so its model's
     context ends a label window before any scored row; the trivial baseline is fitted on that
     same context."""
-    return _fit_answer(db, query, at, None, context_rows, seed, num_threads, with_backtest=True)[0] or {}
+    return fit_answer(db, query, at, None, context_rows, seed, num_threads, with_backtest=True)[0] or {}
 
 
 def _backtest_rows(db: Database, query: Query, at: pd.Timestamp, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -361,7 +365,7 @@ def _scored_backtest(db: Database, model: AskModel, rows: pd.DataFrame, pred: np
     return out
 
 
-def _fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int, seed: int,
+def fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int, seed: int,
                 num_threads: int, with_backtest: bool) -> tuple[dict[str, Any] | None, AskModel | None, np.ndarray | None]:
     """(backtest record, the answer's model, its predictions of ``asked``) from ONE feature pass.
 
@@ -402,8 +406,10 @@ def fit_features(db: Database, task: TaskTables) -> tuple[Any, pd.DataFrame]:
     """(a feature builder fitted on ``task.train``, its features of ``task.train``): the temporal
     aggregates and, where the schema has them, the entity's current parents."""
     key = task.entity_key
-    builder: Any = TemporalFeatureBuilder()
+    builder: Any = TemporalFeatureBuilder(**ASK_FEATURES)
     x = builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
+    if not ASK_CURRENT_PARENTS:
+        return builder, x
     current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
     if current.columns_:
         x, builder = _join(x, current.columns_for(db, task.train, key)), WithColumns(builder, current)
@@ -520,7 +526,7 @@ def ask(
         test, model = fitted[memo_key]
         pred = model.predict(database, rows)
     else:
-        test, model, pred = _fit_answer(database, parsed, at_ts, rows, context_rows, seed, num_threads, with_backtest)
+        test, model, pred = fit_answer(database, parsed, at_ts, rows, context_rows, seed, num_threads, with_backtest)
         _remember(fitted, memo_key, (test, model))
     deadline.check("fitting the context and predicting")
     threshold = (test or {}).get("threshold", 0.5)
