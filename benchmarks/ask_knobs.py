@@ -44,6 +44,7 @@ SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "windows": ({"windows": [30, 365]}, {"learning_rate": 0.1, "min_data_in_leaf": 40}),
     "categories": ({"max_categories": 5}, {"learning_rate": 0.1, "min_data_in_leaf": 40}),
     "depth1": ({"depth": 1}, {"learning_rate": 0.1, "min_data_in_leaf": 40}),
+    "depth1-ff": ({"depth": 1}, {"learning_rate": 0.1, "min_data_in_leaf": 40, "feature_fraction": 0.5, "max_bin": 31}),
 }
 
 
