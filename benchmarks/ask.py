@@ -8,8 +8,8 @@ Per task (one PQL line on a real database):
   loaded, the first answer to this query here (backtest included); "again": the same query for
   another 100 entities (what a running ``relgraph serve`` answers next);
 - backtest: the answer's own backtest (the same procedure one label window before CUTOFF);
-- test: the answer's model (:class:`relgraph.runs.ask.AskModel` fitted at the test cutoff, i.e. on
-  labels known by then) scored on the task's test rows, beside ``train --model auto``'s test
+- test: the answer's procedure at the test cutoff (:func:`relgraph.runs.ask.fit_answer`: labels
+  known by then, the feature builder fitted at its backtest's time) scored on the task's test rows, beside ``train --model auto``'s test
   figure (from benchmarks/README.md, with its command, or run here with ``--train``) and the
   trivial baseline the backtest reports.
 
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 import relgraph  # noqa: E402
 from relgraph.metrics import PRIMARY_METRIC, task_metrics  # noqa: E402
 from relgraph.query import make_training_table, parse, split_timestamps, validate  # noqa: E402
-from relgraph.runs.ask import AskModel, ask  # noqa: E402
+from relgraph.runs.ask import CONTEXT_ROWS, ask, fit_answer  # noqa: E402
 from relgraph.runs.tasks import prediction_rows  # noqa: E402
 
 DATASETS = ROOT / ".." / "shared" / "datasets"
@@ -168,10 +168,10 @@ def run_task(name: str, task: Task, folder: Path, train: bool) -> dict[str, Any]
     ask(db, task.query, at=at, ids=second)
     again_s, again_cpu = time.perf_counter() - started, time.process_time() - cpu
     test_rows = make_training_table(db, resolved, stamps)
-    model = AskModel(parsed).fit(db, pd.Timestamp(at))
+    # The answer's procedure at the test cutoff (backtest, one feature pass, model), asked for the test rows.
+    _, _, pred = fit_answer(db, parsed, pd.Timestamp(at), test_rows, CONTEXT_ROWS, 0, 1, with_backtest=True)
     metric = PRIMARY_METRIC[resolved.task_type][0]
-    test = _scaled(resolved.task_type, task_metrics(resolved.task_type, test_rows["label"],
-                                                    model.predict(db, test_rows))[metric])
+    test = _scaled(resolved.task_type, task_metrics(resolved.task_type, test_rows["label"], pred)[metric])
     auto, auto_s, note = task.auto, task.auto_seconds, task.auto_note
     if train:
         auto, auto_s = _train_auto(source, task, folder)

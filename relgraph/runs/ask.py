@@ -39,8 +39,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from relgraph.baselines.aggregates import TemporalFeatureBuilder
+from relgraph.baselines.current_parents import CurrentParents
+from relgraph.baselines.extra_columns import WithColumns, _join
 from relgraph.baselines.label_context import label_horizon
-from relgraph.baselines.lightgbm_model import LightGBMPredictor
+from relgraph.baselines.lightgbm_model import (
+    BASE_PARAMS,
+    LightGBMPredictor,
+    _encode_labels,
+    _objective,
+    _raw_predict,
+)
 from relgraph.baselines.rules import TrivialBaseline
 from relgraph.database import Database, connect
 from relgraph.errors import QueryError, RelgraphError
@@ -71,6 +80,10 @@ MAX_EXPLAINED = 10
 #: The one configuration, over ``lightgbm_model.BASE_PARAMS``: a faster learning rate than the
 #: search's (tens of rounds on 5,000 rows) and leaves that small contexts can fill.
 ASK_CONFIG: dict[str, Any] = {"learning_rate": 0.1, "min_data_in_leaf": 40}
+#: The feature builder's settings for ask (over ``TemporalFeatureBuilder``'s defaults).
+ASK_FEATURES: dict[str, Any] = {}
+#: Whether ask adds the entity's current parents (``baselines.current_parents``) where the schema has them.
+ASK_CURRENT_PARENTS = True
 #: Rounds without improvement on the held-out periods before boosting stops.
 EARLY_STOPPING_ROUNDS = 30
 #: Task types ``ask`` answers.
@@ -216,8 +229,9 @@ class AskModel:
         self.model_: LightGBMPredictor | None = None
         self.task_: TaskTables | None = None
 
-    def fit(self, db: Database, at: pd.Timestamp) -> AskModel:
-        """Draw the context known by ``at`` and fit the model on it."""
+    def draw(self, db: Database, at: pd.Timestamp) -> AskModel:
+        """Draw the context known by ``at`` (``context_``, ``task_``: train = earlier periods, val =
+        the latest ones, which stop the rounds); :meth:`fit` does it when not done."""
         parsed = parse(self.query) if isinstance(self.query, str) else self.query
         resolved = validate(parsed, db.schema)
         if resolved.task_type not in ANSWERED:
@@ -231,11 +245,28 @@ class AskModel:
         train, held = _hold_out_latest(context)
         self.task_ = TaskTables(resolved.task_type, resolved.entity_table, resolved.entity_key, train=train, val=held,
                                 test=held.iloc[:0], query=str(parsed), parsed=parsed)
-        self.model_ = LightGBMPredictor(
-            seed=self.seed, max_configs=1, ensemble=1, num_threads=self.num_threads, early_stopping_rounds=EARLY_STOPPING_ROUNDS,
-            max_train_rows=None, current_parents="on", refit=False, search_space=[ASK_CONFIG],
-        ).fit(db, self.task_)
         self.at_, self.context_ = pd.Timestamp(at), context
+        return self
+
+    def fit(self, db: Database, at: pd.Timestamp, builder: Any = None,
+            features: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> AskModel:
+        """Draw the context known by ``at`` (unless :meth:`draw` did) and fit the model on it.
+
+        ``builder``: a feature builder fitted already, at ``at`` or earlier (default: one fitted
+        here on the context's training rows, :func:`fit_features`); ``features``: its features of
+        ``task_.train`` and ``task_.val`` when computed already (one pass shared with the backtest)."""
+        if self.task_ is None or self.at_ != pd.Timestamp(at):
+            self.draw(db, at)
+        task = self.task_
+        assert task is not None
+        if builder is None:
+            builder, x_train = fit_features(db, task)
+            x_val = builder.transform(db, task.val, task.entity_key)
+        elif features is not None:
+            x_train, x_val = features
+        else:
+            x_train, x_val = (builder.transform(db, f, task.entity_key) for f in (task.train, task.val))
+        self.model_ = _boosted(builder, task, x_train, x_val, self.seed, self.num_threads)
         return self
 
     def predict(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
@@ -297,37 +328,151 @@ def backtest(db: Database, query: Query, at: pd.Timestamp, context_rows: int = C
     :data:`BACKTEST_ROWS`); the backtest's ``at`` is the earliest of those times, so its model's
     context ends a label window before any scored row; the trivial baseline is fitted on that
     same context."""
+    return fit_answer(db, query, at, None, context_rows, seed, num_threads, with_backtest=True)[0] or {}
+
+
+def _backtest_rows(db: Database, query: Query, at: pd.Timestamp, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The backtest's scored rows and its record so far (with a ``text`` when it cannot run)."""
     resolved = validate(query, db.schema)
     metric = PRIMARY_METRIC[resolved.task_type][0]
     rows = recent_labelled_rows(db, query, at, BACKTEST_MIN_ROWS)
     if len(rows) > BACKTEST_ROWS:
         rows = rows.iloc[np.sort(np.random.default_rng(seed).choice(len(rows), BACKTEST_ROWS, replace=False))]
     if rows.empty or resolved.task_type != "regression" and rows["label"].nunique() < 2:
-        return {"at": None, "metric": metric, "value": None, "rows": int(len(rows)),
-                "text": f"no backtest: the {len(rows)} labelled rows known by {at:%Y-%m-%d} have one label"}
+        return rows, {"at": None, "metric": metric, "value": None, "rows": int(len(rows)),
+                      "text": f"no backtest: the {len(rows)} labelled rows known by {at:%Y-%m-%d} have one label"}
     when = pd.Timestamp(rows["timestamp"].min())
-    out: dict[str, Any] = {"at": when.isoformat(), "metric": metric, "periods": int(rows["timestamp"].nunique())}
-    try:
-        model = AskModel(query, context_rows, seed, num_threads).fit(db, when)
-    except QueryError as err:
-        return dict(out, value=None, rows=int(len(rows)), text=f"no backtest at {when:%Y-%m-%d}: {err}")
+    return rows.reset_index(drop=True), {"at": when.isoformat(), "metric": metric, "periods": int(rows["timestamp"].nunique())}
+
+
+def _scored_backtest(db: Database, model: AskModel, rows: pd.DataFrame, pred: np.ndarray, out: dict[str, Any]) -> dict[str, Any]:
+    """``out`` with the backtest's metric, the trivial baseline's and the chosen threshold."""
     assert model.task_ is not None
-    classes = model.classes_
-    pred = model.predict(db, rows)
+    task_type, classes, when = model.task_.task_type, model.classes_, pd.Timestamp(out["at"])
     trivial = TrivialBaseline(labels="training").fit(db, model.task_)
     labels = rows["label"]
-    if resolved.task_type == "multiclass":
+    if task_type == "multiclass":
         known = labels.isin(classes or [])  # classes the context never saw cannot be scored
         rows, labels, pred = rows[known.to_numpy()], labels[known], pred[known.to_numpy()]
-    value = _score(resolved.task_type, labels, pred, classes)
-    base = _score(resolved.task_type, labels, trivial.predict(db, rows), classes)
-    threshold = choose_threshold(labels.to_numpy(), pred) if resolved.task_type == "binary" else 0.5
-    unit = {"auroc": "AUROC", "mae": "MAE", "macro_f1": "macro F1"}[metric]
-    out.update(value=value, trivial=base, rows=int(len(rows)), threshold=float(threshold),
+    value = _score(task_type, labels, pred, classes)
+    base = _score(task_type, labels, trivial.predict(db, rows), classes)
+    threshold = choose_threshold(labels.to_numpy(), pred) if task_type == "binary" else 0.5
+    unit = {"auroc": "AUROC", "mae": "MAE", "macro_f1": "macro F1"}[out["metric"]]
+    out = dict(out, value=value, trivial=base, rows=int(len(rows)), threshold=float(threshold),
                context=model.context_summary())
     out["text"] = (f"backtest at {when:%Y-%m-%d}: {unit} {value:.3f} vs trivial {base:.3f} on {len(rows):,} rows"
                    + (f" ({out['periods']} periods)" if out["periods"] > 1 else ""))
     return out
+
+
+def fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int, seed: int,
+                num_threads: int, with_backtest: bool) -> tuple[dict[str, Any] | None, AskModel | None, np.ndarray | None]:
+    """(backtest record, the answer's model, its predictions of ``asked``) from ONE feature pass.
+
+    The feature builder is fitted once, on the backtest context's training rows (the earlier
+    time: the answer's builder sees no later row than the backtest's, so nothing leaks), and one
+    transform computes the features of every other row: the backtest's held-out and scored rows,
+    the answer's context and the asked rows, each (entity, time) once. Without a backtest (or
+    where its context cannot be drawn) the builder is fitted on the answer's own context.
+    ``asked`` None: the backtest only."""
+    test, early, rows = None, None, None
+    if with_backtest:
+        rows, test = _backtest_rows(db, query, at, seed)
+        if "text" not in test:
+            try:
+                early = AskModel(query, context_rows, seed, num_threads).draw(db, pd.Timestamp(test["at"]))
+            except QueryError as err:
+                test = dict(test, value=None, rows=int(len(rows)), text=f"no backtest at {pd.Timestamp(test['at']):%Y-%m-%d}: {err}")
+    model = AskModel(query, context_rows, seed, num_threads).draw(db, at) if asked is not None else None
+    if early is None:
+        if model is None:
+            return test, None, None
+        model.fit(db, at)
+        return test, model, model.predict(db, asked)  # type: ignore[arg-type]
+    assert early.task_ is not None and rows is not None
+    key = early.task_.entity_key
+    builder, x_early = fit_features(db, early.task_)
+    frames = [early.task_.val, rows] + ([] if model is None else [model.task_.train, model.task_.val, asked])  # type: ignore[union-attr]
+    x = features_of(db, builder, key, frames)
+    early.fit(db, early.at_, builder, (x_early, x[0]))  # type: ignore[arg-type]
+    test = _scored_backtest(db, early, rows, predict_features(early, x[1]), test)  # type: ignore[arg-type]
+    if model is None:
+        return test, None, None
+    model.fit(db, at, builder, (x[2], x[3]))
+    return test, model, predict_features(model, x[4])
+
+
+def fit_features(db: Database, task: TaskTables) -> tuple[Any, pd.DataFrame]:
+    """(a feature builder fitted on ``task.train``, its features of ``task.train``): the temporal
+    aggregates and, where the schema has them, the entity's current parents."""
+    key = task.entity_key
+    builder: Any = TemporalFeatureBuilder(**ASK_FEATURES)
+    x = builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
+    if not ASK_CURRENT_PARENTS:
+        return builder, x
+    current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
+    if current.columns_:
+        x, builder = _join(x, current.columns_for(db, task.train, key)), WithColumns(builder, current)
+    return builder, x
+
+
+def features_of(db: Database, builder: Any, key: str, frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """``builder``'s features of each frame's ``[key, "timestamp"]`` rows, from one transform of
+    the distinct (entity, time) pairs among them all."""
+    stacked = pd.concat([f[[key, "timestamp"]] for f in frames], ignore_index=True)
+    stacked["timestamp"] = pd.to_datetime(stacked["timestamp"])
+    distinct = stacked.drop_duplicates().reset_index(drop=True)
+    x = builder.transform(db, distinct, key)
+    where = pd.MultiIndex.from_frame(distinct).get_indexer(pd.MultiIndex.from_frame(stacked))
+    out, start = [], 0
+    for f in frames:
+        out.append(x.iloc[where[start:start + len(f)]].reset_index(drop=True))
+        start += len(f)
+    return out
+
+
+def predict_features(model: AskModel, x: pd.DataFrame) -> np.ndarray:
+    """As :meth:`AskModel.predict`, from features computed already."""
+    fitted = model.model_
+    assert fitted is not None
+    out = _raw_predict(fitted.boosters_[0], x[fitted.meta_["columns"]], fitted.meta_["iterations"][0])
+    if fitted.meta_["task_type"] == "regression":
+        out = np.clip(out, *fitted.meta_["label_range"])
+    return out
+
+
+def _boosted(builder: Any, task: TaskTables, x_train: pd.DataFrame, x_val: pd.DataFrame, seed: int,
+             num_threads: int) -> LightGBMPredictor:
+    """A :class:`LightGBMPredictor` of one booster (:data:`ASK_CONFIG`, rounds stopped early on
+    ``task.val``) over features computed already by ``builder``, which it keeps for predicting."""
+    import lightgbm as lgb
+
+    started = time.perf_counter()
+    y_train, y_val, classes = _encode_labels(task)
+    ok = ~pd.isna(y_val)
+    x_val, y_val = x_val[ok], y_val[ok]
+    if len(y_val) == 0:
+        raise QueryError("the context's latest periods have no labelled rows to stop the boosting rounds on")
+    params = dict(BASE_PARAMS, **ASK_CONFIG, **_objective(task.task_type, classes), seed=seed, num_threads=num_threads,
+                  deterministic=True, force_row_wise=True)
+    train_set = lgb.Dataset(x_train, y_train, free_raw_data=False)
+    booster = lgb.train(params, train_set, num_boost_round=3000, valid_sets=[lgb.Dataset(x_val, y_val, reference=train_set)],
+                        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
+    model = LightGBMPredictor(seed=seed, max_configs=1, ensemble=1, num_threads=num_threads, builder=builder,
+                              early_stopping_rounds=EARLY_STOPPING_ROUNDS, max_train_rows=None, refit=False,
+                              search_space=[ASK_CONFIG])
+    model.boosters_ = [booster]
+    model.meta_ = {
+        "task_type": task.task_type, "entity_table": task.entity_table, "entity_key": task.entity_key, "classes": classes,
+        "label_range": [float(np.nanmin(y_train)), float(np.nanmax(y_train))] if task.task_type == "regression" else None,
+        "kept_trials": [0], "iterations": [int(booster.best_iteration or booster.current_iteration())],
+        "trials": [{"params": {k: v for k, v in params.items() if k not in ("verbose", "num_threads")},
+                    "best_iteration": booster.best_iteration}],
+        "refit": None, "columns": list(x_train.columns), "train_rows": len(task.train),
+        "fit_seconds": time.perf_counter() - started,
+    }
+    model._set_importance()
+    return model
 
 
 def ask(
@@ -376,15 +521,14 @@ def ask(
         if rows.empty:
             raise QueryError(f"no {table} row is selected by the query at {at_ts}; check its WHERE condition or --at")
     fitted = _ANSWERS.setdefault(database, {})
-    memo_key = (str(parsed), at_ts, context_rows, seed, num_threads)
-    test = fitted.get(("backtest", *memo_key)) if with_backtest else None
-    if with_backtest and test is None:
-        test = _remember(fitted, ("backtest", *memo_key), backtest(database, parsed, at_ts, context_rows, seed, num_threads))
-    deadline.check("the backtest")
-    model = fitted.get(("model", *memo_key)) or _remember(
-        fitted, ("model", *memo_key), AskModel(parsed, context_rows, seed, num_threads).fit(database, at_ts))
-    deadline.check("fitting the context")
-    pred = model.predict(database, rows)
+    memo_key = (str(parsed), at_ts, context_rows, seed, num_threads, with_backtest)
+    if memo_key in fitted:
+        test, model = fitted[memo_key]
+        pred = model.predict(database, rows)
+    else:
+        test, model, pred = fit_answer(database, parsed, at_ts, rows, context_rows, seed, num_threads, with_backtest)
+        _remember(fitted, memo_key, (test, model))
+    deadline.check("fitting the context and predicting")
     threshold = (test or {}).get("threshold", 0.5)
     answer = prediction_frame({"task_type": resolved.task_type, "entity_key": key}, rows, pred, threshold, model.classes_)
     if ids is None:

@@ -156,3 +156,34 @@ def test_the_context_check_has_teeth(shop_db: Database, monkeypatch: pytest.Monk
     # A context ending one horizon later reads labels of windows that end after AT: the check sees it.
     monkeypatch.setattr(ask_module, "context_end", lambda at, horizon: pd.Timestamp(at))
     assert _late_labels(shop_db, BUYS, AT) > 0
+
+
+# ---------------------------------------------------------------- one feature pass
+def test_one_builder_fitted_before_the_backtest_serves_both_models(shop_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    fitted_on: list[pd.DataFrame] = []
+    real = ask_module.fit_features
+
+    def spy(db: Database, task: object) -> object:
+        fitted_on.append(task.train)  # type: ignore[attr-defined]
+        return real(db, task)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ask_module, "fit_features", spy)
+    back, model, pred = ask_module.fit_answer(shop_db, parse(BUYS), AT, pd.DataFrame({"customer_id": [1, 2], "timestamp": AT}),
+                                              ask_module.CONTEXT_ROWS, 0, 1, with_backtest=True)
+    assert back is not None and back["value"] is not None and model is not None and len(pred) == 2
+    # Once, on labels known by the backtest's time (earlier than at): the answer's builder sees no later row.
+    assert len(fitted_on) == 1
+    horizon = known_horizon(parse(BUYS))
+    assert pd.to_datetime(fitted_on[0]["timestamp"]).max() + horizon <= pd.Timestamp(back["at"]) < AT
+    assert model.model_ is not None and np.allclose(pred, model.predict(shop_db, pd.DataFrame({"customer_id": [1, 2], "timestamp": AT})))
+
+
+def test_features_of_equals_one_transform_per_frame(shop_db: Database) -> None:
+    model = ask_module.AskModel(BUYS).fit(shop_db, AT)
+    assert model.model_ is not None and model.task_ is not None
+    builder = model.model_.builder
+    frames = [model.task_.val, model.task_.train.head(30), model.task_.val.head(5)]  # overlapping rows on purpose
+    together = ask_module.features_of(shop_db, builder, "customer_id", frames)
+    for frame, got in zip(frames, together):
+        alone = builder.transform(shop_db, frame, "customer_id")
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), alone.reset_index(drop=True), check_exact=False, rtol=1e-9)
