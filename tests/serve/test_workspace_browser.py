@@ -111,7 +111,6 @@ def _type(driver: webdriver.Chrome, text: str) -> None:
     box.send_keys(text)
 
 
-@pytest.mark.slow  # about 90 s on two busy cores (the training run is most of it)
 def test_workspace_in_a_browser(workspace: tuple[str, str, Path], browser: webdriver.Chrome) -> None:
     base, link, db_path = workspace
     schema = connect(f"sqlite:///{db_path}").schema
