@@ -201,8 +201,11 @@ class _FeaturePlanning:
             f"FROM {' '.join(froms)} WHERE c0.{_q(first_fk.column)} IS NOT NULL"
         )
         cols = ", ".join(_q(c) for c in numeric + categorical)
+        # Without a key, rows sharing a time are ordered by their own values: the engine's row
+        # order is arbitrary, and "last" features would change from one run to the next.
+        ties = "" if last_ts.primary_key else ", __anchor" + (", " + cols if cols else "")
         sql = (
-            f"SELECT __anchor, __t0 AS __t, ROW_NUMBER() OVER (ORDER BY __t0, __ord_raw) AS __ord"
+            f"SELECT __anchor, __t0 AS __t, ROW_NUMBER() OVER (ORDER BY __t0, __ord_raw{ties}) AS __ord"
             f"{', ' + cols if cols else ''} FROM ({inner}) WHERE __t0 IS NOT NULL"
         )
         return _Stream(name, anchor, sql, numeric, categorical, timed=bool(timed), attached=attached)
