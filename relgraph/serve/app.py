@@ -215,29 +215,18 @@ def create_app(run: RunFolder | str | Path | None, source: str, token: str, sche
         where = ".".join(str(p) for p in first.get("loc", []) if p != "body") or "body"
         return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
 
-    @app.exception_handler(_NoRun)
-    async def _no_run(request: Request, exc: _NoRun) -> JSONResponse:
-        return _error(404, str(exc))
+    # Each relgraph error is one line with its status (the most specific class first).
+    statuses = [(_NoRun, 404), (AskTimeoutError, 504), (UnknownIdError, 404), (QueryError, 400),
+                (ModelError, 409), (RelgraphError, 400)]
 
-    @app.exception_handler(AskTimeoutError)
-    async def _too_long(request: Request, exc: AskTimeoutError) -> JSONResponse:
-        return _error(504, str(exc))
+    def _one_line(status: int) -> Any:
+        async def handler(request: Request, exc: Exception) -> JSONResponse:
+            return _error(status, str(exc))
 
-    @app.exception_handler(UnknownIdError)
-    async def _unknown(request: Request, exc: UnknownIdError) -> JSONResponse:
-        return _error(404, str(exc))
+        return handler
 
-    @app.exception_handler(QueryError)
-    async def _bad_query(request: Request, exc: QueryError) -> JSONResponse:
-        return _error(400, str(exc))
-
-    @app.exception_handler(ModelError)
-    async def _bad_model(request: Request, exc: ModelError) -> JSONResponse:
-        return _error(409, str(exc))
-
-    @app.exception_handler(RelgraphError)
-    async def _other(request: Request, exc: RelgraphError) -> JSONResponse:
-        return _error(400, str(exc))
+    for error_class, status in statuses:
+        app.add_exception_handler(error_class, _one_line(status))
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -71,6 +71,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     shutil.copy(original, live)
     srv = start_server(live, run_dir, folder / "serve.log")
     yield srv
+    stop_server(srv)
+
+
+def stop_server(srv: Server) -> None:
+    """Stop a service started by :func:`start_server` (killed if it does not stop in 20 s)."""
     srv.process.terminate()
     try:
         srv.process.wait(timeout=20)

@@ -3,12 +3,11 @@ bounded size and time."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TOKEN, Server, start_server
+from conftest import TOKEN, Server, start_server, stop_server
 from starlette.testclient import TestClient
 
 from relgraph.demo.generate import make_demo_database
@@ -27,11 +26,7 @@ def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ask_server(db_path: Path) -> Iterator[Server]:
     srv = start_server(db_path, None, db_path.parent / "serve.log")
     yield srv
-    srv.process.terminate()
-    try:
-        srv.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        srv.process.kill()
+    stop_server(srv)
 
 
 def test_ask_answers_with_backtest_context_and_evidence(ask_server: Server) -> None:
