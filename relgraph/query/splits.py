@@ -201,10 +201,22 @@ def plan_splits(db: object, query: Query, val_cutoff: object = None, test_cutoff
     timestamps = split_series(basis, val, test, test_end)
     if not timestamps["train"]:
         raise QueryError(
-            f"no training timestamps: the val cutoff {val} leaves no full window after the first row time {basis.db_lo}; "
-            "pick a later --val-cutoff"
+            f"no training timestamps: the val cutoff {val} leaves no full window after the first row time {basis.db_lo} "
+            f"({_earliest_rows(db, basis.db_lo)}); pick a later --val-cutoff"
         )
     return SplitPlan(val, test, step, timestamps, reason, horizon, events.end)
+
+
+def _earliest_rows(db: object, lo: pd.Timestamp) -> str:
+    """Where the database's first row time comes from, for an error: ``table.column`` names."""
+    names = []
+    for name in db.tables:  # type: ignore[attr-defined]
+        times = db.row_times(name)  # type: ignore[attr-defined]
+        if times is not None and len(times) and not np.isnat(times).all() and pd.Timestamp(np.nanmin(times)) == lo:
+            info = db.schema[name].time  # type: ignore[attr-defined]
+            own = info is not None and info.inherited_via is None and not info.unknown
+            names.append(f"{name}.{info.column}" if own else f"{name} (times inherited)")
+    return "in " + ", ".join(names) if names else "over all tables"
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,11 @@ class Folder:
         for name, data in self.extra.items():
             (folder / name).write_bytes(data)
 
+    def names(self) -> list[str]:
+        """What an error may point at: the tables, the entity key and the extra files (generic column
+        names such as ``empty`` would match ordinary words)."""
+        return [self.entity, self.events, self.key, *self.extra]
+
     @property
     def query(self) -> str:
         return f"PREDICT COUNT({quote(self.events)}.*, 0, 14, days) > 0 FOR EACH {quote(self.entity)}.{quote(self.key)}"
@@ -128,12 +133,15 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-def assert_clean(argv: list[str]) -> None:
+def assert_clean(argv: list[str], where: list[str]) -> None:
+    """``argv`` succeeds, or stops with one ``relgraph: error:`` line naming one of ``where`` (the
+    folder's tables, columns and files): the user learns what to fix and where."""
     code, err = run_cli(argv)
     assert "Traceback" not in err and "internal error" not in err, err
     if code != 0:
         errors = [line for line in err.splitlines() if line.startswith("relgraph: error: ")]
         assert code == 1 and len(errors) == 1, f"{argv[0]}: exit {code} with {err!r}"
+        assert any(name.strip() in errors[0] for name in where), f"{argv[0]}: the error names no table, column or file: {errors[0]!r}"
 
 
 def check(folder: Folder, commands: list[str]) -> None:
@@ -141,15 +149,16 @@ def check(folder: Folder, commands: list[str]) -> None:
         root = Path(tmp) / "db"
         root.mkdir()
         folder.write(root)
+        where = folder.names()
         for command in commands:
             if command == "inspect":
-                assert_clean(["inspect", str(root)])
+                assert_clean(["inspect", str(root)], where)
             elif command == "explain":
-                assert_clean(["query", str(root), folder.query, "--explain"])
+                assert_clean(["query", str(root), folder.query, "--explain"], where)
             else:
                 out = Path(tmp) / f"run-{command}"
                 assert_clean(["train", str(root), "--query", folder.query, "--model", command, "--out", str(out),
-                              "--seed", "0", *FAST_GNN])
+                              "--seed", "0", *FAST_GNN], where)
 
 
 # No shrinking: a failure prints its folder at once (shrinking a training run takes minutes).

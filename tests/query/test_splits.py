@@ -78,7 +78,7 @@ def test_month_steps_keep_calendar_days() -> None:
     ("val", "test", "message"),
     [
         ("2020-11-01", "2020-09-01", "must be before test cutoff"),
-        ("2019-01-01", "2020-09-01", "no training timestamps"),
+        ("2019-01-01", "2020-09-01", r"no training timestamps.*\(in events\.at\)"),
         ("not a date", "2020-09-01", "is not a timestamp"),
     ],
 )
