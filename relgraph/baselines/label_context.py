@@ -30,7 +30,7 @@ from relgraph.json_values import plain
 
 PREFIX = "label_ctx"
 #: Seconds per window unit; a month counts as 31 days (later than any calendar month: never early).
-_UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 7 * 86400, "months": 31 * 86400}
+_UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 7 * 86400, "months": 31 * 86400, "years": 366 * 86400}
 
 
 def label_horizon(query: Any) -> pd.Timedelta | None:

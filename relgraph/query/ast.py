@@ -14,7 +14,7 @@ AGGREGATES = ("COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX", "FIRST", "L
 COUNTING_AGGREGATES = ("COUNT", "COUNT_DISTINCT")
 #: Aggregates that need a numeric column.
 NUMERIC_AGGREGATES = ("SUM", "AVG", "MIN", "MAX")
-UNITS = ("minutes", "hours", "days", "weeks", "months")
+UNITS = ("minutes", "hours", "days", "weeks", "months", "years")
 COMPARISON_OPS = ("=", "!=", "<", "<=", ">", ">=")
 #: Bare words that cannot name a table unquoted.
 RESERVED = frozenset(

@@ -27,7 +27,7 @@ from relgraph.query.validator import validate
 from relgraph.schema.times import to_seconds
 
 #: Seconds per PQL window unit; months count as 30 days (only used to size look-back windows).
-UNIT_SECONDS = {"minutes": 60, "hours": 3_600, "days": 86_400, "weeks": 604_800, "months": 2_592_000}
+UNIT_SECONDS = {"minutes": 60, "hours": 3_600, "days": 86_400, "weeks": 604_800, "months": 2_592_000, "years": 31_536_000}
 
 #: Pair features of (entity, candidate target) at t, in the order models receive them.
 PAIR_FEATURES = (

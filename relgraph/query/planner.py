@@ -55,6 +55,7 @@ _INTERVAL_FUNCTIONS = {
     "days": ("to_days", "INTEGER"),
     "weeks": ("to_weeks", "INTEGER"),
     "months": ("to_months", "INTEGER"),
+    "years": ("to_years", "INTEGER"),
 }
 #: Value of each aggregate over an empty window (None: NULL).
 _EMPTY_VALUE = {"COUNT": 0, "COUNT_DISTINCT": 0, "SUM": 0}

@@ -64,7 +64,9 @@ class SplitPlan:
 
 
 def _offset(amount: int, unit: str) -> Step:
-    return pd.DateOffset(months=amount) if unit == "months" else pd.Timedelta(**{unit: amount})
+    if unit in ("months", "years"):  # calendar steps; a year is 12 months (the series steps by .months)
+        return pd.DateOffset(months=amount * (12 if unit == "years" else 1))
+    return pd.Timedelta(**{unit: amount})
 
 
 def query_window(query: Query) -> Window | None:

@@ -39,7 +39,15 @@ from relgraph.schema.attributes import apply_attributes, attribute_values, choos
 from relgraph.schema.io import SchemaOverrides, closest
 from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
 from relgraph.schema.stypes import distinct_count
-from relgraph.schema.times import is_stringlike, is_whole_number, norm, resolve_row_times
+from relgraph.schema.time_inference import YEAR_NAME
+from relgraph.schema.times import (
+    is_stringlike,
+    is_whole_number,
+    norm,
+    number_format,
+    resolve_row_times,
+    time_columns,
+)
 
 #: Name of the time column of an implicit table: each value's first appearance.
 FIRST_SEEN = "first_seen"
@@ -87,12 +95,22 @@ def _candidate(schema: TableSchema, table: pa.Table, column: str, table_stems: s
     """A column whose name and type say "id of something" and that is no key yet."""
     if column == schema.primary_key or column in {fk.column for fk in schema.foreign_keys}:
         return False
+    if schema.time is not None and column in time_columns(schema.time):
+        return False  # the table's own time (a season's yearID): a time, not an entity
+    return names_an_id(table, column, table_stems)
+
+
+def names_an_id(table: pa.Table, column: str, table_stems: set[str]) -> bool:
+    """``column``'s name and type say "id of something" that has no table (``table_stems``: the
+    names of the tables there are); a year (``yearID`` holding 1871..2019) is a time, not an id."""
     if not ID_SUFFIX.search(column):
         return False
     prefix = norm(column)[:-2]
     if TYPE_CODE.search(prefix) or prefix in table_stems:
         return False
     values = table.column(column)
+    if YEAR_NAME.match(norm(column)) and number_format(values) == "year":
+        return False
     return _is_id_type(values) and values.null_count < len(values)
 
 

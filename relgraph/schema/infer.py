@@ -36,16 +36,26 @@ import pyarrow.compute as pc
 
 from relgraph.connectors.base import SourceData
 from relgraph.errors import SchemaError
-from relgraph.schema.entities import add_implicit_tables
+from relgraph.schema.entities import add_implicit_tables, names_an_id
 from relgraph.schema.io import SchemaOverrides, TableOverride, closest, load_schema_file
 from relgraph.schema.keys import Key, describe_first, infer_keys, split_reference, table_stems
-from relgraph.schema.model import Column, ForeignKey, Schema, SType, TableSchema, TimeInfo
+from relgraph.schema.model import (
+    Column,
+    CompositeForeignKey,
+    ForeignKey,
+    Schema,
+    SType,
+    TableSchema,
+    TimeInfo,
+)
 from relgraph.schema.stypes import infer_stype
 from relgraph.schema.time_inference import (
+    MANY_PER_PARENT,
     event_like,
     infer_own_time,
     inheritance_refusal,
     late_parent_times,
+    referenced_tables,
     rows_per_parent,
     untimed_event_table,
 )
@@ -90,7 +100,7 @@ def build_schema(data: SourceData, schema_file: str | Path | None = None) -> Sch
     keys, foreign = inferred_keys.primary, inferred_keys.foreign
     static_reasons: dict[str, str] = {}
     late_columns: dict[str, tuple[str, str]] = {}
-    times = _times(data, keys, foreign, overrides, warnings, static_reasons, late_columns)
+    times = _times(data, keys, foreign, overrides, warnings, static_reasons, late_columns, inferred_keys.composite_foreign)
 
     schema_tables: dict[str, TableSchema] = {}
     for name, table in tables.items():
@@ -219,9 +229,11 @@ def _times(
     warnings: list[str],
     static_reasons: dict[str, str],
     late_columns: dict[str, tuple[str, str]],
+    composite: dict[str, list[CompositeForeignKey]],
 ) -> dict[str, TimeInfo | None]:
     """Each table's time (own, inherited or None); ``static_reasons`` receives why a table has none,
-    ``late_columns`` the time columns dropped for coming after their rows' events (with why)."""
+    ``late_columns`` the time columns dropped for coming after their rows' events (with why);
+    ``composite`` (composite foreign keys) also make a table an event table of their parent."""
     tables = data.tables
     declared = data.declared.time_columns
     times: dict[str, TimeInfo | None] = {}
@@ -261,7 +273,7 @@ def _times(
         else:
             key_columns = {keys[name].column} | {fk.column for fk in foreign[name]}
             own, static_reasons[name] = infer_own_time(
-                name, table, key_columns, lambda name=name: event_like(name, tables, foreign)
+                name, table, key_columns, lambda name=name: _event_parent(name, tables, foreign, composite)
             )
             if own is None:
                 undecided.append(name)
@@ -445,6 +457,29 @@ def _infer_inherited(
         f"{why}, so it takes {fk.references_table}.{source}"
     )
     return _inherited(fk, parent, evidence, inferred=True), ""
+
+
+def _event_parent(
+    name: str,
+    tables: dict[str, pa.Table],
+    foreign: dict[str, list[ForeignKey]],
+    composite: dict[str, list[CompositeForeignKey]],
+) -> ForeignKey | CompositeForeignKey | None:
+    """What makes ``name`` an event table (:func:`event_like`); else an id column without a table
+    of its own (it becomes an implicit table later) with many rows per id: a player's seasons."""
+    parent = event_like(name, tables, foreign, composite)
+    if parent is not None or name in referenced_tables(foreign):
+        return parent
+    stems = set().union(*(table_stems(t) for t in tables))
+    keys = {fk.column for fk in foreign[name]}
+    best: tuple[float, str] | None = None
+    for column in tables[name].column_names:
+        if column in keys or not names_an_id(tables[name], column, stems):
+            continue
+        per_parent = rows_per_parent(tables[name].column(column))
+        if per_parent >= MANY_PER_PARENT and (best is None or per_parent > best[0]):
+            best = (per_parent, column)
+    return None if best is None else ForeignKey(best[1], best[1], best[1], inferred=True)
 
 
 def _refused_inheritance(

@@ -64,6 +64,7 @@ from relgraph.schema.primary_keys import (
     primary_keys,
     validate_primary_key,
 )
+from relgraph.schema.times import norm
 
 __all__ = [
     "MIN_COVERAGE",
@@ -106,8 +107,14 @@ def infer_keys(data: SourceData, overrides: SchemaOverrides, warnings: list[str]
         elif key.columns is not None:
             validate_composite_key(name, key.columns, tables[name], key.evidence)
     rejected: list[RejectedKey] = []
+    # Keyless tables, and tables keyed by a bare "id" (a row number other tables may ignore in
+    # favour of another unique column: People.ID beside People.playerID), offer candidate keys.
     candidates = (
-        {name: candidate_keys(table) for name, table in tables.items() if primary[name].undecided}
+        {
+            name: [c for c in candidate_keys(table) if c != primary[name].column]
+            for name, table in tables.items()
+            if primary[name].undecided or _bare_id(primary[name])
+        }
         if infer
         else {}
     )
@@ -128,3 +135,8 @@ def infer_keys(data: SourceData, overrides: SchemaOverrides, warnings: list[str]
                 "no unique, non-null, id-named column, and no unique column other tables point into"
             )
     return Keys(primary, foreign, composite_foreign, rejected)
+
+
+def _bare_id(key: Key) -> bool:
+    """An inferred key called just ``id``: it may be a row number nobody references."""
+    return key.inferred and key.column is not None and norm(key.column) == "id"

@@ -145,7 +145,8 @@ def choose_referenced_keys(
     rejected: list[RejectedKey],
 ) -> None:
     """A keyless table's candidate column that references point into becomes its key (the most
-    referenced one); references into its other candidates are dropped."""
+    referenced one); references into its other candidates are dropped. A table with a key offers
+    it first: another candidate replaces it only when more references point there (ties keep it)."""
     incoming: dict[str, list[tuple[str, ForeignKey]]] = {}
     for child, fks in foreign.items():
         for fk in fks:
@@ -155,15 +156,18 @@ def choose_referenced_keys(
         by_column: dict[str, list[tuple[str, ForeignKey]]] = {}
         for child, fk in refs:
             by_column.setdefault(fk.references_column, []).append((child, fk))
-        order = candidates[parent]
+        current = primary[parent].column
+        order = ([current] if current is not None else []) + candidates[parent]
         chosen = max(
             by_column,
             key=lambda c: (len(by_column[c]), sum(fk.coverage for _, fk in by_column[c]), -order.index(c)),
         )
         pointing = ", ".join(f"{child}.{fk.column} ({fk.coverage:.1%})" for child, fk in by_column[chosen])
-        primary[parent] = Key(
-            chosen, True, f"unique, non-null, and other tables' values point into it: {pointing}"
-        )
+        if chosen != current:
+            instead = f"; {current} (no table points into it) is a plain column" if current is not None else ""
+            primary[parent] = Key(
+                chosen, True, f"unique, non-null, and other tables' values point into it: {pointing}{instead}"
+            )
         for column, column_refs in by_column.items():
             if column == chosen:
                 continue

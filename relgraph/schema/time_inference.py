@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from relgraph.schema.model import ForeignKey, TimeInfo
+from relgraph.schema.model import CompositeForeignKey, ForeignKey, TimeInfo
 from relgraph.schema.stypes import ISO_DATE_PATTERN
 from relgraph.schema.times import (
     AUDIT_PATTERN,
@@ -97,22 +97,42 @@ def referenced_tables(foreign: dict[str, list[ForeignKey]]) -> set[str]:
     return {fk.references_table for name, fks in foreign.items() for fk in fks if fk.references_table != name}
 
 
-def event_like(name: str, tables: dict[str, pa.Table], foreign: dict[str, list[ForeignKey]]) -> ForeignKey | None:
-    """The foreign key through which ``name`` is an event table, or None.
+def event_like(
+    name: str,
+    tables: dict[str, pa.Table],
+    foreign: dict[str, list[ForeignKey]],
+    composite: dict[str, list[CompositeForeignKey]] | None = None,
+) -> ForeignKey | CompositeForeignKey | None:
+    """The foreign key (single or composite) through which ``name`` is an event table, or None.
 
     An event table is referenced by no other table and has many rows per row of some parent
-    (salaries of a player, results of a race); entities (customers, players) are referenced.
+    (salaries of a player, results of a race, batting lines of a team's season); entities
+    (customers, players) are referenced.
     """
     if name in referenced_tables(foreign):
         return None
-    best: tuple[float, ForeignKey] | None = None
+    best: tuple[float, ForeignKey | CompositeForeignKey] | None = None
     for fk in foreign[name]:
         if fk.references_table == name:
             continue
         per_parent = rows_per_parent(tables[name].column(fk.column))
         if per_parent >= MANY_PER_PARENT and (best is None or per_parent > best[0]):
             best = (per_parent, fk)
+    for cfk in (composite or {}).get(name, []):
+        if cfk.references_table == name:
+            continue
+        per_parent = fk_rows_per_parent(tables[name], cfk)
+        if per_parent >= MANY_PER_PARENT and (best is None or per_parent > best[0]):
+            best = (per_parent, cfk)
     return best[1] if best else None
+
+
+def fk_rows_per_parent(table: pa.Table, fk: ForeignKey | CompositeForeignKey) -> float:
+    """Rows per referenced value (a tuple for a composite key), rows with a null left out."""
+    if isinstance(fk, ForeignKey):
+        return rows_per_parent(table.column(fk.column))
+    tuples = table.select(fk.columns).drop_null()
+    return tuples.num_rows / max(1, tuples.group_by(fk.columns).aggregate([]).num_rows)
 
 
 def _clock_companion(table: pa.Table, column: str) -> str | None:
@@ -191,7 +211,7 @@ def date_part_groups(table: pa.Table, key_columns: set[str]) -> list[dict[str, s
 
 
 def infer_own_time(
-    name: str, table: pa.Table, key_columns: set[str], event_of: Callable[[], ForeignKey | None]
+    name: str, table: pa.Table, key_columns: set[str], event_of: Callable[[], ForeignKey | CompositeForeignKey | None]
 ) -> tuple[TimeInfo | None, str]:
     """The table's own time (a column, date parts, or an event table's year), or None and why not.
 
@@ -262,7 +282,7 @@ def infer_own_time(
         if "day" not in parts_of[column]:
             evidence += " (a month: a row counts from the end of its month)"
     else:
-        per = rows_per_parent(table.column(event_fk.column)) if event_fk else 0.0
+        per = fk_rows_per_parent(table, event_fk) if event_fk else 0.0
         evidence = (
             f"{column!r}: {epoch_evidence('year')}; an event table ({per:.1f} rows per "
             f"{event_fk.references_table if event_fk else '?'} row, referenced by no table)"

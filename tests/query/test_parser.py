@@ -141,7 +141,7 @@ def test_syntax_error_on_second_line() -> None:
     [
         (
             "PREDICT COUNT(results.*, 0, 30, dayz) FOR EACH d.id",
-            "time unit (minutes | hours | days | weeks | months)",
+            "time unit (minutes | hours | days | weeks | months | years)",
         ),
         ("PREDICT COUNTS(results.*, 0, 30, days) FOR EACH d.id", "an aggregate (COUNT"),
         ("PREDICT COUNT(results.*, 0.5, 30, days) FOR EACH d.id", "window start (an integer)"),

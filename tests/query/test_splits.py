@@ -125,3 +125,13 @@ def test_label_windows_never_cross_the_next_cutoff(text: str) -> None:
         assert max(stamps["val"]) + offset <= split_plan.test_cutoff
         assert max(stamps["test"]) + offset <= pd.Timestamp("2020-01-01") + pd.Timedelta(days=699)
         assert split_plan.val_cutoff < split_plan.test_cutoff
+
+
+def test_a_year_window_is_twelve_months() -> None:
+    """``years`` (seasons of yearly statistics) steps and labels exactly as 12 ``months``."""
+    db = _events_db(days=2000)
+    years = build_task(db, "PREDICT COUNT(events.*, 0, 1, years) FOR EACH users.id")
+    months = build_task(db, "PREDICT COUNT(events.*, 0, 12, months) FOR EACH users.id")
+    for split in ("train", "val", "test"):
+        pd.testing.assert_frame_equal(years.split(split), months.split(split))
+    assert len(years.split("train")) >= 2 and years.split("train")["label"].iloc[-1] == 365
