@@ -424,6 +424,8 @@ class _SmallBatchTransform(_BatchTransform):
             for c in s.categorical:
                 for n in (f"{s.name}.{c}.last", f"{s.name}.{c}.mode"):
                     categories[n] = _category_dtype(self.categories_.get(s.name, {}).get(c, []))
+        # A name two streams give once, where the batch path's first put it (the last one's values).
+        columns = list(dict.fromkeys(columns))
         categories = {n: d for n, d in categories.items() if n in set(columns)}
         codes = {n: {str(v): j for j, v in enumerate(d.categories)} for n, d in categories.items()}
         return _SmallPlan(lookup_sql, base, plans, columns, categories, codes)
