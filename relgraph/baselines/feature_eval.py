@@ -17,6 +17,8 @@ it is false (a CASE branch or a conjunct it decides is not taken, as in SQL), ``
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -51,7 +53,44 @@ def as_column(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def compile_feature(sql: str) -> Compiled:
-    """``sql`` (one feature expression of the builder) as a function of the input columns."""
+    """``sql`` (one feature expression of the builder) as a function of the input columns.
+
+    Expressions of one shape (``R.x0_s1 / nullif(R.x0_n, 0) + 3.0`` and ``R.x4_s1 / nullif(R.x4_n,
+    0) + 12.0``) differ only in their columns and literals: each shape is parsed once
+    (:func:`_template`) and bound to the expression's own (parsing is most of a plan's time)."""
+    columns: list[tuple[str, str]] = []
+    values: list[Any] = []
+
+    def column(m: re.Match[str]) -> str:
+        columns.append((m.group(1), m.group(2)))
+        return f"{_PLACE}.c{len(columns) - 1}"
+
+    def value(m: re.Match[str]) -> str:
+        text = m.group(0)
+        values.append(text[1:-1].replace("''", "'") if text.startswith("'") else float(text))
+        return f"{_VALUE}.v{len(values) - 1}"
+
+    shape = _NUMBER.sub(value, _COLUMN.sub(column, _STRING.sub(value, sql)))
+    if "'" in shape:
+        raise Uncompilable(f"a quote left in {sql!r}")
+    fn = _template(shape)
+    names = [f"c{i}" for i in range(len(columns))]
+    bound = {_VALUE: {f"v{i}": v for i, v in enumerate(values)}}
+    # The frame's columns (X) stay: they give the row count to an expression of literals.
+    return lambda cols: fn({_PLACE: {n: cols[t][c] for n, (t, c) in zip(names, columns)}, "X": cols.get("X", {}), **bound})
+
+
+# Placeholders of a shape: the expression's columns and its literals (tables no feature uses).
+_PLACE, _VALUE = "Q__", "V__"
+# Strings first (they may hold anything), then qualified columns (R.x0_n, W30.__cnt), then numbers.
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_COLUMN = re.compile(r"\b([A-Z][A-Za-z0-9]*)\.([A-Za-z_][A-Za-z0-9_]*)")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?(?![\w.])")
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(sql: str) -> Compiled:
+    """One shape of expression parsed and compiled (cached)."""
     import sqlglot
     from sqlglot import exp
 
@@ -164,7 +203,7 @@ def _sqrt(a: Any) -> Any:
 
 
 def _case(branches: list[tuple[Compiled, Compiled]], default: Compiled | None, cols: Columns) -> np.ndarray:
-    n = next((len(v) for t in cols.values() for v in t.values()), 1)
+    n = next((len(v) for t in cols.values() for v in t.values() if isinstance(v, np.ndarray)), 1)
     out: np.ndarray | None = None
     decided = np.zeros(n, dtype=bool)
     for cond, value in branches:

@@ -25,8 +25,12 @@ DuckDB only (a distributed engine takes the batch path). Equal to the batch path
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +42,7 @@ import pyarrow.compute as pc
 from relgraph.baselines.feature_batch import _SMALL_PLANS, _as_category, _BatchTransform, _extremes_sql
 from relgraph.baselines.feature_eval import Compiled, Uncompilable, as_column, compile_feature
 from relgraph.baselines.feature_plan import _Feature, _running_names, _Stream
+from relgraph.baselines.feature_running import running_table, stream_rows
 from relgraph.baselines.feature_sql import _execute, _extreme_column, _q
 from relgraph.database import Database
 from relgraph.engines import Engine, engine_for
@@ -47,6 +52,9 @@ from relgraph.json_values import json_strict
 #: with ``benchmarks/feature_small.py`` on the demo at scale 0.05, warm: the batch path took 11x
 #: longer for 1 row, 4-7x for 100-200, 1.9x for 1,000 and 1.3x for 2,000; serve asks up to 1,000).
 SMALL_BATCH_ROWS = 1000
+#: Frames up to this many distinct rows take the compiled NumPy path inside :func:`numpy_path`
+#: (``relgraph ask``: its contexts of thousands of rows), where every feature compiles.
+_NUMPY_ROWS: contextvars.ContextVar[int] = contextvars.ContextVar("relgraph_numpy_rows", default=0)
 #: Running tables up to this size get NumPy copies of their columns in the plan (faster gathers).
 NUMPY_COPY_MAX_BYTES = 64 * 2**20
 #: Prepared plans kept per database (one per fitted builder in use).
@@ -66,6 +74,9 @@ class _AnchorIndex:
     hi: np.ndarray  # one past its last row
     times: np.ndarray
     type: pa.DataType
+    _keys: np.ndarray | None = None  # per row: block ordinal * (distinct times + 1) + time rank
+    _distinct: np.ndarray | None = None  # distinct times, sorted
+    _starts: np.ndarray | None = None  # block starts in row order
 
     @classmethod
     def of(cls, table: pa.Table) -> _AnchorIndex:
@@ -100,20 +111,70 @@ class _AnchorIndex:
 
     def last_at_or_before(self, lo: np.ndarray, hi: np.ndarray, times: np.ndarray) -> pa.Array:
         """Per row, the position of the last indexed row of its block with time ≤ its time (null: none)."""
-        out = np.full(len(times), -1, dtype=np.int64)
-        for r in np.flatnonzero(hi > lo):
-            out[r] = lo[r] + np.searchsorted(self.times[lo[r]:hi[r]], times[r], side="right") - 1
-        return pa.array(out, mask=out < lo)
+        out = self._searched(lo, hi, times)
+        return pa.array(out - 1, mask=out <= lo)
 
     def rows_within(self, lo: np.ndarray, hi: np.ndarray, times: np.ndarray, days: int) -> np.ndarray:
         """Positions of indexed rows of each row's block with time in ``(t - days, t]``."""
-        parts = [np.zeros(0, dtype=np.int64)]
-        for r in np.flatnonzero(hi > lo):
-            block = self.times[lo[r]:hi[r]]
-            a = np.searchsorted(block, times[r] - days * _DAY_NS, side="right")
-            b = np.searchsorted(block, times[r], side="right")
-            parts.append(np.arange(lo[r] + a, lo[r] + b, dtype=np.int64))
-        return np.unique(np.concatenate(parts))
+        a, b = self.window(lo, hi, times, days)
+        return np.unique(_ranges(a, b))
+
+    def window(self, lo: np.ndarray, hi: np.ndarray, times: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the bounds ``[a, b)`` of its block's rows with time in ``(t - days, t]``."""
+        return self._searched(lo, hi, times - days * _DAY_NS), self._searched(lo, hi, times)
+
+    def _searched(self, lo: np.ndarray, hi: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Per row, one past the last row of its block ``[lo, hi)`` with time ≤ its time (``lo``
+        where none): one binary search over all blocks at once, on keys (block, rank of time)."""
+        if self._keys is None:
+            # Blocks are contiguous and each sorted by time: (block ordinal, time rank) grows along the rows.
+            self._distinct = np.unique(self.times)
+            ordinal = np.cumsum(np.r_[False, self._row_anchor_changes()]) if len(self.times) else np.zeros(0, np.int64)
+            self._starts = np.sort(self.lo)
+            self._keys = ordinal * (len(self._distinct) + 1) + np.searchsorted(self._distinct, self.times)
+        out = lo.copy()
+        some = np.flatnonzero(hi > lo)
+        if len(some):
+            ordinal = np.searchsorted(self._starts, lo[some])
+            rank = np.searchsorted(self._distinct, times[some], side="right") - 1
+            found = np.searchsorted(self._keys, ordinal * (len(self._distinct) + 1) + rank, side="right")
+            out[some] = np.clip(found, lo[some], hi[some])
+        return out
+
+    def _row_anchor_changes(self) -> np.ndarray:
+        """Per row after the first, whether it starts a block."""
+        starts = np.zeros(len(self.times), dtype=bool)
+        starts[self.lo] = True
+        return starts[1:]
+
+
+def _ranges(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The positions of every range ``[a_i, b_i)``, concatenated."""
+    lengths = np.maximum(b - a, 0)
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    owner = np.repeat(np.arange(len(a)), lengths)
+    first = np.cumsum(lengths) - lengths
+    return a[owner] + np.arange(total, dtype=np.int64) - first[owner]
+
+
+def range_extreme(values: np.ndarray, a: np.ndarray, b: np.ndarray, agg: str) -> np.ndarray:
+    """Per range ``[a_i, b_i)`` of ``values``, its min or max ignoring NaN (SQL's NULL); NaN where
+    the range holds no value. One ``reduceat`` over the ranges sorted by start (linear in the
+    values and the ranges' lengths)."""
+    out = np.full(len(a), np.nan)
+    valid = ~np.isnan(values)
+    counts = np.r_[0, np.cumsum(valid)]
+    has = np.flatnonzero((b > a) & (counts[np.maximum(b, a)] > counts[a]))
+    if not len(has):
+        return out
+    has = has[np.argsort(a[has], kind="stable")]
+    filled = np.r_[np.where(valid, values, np.inf if agg == "min" else -np.inf), 0.0]  # the sentinel: b may be len
+    bounds = np.empty(2 * len(has), dtype=np.int64)
+    bounds[0::2], bounds[1::2] = a[has], b[has]
+    out[has] = (np.minimum if agg == "min" else np.maximum).reduceat(filled, bounds)[0::2]
+    return out
 
 
 @dataclass
@@ -152,22 +213,29 @@ class _SmallBatchTransform(_BatchTransform):
     """The small-batch half of :class:`~relgraph.baselines.aggregates.TemporalFeatureBuilder`."""
 
     def _transform_pairs(self, db: Database, pairs: pd.DataFrame, key: str) -> pd.DataFrame:
-        if 0 < len(pairs) <= SMALL_BATCH_ROWS:
-            out = self._transform_few(db, pairs, key)
+        if 0 < len(pairs) <= max(SMALL_BATCH_ROWS, _NUMPY_ROWS.get()):
+            out = self._transform_few(db, pairs, key, len(pairs) > SMALL_BATCH_ROWS)
             if out is not None:
                 return out
         return super()._transform_pairs(db, pairs, key)
 
-    def _transform_few(self, db: Database, pairs: pd.DataFrame, key: str) -> pd.DataFrame | None:
+    def _running_table(self, db: Database, con: Engine, s: _Stream, names: list[str]) -> pa.Table:
+        if _NUMPY_ROWS.get() and con.name == "duckdb":  # ask's: NumPy over the stream's sorted rows
+            return running_table(self, db, con, s, names)
+        return super()._running_table(db, con, s, names)
+
+    def _transform_few(self, db: Database, pairs: pd.DataFrame, key: str, compiled_only: bool = False) -> pd.DataFrame | None:
         """Features of a few distinct ``[key, timestamp]`` rows, as :meth:`_transform_pairs`'s
         batch path gives them; None where this path does not apply (another engine, anchor keys
-        of another type)."""
+        of another type; ``compiled_only``: a feature that does not compile)."""
         con = engine_for(db)
         if con.name != "duckdb":
             return None
         plan = self._small_plan(db, con)
         if plan.streams and all(sp.compiled is not None for sp in plan.streams):
             return self._transform_compiled(db, con, plan, pairs, key)
+        if compiled_only:
+            return None
         n = len(pairs)
         # The frame as the batch path registers it (the same key and time types).
         frame = pd.DataFrame({"__fid": np.arange(n, dtype=np.int64), "__key": pairs[key].to_numpy(),
@@ -260,17 +328,8 @@ class _SmallBatchTransform(_BatchTransform):
         bounds = sp.rows_index.blocks(ext.column(sp.stream.anchor))
         assert bounds is not None  # the running index compared the same anchors
         lo, hi = bounds
-        out = {_extreme_column(agg, j, w): np.full(len(times), np.nan) for agg, j, w in sp.extremes}
-        for r in np.flatnonzero(hi > lo):
-            block = sp.rows_index.times[lo[r]:hi[r]]
-            end = lo[r] + np.searchsorted(block, times[r], side="right")
-            for agg, j, w in sp.extremes:
-                start = lo[r] + np.searchsorted(block, times[r] - w * _DAY_NS, side="right")
-                values = sp.row_columns[j][start:end]
-                values = values[~np.isnan(values)]
-                if len(values):
-                    out[_extreme_column(agg, j, w)][r] = values.min() if agg == "min" else values.max()
-        return out
+        windows = {w: sp.rows_index.window(lo, hi, times, w) for w in sorted({w for _, _, w in sp.extremes})}
+        return {_extreme_column(agg, j, w): range_extreme(sp.row_columns[j], *windows[w], agg) for agg, j, w in sp.extremes}
 
     def _locate_few(self, sp: _StreamPlan, ext: pa.Table, times: np.ndarray
                     ) -> tuple[dict[int, pa.Array], pa.Table | None] | None:
@@ -293,8 +352,16 @@ class _SmallBatchTransform(_BatchTransform):
     def _small_plan(self, db: Database, con: Engine) -> _SmallPlan:
         """The cached :class:`_SmallPlan` of this builder's fitted state on ``db``."""
         plans = _SMALL_PLANS.setdefault(db, {})
-        plan_key = json.dumps(self.to_dict(), default=json_strict)  # type: ignore[attr-defined]
+        state = self.to_dict()  # type: ignore[attr-defined]
+        plan_key = json.dumps(state, default=json_strict)
         plan = plans.get(plan_key)
+        if plan is None and self.features_ is not None:
+            # The plan of this state before its features were chosen (fit_transform's) holds them all.
+            state["state"].update(features=None, importance={})
+            wide = plans.get(json.dumps(state, default=json_strict))
+            if wide is not None and set(self.features_) <= set(wide.columns):
+                plan = _narrowed(wide, self.features_)
+                plans[plan_key] = plan
         if plan is None:
             plan = self._prepare_small(db, con)
             plans[plan_key] = plan
@@ -319,7 +386,9 @@ class _SmallBatchTransform(_BatchTransform):
             extremes = sorted(set().union(*(f.extremes for f in feats)))
             running = self._running_table(db, con, s, needed)
             rows = None
-            if extremes:
+            if extremes and _NUMPY_ROWS.get():  # the stream's sorted rows, fetched once per database
+                rows = stream_rows(db, con, s).select(["__anchor", "__t"] + sorted({s.numeric[j] for _, j, _ in extremes}))
+            elif extremes:
                 cols = "".join(f", {_q(s.numeric[j])}" for j in sorted({j for _, j, _ in extremes}))
                 rows = _execute(con, f"SELECT __anchor, __t{cols} FROM ({s.sql}) ORDER BY __anchor, __t, __ord")
             structs = [f"{alias} AS {name}" for alias, name in
@@ -355,9 +424,35 @@ class _SmallBatchTransform(_BatchTransform):
             for c in s.categorical:
                 for n in (f"{s.name}.{c}.last", f"{s.name}.{c}.mode"):
                     categories[n] = _category_dtype(self.categories_.get(s.name, {}).get(c, []))
+        # A name two streams give once, where the batch path's first put it (the last one's values).
+        columns = list(dict.fromkeys(columns))
         categories = {n: d for n, d in categories.items() if n in set(columns)}
         codes = {n: {str(v): j for j, v in enumerate(d.categories)} for n, d in categories.items()}
         return _SmallPlan(lookup_sql, base, plans, columns, categories, codes)
+
+
+@contextlib.contextmanager
+def numpy_path(rows: int) -> Iterator[None]:
+    """Within the block (this thread or task), frames of up to ``rows`` distinct rows take the
+    compiled NumPy path of the small-batch transform (equal to the batch path within 1e-9); the
+    batch path's SQL stays the definition, and ``relgraph train`` keeps it."""
+    token = _NUMPY_ROWS.set(rows)
+    try:
+        yield
+    finally:
+        _NUMPY_ROWS.reset(token)
+
+
+def _narrowed(plan: _SmallPlan, features: list[str]) -> _SmallPlan:
+    """``plan`` computing only ``features`` (a subset of its columns, kept in its order), sharing
+    its running tables and indexes."""
+    keep = set(features)
+    streams = [dataclasses.replace(sp, compiled=None if sp.compiled is None else [(n, f) for n, f in sp.compiled if n in keep])
+               for sp in plan.streams]
+    return dataclasses.replace(plan, base_features=[n for n in plan.base_features if n in keep], streams=streams,
+                               columns=[n for n in plan.columns if n in keep],
+                               categories={n: d for n, d in plan.categories.items() if n in keep},
+                               codes={n: c for n, c in plan.codes.items() if n in keep})
 
 
 def _nanoseconds(times: pa.ChunkedArray) -> np.ndarray:

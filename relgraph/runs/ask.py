@@ -42,6 +42,7 @@ import pandas as pd
 from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.baselines.current_parents import CurrentParents
 from relgraph.baselines.extra_columns import WithColumns, _join
+from relgraph.baselines.feature_small import numpy_path
 from relgraph.baselines.label_context import label_horizon
 from relgraph.baselines.lightgbm_model import (
     BASE_PARAMS,
@@ -84,6 +85,9 @@ ASK_CONFIG: dict[str, Any] = {"learning_rate": 0.1, "min_data_in_leaf": 40}
 ASK_FEATURES: dict[str, Any] = {}
 #: Whether ask adds the entity's current parents (``baselines.current_parents``) where the schema has them.
 ASK_CURRENT_PARENTS = True
+#: Feature frames up to this many distinct rows are computed by the builder's compiled NumPy path
+#: (``feature_small.numpy_path``: equal to its SQL batch path within 1e-9) rather than its SQL.
+ASK_NUMPY_ROWS = 200_000
 #: Rounds without improvement on the held-out periods before boosting stops.
 EARLY_STOPPING_ROUNDS = 30
 #: Task types ``ask`` answers.
@@ -273,7 +277,8 @@ class AskModel:
         """As :meth:`LightGBMPredictor.predict` (binary: P(1); regression: value; multiclass: [n, C])."""
         if self.model_ is None:
             raise QueryError("AskModel.predict before fit: fit it at a time first")
-        return self.model_.predict(db, frame)
+        with numpy_path(ASK_NUMPY_ROWS):
+            return self.model_.predict(db, frame)
 
     @property
     def classes_(self) -> list[Any] | None:
@@ -375,6 +380,12 @@ def fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame
     the answer's context and the asked rows, each (entity, time) once. Without a backtest (or
     where its context cannot be drawn) the builder is fitted on the answer's own context.
     ``asked`` None: the backtest only."""
+    with numpy_path(ASK_NUMPY_ROWS):
+        return _fit_answer(db, query, at, asked, context_rows, seed, num_threads, with_backtest)
+
+
+def _fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int, seed: int,
+                num_threads: int, with_backtest: bool) -> tuple[dict[str, Any] | None, AskModel | None, np.ndarray | None]:
     test, early, rows = None, None, None
     if with_backtest:
         rows, test = _backtest_rows(db, query, at, seed)
