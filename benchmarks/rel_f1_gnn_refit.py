@@ -47,20 +47,26 @@ def gnn_test_preds(model: GNNPredictor, db: relgraph.Database, frame: Any) -> di
     return {"norefit": first, "refit": model.predict(db, frame)}
 
 
-def run(db: relgraph.Database, tasks: dict[str, Any], seeds: list[int], hops: list[int]) -> dict[str, Any]:
+def run(db: relgraph.Database, tasks: dict[str, Any], seeds: list[int], hops: list[int],
+        out: Path | None = None) -> dict[str, Any]:
+    """Seed by seed (every variant and task of a seed before the next seed: a run stopped early
+    still covers them all); the results so far are written to ``out`` after each fit."""
     scores: dict[str, Any] = {}
     preds: dict[str, Any] = {}
     notes: dict[str, Any] = {}
-    for hop in hops:
-        for name, task in tasks.items():
-            y_val, y = task.val["label"].to_numpy(), task.test["label"].to_numpy()
-            for seed in seeds:
+    lightgbm: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}  # (task, seed) -> (val, test) predictions
+    for seed in seeds:
+        for hop in hops:
+            for name, task in tasks.items():
+                y_val, y = task.val["label"].to_numpy(), task.test["label"].to_numpy()
                 lgb = fit_lightgbm(db, task, seed)
+                if (name, seed) not in lightgbm:
+                    lightgbm[name, seed] = (lgb.predict(db, task.val), lgb.predict(db, task.test))
+                lgb_val, lgb_test = lightgbm[name, seed]
                 cpu, wall = time.process_time(), time.perf_counter()
                 gnn = GNNPredictor(GNNConfig(seed=seed, refit=True, parent_hop=hop), quiet=True).fit(db, task)
                 fit_cpu, fit_wall = time.process_time() - cpu, time.perf_counter() - wall
-                val = {"gnn": gnn.predict(db, task.val), "lightgbm": lgb.predict(db, task.val)}
-                lgb_test = lgb.predict(db, task.test)
+                val = {"gnn": gnn.predict(db, task.val), "lightgbm": lgb_val}
                 blend = BlendPredictor({"gnn": gnn, "lightgbm": lgb}).fit_predictions(task, val)
                 val["blend"] = blend.combine(val)
                 chosen = choose_on_validation(task.task_type, y_val, val, reference="lightgbm").chosen
@@ -81,6 +87,17 @@ def run(db: relgraph.Database, tasks: dict[str, Any], seeds: list[int], hops: li
                         cell["test"].append(test_metric(name, y, test[model]))
                         preds.setdefault(key, {}).setdefault(name, {}).setdefault(model, []).append(np.asarray(test[model], float))
                 print(f"hop{hop} {name} seed {seed}: {notes[f'hop{hop} {name} seed {seed}']}", flush=True)
+                if out is not None:
+                    out.write_text(json.dumps({"scores": scores, "notes": notes, "test_preds": preds}, default=_plain))
+    return {"scores": scores, "intervals": _intervals(tasks, preds), "notes": notes}
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if isinstance(value, np.ndarray) else float(value)
+
+
+def _intervals(tasks: dict[str, Any], preds: dict[str, Any]) -> dict[str, Any]:
+    """Paired bootstrap (95 %) of each model's seed-averaged test predictions against LightGBM's."""
     intervals: dict[str, Any] = {}
     for key, per_task in preds.items():
         for name, per_model in per_task.items():
@@ -91,7 +108,7 @@ def run(db: relgraph.Database, tasks: dict[str, Any], seeds: list[int], hops: li
             for model in MODELS:
                 b = paired_bootstrap(y, np.mean(per_model[model], axis=0), base, metric)
                 intervals.setdefault(key, {}).setdefault(name, {})[model] = [scale * b[k] for k in ("diff", "lo", "hi")]
-    return {"scores": scores, "intervals": intervals, "notes": notes}
+    return intervals
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -118,12 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     started, cpu = time.perf_counter(), time.process_time()
     db = relgraph.connect(DATA)
     tasks = {name: load_task(name) for name in args.tasks.split(",")}
-    result = run(db, tasks, args.seeds, args.parent_hops)
+    result = run(db, tasks, args.seeds, args.parent_hops, args.json)
     print_table(result)
     result.update(wall_seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu)
     print(f"\nwall {result['wall_seconds']:.0f} s, cpu {result['cpu_seconds']:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps(result, indent=1, default=float))
+        args.json.write_text(json.dumps(result, indent=1, default=_plain))
     return 0
 
 

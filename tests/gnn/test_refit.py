@@ -5,17 +5,21 @@ start would not; and the third hop into the parents' event tables (``GNNConfig.p
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from shop_task import shop_task
 
+from relgraph.connectors.base import DeclaredKeys, SourceData
 from relgraph.database import Database
 from relgraph.gnn.predictor import GNNConfig, GNNPredictor
 from relgraph.query.task import TaskTables
+from relgraph.schema.model import Column, ForeignKey, SType, TableSchema
 
 FAST = GNNConfig(hidden=16, fanouts=[8, 4], epochs=3, lr=1e-2, batch_size=128, graph_cache_dir=None, num_threads=1,
                  patience=99)
@@ -91,3 +95,35 @@ def test_parent_hop_without_a_parent_changes_nothing(shop_db: Database, refitted
     hop = GNNPredictor(dataclasses.replace(REFIT, parent_hop=2), quiet=True).fit(shop_db, task)
     assert hop.parent_edges_ == []
     np.testing.assert_allclose(hop.predict(shop_db, task.test), model.predict(shop_db, task.test), rtol=1e-6)
+
+
+def shop_with_stores(db: Database) -> Database:
+    """The shop with a static ``stores`` table each order references: the customer's parent,
+    whose own event table is every customer's orders."""
+    orders = db.tables["orders"].to_pandas()
+    orders["store_id"] = np.random.default_rng(1).integers(0, 3, len(orders))
+    stores = pd.DataFrame({"store_id": np.arange(3), "region": ["north", "south", "east"]})
+    schema = copy.deepcopy(db.schema)
+    schema.tables["stores"] = TableSchema("stores", 3, [Column("store_id", "int64", SType.KEY),
+                                                       Column("region", "string", SType.CATEGORICAL)], primary_key="store_id")
+    schema.tables["orders"].columns.append(Column("store_id", "int64", SType.KEY))
+    schema.tables["orders"].foreign_keys.append(ForeignKey("store_id", "stores", "store_id"))
+    tables = {"customers": db.tables["customers"], "orders": pa.Table.from_pandas(orders, preserve_index=False),
+              "stores": pa.Table.from_pandas(stores, preserve_index=False)}
+    return Database(SourceData("memory://shop-stores", tables, DeclaredKeys(), "shop-stores-0"), schema)
+
+
+def test_parent_hop_adds_a_layer_over_the_stores_orders_and_sees_no_later_row(shop_db: Database, tmp_path: Path) -> None:
+    db = shop_with_stores(shop_db)
+    task = shop_task(db)
+    model = GNNPredictor(dataclasses.replace(FAST, parent_hop=2), quiet=True).fit(db, task)
+    assert model.parent_edges_ == [("orders", "store_id", "stores")]
+    assert len(model.model.layers) == len(FAST.fanouts) + 1
+    plain = GNNPredictor(FAST, quiet=True).fit(db, task)
+    assert not np.allclose(model.predict(db, task.test), plain.predict(db, task.test))
+    t = task.test["timestamp"].iloc[0]
+    rows = task.test[["customer_id"]].drop_duplicates().assign(timestamp=t)
+    np.testing.assert_allclose(model.predict(db.cut(np.datetime64(pd.Timestamp(t))), rows), model.predict(db, rows),
+                               rtol=1e-6, atol=1e-7)
+    model.save(tmp_path)
+    np.testing.assert_allclose(GNNPredictor.load(tmp_path).predict(db, task.test), model.predict(db, task.test), rtol=1e-6)
