@@ -17,6 +17,7 @@ test predictions against LightGBM.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -36,6 +37,8 @@ from relgraph.runs.blend import BlendPredictor  # noqa: E402
 from relgraph.runs.selection import choose_on_validation  # noqa: E402
 
 MODELS = ("gnn", "blend", "auto")
+#: Other GNN settings (``--gnn-config``), for every variant.
+GNN_OVERRIDES: dict[str, Any] = {}
 
 
 def gnn_test_preds(model: GNNPredictor, db: relgraph.Database, frame: Any) -> dict[str, np.ndarray]:
@@ -64,7 +67,8 @@ def run(db: relgraph.Database, tasks: dict[str, Any], seeds: list[int], hops: li
                     lightgbm[name, seed] = (lgb.predict(db, task.val), lgb.predict(db, task.test))
                 lgb_val, lgb_test = lightgbm[name, seed]
                 cpu, wall = time.process_time(), time.perf_counter()
-                gnn = GNNPredictor(GNNConfig(seed=seed, refit=True, parent_hop=hop), quiet=True).fit(db, task)
+                config = dataclasses.replace(GNNConfig(seed=seed), **{**GNN_OVERRIDES, "refit": True, "parent_hop": hop})
+                gnn = GNNPredictor(config, quiet=True).fit(db, task)
                 fit_cpu, fit_wall = time.process_time() - cpu, time.perf_counter() - wall
                 val = {"gnn": gnn.predict(db, task.val), "lightgbm": lgb_val}
                 blend = BlendPredictor({"gnn": gnn, "lightgbm": lgb}).fit_predictions(task, val)
@@ -131,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--parent-hops", type=int, nargs="+", default=[0, 2], help="GNNConfig.parent_hop values")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--gnn-config", default="{}", help='other GNN settings as JSON, e.g. \'{"num_threads": 1}\'')
     args = parser.parse_args(argv)
+    GNN_OVERRIDES.update(json.loads(args.gnn_config))
     started, cpu = time.perf_counter(), time.process_time()
     db = relgraph.connect(DATA)
     tasks = {name: load_task(name) for name in args.tasks.split(",")}
