@@ -41,6 +41,10 @@ class EpochPlan:
         progress: (bar description, postfix name, record key shown under it).
         group: the workers training together (``relgraph.gnn.distributed``); None in one process.
         rows: training rows, for the stage record (``relgraph.stages``).
+        model: the model trained (None: ``predictor.model``).
+        epochs: epochs to run (None: ``predictor.config.epochs``).
+        refit: a refit (``GNNPredictor.refit_model_``): exactly ``epochs`` epochs, no early stopping,
+            the last weights kept, no checkpoint, records into ``predictor.refit_history_``.
     """
 
     batches: Callable[[int], Iterable[Any]]
@@ -49,26 +53,31 @@ class EpochPlan:
     progress: tuple[str, str, str]
     group: WorkerGroup | None = None
     rows: int | None = None
+    model: torch.nn.Module | None = None
+    epochs: int | None = None
+    refit: bool = False
 
 
 def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan: EpochPlan) -> float:
     """Run ``predictor.config.epochs`` epochs (resuming from its checkpoint), append one record per
-    epoch to ``predictor.history_`` and leave the best epoch's weights in ``predictor.model``;
-    returns the seconds spent in training steps (validation excluded)."""
-    model = predictor.model
+    epoch to ``predictor.history_`` and leave the best epoch's weights in ``predictor.model`` (a
+    refit plan: see :class:`EpochPlan`); returns the seconds spent in training steps (validation excluded)."""
+    model = plan.model or predictor.model
     assert model is not None
     cfg = predictor.config
+    epochs = cfg.epochs if plan.epochs is None else plan.epochs
     group = plan.group
     main = group is None or group.is_main
     best_score, best_state, bad_epochs, start_epoch = -np.inf, None, 0, 0
-    resumed = predictor._load_checkpoint(optimizer, group)
+    resumed = None if plan.refit else predictor._load_checkpoint(optimizer, group)
     if resumed is not None:
         start_epoch, best_score, best_state, bad_epochs = resumed
+    history = predictor.refit_history_ if plan.refit else predictor.history_  # after a resume replaced it
     desc, shown_name, shown_key = plan.progress
     total_seconds = 0.0
-    with stage(f"{desc} epochs", rows=plan.rows, total=cfg.epochs - start_epoch, unit="epoch",
+    with stage(f"{desc} epochs", rows=plan.rows, total=epochs - start_epoch, unit="epoch",
                 show=not predictor.quiet and main) as bar:
-        for epoch in range(start_epoch, cfg.epochs):
+        for epoch in range(start_epoch, epochs):
             epoch_start = time.perf_counter()
             model.train()
             losses = []
@@ -95,19 +104,22 @@ def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan
             else:
                 score = -record["train_loss"]
             record["seconds"] = epoch_seconds
-            predictor.history_.append(record)
+            history.append(record)
+            logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
+            bar.advance(1, loss=f"{record['train_loss']:.4f}", **{shown_name: f"{record.get(shown_key, float('nan')):.4f}"})
+            if plan.refit:  # the last weights are kept: no score to choose by, no run to resume
+                continue
             if score > best_score or best_state is None:
                 best_score, bad_epochs = score, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 bad_epochs += 1
-            logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
-            bar.advance(1, loss=f"{record['train_loss']:.4f}", **{shown_name: f"{record.get(shown_key, float('nan')):.4f}"})
             if main:
                 predictor._save_checkpoint(optimizer, epoch + 1, best_score, best_state, bad_epochs)
             if bad_epochs >= cfg.patience:
                 logger.info("early stop after epoch %d (no validation gain for %d epochs)", epoch + 1, bad_epochs)
                 break
-    assert best_state is not None
-    model.load_state_dict(best_state)
+    if not plan.refit:
+        assert best_state is not None
+        model.load_state_dict(best_state)
     return total_seconds

@@ -34,10 +34,12 @@ from relgraph.gnn.tensors import FeatureStore
 from relgraph.graph import TemporalGraph
 from relgraph.graph.mmap import graph_for
 from relgraph.json_values import json_or_text
-from relgraph.metrics import PRIMARY_METRIC, primary_score, task_metrics
+from relgraph.metrics import PRIMARY_METRIC, primary_score, signed, task_metrics
 from relgraph.nn import RecentHistory, RelGNN, TableInputs, TaskHead
+from relgraph.query.horizon import labels_known_from
 from relgraph.query.task import TaskTables
 from relgraph.sampling import TemporalNeighborLoader, TemporalSampler
+from relgraph.sampling.fanouts import parent_event_edges
 from relgraph.schema.io import schema_to_dict
 from relgraph.schema.times import to_seconds
 from relgraph.schema_check import trained_view
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "gnn.safetensors"
+REFIT_WEIGHTS_FILE = "gnn_refit.safetensors"
 STATE_FILE = "gnn.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -86,12 +89,21 @@ class GNNConfig:
     workers: int = 1
     # Graph storage: "memory" | "mmap" (memory-mapped arrays in graph_cache_dir, graph.mmap) | "auto".
     graph: str = "memory"
+    # After early stopping, train a second model on training + validation rows for the epochs early
+    # stopping chose; it scores rows from the time every validation label is known (the last
+    # validation time + the label horizon), as LightGBM's refit. Validation keeps the first model.
+    refit: bool = False
+    # A third hop into the entity's parents' own event tables, this many latest rows each (0: off;
+    # sampling.fanouts: driver -> results -> constructor -> the constructor's results and standings).
+    parent_hop: int = 0
 
 
 class GNNPredictor:
     """Predictor protocol (``relgraph.predictor``) for binary, regression and multiclass tasks.
 
-    Fitted state: ``model``, ``store``, ``classes_`` (multiclass), ``history_`` (per epoch), ``timing_``."""
+    Fitted state: ``model``, ``store``, ``classes_`` (multiclass), ``history_`` (per epoch), ``timing_``;
+    ``refit_model_`` and ``refit_`` (``config.refit``: the model for rows from ``refit_["from"]``, or
+    why there is none), ``parent_edges_`` (``config.parent_hop``: the edge types of the third hop)."""
 
     name = "gnn"
 
@@ -111,6 +123,10 @@ class GNNPredictor:
         self.schema: dict[str, Any] = {}
         self.history_: list[dict[str, float]] = []
         self.timing_: dict[str, float] = {}
+        self.refit_model_: RelGNN | None = None
+        self.refit_: dict[str, Any] | None = None
+        self.refit_history_: list[dict[str, float]] = []
+        self.parent_edges_: list[tuple[str, str, str]] = []
         self._graph_cache: tuple[weakref.ref, TemporalGraph, dict[str, TableInputs], TemporalSampler] | None = None
         #: Torch threads while one of several workers (None: ``config.num_threads``).
         self._threads: int | None = None
@@ -131,9 +147,17 @@ class GNNPredictor:
             graph = graph_for(trained_view(db, self.schema), getattr(self.config, "graph", "memory"),
                               cache_dir=self.config.graph_cache_dir, text_encoder=self.config.text_encoder)
         inputs = self.store.inputs(graph)
-        sampler = TemporalSampler(graph, list(self.config.fanouts), strategy=self.config.strategy)
+        sampler = TemporalSampler(graph, self._fanouts(), strategy=self.config.strategy)
         self._graph_cache = (weakref.ref(db), graph, inputs, sampler)
         return graph, inputs, sampler
+
+    def _fanouts(self) -> list[int] | dict[tuple[str, str, str], list[int]]:
+        """The sampler's fanouts: ``config.fanouts``, plus the third hop on ``parent_edges_`` when any."""
+        base = list(self.config.fanouts)
+        if not self.parent_edges_:
+            return base
+        parent = set(self.parent_edges_)
+        return {et: [*base, self.config.parent_hop if et in parent else 0] for et in self.edge_types}
 
     def _seed_rows(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
         """Entity key values of ``frame`` -> row positions in the entity table."""
@@ -192,7 +216,7 @@ class GNNPredictor:
             self.edge_types,
             head,
             hidden=cfg.hidden,
-            num_layers=len(cfg.fanouts),
+            num_layers=len(cfg.fanouts) + bool(self.parent_edges_),
             conv=cfg.conv,
             aggr=cfg.aggr,
             heads=cfg.heads,
@@ -240,6 +264,8 @@ class GNNPredictor:
             # Feature statistics from rows at or before the last training timestamp only.
             self.store = FeatureStore.fit(graph, int(train_seconds.max()))
             self.edge_types = [tuple(et) for et in graph.edge_types]  # type: ignore[misc]
+            self.parent_edges_ = parent_event_edges(graph, self.entity_table) if cfg.parent_hop > 0 else []
+            self.refit_model_, self.refit_, self.refit_history_ = None, None, []
             self._set_head_args(train["label"])
             self.model = self._build_model()
             self._graph_cache = None
@@ -251,32 +277,6 @@ class GNNPredictor:
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         module = group.wrap(self.model) if group is not None else self.model
         primary = PRIMARY_METRIC[self.task_type][0]
-        batch_size = max(16, min(cfg.batch_size, int(np.ceil(len(train_rows) / cfg.min_steps_per_epoch))))
-        # Several workers: each step's global batch of batch_size seeds is shared between them.
-        # Batches as the trainer always drew them: permutation by (seed, epoch), sampler RNG by (seed, epoch, step).
-        loader = TemporalNeighborLoader(graph, self.entity_table, train_rows, train_seconds, list(cfg.fanouts),
-                                        batch_size=-(-batch_size // count), shuffle=True, seed=cfg.seed,
-                                        strategy=cfg.strategy, shard=(rank, count))
-        steps = len(loader)  # the same on every worker: all take each optimiser step together
-        if cfg.max_steps_per_epoch:
-            steps = min(steps, cfg.max_steps_per_epoch)
-        sample_seconds = 0.0
-
-        def batches(epoch: int) -> Iterator[Any]:
-            nonlocal sample_seconds
-            # Per-epoch seeding (dropout, code dropout): a resumed run repeats the same epochs.
-            torch.manual_seed(cfg.seed * 1_000_003 + epoch + 7_919 * rank)
-            loader.epoch = epoch
-            stream = iter(loader)
-            for _ in range(steps):
-                t0 = time.perf_counter()
-                batch = next(stream)
-                sample_seconds += time.perf_counter() - t0
-                yield batch
-
-        def loss(batch: Any) -> torch.Tensor:
-            assert self.model is not None
-            return self.model.head.loss(self._forward(batch, inputs, module), train_y[batch.input_id])
 
         def validate() -> tuple[dict[str, float], float]:
             if group is None:
@@ -288,15 +288,88 @@ class GNNPredictor:
             record = {f"val_{k}": v for k, v in val_metrics.items() if isinstance(v, float)}
             return record, primary_score(self.task_type, val_metrics)
 
-        plan = EpochPlan(batches, loss, validate if len(val) else None, ("gnn", f"val_{primary}", f"val_{primary}"),
-                         group, rows=len(train_rows))
+        plan, clock = self._epoch_plan(graph, inputs, (train_rows, train_seconds, train_y), self.model, module, group)
+        plan.validate = validate if len(val) else None
+        plan.progress = ("gnn", f"val_{primary}", f"val_{primary}")
         total_seconds = train_epochs(self, optimizer, plan)
         self.timing_.update(
-            sample_seconds=sample_seconds,
+            sample_seconds=clock["sample"],
             train_seconds=total_seconds,
-            sample_share=sample_seconds / total_seconds if total_seconds else 0.0,
+            sample_share=clock["sample"] / total_seconds if total_seconds else 0.0,
         )
+        if cfg.refit:
+            self._refit(db, task, graph, inputs, group)
         return self
+
+    def _epoch_plan(self, graph: TemporalGraph, inputs: dict[str, TableInputs],
+                    seeds: tuple[np.ndarray, np.ndarray, torch.Tensor], model: RelGNN, module: torch.nn.Module,
+                    group: WorkerGroup | None) -> tuple[EpochPlan, dict[str, float]]:
+        """The epochs' batches and loss over ``seeds`` = (entity rows, seconds, encoded labels) for
+        ``model`` (trained through ``module``), without validation; and the clock of sampling seconds."""
+        cfg = self.config
+        rank, count = (group.rank, group.world_size) if group is not None else (0, 1)
+        rows, seconds, labels = seeds
+        batch_size = max(16, min(cfg.batch_size, int(np.ceil(len(rows) / cfg.min_steps_per_epoch))))
+        # Several workers: each step's global batch of batch_size seeds is shared between them.
+        # Batches as the trainer always drew them: permutation by (seed, epoch), sampler RNG by (seed, epoch, step).
+        loader = TemporalNeighborLoader(graph, self.entity_table, rows, seconds, self._fanouts(),
+                                        batch_size=-(-batch_size // count), shuffle=True, seed=cfg.seed,
+                                        strategy=cfg.strategy, shard=(rank, count))
+        steps = len(loader)  # the same on every worker: all take each optimiser step together
+        if cfg.max_steps_per_epoch:
+            steps = min(steps, cfg.max_steps_per_epoch)
+        clock = {"sample": 0.0}
+
+        def batches(epoch: int) -> Iterator[Any]:
+            # Per-epoch seeding (dropout, code dropout): a resumed run repeats the same epochs.
+            torch.manual_seed(cfg.seed * 1_000_003 + epoch + 7_919 * rank)
+            loader.epoch = epoch
+            stream = iter(loader)
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                batch = next(stream)
+                clock["sample"] += time.perf_counter() - t0
+                yield batch
+
+        def loss(batch: Any) -> torch.Tensor:
+            return model.head.loss(self._forward(batch, inputs, module), labels[batch.input_id])
+
+        return EpochPlan(batches, loss, None, ("gnn", "train_loss", "train_loss"), group, rows=len(rows), model=model), clock
+
+    def best_epoch(self) -> int:
+        """The epoch early stopping kept (the first with the best validation primary metric; the
+        last without validation)."""
+        name, higher_better = PRIMARY_METRIC[self.task_type]
+        scores = [signed(r.get(f"val_{name}", np.nan), higher_better) for r in self.history_]
+        if not self.history_ or max(scores) == -np.inf:
+            return len(self.history_)
+        return int(self.history_[int(np.argmax(scores))]["epoch"])
+
+    def _refit(self, db: Database, task: TaskTables, graph: TemporalGraph, inputs: dict[str, TableInputs],
+               group: WorkerGroup | None) -> None:
+        """Train ``refit_model_`` (``config.refit``) on training + labelled validation rows for
+        :meth:`best_epoch` epochs, from a fresh initialisation as the first model's; feature
+        statistics and head settings stay the training ones."""
+        known_from = labels_known_from(task)
+        if known_from is None:
+            self.refit_ = {"skipped": "no validation rows or no label horizon: when every validation label is known is unknown"}
+            return
+        started = time.perf_counter()
+        frame = pd.concat([task.train, task.val], ignore_index=True)
+        labels = self._encode_labels(frame["label"])
+        keep = ~pd.isna(frame["label"]).to_numpy() & (labels >= 0 if self.task_type == "multiclass" else True)
+        frame, labels = frame[keep], labels[keep]
+        torch.manual_seed(self.config.seed)
+        model = self._build_model()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        seeds = (self._seed_rows(db, frame), to_seconds(frame["timestamp"]), torch.from_numpy(np.array(labels)))
+        plan, _ = self._epoch_plan(graph, inputs, seeds, model, group.wrap(model) if group is not None else model, group)
+        plan.progress, plan.epochs, plan.refit = ("gnn refit", "train_loss", "train_loss"), self.best_epoch(), True
+        train_epochs(self, optimizer, plan)
+        model.eval()
+        self.refit_model_ = model
+        self.refit_ = {"from": known_from.isoformat(), "epochs": plan.epochs, "rows": int(len(frame)),
+                       "seconds": time.perf_counter() - started}
 
     def _set_head_args(self, labels: pd.Series) -> None:
         if self.task_type == "binary":
@@ -367,15 +440,34 @@ class GNNPredictor:
     # ---- inference -----------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
-        """Rows ``[entity_key, "timestamp"]`` -> P(1) [n] | values [n] | probabilities [n, C]."""
+        """Rows ``[entity_key, "timestamp"]`` -> P(1) [n] | values [n] | probabilities [n, C]; rows
+        from ``refit_["from"]`` on are scored by ``refit_model_`` when there is one."""
         if self.model is None:
             raise ModelError("the model is not trained: call fit or load first")
         torch.set_num_threads(self._threads or self.config.num_threads)
         _, inputs, sampler = self._prepare(db)
         rows = self._seed_rows(db, frame)
         seconds = to_seconds(frame["timestamp"])
-        was_training = self.model.training
-        self.model.eval()
+        late = np.zeros(len(rows), dtype=bool)
+        if self.refit_model_ is not None and self.refit_ is not None:  # rows every validation label was known by
+            late = (pd.to_datetime(frame["timestamp"]) >= pd.Timestamp(self.refit_["from"])).to_numpy()
+        parts = [(np.flatnonzero(which), model) for which, model in ((~late, self.model), (late, self.refit_model_))]
+        preds = [(index, self._predict_rows(model, inputs, sampler, rows[index], seconds[index]))
+                 for index, model in parts if len(index)]
+        if not preds:
+            return np.zeros((0, len(self.classes_))) if self.task_type == "multiclass" else np.zeros(0)
+        if len(preds) == 1:
+            return preds[0][1]
+        out = np.empty((len(rows), *preds[0][1].shape[1:]))
+        for index, pred in preds:
+            out[index] = pred
+        return out
+
+    def _predict_rows(self, model: RelGNN | None, inputs: dict[str, TableInputs], sampler: TemporalSampler,
+                      rows: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+        assert model is not None
+        was_training = model.training
+        model.eval()
         outputs = []
         size = self.config.eval_batch_size
         for i, start in enumerate(range(0, len(rows), size)):
@@ -383,10 +475,8 @@ class GNNPredictor:
                 self.entity_table, rows[start : start + size], seconds[start : start + size],
                 np.random.default_rng([self.config.seed, 1_000_003, i]),
             )
-            outputs.append(self.model.head.predict(self._forward(batch, inputs)))
-        self.model.train(was_training)
-        if not outputs:
-            return np.zeros((0, len(self.classes_))) if self.task_type == "multiclass" else np.zeros(0)
+            outputs.append(model.head.predict(self._forward(batch, inputs, model)))
+        model.train(was_training)
         return torch.cat(outputs).numpy().astype(np.float64)
 
     # ---- persistence ---------------------------------------------------------------------------
@@ -434,6 +524,9 @@ class GNNPredictor:
         directory.mkdir(parents=True, exist_ok=True)
         weights = {k: v.contiguous() for k, v in self.model.state_dict().items()}
         save_file(weights, str(directory / self.weights_file))
+        if self.refit_model_ is not None:
+            save_file({k: v.contiguous() for k, v in self.refit_model_.state_dict().items()},
+                      str(directory / REFIT_WEIGHTS_FILE))
         state = {
             "config": dataclasses.asdict(self.config),
             **self._task_state(),
@@ -442,6 +535,9 @@ class GNNPredictor:
             "features": self.store.to_dict(),
             "history": self.history_,
             "timing": self.timing_,
+            "refit": self.refit_,
+            "refit_history": self.refit_history_,
+            "parent_edges": [list(et) for et in self.parent_edges_],
         }
         (directory / self.state_file).write_text(json.dumps(state, indent=1, default=json_or_text))
 
@@ -458,9 +554,15 @@ class GNNPredictor:
         self.edge_types = [tuple(et) for et in state["edge_types"]]  # type: ignore[misc]
         self.schema, self.history_, self.timing_ = state["schema"], state["history"], state.get("timing", {})
         self.store = FeatureStore.from_dict(state["features"])
+        self.parent_edges_ = [tuple(et) for et in state.get("parent_edges", [])]  # type: ignore[misc]
+        self.refit_, self.refit_history_ = state.get("refit"), state.get("refit_history", [])
         self.model = self._build_model()
         try:
             self.model.load_state_dict(load_file(str(directory / self.weights_file)))
+            if (self.refit_ or {}).get("from") is not None:
+                self.refit_model_ = self._build_model()
+                self.refit_model_.load_state_dict(load_file(str(directory / REFIT_WEIGHTS_FILE)))
+                self.refit_model_.eval()
         except RuntimeError as err:
             raise ModelError(
                 f"{directory / self.weights_file} does not fit the model described in {self.state_file} "

@@ -138,7 +138,8 @@ class HybridPredictor:
     def _new_gnn(self, fold: int) -> Any:
         from relgraph.gnn import GNNConfig, GNNPredictor
 
-        config = dataclasses.replace(self.gnn_config or GNNConfig(), seed=self.seed + fold)
+        # No refit: the LightGBM above learns from the fold GNNs' columns as early stopping left them.
+        config = dataclasses.replace(self.gnn_config or GNNConfig(), seed=self.seed + fold, refit=False)
         checkpoint = self.model_dir / f"gnn_{fold}" if self.model_dir is not None else None
         return GNNPredictor(config, checkpoint_dir=checkpoint, quiet=self.quiet)
 
