@@ -117,6 +117,19 @@ def test_stratified_sample_keeps_every_period_and_class() -> None:
     assert len(stratified_sample(context, 5000, "binary")) == 4000
 
 
+def test_context_budget_grows_to_the_latest_periods_whole(shop_db: Database) -> None:
+    parsed = parse(BUYS)
+    fixed = draw_context(shop_db, parsed, AT, rows=100, grow_to=100)
+    grown = draw_context(shop_db, parsed, AT, rows=100, grow_to=1000)
+    capped = draw_context(shop_db, parsed, AT, rows=100, grow_to=300)
+    latest = pd.to_datetime(grown["timestamp"]).drop_duplicates().nlargest(ask_module.MIN_PERIODS)
+    assert abs(len(fixed) - 100) <= 6 and abs(len(capped) - 300) <= 6
+    # The latest MIN_PERIODS periods, every labelled row of them (60 customers each), and no earlier one.
+    assert grown["timestamp"].nunique() == ask_module.MIN_PERIODS and len(grown) == 60 * ask_module.MIN_PERIODS
+    assert set(pd.to_datetime(grown["timestamp"])) == set(latest)
+    assert (pd.to_datetime(grown["timestamp"]) + known_horizon(parsed) <= AT).all()
+
+
 # ---------------------------------------------------------------- temporal integrity
 def test_same_answer_on_the_database_cut_at_at(shop_db: Database, answer: pd.DataFrame) -> None:
     cut = ask(shop_db.cut(np.datetime64(AT)), BUYS, at=AT, explain=True)
