@@ -52,12 +52,10 @@ SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 
 #: The shipped LightGBM settings, which every setting's own settings override.
 DEFAULT_CONFIG = dict(ask_module.ASK_CONFIG)
-#: The shipped growth of the context budget; "context-N" fixes the budget at N rows instead.
-DEFAULT_ROWS_MAX = ask_module.CONTEXT_ROWS_MAX
 
 
-def _context_rows(setting: str) -> int:
-    return int(setting.split("-")[1]) if setting.startswith("context-") else ask_module.CONTEXT_ROWS
+def _context_rows(setting: str) -> int | None:
+    return int(setting.split("-")[1]) if setting.startswith("context-") else None
 
 
 def run(name: str, setting: str, folder: Path) -> dict[str, Any]:
@@ -74,7 +72,6 @@ def run(name: str, setting: str, folder: Path) -> dict[str, Any]:
     ask_module.ASK_CONFIG.clear()
     ask_module.ASK_CONFIG.update(DEFAULT_CONFIG, **config)
     ask_module.ASK_CURRENT_PARENTS = setting != "no-parents"
-    ask_module.CONTEXT_ROWS_MAX = _context_rows(setting) if setting.startswith("context-") else DEFAULT_ROWS_MAX
     clear_feature_cache()
     started, cpu = time.perf_counter(), time.process_time()
     back, model, pred = ask_module.fit_answer(db, parsed, at, test_rows, _context_rows(setting),

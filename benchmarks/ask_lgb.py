@@ -59,14 +59,12 @@ def _apply(setting: dict[str, Any], saved: dict[str, Any]) -> None:
 
 def run(name: str, at_name: str, settings: list[str], folder: Path, context: int | None = None) -> list[dict[str, Any]]:
     task = TASKS[name]
-    if context is not None:  # the context budget fixed at this many rows
-        ask_module.CONTEXT_ROWS_MAX = context
     db = relgraph.connect(_source(task, folder))
     parsed = parse(task.query)
     cutoff = task.test_cutoff if at_name == "test" else task.val_cutoff
     at = pd.Timestamp(cutoff or min(split_timestamps(db, parsed, task.val_cutoff, task.test_cutoff)["test"]))
     rows, record = ask_module._backtest_rows(db, parsed, at, 0)
-    early = ask_module.AskModel(parsed, context or ask_module.CONTEXT_ROWS).draw(db, pd.Timestamp(record["at"]))
+    early = ask_module.AskModel(parsed, context).draw(db, pd.Timestamp(record["at"]))
     assert early.task_ is not None
     with numpy_path(ask_module.ASK_NUMPY_ROWS):
         builder, x_train = ask_module.fit_features(db, early.task_)

@@ -35,7 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--explain", action="store_true", help="add the top contributions by table, feature and row "
                         "(TreeSHAP) for the first answers")
     parser.add_argument("--context-rows", type=int, default=None, metavar="N",
-                        help="labelled history rows the model is fitted on at most (default 5,000)")
+                        help="labelled history rows the model is fitted on at most (default 5,000, or the latest 6 "
+                        "periods whole where they hold more, up to 20,000)")
     parser.add_argument("--no-backtest", action="store_true", help="skip the backtest (about half the time)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the context sample and LightGBM (default 0)")
     parser.add_argument("--schema", metavar="FILE", help="schema file (keys, times, types)")
@@ -43,11 +44,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from relgraph.runs.ask import CONTEXT_ROWS, ask
+    from relgraph.runs.ask import ask
 
     ids = [part.strip() for part in args.ids.split(",") if part.strip()] if args.ids else None
     answer = ask(args.source, args.query, at=args.at, ids=ids, top=args.top, explain=args.explain,
-                 context_rows=args.context_rows or CONTEXT_ROWS, with_backtest=not args.no_backtest, seed=args.seed,
+                 context_rows=args.context_rows, with_backtest=not args.no_backtest, seed=args.seed,
                  schema=args.schema)
     if args.json:
         print(json.dumps(answer_json(answer), indent=1, default=str))

