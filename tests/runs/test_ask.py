@@ -12,6 +12,7 @@ from relgraph.database import Database
 from relgraph.errors import QueryError
 from relgraph.query import make_training_table, parse
 from relgraph.runs import ask as ask_module
+from relgraph.runs import ask_context
 from relgraph.runs.ask import AskTimeoutError, ask, draw_context, known_horizon, stratified_sample
 
 BUYS = "PREDICT COUNT(orders.*, 0, 20, days) > 0 FOR EACH customers.customer_id"
@@ -167,7 +168,7 @@ def test_no_context_label_is_known_only_after_at(shop_db: Database) -> None:
 
 def test_the_context_check_has_teeth(shop_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     # A context ending one horizon later reads labels of windows that end after AT: the check sees it.
-    monkeypatch.setattr(ask_module, "context_end", lambda at, horizon: pd.Timestamp(at))
+    monkeypatch.setattr(ask_context, "context_end", lambda at, horizon: pd.Timestamp(at))
     assert _late_labels(shop_db, BUYS, AT) > 0
 
 
