@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 import relgraph  # noqa: E402
 from relgraph.metrics import PRIMARY_METRIC, task_metrics  # noqa: E402
 from relgraph.query import make_training_table, parse, split_timestamps, validate  # noqa: E402
-from relgraph.runs.ask import CONTEXT_ROWS, ask, fit_answer  # noqa: E402
+from relgraph.runs.ask import ask, fit_answer  # noqa: E402
 from relgraph.runs.tasks import prediction_rows  # noqa: E402
 
 DATASETS = ROOT / ".." / "shared" / "datasets"
@@ -169,7 +169,7 @@ def run_task(name: str, task: Task, folder: Path, train: bool) -> dict[str, Any]
     again_s, again_cpu = time.perf_counter() - started, time.process_time() - cpu
     test_rows = make_training_table(db, resolved, stamps)
     # The answer's procedure at the test cutoff (backtest, one feature pass, model), asked for the test rows.
-    _, _, pred = fit_answer(db, parsed, pd.Timestamp(at), test_rows, CONTEXT_ROWS, 0, 1, with_backtest=True)
+    _, _, pred = fit_answer(db, parsed, pd.Timestamp(at), test_rows, None, 0, 1, with_backtest=True)
     metric = PRIMARY_METRIC[resolved.task_type][0]
     test = _scaled(resolved.task_type, task_metrics(resolved.task_type, test_rows["label"], pred)[metric])
     auto, auto_s, note = task.auto, task.auto_seconds, task.auto_note

@@ -33,10 +33,12 @@ from relgraph.query import make_training_table, parse, split_timestamps, validat
 from relgraph.runs import ask as ask_module  # noqa: E402
 
 #: name -> (feature builder settings, LightGBM settings over ``lightgbm_model.BASE_PARAMS``);
-#: "no-parents": without the current parents; "context-2500": 2,500 context rows instead of 5,000.
+#: "no-parents": without the current parents; "context-N": N context rows exactly (no growth).
 SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "no-parents": ({}, {"learning_rate": 0.1, "min_data_in_leaf": 40}),
     "context-2500": ({}, {"learning_rate": 0.1, "min_data_in_leaf": 40}),
+    "context-10000": ({}, {"learning_rate": 0.1, "min_data_in_leaf": 40}),
+    "context-20000": ({}, {"learning_rate": 0.1, "min_data_in_leaf": 40}),
     "base": ({}, {"learning_rate": 0.1, "min_data_in_leaf": 40}),
     "lgb-fast": ({}, {"learning_rate": 0.2, "min_data_in_leaf": 40, "feature_fraction": 0.5}),
     "lgb-ff": ({}, {"learning_rate": 0.1, "min_data_in_leaf": 40, "feature_fraction": 0.5, "max_bin": 31}),
@@ -46,6 +48,14 @@ SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "depth1": ({"depth": 1}, {"learning_rate": 0.1, "min_data_in_leaf": 40}),
     "depth1-ff": ({"depth": 1}, {"learning_rate": 0.1, "min_data_in_leaf": 40, "feature_fraction": 0.5, "max_bin": 31}),
 }
+
+
+#: The shipped LightGBM settings, which every setting's own settings override.
+DEFAULT_CONFIG = dict(ask_module.ASK_CONFIG)
+
+
+def _context_rows(setting: str) -> int | None:
+    return int(setting.split("-")[1]) if setting.startswith("context-") else None
 
 
 def run(name: str, setting: str, folder: Path) -> dict[str, Any]:
@@ -60,11 +70,11 @@ def run(name: str, setting: str, folder: Path) -> dict[str, Any]:
     ask_module.ASK_FEATURES.clear()
     ask_module.ASK_FEATURES.update(features)
     ask_module.ASK_CONFIG.clear()
-    ask_module.ASK_CONFIG.update(config)
+    ask_module.ASK_CONFIG.update(DEFAULT_CONFIG, **config)
     ask_module.ASK_CURRENT_PARENTS = setting != "no-parents"
     clear_feature_cache()
     started, cpu = time.perf_counter(), time.process_time()
-    back, model, pred = ask_module.fit_answer(db, parsed, at, test_rows, 2500 if setting == "context-2500" else ask_module.CONTEXT_ROWS,
+    back, model, pred = ask_module.fit_answer(db, parsed, at, test_rows, _context_rows(setting),
                                                      0, 1, True)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     metric = PRIMARY_METRIC[resolved.task_type][0]

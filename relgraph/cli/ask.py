@@ -43,11 +43,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from relgraph.runs.ask import CONTEXT_ROWS, ask
+    from relgraph.runs.ask import ask
 
     ids = [part.strip() for part in args.ids.split(",") if part.strip()] if args.ids else None
     answer = ask(args.source, args.query, at=args.at, ids=ids, top=args.top, explain=args.explain,
-                 context_rows=args.context_rows or CONTEXT_ROWS, with_backtest=not args.no_backtest, seed=args.seed,
+                 context_rows=args.context_rows, with_backtest=not args.no_backtest, seed=args.seed,
                  schema=args.schema)
     if args.json:
         print(json.dumps(answer_json(answer), indent=1, default=str))

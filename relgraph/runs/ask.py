@@ -11,8 +11,9 @@ How an answer at ``at`` is made (ARCHITECTURE.md says why):
 1. Context: labelled examples of the query's own history whose labels are known by ``at`` (every
    window the label and ASSUMING read ends by ``at``): the prediction times of
    :func:`relgraph.query.split_timestamps` before ``at``, most recent first, as
-   :func:`relgraph.query.make_training_table` labels them, until :data:`CONTEXT_ROWS` rows; past the
-   budget, each period keeps its share, every class at least a part of it (:func:`draw_context`).
+   :func:`relgraph.query.make_training_table` labels them, until :data:`CONTEXT_ROWS` rows, or the
+   latest :data:`MIN_PERIODS` periods whole where they hold more (up to :data:`CONTEXT_ROWS_MAX`);
+   past the budget, each period keeps its share, every class at least a part of it (:func:`draw_context`).
 2. One LightGBM configuration (:data:`ASK_CONFIG`; no search, no refit) over the temporal aggregates of
    the context rows and the entity's current parents (``baselines.current_parents``, where the schema
    has them), its rounds stopped early on the most recent periods; features are computed only for the
@@ -43,7 +44,6 @@ from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.baselines.current_parents import CurrentParents
 from relgraph.baselines.extra_columns import WithColumns, _join
 from relgraph.baselines.feature_small import numpy_path
-from relgraph.baselines.label_context import label_horizon
 from relgraph.baselines.lightgbm_model import (
     BASE_PARAMS,
     LightGBMPredictor,
@@ -55,20 +55,24 @@ from relgraph.baselines.rules import TrivialBaseline
 from relgraph.database import Database, connect
 from relgraph.errors import QueryError, RelgraphError
 from relgraph.metrics import PRIMARY_METRIC, choose_threshold, task_metrics
-from relgraph.query import make_training_table, parse, split_timestamps, validate
+from relgraph.query import parse, validate
 from relgraph.query.ast import Query
-from relgraph.query.splits import query_window, step_and_horizon
 from relgraph.query.task import TaskTables
+from relgraph.runs.ask_context import (  # noqa: F401  (re-exported: relgraph.runs.ask's API)
+    CONTEXT_ROWS,
+    CONTEXT_ROWS_MAX,
+    MIN_PERIODS,
+    context_end,
+    context_times,
+    draw_context,
+    known_horizon,
+    recent_labelled_rows,
+    stratified_sample,
+)
 from relgraph.runs.explain.run import check_at, check_ids, parse_at
 from relgraph.runs.folder import prediction_frame
 from relgraph.runs.tasks import prediction_rows
 
-#: Context rows at most (labelled examples the model is fitted on). On rel-f1 at the test cutoff,
-#: 5,000 rows scored as well as 10,000 (driver-dnf 83.8 / 82.8 AUROC, top3 93.1 / 93.1, position
-#: 2.78 / 2.82 MAE, one seed) in about half the feature time.
-CONTEXT_ROWS = 5_000
-#: Recent periods (prediction times) every context holds when the history has them.
-MIN_PERIODS = 6
 #: Share of the context rows, the most recent periods, that stop the boosting rounds early (0.1
 #: rather than 0.2 keeps more recent labels for fitting: rel-f1 position 2.72 against 2.78 MAE).
 HOLDOUT_SHARE = 0.1
@@ -79,8 +83,11 @@ BACKTEST_ROWS = 5_000
 #: Answers explained at most with ``explain=True``.
 MAX_EXPLAINED = 10
 #: The one configuration, over ``lightgbm_model.BASE_PARAMS``: a faster learning rate than the
-#: search's (tens of rounds on 5,000 rows) and leaves that small contexts can fill.
-ASK_CONFIG: dict[str, Any] = {"learning_rate": 0.1, "min_data_in_leaf": 40}
+#: search's (tens of rounds on 5,000 rows) and leaves that small contexts can fill; bin bounds
+#: from 1,000 sampled rows (Dataset construction ~40 % cheaper, backtests unchanged within noise:
+#: ``benchmarks/ask_lgb.py``), row-wise histograms (col-wise was not faster).
+ASK_CONFIG: dict[str, Any] = {"learning_rate": 0.1, "min_data_in_leaf": 40, "bin_construct_sample_cnt": 1000,
+                              "force_row_wise": True}
 #: The feature builder's settings for ask (over ``TemporalFeatureBuilder``'s defaults).
 ASK_FEATURES: dict[str, Any] = {}
 #: Whether ask adds the entity's current parents (``baselines.current_parents``) where the schema has them.
@@ -110,107 +117,6 @@ class _Deadline:
             raise AskTimeoutError(f"the answer took longer than its {self.limit_s:g} s limit (stopped after {stage})")
 
 
-def known_horizon(query: Query) -> pd.Timedelta:
-    """How long after its prediction time a label of ``query`` is known (the latest window end of
-    the target and ASSUMING, months counted as 31 days); ``QueryError`` for a target with no window."""
-    horizon = label_horizon(query)
-    if horizon is None:
-        raise QueryError("ask answers queries whose target looks at a time window (e.g. COUNT(orders.*, 0, 30, days)); "
-                         "train a model with relgraph train for this one")
-    return horizon
-
-
-def context_end(at: pd.Timestamp, horizon: pd.Timedelta) -> pd.Timestamp:
-    """The latest prediction time whose label is known by ``at``."""
-    return pd.Timestamp(at) - horizon
-
-
-def context_times(db: Database, query: Query, at: pd.Timestamp) -> list[pd.Timestamp]:
-    """The query's prediction times whose labels are known by ``at``, latest first: the training times
-    :func:`~relgraph.query.split_timestamps` gives before a validation period starting one target
-    window after :func:`context_end`."""
-    end = context_end(at, known_horizon(query))
-    span = db.time_span()
-    if span is None or end < pd.Timestamp(span[0]):
-        raise QueryError(f"ask at {at}: no label window of the query ends by then after the first row time "
-                         f"{None if span is None else pd.Timestamp(span[0])}; ask at a later time")
-    window = query_window(query)
-    assert window is not None  # known_horizon found one
-    start = end + step_and_horizon(window)[1]
-    stamps = split_timestamps(db, query, val_cutoff=start, test_cutoff=start + pd.Timedelta(seconds=1))["train"]
-    return sorted((t for t in stamps if t <= end), reverse=True)
-
-
-def draw_context(db: Database, query: Query, at: pd.Timestamp, rows: int = CONTEXT_ROWS, seed: int = 0) -> pd.DataFrame:
-    """Labelled rows ``[key, "timestamp", "label"]`` of ``query``'s history known by ``at``: the most
-    recent prediction times first until ``rows`` rows (and at least :data:`MIN_PERIODS` periods when
-    there are that many); past ``rows``, a seeded stratified sample (:func:`stratified_sample`)."""
-    resolved = validate(query, db.schema)
-    stamps = context_times(db, query, at)
-    frames: list[pd.DataFrame] = []
-    taken, used, chunk = 0, 0, MIN_PERIODS
-    while used < len(stamps) and (taken < rows or used < MIN_PERIODS):
-        part = make_training_table(db, resolved, stamps[used:used + chunk])
-        frames.append(part.dropna(subset=["label"]))
-        taken += len(frames[-1])
-        used += chunk
-        # Periods still needed for the budget, from the rows per period so far (a quarter spare).
-        chunk = max(MIN_PERIODS, int(np.ceil(1.25 * (rows - taken) / max(taken / used, 1.0))))
-    if not taken:
-        raise QueryError(f"ask at {at}: the query labels no row in the history before {stamps[0] if stamps else at}; "
-                         "check its WHERE / ASSUMING conditions or ask at a later time")
-    context = pd.concat(frames, ignore_index=True)
-    return stratified_sample(context, rows, resolved.task_type, seed)
-
-
-def recent_labelled_rows(db: Database, query: Query, at: pd.Timestamp, rows: int) -> pd.DataFrame:
-    """The labelled rows of the latest prediction times known by ``at`` that hold ``rows`` rows (and
-    both classes when the labels are classes): fewer periods where events are dense, more where
-    they are sparse or seasonal; all there are when the history holds fewer."""
-    resolved = validate(query, db.schema)
-    stamps = context_times(db, query, at)
-    frames: list[pd.DataFrame] = []
-    used, chunk = 0, 1
-    while used < len(stamps):
-        frames.append(make_training_table(db, resolved, stamps[used:used + chunk]).dropna(subset=["label"]))
-        used, chunk = used + chunk, 2 * chunk
-        found = pd.concat(frames, ignore_index=True)
-        if len(found) >= rows and (resolved.task_type == "regression" or found["label"].nunique() > 1):
-            break
-    if not frames:
-        return pd.DataFrame(columns=[resolved.entity_key, "timestamp", "label"])
-    found = pd.concat(frames, ignore_index=True)
-    # The latest periods only, until they hold ``rows`` rows and both classes.
-    times = found["timestamp"].sort_values(ascending=False).unique()
-    for t in times:
-        late = found[found["timestamp"] >= t]
-        if len(late) >= rows and (resolved.task_type == "regression" or late["label"].nunique() > 1):
-            return late.reset_index(drop=True)
-    return found
-
-
-def stratified_sample(context: pd.DataFrame, rows: int, task_type: str, seed: int = 0) -> pd.DataFrame:
-    """``context`` itself within ``rows``; else each period keeps its share of ``rows``, and within a
-    period each class (binary, multiclass) first gets up to ``1 / (2 * classes)`` of that share,
-    the rest drawn at random (seeded), so rare classes and every period stay in the sample."""
-    if len(context) <= rows:
-        return context.sort_values(["timestamp", context.columns[0]], kind="stable").reset_index(drop=True)
-    rng = np.random.default_rng(seed)
-    keep = []
-    for _, period in context.groupby("timestamp", sort=True):
-        quota = max(1, int(round(rows * len(period) / len(context))))
-        if len(period) <= quota:
-            keep.append(period.index.to_numpy())
-            continue
-        if task_type not in ("binary", "multiclass"):
-            keep.append(rng.choice(period.index.to_numpy(), quota, replace=False))
-            continue
-        cells = [rng.permutation(np.asarray(ix)) for ix in period.groupby("label").groups.values()]
-        floor = quota // (2 * len(cells))
-        first = np.concatenate([c[:floor] for c in cells])
-        rest = np.concatenate([c[floor:] for c in cells])
-        keep.append(np.concatenate([first, rng.choice(rest, quota - len(first), replace=False)]))
-    return context.loc[np.sort(np.concatenate(keep))].reset_index(drop=True)
 
 
 class AskModel:
@@ -218,12 +124,13 @@ class AskModel:
 
     Args:
         query: PQL text or a parsed query (binary, regression or multiclass).
-        context_rows: context rows at most (:data:`CONTEXT_ROWS`).
+        context_rows: context rows at most; ``None``: :data:`CONTEXT_ROWS`, grown to the latest
+            :data:`MIN_PERIODS` periods whole up to :data:`CONTEXT_ROWS_MAX` (:func:`draw_context`).
         seed: LightGBM's and the context sample's seed.
         num_threads: LightGBM threads.
     """
 
-    def __init__(self, query: str | Query, context_rows: int = CONTEXT_ROWS, seed: int = 0, num_threads: int = 1) -> None:
+    def __init__(self, query: str | Query, context_rows: int | None = None, seed: int = 0, num_threads: int = 1) -> None:
         self.query = query
         self.context_rows = context_rows
         self.seed = seed
@@ -240,9 +147,10 @@ class AskModel:
         resolved = validate(parsed, db.schema)
         if resolved.task_type not in ANSWERED:
             raise QueryError(f"ask does not answer {resolved.task_type} queries yet; train a model with relgraph train")
-        if self.context_rows < 2 * MIN_PERIODS:
+        if self.context_rows is not None and self.context_rows < 2 * MIN_PERIODS:
             raise QueryError(f"context_rows={self.context_rows}: give at least {2 * MIN_PERIODS} rows")
-        context = draw_context(db, parsed, pd.Timestamp(at), self.context_rows, self.seed)
+        context = draw_context(db, parsed, pd.Timestamp(at), self.context_rows or CONTEXT_ROWS, self.seed,
+                               grow_to=self.context_rows)
         if resolved.task_type != "regression" and context["label"].nunique() < 2:
             raise QueryError(f"every labelled row before {at} has the label {context['label'].iloc[0]!r}; "
                              "there is nothing to learn from the history for this query")
@@ -324,7 +232,7 @@ def _score(task_type: str, labels: pd.Series, pred: np.ndarray, classes: list[An
     return float(task_metrics(task_type, labels, pred, classes)[metric])
 
 
-def backtest(db: Database, query: Query, at: pd.Timestamp, context_rows: int = CONTEXT_ROWS, seed: int = 0,
+def backtest(db: Database, query: Query, at: pd.Timestamp, context_rows: int | None = None, seed: int = 0,
              num_threads: int = 1) -> dict[str, Any]:
     """The answer's procedure at an earlier time, scored where its outcomes are known by ``at``.
 
@@ -370,7 +278,7 @@ def _scored_backtest(db: Database, model: AskModel, rows: pd.DataFrame, pred: np
     return out
 
 
-def fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int, seed: int,
+def fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int | None, seed: int,
                 num_threads: int, with_backtest: bool) -> tuple[dict[str, Any] | None, AskModel | None, np.ndarray | None]:
     """(backtest record, the answer's model, its predictions of ``asked``) from ONE feature pass.
 
@@ -384,7 +292,7 @@ def fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame
         return _fit_answer(db, query, at, asked, context_rows, seed, num_threads, with_backtest)
 
 
-def _fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int, seed: int,
+def _fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int | None, seed: int,
                 num_threads: int, with_backtest: bool) -> tuple[dict[str, Any] | None, AskModel | None, np.ndarray | None]:
     test, early, rows = None, None, None
     if with_backtest:
@@ -465,7 +373,7 @@ def _boosted(builder: Any, task: TaskTables, x_train: pd.DataFrame, x_val: pd.Da
     if len(y_val) == 0:
         raise QueryError("the context's latest periods have no labelled rows to stop the boosting rounds on")
     params = dict(BASE_PARAMS, **ASK_CONFIG, **_objective(task.task_type, classes), seed=seed, num_threads=num_threads,
-                  deterministic=True, force_row_wise=True)
+                  deterministic=True)
     train_set = lgb.Dataset(x_train, y_train, free_raw_data=False)
     booster = lgb.train(params, train_set, num_boost_round=3000, valid_sets=[lgb.Dataset(x_val, y_val, reference=train_set)],
                         callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
@@ -494,7 +402,7 @@ def ask(
     top: int | None = None,
     explain: bool = False,
     *,
-    context_rows: int = CONTEXT_ROWS,
+    context_rows: int | None = None,
     with_backtest: bool = True,
     seed: int = 0,
     num_threads: int = 1,

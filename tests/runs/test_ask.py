@@ -12,6 +12,7 @@ from relgraph.database import Database
 from relgraph.errors import QueryError
 from relgraph.query import make_training_table, parse
 from relgraph.runs import ask as ask_module
+from relgraph.runs import ask_context
 from relgraph.runs.ask import AskTimeoutError, ask, draw_context, known_horizon, stratified_sample
 
 BUYS = "PREDICT COUNT(orders.*, 0, 20, days) > 0 FOR EACH customers.customer_id"
@@ -117,6 +118,19 @@ def test_stratified_sample_keeps_every_period_and_class() -> None:
     assert len(stratified_sample(context, 5000, "binary")) == 4000
 
 
+def test_context_budget_grows_to_the_latest_periods_whole(shop_db: Database) -> None:
+    parsed = parse(BUYS)
+    fixed = draw_context(shop_db, parsed, AT, rows=100, grow_to=100)
+    grown = draw_context(shop_db, parsed, AT, rows=100, grow_to=1000)
+    capped = draw_context(shop_db, parsed, AT, rows=100, grow_to=300)
+    latest = pd.to_datetime(grown["timestamp"]).drop_duplicates().nlargest(ask_module.MIN_PERIODS)
+    assert abs(len(fixed) - 100) <= 6 and abs(len(capped) - 300) <= 6
+    # The latest MIN_PERIODS periods, every labelled row of them (60 customers each), and no earlier one.
+    assert grown["timestamp"].nunique() == ask_module.MIN_PERIODS and len(grown) == 60 * ask_module.MIN_PERIODS
+    assert set(pd.to_datetime(grown["timestamp"])) == set(latest)
+    assert (pd.to_datetime(grown["timestamp"]) + known_horizon(parsed) <= AT).all()
+
+
 # ---------------------------------------------------------------- temporal integrity
 def test_same_answer_on_the_database_cut_at_at(shop_db: Database, answer: pd.DataFrame) -> None:
     cut = ask(shop_db.cut(np.datetime64(AT)), BUYS, at=AT, explain=True)
@@ -154,7 +168,7 @@ def test_no_context_label_is_known_only_after_at(shop_db: Database) -> None:
 
 def test_the_context_check_has_teeth(shop_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     # A context ending one horizon later reads labels of windows that end after AT: the check sees it.
-    monkeypatch.setattr(ask_module, "context_end", lambda at, horizon: pd.Timestamp(at))
+    monkeypatch.setattr(ask_context, "context_end", lambda at, horizon: pd.Timestamp(at))
     assert _late_labels(shop_db, BUYS, AT) > 0
 
 
