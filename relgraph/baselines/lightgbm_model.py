@@ -199,7 +199,8 @@ class LightGBMPredictor:
 
         def train_one(variant: dict[str, Any], x_tr: pd.DataFrame, x_va: pd.DataFrame) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
             params = dict(BASE_PARAMS, **variant, **objective, seed=self.seed, num_threads=self.num_threads,
-                          deterministic=True, force_row_wise=True)
+                          deterministic=True)
+            params.update(histogram_layout(params))
             train_set, val_set = binned.setdefault(id(x_tr), Binnings(x_tr, y_train)).dataset(params, (x_va, y_val))
             booster = lgb.train(
                 params, train_set, num_boost_round=3000, valid_sets=[val_set],
@@ -400,6 +401,16 @@ class LightGBMPredictor:
 DATASET_PARAMS = ("max_bin", "min_data_in_leaf", "min_data_in_bin", "feature_pre_filter", "seed", "data_random_seed",
                   "bin_construct_sample_cnt", "use_missing", "zero_as_missing", "linear_tree", "max_bin_by_feature",
                   "categorical_feature")
+
+
+def histogram_layout(params: dict[str, Any]) -> dict[str, bool]:
+    """LightGBM's histogram layout for ``params``: by column when a tree samples at most half the
+    features (the row layout still reads every feature of each row: on rel-f1 driver-dnf's 1,087
+    features the by-column layout boosts ``feature_fraction`` 0.3 twice as fast), else by row.
+    Either layout gives the same trees from the same Dataset (a test compares the model strings)."""
+    if float(params.get("feature_fraction", 1.0)) <= 0.5:
+        return {"force_col_wise": True}
+    return {"force_row_wise": True}
 
 
 class Binnings:

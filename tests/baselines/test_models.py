@@ -155,3 +155,28 @@ def test_shared_bins_give_the_trees_of_a_dataset_per_configuration() -> None:
         shared = lgb.train(params, binned.dataset(params)[0], num_boost_round=20)
         assert shared.model_to_string() == own.model_to_string()
     assert len(binned.bins_) == 2
+
+
+def test_histogram_layout_gives_the_same_trees_by_column_and_by_row() -> None:
+    """``histogram_layout``: configurations sampling few features build histograms by column, the
+    others by row, on the same shared Dataset; either layout grows the very same trees."""
+    import lightgbm as lgb
+
+    from relgraph.baselines.lightgbm_model import BASE_PARAMS, SEARCH_SPACE, Binnings, histogram_layout
+
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame(rng.normal(size=(800, 30)), columns=[f"f{i}" for i in range(30)])
+    x["f3"] = np.where(rng.random(800) < 0.3, np.nan, x["f3"])
+    y = (x["f1"] - x["f3"].fillna(0) + rng.normal(size=800) > 0).astype(float).to_numpy()
+    binned = Binnings(x, y)
+    layouts = set()
+    for variant in SEARCH_SPACE:
+        params = dict(BASE_PARAMS, **variant, objective="binary", seed=0, num_threads=1, deterministic=True)
+        layout = histogram_layout(params)
+        layouts.add(next(iter(layout)))
+        other = {"force_row_wise": True} if "force_col_wise" in layout else {"force_col_wise": True}
+        chosen = lgb.train({**params, **layout}, binned.dataset({**params, **layout})[0], num_boost_round=15)
+        flipped = lgb.train({**params, **other}, binned.dataset({**params, **other})[0], num_boost_round=15)
+        trees = [b.model_to_string().split("parameters:")[0] for b in (chosen, flipped)]
+        assert trees[0] == trees[1]
+    assert layouts == {"force_row_wise", "force_col_wise"}
