@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from relgraph.graph.temporal_graph import NEVER
+#: ``temporal_graph.NEVER`` (importing it would close a circle: temporal_graph -> columns -> seen).
+NEVER = np.iinfo(np.int64).max
 
 #: The most common value of a numerical column gets an indicator when it covers at least this
 #: share of the column's known values (the LightGBM features' ``DOMINANT_VALUE_SHARE``).
