@@ -96,6 +96,15 @@ class GNNConfig:
     # A third hop into the entity's parents' own event tables, this many latest rows each (0: off;
     # sampling.fanouts: driver -> results -> constructor -> the constructor's results and standings).
     parent_hop: int = 0
+    # Issue 27 inputs, each measurable alone. Static rows no timed row references by the training
+    # cutoff are unseen (new categories -> unseen bucket, text zeroed; text dropout trains that).
+    unseen_static: bool = False
+    # An "equals the dominant value" 0/1 input per numerical column that has one (statusId == 1).
+    code_indicators: bool = False
+    # RecentHistory: min and max over each window beside the means.
+    history_extremes: bool = False
+    # Degree terms and RecentHistory counts from the eligible history length, not the fanout-capped sample.
+    true_degree: bool = False
 
 
 class GNNPredictor:
@@ -191,7 +200,15 @@ class GNNPredictor:
         """The model's output for ``batch``; through ``module`` (the model wrapped in DDP) when given."""
         assert self.model is not None
         feats, rel_time, seed_time, edge_index = self._batch_tensors(batch, inputs)
-        return (module or self.model)(feats, rel_time, seed_time, edge_index, self.entity_table, int(batch.batch_size))
+        degree = self._true_degree(batch)
+        return (module or self.model)(feats, rel_time, seed_time, edge_index, self.entity_table,
+                                      int(batch.batch_size), degree)
+
+    def _true_degree(self, batch: Any) -> dict[Any, torch.Tensor] | None:
+        """The sampler's eligible neighbour counts per edge type (``config.true_degree``), else None."""
+        if not getattr(self.config, "true_degree", False):
+            return None
+        return {et: batch[et].eligible for et in batch.edge_types if "eligible" in batch[et]}
 
     def _encode_labels(self, labels: pd.Series) -> np.ndarray:
         if self.task_type == "binary":
@@ -210,7 +227,8 @@ class GNNPredictor:
         history = None
         if cfg.history_windows:
             into_seed = {et: specs[et[0]].num_numerical for et in self.edge_types if et[2] == self.entity_table}
-            history = RecentHistory(cfg.history_windows, into_seed, cfg.hidden) if into_seed else None
+            extremes = getattr(cfg, "history_extremes", False)
+            history = RecentHistory(cfg.history_windows, into_seed, cfg.hidden, extremes) if into_seed else None
         model = RelGNN(
             specs,
             self.edge_types,
@@ -225,6 +243,7 @@ class GNNPredictor:
         )
         for enc in model.encoders.values():
             enc.unseen_dropout = cfg.unseen_dropout
+            enc.text_dropout = cfg.unseen_dropout if getattr(cfg, "unseen_static", False) else 0.0
         return model
 
     def fit(self, db: Database, task: TaskTables) -> GNNPredictor:
@@ -262,7 +281,8 @@ class GNNPredictor:
             graph_stage.rows = int(sum(graph.num_nodes.values()))
             train_seconds = to_seconds(train["timestamp"])
             # Feature statistics from rows at or before the last training timestamp only.
-            self.store = FeatureStore.fit(graph, int(train_seconds.max()))
+            self.store = FeatureStore.fit(graph, int(train_seconds.max()), indicators=cfg.code_indicators,
+                                          unseen_static=cfg.unseen_static)
             self.edge_types = [tuple(et) for et in graph.edge_types]  # type: ignore[misc]
             self.parent_edges_ = parent_event_edges(graph, self.entity_table) if cfg.parent_hop > 0 else []
             self.refit_model_, self.refit_, self.refit_history_ = None, None, []

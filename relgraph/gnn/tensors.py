@@ -16,27 +16,39 @@ import torch
 
 from relgraph.errors import ModelError
 from relgraph.graph import FeatureStats, TemporalGraph, normalize
+from relgraph.graph.seen import seen_from
 from relgraph.nn.encoders import TableInputs, TableSpec
 
 
 class FeatureStore:
-    """Training-cutoff feature statistics of every table; turns a graph into full-table tensors."""
+    """Training-cutoff feature statistics of every table; turns a graph into full-table tensors.
 
-    def __init__(self, stats: FeatureStats, text_dims: dict[str, int]) -> None:
+    ``indicators``: numerical inputs gain an "equals the dominant value" column per column that has
+    one. ``unseen_static``: rows of static tables that no timed row at or before the cutoff
+    references are unseen (their new categories fall in the unseen bucket) and the text of a static
+    row counts only from its first reference by the cutoff on (``TableInputs.seen_from``).
+    """
+
+    def __init__(self, stats: FeatureStats, text_dims: dict[str, int], indicators: bool = False,
+                 unseen_static: bool = False) -> None:
         self.stats = stats
         self.text_dims = text_dims
+        self.indicators = indicators
+        self.unseen_static = unseen_static
 
     @classmethod
-    def fit(cls, graph: TemporalGraph, cutoff_seconds: int) -> FeatureStore:
+    def fit(cls, graph: TemporalGraph, cutoff_seconds: int, indicators: bool = False,
+            unseen_static: bool = False) -> FeatureStore:
         """Freeze the feature space from rows with time <= ``cutoff_seconds`` only."""
-        stats = graph.feature_stats(int(cutoff_seconds))
-        return cls(stats, {name: int(f.text.shape[1]) for name, f in graph.features.items()})
+        stats = graph.feature_stats(int(cutoff_seconds), static_by_reference=unseen_static)
+        text_dims = {name: int(f.text.shape[1]) for name, f in graph.features.items()}
+        return cls(stats, text_dims, indicators, unseen_static)
 
     def specs(self) -> dict[str, TableSpec]:
         """Encoder shapes per table."""
         return {
             name: TableSpec(
-                num_numerical=len(ts.numerical_names),
+                num_numerical=len(ts.numerical_names) + (ts.num_indicators if self.indicators else 0),
                 categorical_cardinality=ts.categorical_cardinality,
                 num_timestamp=len(ts.timestamp_names),
                 text_dim=self.text_dims[name],
@@ -57,7 +69,8 @@ class FeatureStore:
                     f"table {name!r}: text columns {feats.text_names} differ from the trained ones; "
                     "use the schema the model was trained with"
                 )
-            norm = normalize(feats, ts, name)
+            norm = normalize(feats, ts, name, indicators=self.indicators)
+            seen = seen_from(graph, name, self.stats.cutoff) if self.unseen_static else None
             out[name] = TableInputs(
                 numerical=torch.from_numpy(norm.numerical),
                 numerical_missing=torch.from_numpy(norm.numerical_missing),
@@ -66,15 +79,18 @@ class FeatureStore:
                 timestamp=_shared(np.ascontiguousarray(norm.timestamp, dtype=np.float64)),
                 text=_shared(np.ascontiguousarray(norm.text, dtype=np.float32)),
                 multicategorical=torch.from_numpy(norm.multicategorical),
+                seen_from=None if seen is None else torch.from_numpy(seen),
             )
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stats": self.stats.to_dict(), "text_dims": self.text_dims}
+        return {"stats": self.stats.to_dict(), "text_dims": self.text_dims, "indicators": self.indicators,
+                "unseen_static": self.unseen_static}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureStore:
-        return cls(FeatureStats.from_dict(data["stats"]), {k: int(v) for k, v in data["text_dims"].items()})
+        return cls(FeatureStats.from_dict(data["stats"]), {k: int(v) for k, v in data["text_dims"].items()},
+                   bool(data.get("indicators", False)), bool(data.get("unseen_static", False)))
 
 
 def _shared(array: np.ndarray) -> torch.Tensor:

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 
 from relgraph.database import Database
 from relgraph.errors import ModelError, SchemaError
+from relgraph.graph.seen import dominant_indicators, dominant_values, static_first_reference
 from relgraph.graph.text import MINILM_DIM, check_text_encoder, encode_text_minilm
 from relgraph.schema.model import SType
 from relgraph.schema.times import parse_datetimes
@@ -89,8 +90,9 @@ class TableStats:
     ``numerical_mean/std`` float64 [Fn] and ``timestamp_mean/std`` float64 [Ft] (mean 0 / std 1
     when a column has too few known values); ``categorical_values[c]``: the values seen by the
     cutoff, in code order; ``multicategorical_values[c]``: the (at most ``MULTI_TOP_K``) most
-    frequent values by the cutoff, most frequent first. Column names are kept so that stats
-    applied to another schema fail loudly.
+    frequent values by the cutoff, most frequent first; ``numerical_dominant[j]``: the dominant
+    value of numerical column j by the cutoff, or None (``graph.seen.dominant_values``). Column
+    names are kept so that stats applied to another schema fail loudly.
     """
 
     numerical_names: list[str]
@@ -103,11 +105,17 @@ class TableStats:
     categorical_values: list[list[Any]]
     multicategorical_names: list[str]
     multicategorical_values: list[list[str]]
+    numerical_dominant: list[float | None] = field(default_factory=list)
 
     @property
     def categorical_cardinality(self) -> list[int]:
         """Embedding-table size per categorical column: missing, the seen values, one unseen bucket."""
         return [len(values) + 2 for values in self.categorical_values]
+
+    @property
+    def num_indicators(self) -> int:
+        """Numerical columns with a dominant value (each gets an "equals it" indicator on request)."""
+        return sum(v is not None for v in self.numerical_dominant)
 
     @property
     def multicategorical_dim(self) -> int:
@@ -418,24 +426,35 @@ def encode_text(arr: pa.Array) -> np.ndarray:
     return out
 
 
-def fit_feature_stats(graph: Any, cutoff_seconds: int) -> FeatureStats:
+def fit_feature_stats(graph: Any, cutoff_seconds: int, static_by_reference: bool = False) -> FeatureStats:
     """Normalisation statistics from rows with node time <= ``cutoff_seconds`` (static tables: all rows).
 
     ``graph`` is a :class:`~relgraph.graph.temporal_graph.TemporalGraph`. Rows with unknown time
-    (``NEVER``) are never included.
+    (``NEVER``) are never included. ``static_by_reference``: a static table's rows count only when
+    a timed row at or before the cutoff references them (``graph.seen.static_seen_rows``), so the
+    values of rows first used later are unseen (``graph.seen``).
     """
     cutoff = int(cutoff_seconds)
     stats = FeatureStats(cutoff=cutoff)
     for table, feats in graph.features.items():
         times = graph.node_time.get(table)
-        visible = np.ones(feats.num_rows, dtype=bool) if times is None else times <= cutoff
+        first_reference = static_first_reference(graph, table) if static_by_reference else None
+        if first_reference is not None:
+            visible = first_reference <= cutoff
+        else:
+            visible = np.ones(feats.num_rows, dtype=bool) if times is None else times <= cutoff
         num_mean, num_std = _mean_std(feats.numerical[visible])
         ts_mean, ts_std = _mean_std(feats.timestamp[visible])
-        # First-seen times are non-decreasing over codes, so the seen values are a prefix.
-        cat_values = [
-            vocab[: int(np.count_nonzero(first[1:] <= cutoff))]
-            for vocab, first in zip(feats.categorical_vocab, feats.categorical_first_seen)
-        ]
+        if first_reference is not None:  # the values of the rows referenced by the cutoff, in code order
+            cat_values = [
+                [vocab[code - 1] for code in np.unique(feats.categorical[visible, c]) if code > 0]
+                for c, vocab in enumerate(feats.categorical_vocab)
+            ]
+        else:  # first-seen times are non-decreasing over codes, so the seen values are a prefix
+            cat_values = [
+                vocab[: int(np.count_nonzero(first[1:] <= cutoff))]
+                for vocab, first in zip(feats.categorical_vocab, feats.categorical_first_seen)
+            ]
         multi_values = []
         for vocab, rows, codes in zip(
             feats.multicategorical_vocab, feats.multicategorical_rows, feats.multicategorical_codes
@@ -454,6 +473,7 @@ def fit_feature_stats(graph: Any, cutoff_seconds: int) -> FeatureStats:
             categorical_values=cat_values,
             multicategorical_names=list(feats.multicategorical_names),
             multicategorical_values=multi_values,
+            numerical_dominant=dominant_values(feats.numerical[visible]),
         )
     return stats
 
@@ -472,11 +492,17 @@ def _mean_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def normalize(features: NodeFeatures, stats: TableStats, table: str = "") -> NormalizedFeatures:
+def normalize(
+    features: NodeFeatures,
+    stats: TableStats,
+    table: str = "",
+    indicators: bool = False,
+) -> NormalizedFeatures:
     """Apply cutoff statistics to one table's raw features (see :class:`NormalizedFeatures`).
 
     Categories are matched by value, so ``stats`` may come from another graph of the same schema
     (e.g. the training snapshot). Raises :class:`ModelError` when the feature columns differ.
+    ``indicators``: append to ``numerical`` one 0/1 column per dominant value ("equals it").
     """
     for kind in ("numerical", "timestamp", "categorical", "multicategorical"):
         have, want = getattr(features, f"{kind}_names"), getattr(stats, f"{kind}_names")
@@ -486,6 +512,10 @@ def normalize(features: NodeFeatures, stats: TableStats, table: str = "") -> Nor
                 "use stats fitted on this schema"
             )
     numerical, numerical_missing = _standardize(features.numerical, stats.numerical_mean, stats.numerical_std)
+    if indicators and stats.num_indicators:
+        flags, flags_missing = dominant_indicators(features.numerical, stats.numerical_dominant)
+        numerical = np.concatenate([numerical, flags], axis=1)
+        numerical_missing = np.concatenate([numerical_missing, flags_missing], axis=1)
     timestamp_scaled, _ = _standardize(features.timestamp, stats.timestamp_mean, stats.timestamp_std)
     categorical = np.empty_like(features.categorical)
     for c, (vocab, seen) in enumerate(zip(features.categorical_vocab, stats.categorical_values)):

@@ -78,11 +78,12 @@ class TemporalGraph:
             lines.append(f"{name:<46} {edges.shape[1]:>7,}  {'' if dropped is None else dropped}")
         return "\n".join(lines)
 
-    def feature_stats(self, cutoff_seconds: int) -> FeatureStats:
-        """Normalisation statistics from rows with node time <= ``cutoff_seconds`` only (leakage-safe)."""
+    def feature_stats(self, cutoff_seconds: int, static_by_reference: bool = False) -> FeatureStats:
+        """Normalisation statistics from rows with node time <= ``cutoff_seconds`` only (leakage-safe;
+        ``static_by_reference``: see ``graph.columns.fit_feature_stats``)."""
         from relgraph.graph.columns import fit_feature_stats
 
-        return fit_feature_stats(self, cutoff_seconds)
+        return fit_feature_stats(self, cutoff_seconds, static_by_reference)
 
     def to_hetero_data(self) -> HeteroData:
         """This graph as a PyG ``HeteroData`` (imports torch; see ``graph.hetero``)."""

@@ -11,6 +11,8 @@ Inputs come as a :class:`TableInputs` per node type (already gathered for the ro
   parts (month, weekday, hour) and as age relative to the row's seed time.
 - ``text``: float32 [n, Dx], dense hashed vectors from the graph layer, through a linear layer.
 - ``multicategorical``: float32 [n, K] multi-hot over the training vocabulary (all columns).
+- ``seen_from``: optional int64 [n], static tables: the time from which the row's text is known to
+  the model (``relgraph.graph.seen.seen_from``); before it (or never) the text counts as missing.
 
 :class:`RelativeTimeEncoder` turns ``seed time - node time`` (seconds) into a hidden vector;
 the model adds it to every node's input.
@@ -48,6 +50,7 @@ class TableInputs:
     timestamp: Tensor | None = None
     text: Tensor | None = None
     multicategorical: Tensor | None = None
+    seen_from: Tensor | None = None
 
     def select(self, rows: Tensor) -> TableInputs:
         """The same features for ``rows`` (int64 positions), in that order."""
@@ -101,6 +104,9 @@ class TableEncoder(nn.Module):
         #: Training only: share of categorical codes replaced by the unseen bucket, so that bucket
         #: is learned (rows at or before the training cutoff never hold an unseen value).
         self.unseen_dropout = 0.0
+        #: Training only: share of rows whose text is zeroed, as the text of unseen static rows is
+        #: (``FeatureStore(unseen_static=True)``), so the model learns what "no known text" means.
+        self.text_dropout = 0.0
 
     def forward(self, inputs: TableInputs, seed_time: Tensor) -> Tensor:
         n = seed_time.shape[0]
@@ -121,7 +127,13 @@ class TableEncoder(nn.Module):
         if self.timestamp is not None and inputs.timestamp is not None:
             out = out + self.timestamp(_timestamp_features(inputs.timestamp.double(), seed_time.double()))
         if self.text is not None and inputs.text is not None:
-            out = out + self.text(inputs.text.float())
+            text = inputs.text.float()
+            if inputs.seen_from is not None:  # rows unseen at their seed's time: no trained text map for them
+                text = text * (inputs.seen_from.double() <= seed_time.double()).unsqueeze(1)
+            if self.training and self.text_dropout > 0:
+                keep = torch.rand(n, 1, device=text.device) >= self.text_dropout
+                text = text * keep
+            out = out + self.text(text)
         if self.multicategorical is not None and inputs.multicategorical is not None:
             out = out + self.multicategorical(inputs.multicategorical.float())
         return self.norm(out)

@@ -58,8 +58,14 @@ class _HeteroLayer(nn.Module):
         self.degree_lin = nn.ModuleDict({edge_key(et): nn.Linear(1, hidden, bias=False) for et in edge_types})
         self.dropout = nn.Dropout(dropout)
 
-    def _degree_term(self, key: str, dst_index: Tensor, n_dst: int, like: Tensor) -> Tensor:
-        degree = like.new_zeros(n_dst).index_add_(0, dst_index, like.new_ones(dst_index.shape[0]))
+    def _degree_term(self, key: str, dst_index: Tensor, n_dst: int, like: Tensor,
+                     true_degree: Tensor | None = None) -> Tensor:
+        """log(1 + in-degree) embedded; ``true_degree`` [n_dst]: the eligible count (not capped by the
+        fanout) to use instead of the sampled edges."""
+        if true_degree is not None:
+            degree = true_degree.to(like.dtype)
+        else:
+            degree = like.new_zeros(n_dst).index_add_(0, dst_index, like.new_ones(dst_index.shape[0]))
         return self.degree_lin[key](torch.log1p(degree).unsqueeze(1))
 
     def _combine(self, x: dict[str, Tensor], messages: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -89,7 +95,9 @@ class HeteroSAGELayer(_HeteroLayer):
         self.aggr = aggr
         self.edge_lin = nn.ModuleDict({edge_key(et): nn.Linear(hidden, hidden, bias=False) for et in edge_types})
 
-    def forward(self, x: dict[str, Tensor], edge_index: dict[EdgeType, Tensor]) -> dict[str, Tensor]:
+    def forward(self, x: dict[str, Tensor], edge_index: dict[EdgeType, Tensor],
+                degree: dict[EdgeType, Tensor] | None = None) -> dict[str, Tensor]:
+        """``degree``: optional true in-degree per edge type [n_dst] (see ``_HeteroLayer._degree_term``)."""
         messages: dict[str, Tensor] = {}
         for et, ei in edge_index.items():
             src, _, dst = et
@@ -102,7 +110,7 @@ class HeteroSAGELayer(_HeteroLayer):
                 agg = scatter_mean(values, ei[1], n_dst)
             else:
                 agg = values.new_zeros(n_dst, values.shape[1]).index_add_(0, ei[1], values)
-            agg = agg + self._degree_term(key, ei[1], n_dst, values)
+            agg = agg + self._degree_term(key, ei[1], n_dst, values, (degree or {}).get(et))
             messages[dst] = messages[dst] + agg if dst in messages else agg
         return self._combine(x, messages)
 
@@ -140,6 +148,7 @@ class HeteroTimeAttentionLayer(_HeteroLayer):
         x: dict[str, Tensor],
         edge_index: dict[EdgeType, Tensor],
         rel_time_features: dict[str, Tensor],
+        degree: dict[EdgeType, Tensor] | None = None,
     ) -> dict[str, Tensor]:
         messages: dict[str, Tensor] = {}
         for et, ei in edge_index.items():
@@ -157,6 +166,6 @@ class HeteroTimeAttentionLayer(_HeteroLayer):
             alpha = scatter_softmax(scores, d, n_dst)
             weighted = (alpha.unsqueeze(-1) * v).reshape(-1, self.heads * self.head_dim)
             agg = weighted.new_zeros(n_dst, weighted.shape[1]).index_add_(0, d, weighted)
-            agg = agg + self._degree_term(key, d, n_dst, weighted)
+            agg = agg + self._degree_term(key, d, n_dst, weighted, (degree or {}).get(et))
             messages[dst] = messages[dst] + agg if dst in messages else agg
         return self._combine(x, messages)

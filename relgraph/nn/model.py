@@ -6,7 +6,9 @@
 - ``rel_time[nt]``: float [n_t] seed time - node time (seconds; 0 for static tables),
 - ``seed_time[nt]``: float64 [n_t] seconds, the time of the seed each node belongs to,
 - ``edge_index[et]``: int64 [2, E] local ids,
-- the first ``batch_size`` nodes of ``seed_type`` are the seeds.
+- the first ``batch_size`` nodes of ``seed_type`` are the seeds,
+- optional ``degree[et]``: int64 [n_dst] the true (eligible, not fanout-capped) in-degree of each
+  node, used by the layers' degree term and the recent-history counts instead of sampled edges.
 
 It returns the head's raw output for the seeds ([B] or [B, C]); ``head.predict`` turns it
 into probabilities or values.
@@ -77,6 +79,7 @@ class RelGNN(nn.Module):
         rel_time: dict[str, Tensor],
         seed_time: dict[str, Tensor],
         edge_index: dict[EdgeType, Tensor],
+        degree: dict[EdgeType, Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """Node embeddings after message passing, per node type [n_t, hidden]."""
         x = {}
@@ -87,7 +90,7 @@ class RelGNN(nn.Module):
             time_feats[nt] = self.time_encoder.features(rel_time[nt])
             x[nt] = enc(inputs[nt], seed_time[nt]) + self.time_encoder.linear(time_feats[nt])
         for layer in self.layers:
-            x = layer(x, edge_index) if self.conv == "sage" else layer(x, edge_index, time_feats)
+            x = layer(x, edge_index, degree=degree) if self.conv == "sage" else layer(x, edge_index, time_feats, degree)
         return x
 
     def forward(
@@ -98,9 +101,10 @@ class RelGNN(nn.Module):
         edge_index: dict[EdgeType, Tensor],
         seed_type: str,
         batch_size: int,
+        degree: dict[EdgeType, Tensor] | None = None,
     ) -> Tensor:
-        x = self.embed(inputs, rel_time, seed_time, edge_index)
+        x = self.embed(inputs, rel_time, seed_time, edge_index, degree)
         seeds = x[seed_type][:batch_size]
         if self.history is not None:
-            seeds = seeds + self.history(inputs, rel_time, edge_index, batch_size)
+            seeds = seeds + self.history(inputs, rel_time, edge_index, batch_size, degree)
         return self.head(seeds)

@@ -17,7 +17,7 @@ segment, found for all frontier nodes at once by a vectorised binary search insi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -203,6 +203,9 @@ class SampledSubgraphs:
         edge_index: per edge type int64 [2, E'] local ids, src -> dst.
         num_sampled_nodes: per node type, nodes added at each hop (hop 0 = seeds).
         num_sampled_edges: per edge type, edges added at each hop.
+        eligible: per edge type ``(src, rel, dst)``, int64 [n_dst]: how many ``src`` neighbours of
+            each local ``dst`` node were eligible at its seed's time (the true history length the
+            fanout cut to at most ``fanout``); 0 for nodes not expanded (the last hop).
     """
 
     seed_type: str
@@ -211,6 +214,7 @@ class SampledSubgraphs:
     edge_index: dict[EdgeType, np.ndarray]
     num_sampled_nodes: dict[str, list[int]]
     num_sampled_edges: dict[EdgeType, list[int]]
+    eligible: dict[EdgeType, np.ndarray] = field(default_factory=dict)
 
     def to_hetero_data(self) -> HeteroData:
         """The batch as ``HeteroData``; tensors share memory with the arrays."""
@@ -221,6 +225,8 @@ class SampledSubgraphs:
             data[node_type]._mapping.update(mapping, num_nodes=len(arrays["n_id"]))
         for edge_type, edge_index in self.edge_index.items():
             data[edge_type]._mapping["edge_index"] = torch.from_numpy(edge_index)
+        for edge_type, counts in self.eligible.items():  # per dst node, not per edge
+            data[edge_type]._mapping["eligible"] = torch.from_numpy(counts)
         data.seed_type = self.seed_type
         data.batch_size = self.batch_size
         data.num_sampled_nodes_dict = self.num_sampled_nodes
@@ -317,6 +323,7 @@ class TemporalSampler:
         edge_src: dict[EdgeType, list[np.ndarray]] = {et: [] for et in self.graph.edge_types}
         edge_dst: dict[EdgeType, list[np.ndarray]] = {et: [] for et in self.graph.edge_types}
         hop_edges: dict[EdgeType, list[int]] = {et: [0] * self.num_hops for et in self.graph.edge_types}
+        eligible: dict[EdgeType, list[tuple[int, np.ndarray]]] = {et: [] for et in self.graph.edge_types}
         count = dict.fromkeys(node_types, 0)
 
         seed_index = np.arange(batch_size, dtype=np.int64)
@@ -338,6 +345,7 @@ class TemporalSampler:
                         continue
                     adjacency = self._adjacency[edge_type]
                     start, end = adjacency.eligible_range(global_ids, times)
+                    eligible[edge_type].append((first_local, end - start))
                     parent, position = _draw_positions(
                         start, end, fanout, self.strategy, self.replace, generator
                     )
@@ -375,7 +383,13 @@ class TemporalSampler:
         edge_index = {
             et: np.stack([_concat(edge_src[et]), _concat(edge_dst[et])]) for et in self.graph.edge_types
         }
-        return SampledSubgraphs(seed_type, batch_size, node_store, edge_index, hop_nodes, hop_edges)
+        eligible_counts = {}
+        for et, parts in eligible.items():
+            counts = np.zeros(count[et[2]], dtype=np.int64)
+            for first_local, part in parts:  # the frontier's local ids are consecutive
+                counts[first_local : first_local + len(part)] = part
+            eligible_counts[et] = counts
+        return SampledSubgraphs(seed_type, batch_size, node_store, edge_index, hop_nodes, hop_edges, eligible_counts)
 
     def check_seeds(
         self, seed_type: str, seed_nodes: np.ndarray, seed_times: np.ndarray

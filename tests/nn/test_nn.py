@@ -183,3 +183,39 @@ def test_recent_history_means_over_the_latest_neighbours() -> None:
     assert out[0, 3].item() == 1.5  # k=2: orders 1 and 5 days old
     assert abs(out[0, 6].item() - math.log(4.0)) < 1e-6
     assert torch.all(out[1] == 0)
+
+
+def test_recent_history_extremes_and_true_length() -> None:
+    from relgraph.nn.history import RecentHistory
+
+    hist = RecentHistory([1, 2], {FWD: 1}, hidden=8, extremes=True)
+    # Seed 0 has orders with values 1, 2, 3 at ages 5, 1, 9 days; seed 1 has none.
+    inputs = {"orders": TableInputs(numerical=torch.tensor([[1.0], [2.0], [3.0]]), numerical_missing=torch.zeros(3, 1))}
+    rel_time = {"orders": torch.tensor([5 * DAY, 1 * DAY, 9 * DAY], dtype=torch.float64)}
+    edge_index = {FWD: torch.tensor([[0, 1, 2], [0, 0, 0]])}
+    out = hist.summary(inputs, rel_time, edge_index, batch_size=2)
+    assert out.shape == (2, hist.out_dim) == (2, 2 * 3 + 2 + 1)
+    # Windows 1 and 2 (means), then min and max over the latest 2 (values 2 and 1), then the count.
+    assert out[0, 6:8].tolist() == [1.0, 2.0]
+    assert abs(out[0, 8].item() - math.log(4.0)) < 1e-6
+    assert torch.all(out[1] == 0)
+    # The eligible history (20 orders, of which 3 were sampled) is the count, not the sample.
+    true = hist.summary(inputs, rel_time, edge_index, batch_size=2, degree={FWD: torch.tensor([20, 0])})
+    assert abs(true[0, 8].item() - math.log(21.0)) < 1e-6
+    assert torch.equal(true[:, :8], out[:, :8])
+
+
+@pytest.mark.parametrize("layer_class", [HeteroSAGELayer, HeteroTimeAttentionLayer])
+def test_degree_term_uses_the_true_degree_when_given(layer_class) -> None:
+    torch.manual_seed(0)
+    args = (["orders", "customers"], [FWD], 8) if layer_class is HeteroSAGELayer else (["orders", "customers"], [FWD], 8, 3)
+    layer = layer_class(*args).eval()
+    x = {"orders": torch.randn(3, 8), "customers": torch.randn(2, 8)}
+    edge_index = {FWD: torch.tensor([[0, 1, 2], [0, 0, 1]])}
+    extra = () if layer_class is HeteroSAGELayer else ({"orders": torch.randn(3, 3), "customers": torch.randn(2, 3)},)
+    sampled = layer(x, edge_index, *extra)
+    same = layer(x, edge_index, *extra, degree={FWD: torch.tensor([2, 1])})
+    torch.testing.assert_close(same["customers"], sampled["customers"])
+    longer = layer(x, edge_index, *extra, degree={FWD: torch.tensor([40, 1])})
+    assert not torch.allclose(longer["customers"][0], sampled["customers"][0])
+    torch.testing.assert_close(longer["customers"][1], sampled["customers"][1])

@@ -349,3 +349,35 @@ def test_recent_breaks_time_ties_by_later_edge_position() -> None:
     batch = TemporalSampler(graph, [5], strategy="recent").sample("a", np.array([0]), np.array([1]))
     expected = [int(leaf) for leaf in leaves if leaf % 3 == 1][-5:]  # time 2 is after the seed
     assert sorted(batch["b"].n_id.tolist()) == sorted(expected)
+
+
+def test_eligible_count_is_the_history_length_not_the_fanout() -> None:
+    """A hub with leaves at times 0..39 seen at time 9 has 10 eligible leaves (counted by hand),
+    whatever the fanout samples; the sampled leaves are not expanded, so their count is 0."""
+    graph = star_graph()
+    batch = TemporalSampler(graph, [3], strategy="recent").sample("a", np.array([0, 0]), np.array([9, 39]))
+    assert batch["b", "to", "a"].edge_index.shape[1] == 6
+    assert batch["b", "to", "a"].eligible.tolist() == [10, 40]
+    two_hops = TemporalSampler(graph, [3, 2]).sample("a", np.array([0]), np.array([9]))
+    assert two_hops["b", "to", "a"].eligible.tolist() == [10]
+
+
+@SETTINGS
+@given(data=graphs_with_seeds(), hops=st.integers(1, 3), fanout=st.integers(1, 3), rng=st.integers(0, 2**32 - 1))
+def test_eligible_counts_match_a_count_by_hand(data, hops, fanout, rng) -> None:
+    """Every expanded node's eligible count per edge type is the number of time-valid edges into it;
+    nodes of the last hop are not expanded (0)."""
+    graph, seed_type, seeds, seed_times = data
+    batch = TemporalSampler(graph, [fanout] * hops, strategy="uniform").sample(seed_type, seeds, seed_times, rng)
+    parent = sampled_parents(batch)
+    for edge_type in graph.edge_types:
+        dst = edge_type[2]
+        counts = batch[edge_type].eligible.tolist()
+        assert len(counts) == batch[dst].num_nodes
+        for local, count in enumerate(counts):
+            depth, at = 0, (dst, local)
+            while at in parent:
+                depth, at = depth + 1, parent[at][1:]
+            row, t = int(batch[dst].n_id[local]), int(batch[dst].seed_time[local])
+            expected = len(valid_edges_into(graph, edge_type, row, t)) if depth < hops else 0
+            assert count == expected
