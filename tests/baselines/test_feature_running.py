@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shop_fixtures import random_shop
-from test_feature_small import DAY, assert_same
+from test_feature_small import DAY, assert_same, transform_on_small_path
 
 from relgraph.baselines import feature_small
 from relgraph.baselines.aggregates import TemporalFeatureBuilder, clear_feature_cache
@@ -65,20 +65,8 @@ def _paths(builder: TemporalFeatureBuilder, db: Database, frame: pd.DataFrame,
            monkeypatch: pytest.MonkeyPatch) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(NumPy path, batch path) features of ``frame`` (larger than SMALL_BATCH_ROWS), from cold caches."""
     monkeypatch.setattr(feature_small, "SMALL_BATCH_ROWS", 2)
-    clear_feature_cache()
-    calls = []
-    few = feature_small._SmallBatchTransform._transform_few
-
-    def spy(self, *args):  # type: ignore[no-untyped-def]
-        out = few(self, *args)
-        calls.append(out is not None)
-        return out
-
-    with monkeypatch.context() as m:
-        m.setattr(feature_small._SmallBatchTransform, "_transform_few", spy)
-        with numpy_path(10_000):
-            fast = builder.transform(db, frame)
-    assert calls == [True], "the NumPy path did not answer"
+    with numpy_path(10_000):
+        fast = transform_on_small_path(builder, db, frame, monkeypatch)
     clear_feature_cache()
     batch = builder.transform(db, frame)
     clear_feature_cache()

@@ -17,10 +17,9 @@ from relgraph.engines import engine_for
 DAY = pd.Timestamp("2024-01-01")
 
 
-def _both_paths(builder: TemporalFeatureBuilder, db: Database, frame: pd.DataFrame,
-                monkeypatch: pytest.MonkeyPatch) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(small-batch, batch) features of ``frame``, each from cold caches; fails unless the small
-    path answered the first."""
+def transform_on_small_path(builder: TemporalFeatureBuilder, db: Database, frame: pd.DataFrame,
+                            monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:
+    """``builder.transform(db, frame)`` from cold caches; fails unless the small-batch path answered."""
     calls = []
     few = feature_small._SmallBatchTransform._transform_few
 
@@ -32,8 +31,16 @@ def _both_paths(builder: TemporalFeatureBuilder, db: Database, frame: pd.DataFra
     with monkeypatch.context() as m:
         m.setattr(feature_small._SmallBatchTransform, "_transform_few", spy)
         clear_feature_cache()
-        small = builder.transform(db, frame)
+        features = builder.transform(db, frame)
     assert calls == [True], "the small-batch path did not answer"
+    return features
+
+
+def _both_paths(builder: TemporalFeatureBuilder, db: Database, frame: pd.DataFrame,
+                monkeypatch: pytest.MonkeyPatch) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(small-batch, batch) features of ``frame``, each from cold caches; fails unless the small
+    path answered the first."""
+    small = transform_on_small_path(builder, db, frame, monkeypatch)
     with monkeypatch.context() as m:
         m.setattr(feature_small, "SMALL_BATCH_ROWS", 0)
         clear_feature_cache()
