@@ -7,12 +7,17 @@ needs nothing of training.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport (a dependency there)
+    import tomli as tomllib
 
 from relgraph.database import Database, connect
 from relgraph.errors import ModelError
