@@ -1,7 +1,7 @@
 """``relgraph ask SOURCE "PQL" [--at T] [--ids 1,2,3 | --top N] [--json] [--explain]``.
 
 The quickest way to a first answer: no training run, no run folder. The query is fitted on its own
-history known at ``--at`` (default: the latest time in SOURCE) and answered for the asked entities,
+history known at ``--at`` (default: where the target's table ends) and answered for the asked entities,
 with a one-line backtest (the same procedure one label window earlier, against the trivial
 baseline) and the context it used; see :mod:`relgraph.runs.ask`. Reads SOURCE only.
 """
@@ -20,14 +20,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ask",
         help="answer a predictive query in seconds, with a backtest (no training run)",
-        description="Fit QUERY on its own history known at --at (default: the latest time in SOURCE) and "
+        description="Fit QUERY on its own history known at --at (default: where the target's table ends) and "
         "predict the asked entities, with a backtest one label window earlier beside the trivial baseline.",
         epilog='example: relgraph ask sqlite:///shop.db "PREDICT COUNT(orders.*, 0, 30, days) = 0 '
         'FOR EACH customers.customer_id" --top 10',
     )
     parser.add_argument("source", help="the database (e.g. sqlite:///shop.db, a folder of CSV / Parquet files)")
     parser.add_argument("query", help="the predictive query (PQL), quoted")
-    parser.add_argument("--at", help="prediction time (default: the latest time in the database)")
+    parser.add_argument("--at", help="prediction time (default: the latest row time of the table the target counts)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--ids", help="comma-separated entity keys to answer for (default: every entity the query selects)")
     which.add_argument("--top", type=int, metavar="N", help="only the N entities with the highest scores")
