@@ -9,6 +9,7 @@ composite references) and before implicit tables are made (:mod:`relgraph.schema
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -53,26 +54,26 @@ def _check_time_values(
                 "name other columns in the schema file"
             )
         return
-    try:
-        _, bad = parse_datetimes(table.column(column))
-    except TypeError as err:
-        raise SchemaError(
-            f"{name}.{column}: {err}; {TIME_VALUE_HINT}, or name another time column in a schema file"
-        ) from err
+    hint = f"{TIME_VALUE_HINT}, or name another time column in a schema file"
+    bad = _unparsed(f"{name}.{column}", table.column(column), parse_datetimes, hint)
     if len(bad):
         raise SchemaError(bad_times_message(f"{name}.{column}", table.column(column), bad))
     if time_of_day is None:
         return
-    try:
-        _, bad = parse_clock_times(table.column(time_of_day))
-    except TypeError as err:
-        raise SchemaError(
-            f"{name}.{time_of_day}: {err}; a clock-time column needs times like 06:00:00"
-        ) from err
+    hint = "a clock-time column needs times like 06:00:00"
+    bad = _unparsed(f"{name}.{time_of_day}", table.column(time_of_day), parse_clock_times, hint)
     if len(bad):
         raise SchemaError(
             f"{name}.{time_of_day}: {len(bad)} clock times do not parse, e.g. {describe_first(bad)}; use times like 06:00:00"
         )
+
+
+def _unparsed(where: str, values: pa.ChunkedArray, parse: Callable[[Any], tuple[Any, Any]], hint: str) -> Any:
+    """The values ``parse`` rejects; a column of the wrong type altogether is one error line naming ``where``."""
+    try:
+        return parse(values)[1]
+    except TypeError as err:
+        raise SchemaError(f"{where}: {err}; {hint}") from err
 
 
 def table_times(
