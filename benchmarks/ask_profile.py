@@ -32,6 +32,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("task", choices=list(TASKS))
     parser.add_argument("--top", type=int, default=45, help="functions shown")
+    parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"])
+    parser.add_argument("--threads", type=int, default=1, help="ask's num_threads")
     args = parser.parse_args()
     task = TASKS[args.task]
     db = relgraph.connect(_source(task, Path(tempfile.mkdtemp(prefix="relgraph-ask-profile-"))))
@@ -45,11 +47,11 @@ def main() -> None:
     profile = cProfile.Profile()
     started, cpu = time.perf_counter(), time.process_time()
     profile.enable()
-    answer = ask(db, task.query, at=at, ids=ids)
+    answer = ask(db, task.query, at=at, ids=ids, num_threads=args.threads)
     profile.disable()
     print(f"{args.task}: wall {time.perf_counter() - started:.1f} s, CPU {time.process_time() - cpu:.1f} s; "
           f"{answer.attrs['backtest']['text']}; {answer.attrs['context']['text']}")
-    pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
+    pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,8 @@ def run(db: relgraph.Database, tasks: dict[str, Any], seeds: list[int], variants
                 chosen = choose_on_validation(task.task_type, y_val, val, reference="lightgbm").chosen
                 val["auto"] = val[chosen]
                 note = {"gnn fit cpu s": round(fit_cpu, 1), "gnn fit wall s": round(fit_wall, 1),
-                        "best epoch": gnn.best_epoch(), "blend weight": blend.weight_, "auto kept": chosen}
+                        "best epoch": gnn.best_epoch(), "blend weight": blend.weight_, "auto kept": chosen,
+                        "val per epoch": [round(h.get("val_auroc", h.get("val_mae", float("nan"))), 5) for h in gnn.history_]}
                 if config.refit:
                     note["refit"] = {k: v for k, v in (gnn.refit_ or {}).items() if k != "seconds"}
                 if config.parent_hop:
