@@ -32,8 +32,11 @@ from windows that end by ``at``.
 from __future__ import annotations
 
 import copy
+import os
 import time
 import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -296,14 +299,16 @@ def fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame
 def _fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFrame | None, context_rows: int | None, seed: int,
                 num_threads: int, with_backtest: bool) -> tuple[dict[str, Any] | None, AskModel | None, np.ndarray | None]:
     test, early, rows = None, None, None
+    # Two fits side by side, each with half the threads (two of one thread: exactly the one-thread answer).
+    per_fit = max(1, num_threads // 2) if with_backtest and asked is not None else num_threads
     if with_backtest:
         rows, test = _backtest_rows(db, query, at, seed)
         if "text" not in test:
             try:
-                early = AskModel(query, context_rows, seed, num_threads).draw(db, pd.Timestamp(test["at"]))
+                early = AskModel(query, context_rows, seed, per_fit).draw(db, pd.Timestamp(test["at"]))
             except QueryError as err:
                 test = dict(test, value=None, rows=int(len(rows)), text=f"no backtest at {pd.Timestamp(test['at']):%Y-%m-%d}: {err}")
-    model = AskModel(query, context_rows, seed, num_threads).draw(db, at) if asked is not None else None
+    model = AskModel(query, context_rows, seed, per_fit).draw(db, at) if asked is not None else None
     if early is None:
         if model is None:
             return test, None, None
@@ -314,12 +319,33 @@ def _fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFram
     builder, x_early = fit_features(db, early.task_)
     frames = [early.task_.val, rows] + ([] if model is None else [model.task_.train, model.task_.val, asked])  # type: ignore[union-attr]
     x = features_of(db, builder, key, frames)
-    early.fit(db, early.at_, builder, (x_early, x[0]))  # type: ignore[arg-type]
-    test = _scored_backtest(db, early, rows, predict_features(early, x[1]), test)  # type: ignore[arg-type]
     if model is None:
-        return test, None, None
-    model.fit(db, at, builder, (x[2], x[3]))
+        early.fit(db, early.at_, builder, (x_early, x[0]))  # type: ignore[arg-type]
+        return _scored_backtest(db, early, rows, predict_features(early, x[1]), test), None, None  # type: ignore[arg-type]
+    fit_both(num_threads, (lambda: early.fit(db, early.at_, builder, (x_early, x[0]))),  # type: ignore[arg-type]
+             (lambda: model.fit(db, at, builder, (x[2], x[3]))))
+    test = _scored_backtest(db, early, rows, predict_features(early, x[1]), test)  # type: ignore[arg-type]
     return test, model, predict_features(model, x[4])
+
+
+def fit_both(num_threads: int, *fits: Callable[[], Any]) -> None:
+    """Run the backtest's and the answer's fits side by side where ``num_threads`` >= 2 (each
+    model was made with ``num_threads // 2`` threads: LightGBM releases the GIL), else in turn."""
+    if num_threads < 2:
+        for fit in fits:
+            fit()
+        return
+    with ThreadPoolExecutor(max_workers=len(fits)) as pool:
+        for done in [pool.submit(fit) for fit in fits]:
+            done.result()
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def fit_features(db: Database, task: TaskTables) -> tuple[Any, pd.DataFrame]:
@@ -413,7 +439,7 @@ def ask(
     context_rows: int | None = None,
     with_backtest: bool = True,
     seed: int = 0,
-    num_threads: int = 1,
+    num_threads: int | None = None,
     time_limit_s: float | None = None,
     schema: str | None = None,
 ) -> pd.DataFrame:
@@ -426,9 +452,13 @@ def ask(
     class balance or label mean, text), ``"seconds"`` and, with ``explain``, ``"evidence"`` (per id,
     up to :data:`MAX_EXPLAINED`: TreeSHAP contributions by table, feature and row, and summary lines).
     ``time_limit_s``: stop with :class:`AskTimeoutError` once an answer's stage ends past it.
+    ``num_threads``: LightGBM threads in all (default: two where the process may use two cores;
+    the backtest's and the answer's models are fitted side by side, each with half: the answer is
+    the same as with one thread).
     """
     started = time.perf_counter()
     deadline = _Deadline(time_limit_s)
+    num_threads = min(2, usable_cores()) if num_threads is None else num_threads
     database = db if isinstance(db, Database) else connect(db, schema=schema)
     parsed = parse(query)
     resolved = validate(parsed, database.schema)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -219,3 +221,24 @@ def test_features_of_equals_one_transform_per_frame(shop_db: Database) -> None:
     for frame, got in zip(frames, together):
         alone = builder.transform(shop_db, frame, "customer_id")
         pd.testing.assert_frame_equal(got.reset_index(drop=True), alone.reset_index(drop=True), check_exact=False, rtol=1e-9)
+
+
+def test_two_fits_side_by_side_give_the_one_thread_answer(shop_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With two threads the backtest's and the answer's models are fitted at once, one thread each:
+    the same answer and backtest as one thread fitting them in turn."""
+    threads: set[str] = set()
+    fit = ask_module.AskModel.fit
+
+    def recording_fit(self: ask_module.AskModel, *args: object, **kwargs: object) -> ask_module.AskModel:
+        threads.add(threading.current_thread().name)
+        assert self.num_threads == 1
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(ask_module.AskModel, "fit", recording_fit)
+    one = ask(shop_db, SPEND, at=AT, num_threads=1)
+    assert len(threads) == 1
+    threads.clear()
+    two = ask(shop_db, SPEND, at=AT, num_threads=2)
+    assert len(threads) == 2 and threading.current_thread().name not in threads
+    assert np.array_equal(one["prediction"].to_numpy(), two["prediction"].to_numpy())
+    assert one.attrs["backtest"] == two.attrs["backtest"]
