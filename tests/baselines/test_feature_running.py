@@ -17,8 +17,9 @@ from test_feature_small import DAY, assert_same, transform_on_small_path
 from relgraph.baselines import feature_small
 from relgraph.baselines.aggregates import TemporalFeatureBuilder, clear_feature_cache
 from relgraph.baselines.feature_batch import _BatchTransform
+from relgraph.baselines.feature_index import _AnchorIndex, range_extreme
 from relgraph.baselines.feature_running import running_table
-from relgraph.baselines.feature_small import _AnchorIndex, numpy_path, range_extreme
+from relgraph.baselines.feature_small import numpy_path
 from relgraph.database import Database
 from relgraph.engines import engine_for
 
