@@ -120,6 +120,7 @@ class RangeExtremes:
 
     def __init__(self, values: np.ndarray) -> None:
         self.values = values
+        self._valid: np.ndarray | None = None
         self._counts: np.ndarray | None = None
         self._filled: dict[str, np.ndarray] = {}
 
@@ -128,10 +129,10 @@ class RangeExtremes:
         holds no value. One ``reduceat`` over the ranges sorted by start (linear in the values and
         the ranges' lengths)."""
         out = np.full(len(a), np.nan)
-        valid = ~np.isnan(self.values)
-        if self._counts is None:
-            self._counts = np.r_[0, np.cumsum(valid)]
-        counts = self._counts
+        if self._valid is None or self._counts is None:
+            self._valid = ~np.isnan(self.values)
+            self._counts = np.r_[0, np.cumsum(self._valid)]
+        valid, counts = self._valid, self._counts
         has = np.flatnonzero((b > a) & (counts[np.maximum(b, a)] > counts[a]))
         if not len(has):
             return out

@@ -52,11 +52,23 @@ def prepared_rows(db: Database, con: Engine, s: _Stream) -> _Rows:
 
 
 def stream_rows(db: Database, con: Engine, s: _Stream) -> pa.Table:
-    """The rows of stream ``s`` sorted by ``(__anchor, __t, __ord)`` (cached per database)."""
+    """The rows of stream ``s`` sorted by ``(__anchor, __t, __ord)`` (cached per database).
+
+    Sorted by Arrow from the stream's unordered rows, by anchor and then the keys of ``__ord``'s
+    row number (time, row key, and the values where the table has no key; nulls last, as
+    DuckDB's): the SQL's order without its two sorts (the global row number, then the anchors).
+    ``__ord`` is the row's position in that order, which orders rows within an anchor as the
+    row number does (all any reader of these rows asks of it)."""
     cache = _STREAM_ROWS.setdefault(db, {})
     key = f"{con.name}|{s.sql}"
     if key not in cache:
-        cache[key] = _execute(con, f"SELECT * FROM ({s.sql}) ORDER BY __anchor, __t, __ord", large=True)
+        if not s.unordered:
+            cache[key] = _execute(con, f"SELECT * FROM ({s.sql}) ORDER BY __anchor, __t, __ord", large=True)
+        else:
+            raw = _execute(con, s.unordered, large=True)
+            order = pc.sort_indices(raw, sort_keys=[(c, "ascending", "at_end") for c in ["__anchor"] + s.order])
+            rows = raw.take(order).drop_columns(["__ord_raw"])
+            cache[key] = rows.add_column(2, "__ord", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
     return cache[key]
 
 
