@@ -412,10 +412,13 @@ def _assemble(plan: _SmallPlan, sources: dict[str, Any], rows: int) -> pd.DataFr
             columns[name] = col
         elif dtype is not None:
             lookup = plan.codes[name]
-            values = col if isinstance(col, np.ndarray) else col.to_pylist()
-            codes = np.array([-1 if v is None or v != v else lookup.get(str(v), -1) for v in values],
-                             dtype=np.int8 if len(lookup) < 127 else np.int32)
-            columns[name] = pd.Categorical.from_codes(codes, dtype=dtype)
+            values = col if isinstance(col, np.ndarray) else np.array(col.to_pylist(), dtype=object)
+            if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # text and missing: one lookup
+                found = pd.Index(list(lookup), dtype=object).get_indexer(values)
+                codes = np.where(found >= 0, np.array(list(lookup.values()) + [-1])[found], -1)
+            else:
+                codes = np.array([-1 if v is None or v != v else lookup.get(str(v), -1) for v in values])
+            columns[name] = pd.Categorical.from_codes(codes.astype(np.int8 if len(lookup) < 127 else np.int32), dtype=dtype)
         elif isinstance(col, np.ndarray):
             columns[name] = col.astype(np.float64) if col.dtype.kind == "f" else pd.to_numeric(
                 pd.Series(col), errors="coerce").astype("float64").to_numpy()
