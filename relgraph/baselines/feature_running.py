@@ -8,7 +8,9 @@ once per loaded database (:func:`stream_rows`, cached). The columns a fitted bui
 cumulative sums, minima and maxima per anchor, and statistics over the last ``n`` rows, here in
 NumPy (:func:`running_table`): the same rows and values as the SQL (floats within 1e-9: sums may add
 in another order; ``tests/baselines/test_feature_running.py``), used only inside
-:func:`~relgraph.baselines.feature_small.numpy_path`, so ``relgraph train`` keeps the SQL's.
+:func:`~relgraph.baselines.feature_small.numpy_path`, so ``relgraph train`` keeps the SQL's. The
+small-batch path asks for the columns only at the running rows a call reads
+(:meth:`_Rows.columns_at`): last-n statistics then read ``n`` rows per asked row, not the stream.
 
 Temporal integrity is the SQL's: every running row at ``t`` is made of stream rows at or before
 ``t`` of its own anchor (a cumulative value never reads a later row), and a prediction at ``t``
