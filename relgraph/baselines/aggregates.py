@@ -73,8 +73,10 @@ estimator (fit, transform, persistence).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +92,8 @@ from relgraph.baselines.feature_batch import (
     clear_feature_cache,
 )
 from relgraph.baselines.feature_plan import _Stream
-from relgraph.baselines.feature_small import _SmallBatchTransform
+from relgraph.baselines.feature_running import registered_streams
+from relgraph.baselines.feature_small import _SmallBatchTransform, numpy_path_active
 from relgraph.baselines.feature_sql import _days, _q, _rows, _top_values, _visible
 from relgraph.database import Database
 from relgraph.engines import Engine, engine_for
@@ -191,10 +194,12 @@ class TemporalFeatureBuilder(_SmallBatchTransform):
         horizon = pd.Timestamp(frame["timestamp"].max())
         con = engine_for(db)
         lookups, streams = self._plan(db)
-        self.windows_ = self._choose_windows(con, streams, horizon) if self.windows == "auto" else sorted(int(w) for w in self.windows)
-        self.centers_, self.dominant_, self.categories_ = {}, {}, {}
-        for s in streams:
-            self._fit_stream(con, s, horizon)
+        with self._stream_sources(db, con, streams) as sources:
+            self.windows_ = (self._choose_windows(con, streams, horizon, sources) if self.windows == "auto"
+                             else sorted(int(w) for w in self.windows))
+            self.centers_, self.dominant_, self.categories_ = {}, {}, {}
+            for s, source in zip(streams, sources):
+                self._fit_stream(con, s, horizon, source)
         for lk in lookups:
             # Rows that exist by the last training time only (a value first seen later is unseen).
             visible = _visible("r", db.schema[lk.table], f"TIMESTAMP_NS '{horizon}'")
@@ -210,18 +215,28 @@ class TemporalFeatureBuilder(_SmallBatchTransform):
             _remember(memo, memo_key, (self.to_dict()["state"], features.copy()))
         return features
 
-    def _choose_windows(self, con: Engine, streams: list[_Stream], horizon: pd.Timestamp) -> list[int]:
+    @contextlib.contextmanager
+    def _stream_sources(self, db: Database, con: Engine, streams: list[_Stream]) -> Iterator[list[str]]:
+        """Per stream, the FROM source the fit's statistics read: its SQL, or inside ``numpy_path``
+        on DuckDB its sorted rows, fetched once per database and registered (the same rows)."""
+        if numpy_path_active() and con.name == "duckdb":
+            with registered_streams(db, con, streams) as names:
+                yield names
+        else:
+            yield [f"({s.sql})" for s in streams]
+
+    def _choose_windows(self, con: Engine, streams: list[_Stream], horizon: pd.Timestamp, sources: list[str]) -> list[int]:
         """Windows from the median gap (days) between consecutive events of one anchor, among
         events up to ``horizon`` (the last training timestamp: later rows choose nothing)."""
         gaps = []
-        for s in streams:
+        for s, source in zip(streams, sources):
             if not s.timed:
                 continue
             row = _rows(con,
                 # gaps in whole hours: an exact median over few distinct values (Spark's holds
                 # a count per distinct value, and 50M distinct gaps ran out of memory)
                 f"SELECT median(round(g * 24) / 24) FROM (SELECT {_days('__t', 'lag(__t) OVER (PARTITION BY __anchor ORDER BY __t, __ord)')} AS g "
-                f"FROM (SELECT * FROM ({s.sql}) WHERE __t <= TIMESTAMP_NS '{horizon}')) WHERE g > 0"
+                f"FROM (SELECT * FROM {source} WHERE __t <= TIMESTAMP_NS '{horizon}')) WHERE g > 0"
             )[0]
             if row and row[0] is not None:
                 gaps.append(float(row[0]))
@@ -232,8 +247,8 @@ class TemporalFeatureBuilder(_SmallBatchTransform):
         chosen = [w for w in WINDOW_CANDIDATES_DAYS if w >= 1.5 * gap]
         return chosen or [WINDOW_CANDIDATES_DAYS[-1]]
 
-    def _fit_stream(self, con: Engine, s: _Stream, horizon: pd.Timestamp) -> None:
-        seen = f"SELECT * FROM ({s.sql}) WHERE __t <= TIMESTAMP_NS '{horizon}'"
+    def _fit_stream(self, con: Engine, s: _Stream, horizon: pd.Timestamp, source: str) -> None:
+        seen = f"SELECT * FROM {source} WHERE __t <= TIMESTAMP_NS '{horizon}'"
         centers: dict[str, float] = {}
         dominant: dict[str, Any] = {}
         for c in s.numeric:

@@ -19,6 +19,7 @@ seed, for driver-dnf and driver-top3 on one seed in three, so
 from __future__ import annotations
 
 import uuid
+import weakref
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,14 +29,20 @@ import pyarrow as pa
 
 from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.baselines.extra_columns import SavedAsJson
+from relgraph.baselines.feature_index import _AnchorIndex, _nanoseconds
+from relgraph.baselines.feature_small import numpy_path_active
 from relgraph.baselines.feature_sql import _execute, _locate_sql, _q, registered_positions
 from relgraph.database import TIME_COLUMN, Database
-from relgraph.engines import engine_for
+from relgraph.engines import Engine, engine_for
 from relgraph.errors import ModelError
 
 PREFIX = "current"
 #: Parent features kept: recent-form summaries (measured on rel-f1: the full set adds noise).
 CURRENT_FEATURES = r"(last(3|5|10)|mean|share)"
+#: Per database (inside ``numpy_path``): link -> its event rows sorted as :func:`current_parent`
+#: reads them, and their anchor index; every row is kept, a lookup at ``t`` reads none after ``t``.
+_EVENTS: weakref.WeakKeyDictionary[Database, dict[tuple[str, ParentLink], tuple[pa.Table, _AnchorIndex]]] = \
+    weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -175,12 +182,11 @@ def current_parent(db: Database, link: ParentLink, keys: pd.Series, times: pd.Se
     if len(keys) == 0:
         return np.empty(0, dtype=object)
     con = engine_for(db)
-    events = _execute(con,
-        f"SELECT {_q(link.entity_column)} AS __anchor, CAST({TIME_COLUMN} AS TIMESTAMP_NS) AS __t, "
-        f"{_q(link.parent_column)} AS __p FROM {_q(link.events)} "
-        f"WHERE {_q(link.entity_column)} IS NOT NULL AND {_q(link.parent_column)} IS NOT NULL AND {TIME_COLUMN} IS NOT NULL "
-        f"ORDER BY __anchor, __t, __p", large=True,
-    )
+    if numpy_path_active() and con.name == "duckdb":
+        found = _current_parent_numpy(db, con, link, keys, times)
+        if found is not None:
+            return found
+    events = _events(con, link)
     frame_name = f"__rg_cur_frame_{uuid.uuid4().hex}"
     con.register(frame_name, pa.table({"__fid": pa.array(np.arange(len(keys), dtype=np.int64)),
                                        "__a": pa.array(keys.to_numpy(), type=events.schema.field("__anchor").type, from_pandas=True),
@@ -193,3 +199,34 @@ def current_parent(db: Database, link: ParentLink, keys: pd.Series, times: pd.Se
     if located.num_rows != len(keys):
         raise ModelError(f"current {link.parent}: {located.num_rows} rows located for {len(keys)} frame rows")
     return np.asarray(events.column("__p").take(located.column("__r")).to_pylist(), dtype=object)
+
+
+def _events(con: Engine, link: ParentLink) -> pa.Table:
+    """``[__anchor, __t, __p]``: the link's event rows with an entity, a parent and a time,
+    ordered by (entity, time, parent)."""
+    return _execute(con,
+        f"SELECT {_q(link.entity_column)} AS __anchor, CAST({TIME_COLUMN} AS TIMESTAMP_NS) AS __t, "
+        f"{_q(link.parent_column)} AS __p FROM {_q(link.events)} "
+        f"WHERE {_q(link.entity_column)} IS NOT NULL AND {_q(link.parent_column)} IS NOT NULL AND {TIME_COLUMN} IS NOT NULL "
+        f"ORDER BY __anchor, __t, __p", large=True,
+    )
+
+
+def _current_parent_numpy(db: Database, con: Engine, link: ParentLink, keys: pd.Series, times: pd.Series) -> np.ndarray | None:
+    """:func:`current_parent` by binary searches over the link's sorted events (cached per
+    database): per row, the last event of its entity at or before its time, which is the largest
+    position the SQL's running maximum finds. None where the keys do not compare with the events'."""
+    cache = _EVENTS.setdefault(db, {})
+    if (con.name, link) not in cache:
+        events = _events(con, link)
+        cache[(con.name, link)] = (events, _AnchorIndex.of(events))
+    events, index = cache[(con.name, link)]
+    try:
+        anchors = pa.array(keys.to_numpy(), type=events.schema.field("__anchor").type, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    bounds = index.blocks(anchors)
+    if bounds is None:
+        return None
+    at = _nanoseconds(pa.chunked_array([pa.array(pd.to_datetime(times).to_numpy(dtype="datetime64[ns]"), pa.timestamp("ns"))]))
+    return np.asarray(events.column("__p").take(index.last_at_or_before(*bounds, at)).to_pylist(), dtype=object)

@@ -48,6 +48,10 @@ class _Stream:
     categorical: list[str]
     timed: bool
     attached: set[str] = field(default_factory=set)  # value columns that come from a parent row
+    # ``sql``'s rows unordered, with ``__ord_raw`` for ``__ord``: sorted by (anchor, ``order``) they
+    # come in the order of ``sql``'s (anchor, time, row number) (feature_running.stream_rows).
+    unordered: str = ""
+    order: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -208,7 +212,10 @@ class _FeaturePlanning:
             f"SELECT __anchor, __t0 AS __t, ROW_NUMBER() OVER (ORDER BY __t0, __ord_raw{ties}) AS __ord"
             f"{', ' + cols if cols else ''} FROM ({inner}) WHERE __t0 IS NOT NULL"
         )
-        return _Stream(name, anchor, sql, numeric, categorical, timed=bool(timed), attached=attached)
+        unordered = f"SELECT __anchor, __t0 AS __t, __ord_raw{', ' + cols if cols else ''} FROM ({inner}) WHERE __t0 IS NOT NULL"
+        order = ["__t", "__ord_raw"] + ([] if last_ts.primary_key else numeric + categorical)
+        return _Stream(name, anchor, sql, numeric, categorical, timed=bool(timed), attached=attached,
+                       unordered=unordered, order=order)
 
 
     def _lookup_sql(self, db: Database, lookups: list[_Lookup], fr_name: str) -> tuple[str, list[str]]:

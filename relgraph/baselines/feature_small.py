@@ -41,8 +41,9 @@ import pyarrow.compute as pc
 
 from relgraph.baselines.feature_batch import _SMALL_PLANS, _as_category, _BatchTransform, _extremes_sql
 from relgraph.baselines.feature_eval import Compiled, Uncompilable, as_column, compile_feature
+from relgraph.baselines.feature_index import _DAY_NS, RangeExtremes, _AnchorIndex, _nanoseconds
 from relgraph.baselines.feature_plan import _Feature, _running_names, _Stream
-from relgraph.baselines.feature_running import running_table, stream_rows
+from relgraph.baselines.feature_running import _Rows, prepared_rows, running_table, stream_rows
 from relgraph.baselines.feature_sql import _execute, _extreme_column, _q
 from relgraph.database import Database
 from relgraph.engines import Engine, engine_for
@@ -61,120 +62,6 @@ NUMPY_COPY_MAX_BYTES = 64 * 2**20
 _SMALL_PLANS_PER_DB = 8
 # Names of the tables a call registers, in the prepared statements (replaced per call).
 _FRAME_TOKEN, _EXT_TOKEN, _ALIGNED_TOKEN, _ROWS_TOKEN = "__rg_small_frame__", "__rg_small_ext__", "__rg_small_aligned__", "__rg_small_rows__"
-_DAY_NS = 86_400 * 10**9
-
-
-@dataclass
-class _AnchorIndex:
-    """Rows of a table sorted by ``(__anchor, __t)``: each distinct anchor's block of rows and
-    every row's time (int64 nanoseconds), for binary searches instead of a scan."""
-
-    keys: np.ndarray  # distinct anchors, sorted
-    lo: np.ndarray  # first row of each key's block
-    hi: np.ndarray  # one past its last row
-    times: np.ndarray
-    type: pa.DataType
-    _keys: np.ndarray | None = None  # per row: block ordinal * (distinct times + 1) + time rank
-    _distinct: np.ndarray | None = None  # distinct times, sorted
-    _starts: np.ndarray | None = None  # block starts in row order
-
-    @classmethod
-    def of(cls, table: pa.Table) -> _AnchorIndex:
-        anchors = table.column("__anchor").to_numpy(zero_copy_only=False)
-        n = len(anchors)
-        starts = np.flatnonzero(np.r_[True, anchors[1:] != anchors[:-1]]) if n else np.zeros(0, dtype=np.int64)
-        ends = np.r_[starts[1:], n] if n else starts
-        order = np.argsort(anchors[starts], kind="stable")
-        times = _nanoseconds(table.column("__t"))
-        return cls(anchors[starts][order], starts[order], ends[order], times, table.schema.field("__anchor").type)
-
-    def blocks(self, anchors: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
-        """Row bounds ``[lo, hi)`` of each anchor's block (empty where it has none); None when the
-        anchors cannot be compared with the index's (then the batch path decides)."""
-        if anchors.type != self.type:
-            both_int = pa.types.is_integer(anchors.type) and pa.types.is_integer(self.type)
-            both_text = pa.types.is_string(anchors.type) and pa.types.is_string(self.type)
-            if not (both_int or both_text):
-                return None
-            anchors = pc.cast(anchors, self.type)
-        valid = pc.is_valid(anchors).to_numpy(zero_copy_only=False)
-        values = anchors.to_numpy(zero_copy_only=False)
-        lo = np.zeros(len(values), dtype=np.int64)
-        hi = np.zeros(len(values), dtype=np.int64)
-        if len(self.keys) and valid.any():
-            probe = values[valid]
-            at = np.minimum(np.searchsorted(self.keys, probe), len(self.keys) - 1)
-            found = self.keys[at] == probe
-            lo[np.flatnonzero(valid)[found]] = self.lo[at[found]]
-            hi[np.flatnonzero(valid)[found]] = self.hi[at[found]]
-        return lo, hi
-
-    def last_at_or_before(self, lo: np.ndarray, hi: np.ndarray, times: np.ndarray) -> pa.Array:
-        """Per row, the position of the last indexed row of its block with time ≤ its time (null: none)."""
-        out = self._searched(lo, hi, times)
-        return pa.array(out - 1, mask=out <= lo)
-
-    def rows_within(self, lo: np.ndarray, hi: np.ndarray, times: np.ndarray, days: int) -> np.ndarray:
-        """Positions of indexed rows of each row's block with time in ``(t - days, t]``."""
-        a, b = self.window(lo, hi, times, days)
-        return np.unique(_ranges(a, b))
-
-    def window(self, lo: np.ndarray, hi: np.ndarray, times: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per row, the bounds ``[a, b)`` of its block's rows with time in ``(t - days, t]``."""
-        return self._searched(lo, hi, times - days * _DAY_NS), self._searched(lo, hi, times)
-
-    def _searched(self, lo: np.ndarray, hi: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """Per row, one past the last row of its block ``[lo, hi)`` with time ≤ its time (``lo``
-        where none): one binary search over all blocks at once, on keys (block, rank of time)."""
-        if self._keys is None:
-            # Blocks are contiguous and each sorted by time: (block ordinal, time rank) grows along the rows.
-            self._distinct = np.unique(self.times)
-            ordinal = np.cumsum(np.r_[False, self._row_anchor_changes()]) if len(self.times) else np.zeros(0, np.int64)
-            self._starts = np.sort(self.lo)
-            self._keys = ordinal * (len(self._distinct) + 1) + np.searchsorted(self._distinct, self.times)
-        out = lo.copy()
-        some = np.flatnonzero(hi > lo)
-        if len(some):
-            ordinal = np.searchsorted(self._starts, lo[some])
-            rank = np.searchsorted(self._distinct, times[some], side="right") - 1
-            found = np.searchsorted(self._keys, ordinal * (len(self._distinct) + 1) + rank, side="right")
-            out[some] = np.clip(found, lo[some], hi[some])
-        return out
-
-    def _row_anchor_changes(self) -> np.ndarray:
-        """Per row after the first, whether it starts a block."""
-        starts = np.zeros(len(self.times), dtype=bool)
-        starts[self.lo] = True
-        return starts[1:]
-
-
-def _ranges(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The positions of every range ``[a_i, b_i)``, concatenated."""
-    lengths = np.maximum(b - a, 0)
-    total = int(lengths.sum())
-    if not total:
-        return np.zeros(0, dtype=np.int64)
-    owner = np.repeat(np.arange(len(a)), lengths)
-    first = np.cumsum(lengths) - lengths
-    return a[owner] + np.arange(total, dtype=np.int64) - first[owner]
-
-
-def range_extreme(values: np.ndarray, a: np.ndarray, b: np.ndarray, agg: str) -> np.ndarray:
-    """Per range ``[a_i, b_i)`` of ``values``, its min or max ignoring NaN (SQL's NULL); NaN where
-    the range holds no value. One ``reduceat`` over the ranges sorted by start (linear in the
-    values and the ranges' lengths)."""
-    out = np.full(len(a), np.nan)
-    valid = ~np.isnan(values)
-    counts = np.r_[0, np.cumsum(valid)]
-    has = np.flatnonzero((b > a) & (counts[np.maximum(b, a)] > counts[a]))
-    if not len(has):
-        return out
-    has = has[np.argsort(a[has], kind="stable")]
-    filled = np.r_[np.where(valid, values, np.inf if agg == "min" else -np.inf), 0.0]  # the sentinel: b may be len
-    bounds = np.empty(2 * len(has), dtype=np.int64)
-    bounds[0::2], bounds[1::2] = a[has], b[has]
-    out[has] = (np.minimum if agg == "min" else np.maximum).reduceat(filled, bounds)[0::2]
-    return out
 
 
 @dataclass
@@ -194,7 +81,8 @@ class _StreamPlan:
     select: str  # its feature statement, over the aligned table's structs and its rows
     compiled: list[tuple[str, Compiled]] | None = None  # its features as NumPy functions (feature_eval)
     running_columns: dict[str, np.ndarray] | None = None  # running columns as those functions read them
-    row_columns: dict[int, np.ndarray] | None = None  # numeric index -> stream rows' values (extremes)
+    row_columns: dict[int, RangeExtremes] | None = None  # numeric index -> stream rows' values (extremes)
+    prepared: _Rows | None = None  # numpy_path: running columns computed at the rows a call reads
 
 
 @dataclass
@@ -301,7 +189,10 @@ class _SmallBatchTransform(_BatchTransform):
                 at = sp.running_index.last_at_or_before(*bounds, times - w * _DAY_NS)
                 pos = at.fill_null(-1).to_numpy()
                 names = sp.needed if w == 0 else sp.window_columns[w]
-                cols["R" if w == 0 else f"W{w}"] = {n: _running_values(sp, n, pos) for n in names}
+                if sp.prepared is not None:
+                    cols["R" if w == 0 else f"W{w}"] = self._running_at(sp, names, pos)
+                else:
+                    cols["R" if w == 0 else f"W{w}"] = {n: _running_values(sp, n, pos) for n in names}
             if sp.extremes:
                 cols["E"] = self._extremes_few(sp, ext, times)
             n = len(pairs)
@@ -309,6 +200,23 @@ class _SmallBatchTransform(_BatchTransform):
                 value = fn(cols)
                 sources[name] = value if isinstance(value, np.ndarray) else np.full(n, value, dtype=np.float64)
         return _assemble(plan, sources, len(pairs))
+
+    def _running_at(self, sp: _StreamPlan, names: list[str], positions: np.ndarray) -> dict[str, np.ndarray]:
+        """Running columns ``names`` at running-row ``positions`` (-1: none), computed there only
+        (``numpy_path``), as the compiled features read them."""
+        assert sp.prepared is not None
+        valid = positions >= 0
+        found = sp.prepared.columns_at(self, sp.stream, names, sp.prepared.keep[positions[valid]])
+        out = {}
+        for n, col in found.items():
+            values = as_column(col)
+            if valid.all():
+                out[n] = values
+                continue
+            full = np.full(len(positions), np.nan if values.dtype.kind == "f" else None, dtype=values.dtype)
+            full[valid] = values
+            out[n] = full
+        return out
 
     def _lookup_few(self, con: Engine, plan: _SmallPlan, pairs: pd.DataFrame, key: str) -> pa.Table:
         """The lookup statement over the frame (registered as the batch path registers it)."""
@@ -329,7 +237,7 @@ class _SmallBatchTransform(_BatchTransform):
         assert bounds is not None  # the running index compared the same anchors
         lo, hi = bounds
         windows = {w: sp.rows_index.window(lo, hi, times, w) for w in sorted({w for _, _, w in sp.extremes})}
-        return {_extreme_column(agg, j, w): range_extreme(sp.row_columns[j], *windows[w], agg) for agg, j, w in sp.extremes}
+        return {_extreme_column(agg, j, w): sp.row_columns[j](*windows[w], agg) for agg, j, w in sp.extremes}
 
     def _locate_few(self, sp: _StreamPlan, ext: pa.Table, times: np.ndarray
                     ) -> tuple[dict[int, pa.Array], pa.Table | None] | None:
@@ -384,7 +292,9 @@ class _SmallBatchTransform(_BatchTransform):
             needed = _running_names(feats)
             shifts = sorted(set().union(*(f.shifts for f in feats)))
             extremes = sorted(set().union(*(f.extremes for f in feats)))
-            running = self._running_table(db, con, s, needed)
+            prepared = prepared_rows(db, con, s) if _NUMPY_ROWS.get() and con.name == "duckdb" else None
+            # numpy_path: the running rows' keys only; their columns are computed where a call reads them.
+            running = prepared.keys() if prepared is not None else self._running_table(db, con, s, needed)
             rows = None
             if extremes and _NUMPY_ROWS.get():  # the stream's sorted rows, fetched once per database
                 rows = stream_rows(db, con, s).select(["__anchor", "__t"] + sorted({s.numeric[j] for _, j, _ in extremes}))
@@ -402,20 +312,22 @@ class _SmallBatchTransform(_BatchTransform):
                 s, feats, needed, shifts,
                 {w: sorted({c for f in feats if w in f.shifts for c in f.window_running}) for w in shifts},
                 extremes, running, _AnchorIndex.of(running), rows, _AnchorIndex.of(rows) if rows is not None else None,
-                f"SELECT A.X.__fid AS __fid, {select} FROM {source}",
+                f"SELECT A.X.__fid AS __fid, {select} FROM {source}", prepared=prepared,
             ))
             columns += [f.name for f in feats]
         try:  # every expression compiled, or none: then the feature statement runs on DuckDB
             for sp in plans:
                 sp.compiled = [(f.name, compile_feature(f.sql)) for f in sp.feats]
                 # NumPy copies of the running columns for small tables; large ones are gathered per call.
-                small = sp.running.nbytes <= NUMPY_COPY_MAX_BYTES
+                small = sp.prepared is None and sp.running.nbytes <= NUMPY_COPY_MAX_BYTES
                 sp.running_columns = {n: as_column(sp.running.column(n)) for n in sp.needed} if small else {}
                 if sp.rows is not None:
-                    sp.row_columns = {j: as_column(sp.rows.column(sp.stream.numeric[j])) for _, j, _ in sp.extremes}
+                    sp.row_columns = {j: RangeExtremes(as_column(sp.rows.column(sp.stream.numeric[j]))) for _, j, _ in sp.extremes}
         except Uncompilable:
             for sp in plans:
                 sp.compiled = sp.running_columns = sp.row_columns = None
+                if sp.prepared is not None:  # the feature statement reads whole running tables
+                    sp.running, sp.prepared = running_table(self, db, con, sp.stream, sp.needed), None
         categories: dict[str, pd.CategoricalDtype] = {}
         for lk in lookups:
             for c in lk.categorical:
@@ -443,6 +355,11 @@ def numpy_path(rows: int) -> Iterator[None]:
         _NUMPY_ROWS.reset(token)
 
 
+def numpy_path_active() -> bool:
+    """Whether the caller is inside :func:`numpy_path` (this thread or task)."""
+    return _NUMPY_ROWS.get() > 0
+
+
 def _narrowed(plan: _SmallPlan, features: list[str]) -> _SmallPlan:
     """``plan`` computing only ``features`` (a subset of its columns, kept in its order), sharing
     its running tables and indexes."""
@@ -453,11 +370,6 @@ def _narrowed(plan: _SmallPlan, features: list[str]) -> _SmallPlan:
                                columns=[n for n in plan.columns if n in keep],
                                categories={n: d for n, d in plan.categories.items() if n in keep},
                                codes={n: c for n, c in plan.codes.items() if n in keep})
-
-
-def _nanoseconds(times: pa.ChunkedArray) -> np.ndarray:
-    """Timestamps as int64 nanoseconds."""
-    return pc.cast(pc.cast(times, pa.timestamp("ns")), pa.int64()).to_numpy(zero_copy_only=False)
 
 
 def _category_dtype(values: list[Any]) -> pd.CategoricalDtype:
@@ -500,10 +412,13 @@ def _assemble(plan: _SmallPlan, sources: dict[str, Any], rows: int) -> pd.DataFr
             columns[name] = col
         elif dtype is not None:
             lookup = plan.codes[name]
-            values = col if isinstance(col, np.ndarray) else col.to_pylist()
-            codes = np.array([-1 if v is None or v != v else lookup.get(str(v), -1) for v in values],
-                             dtype=np.int8 if len(lookup) < 127 else np.int32)
-            columns[name] = pd.Categorical.from_codes(codes, dtype=dtype)
+            values = col if isinstance(col, np.ndarray) else np.array(col.to_pylist(), dtype=object)
+            if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # text and missing: one lookup
+                found = pd.Index(list(lookup), dtype=object).get_indexer(values)
+                codes = np.where(found >= 0, np.array(list(lookup.values()) + [-1])[found], -1)
+            else:
+                codes = np.array([-1 if v is None or v != v else lookup.get(str(v), -1) for v in values])
+            columns[name] = pd.Categorical.from_codes(codes.astype(np.int8 if len(lookup) < 127 else np.int32), dtype=dtype)
         elif isinstance(col, np.ndarray):
             columns[name] = col.astype(np.float64) if col.dtype.kind == "f" else pd.to_numeric(
                 pd.Series(col), errors="coerce").astype("float64").to_numpy()

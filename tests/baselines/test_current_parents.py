@@ -10,6 +10,7 @@ from test_models import _small_lightgbm, _task
 
 from relgraph.baselines import TemporalFeatureBuilder
 from relgraph.baselines.current_parents import CurrentParents, ParentLink, current_parent, parent_links
+from relgraph.baselines.feature_small import numpy_path
 from relgraph.baselines.lightgbm_model import LightGBMPredictor
 
 DAY = pd.Timestamp("2024-01-01")
@@ -40,6 +41,22 @@ def test_current_parent_is_the_latest_event_at_or_before_t(shop) -> None:
     times = pd.Series([d(-1), d(0), d(45), d(50), d(100), d(0), d(1), d(5)])
     got = current_parent(shop, STORE, keys, times)
     assert list(got) == [None, 10, 20, 10, 20, None, 20, None]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numpy_lookup_equals_the_sql_one(seed: int) -> None:
+    """Inside ``numpy_path`` (ask's), the lookup over the cached sorted events finds what the
+    SQL's finds: ties in time (the largest parent), rows before any event, unknown entities, and
+    the same answer on the database cut at each time (the cache holds every row)."""
+    rng = np.random.default_rng(seed)
+    db = random_shop(rng)
+    keys = pd.Series(rng.integers(-1, 6, 40))
+    times = pd.Series(DAY + pd.to_timedelta(rng.integers(-5, 210, 40), "D") + pd.to_timedelta(rng.integers(0, 2, 40) * 12, "h"))
+    sql = current_parent(db, STORE, keys, times)
+    with numpy_path(10_000):
+        fast = current_parent(db, STORE, keys, times)
+        cut = [current_parent(db.cut(np.datetime64(t)), STORE, keys[[i]], times[[i]])[0] for i, t in enumerate(times)]
+    assert list(fast) == list(sql) == cut
 
 
 def test_columns_are_the_parent_features_at_t_and_missing_without_a_parent(shop) -> None:

@@ -11,14 +11,16 @@ import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from shop_fixtures import random_shop
+from shop_fixtures import make_shop, random_shop
 from test_feature_small import DAY, assert_same, transform_on_small_path
 
 from relgraph.baselines import feature_small
 from relgraph.baselines.aggregates import TemporalFeatureBuilder, clear_feature_cache
 from relgraph.baselines.feature_batch import _BatchTransform
-from relgraph.baselines.feature_running import running_table
-from relgraph.baselines.feature_small import _AnchorIndex, numpy_path, range_extreme
+from relgraph.baselines.feature_index import _AnchorIndex, range_extreme
+from relgraph.baselines.feature_running import running_table, stream_rows
+from relgraph.baselines.feature_small import numpy_path
+from relgraph.baselines.feature_sql import _execute
 from relgraph.database import Database
 from relgraph.engines import engine_for
 
@@ -59,6 +61,47 @@ def test_numpy_running_tables_equal_the_sql_ones(seed, entity) -> None:
                                            pc.cast(a, pa.float64()).to_numpy(zero_copy_only=False),
                                            rtol=1e-9, atol=1e-12, err_msg=f"{s.name} {n}")
     clear_feature_cache()
+
+
+def _tied_shop(rng: np.random.Generator) -> Database:
+    """A shop whose orders mostly share one time per customer, with values in shuffled order."""
+    n = 40
+    day = pd.Timestamp("2024-01-01")
+    amount = rng.integers(0, 4, n).astype(float)
+    amount[rng.random(n) < 0.2] = np.nan
+    orders = pd.DataFrame({"order_id": rng.permutation(n), "customer_id": rng.integers(0, 2, n), "store_id": rng.integers(0, 2, n),
+                           "amount": amount, "status": rng.choice(["ok", "late", None], n),
+                           "ts": day + pd.to_timedelta(rng.integers(0, 3, n), "D")})
+    return make_shop(pd.DataFrame({"customer_id": [0, 1], "age": [1.0, 2.0], "segment": ["a", "b"], "signup": [day, day]}),
+                     pd.DataFrame({"store_id": [0, 1], "size": [1.0, np.nan]}), orders,
+                     pd.DataFrame({"item_id": [0], "order_id": [0], "price": [1.0]}),
+                     pd.DataFrame({"review_id": [0], "order_id": [0], "stars": [1.0], "ts": [day]}))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), keyless=st.booleans(), tied=st.booleans())
+def test_sorted_stream_rows_are_the_sql_order(seed, keyless, tied) -> None:
+    """The stream rows sorted by Arrow are the SQL's sorted rows, and ``__ord`` orders each
+    anchor's rows as the SQL's row number does; keyless tables order ties by their values (nulls last)."""
+    rng = np.random.default_rng(seed)
+    db = _tied_shop(rng) if tied else random_shop(rng)
+    if keyless:
+        for table in ("orders", "items", "reviews"):
+            db.schema[table].primary_key = None
+    builder = TemporalFeatureBuilder(depth=2)
+    builder.entity_table_ = "customers"
+    con = engine_for(db)
+    _, streams = builder._plan(db)
+    assert streams and all(s.unordered for s in streams)
+    for s in streams:
+        sql = _execute(con, f"SELECT * FROM ({s.sql}) ORDER BY __anchor, __t, __ord")
+        new = stream_rows(db, con, s)
+        assert new.column_names == sql.column_names and new.schema == sql.schema, s.name
+        assert new.drop_columns(["__ord"]).equals(sql.drop_columns(["__ord"])), s.name
+        anchors = new.column("__anchor").to_numpy(zero_copy_only=False)
+        for ords in (new.column("__ord").to_numpy(), sql.column("__ord").to_numpy()):
+            same = anchors[1:] == anchors[:-1]
+            assert (np.diff(ords)[same] > 0).all(), s.name
 
 
 def _paths(builder: TemporalFeatureBuilder, db: Database, frame: pd.DataFrame,

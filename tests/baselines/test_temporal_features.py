@@ -318,6 +318,6 @@ def test_fitted_state_check_has_teeth(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _fitted_state(db, "customers", frame) == _fitted_state(cut, "customers", frame)
     fit_stream = TemporalFeatureBuilder._fit_stream
     monkeypatch.setattr(TemporalFeatureBuilder, "_fit_stream",
-                        lambda self, con, s, horizon: fit_stream(self, con, s, pd.Timestamp("2200-01-01")))
+                        lambda self, con, s, horizon, source: fit_stream(self, con, s, pd.Timestamp("2200-01-01"), source))
     clear_feature_cache()  # fits of the same frame on the same database are remembered
     assert _fitted_state(db, "customers", frame) != _fitted_state(cut, "customers", frame)
