@@ -111,7 +111,8 @@ class LightGBMPredictor:
         n_jobs: configurations (and refits) trained at once, each on its own thread with
             ``num_threads`` LightGBM threads (``baselines.lightgbm_search``): the same boosters as
             one at a time, bit for bit. ``None``: the cores this process may use over
-            ``num_threads``; 1: one at a time in the calling thread.
+            ``num_threads`` (fewer when half the free memory cannot hold that many boosters'
+            binned rows); 1: one at a time in the calling thread.
     """
 
     name = "lightgbm"
@@ -239,7 +240,8 @@ class LightGBMPredictor:
                 with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
                 binned[id(with_train)] = Binnings(with_train, y_train, planned)
             decided = current is None or self.current_parents == "on"  # the matrix of every configuration is known
-            workers = worker_count(self.n_jobs, self.num_threads, len(variants) + int(current is not None))
+            workers = worker_count(self.n_jobs, self.num_threads, len(variants) + int(current is not None),
+                                   len(x_train) * (x_train.shape[1] + (0 if current is None else with_train.shape[1])))
             if current is not None and decided:
                 self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
                 jobs = [functools.partial(train_one, 0, x_train, x_val)]  # without the parents' columns: for the record
@@ -328,8 +330,8 @@ class LightGBMPredictor:
 
         jobs = [functools.partial(refit_one, p, t["best_iteration"]) for p, t in zip(planned, kept_trials)]
         with stage("refit", rows=int(ok.sum()), total=len(kept_trials), unit="config") as refitting:
-            self.refit_boosters_ = in_parallel(jobs, worker_count(self.n_jobs, self.num_threads, len(jobs)),
-                                               refitting.advance)
+            workers = worker_count(self.n_jobs, self.num_threads, len(jobs), int(ok.sum()) * x_all.shape[1])
+            self.refit_boosters_ = in_parallel(jobs, workers, refitting.advance)
         return {"from": known_from.isoformat(), "rows": int(ok.sum()),
                 "rounds": [int(b.current_iteration()) for b in self.refit_boosters_]}
 

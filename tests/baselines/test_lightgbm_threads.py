@@ -105,9 +105,11 @@ def test_in_parallel_keeps_the_job_order_and_counts_each_job() -> None:
         in_parallel([lambda: 1, lambda: 1 // 0], 2, lambda: None)
 
 
-def test_worker_count_is_capped_by_the_jobs_and_the_threads_per_booster() -> None:
+def test_worker_count_is_capped_by_the_jobs_the_threads_per_booster_and_free_memory() -> None:
     assert worker_count(4, 1, 3) == 3 and worker_count(1, 1, 7) == 1 and worker_count(0, 1, 7) == 1
     assert 1 <= worker_count(None, 1, 7) <= 7 and worker_count(None, 10_000, 7) == 1
+    assert worker_count(None, 1, 7, job_bytes=1 << 60) == 1  # boosters that free memory cannot hold: one at a time
+    assert worker_count(4, 1, 7, job_bytes=1 << 60) == 4  # n_jobs as given
 
 
 def test_a_group_dataset_is_built_once_with_its_first_planned_parameters() -> None:
