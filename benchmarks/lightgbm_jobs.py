@@ -7,8 +7,8 @@ refit under the same machine load. Order: ``--jobs`` as given (default 1, 2, 1).
 
 On a loaded machine the cores are not idle, so the wall seconds of ``n_jobs`` > 1 say little; each
 fit also prints every configuration's and refit's own CPU seconds (``time.thread_time`` of its
-thread) and the wall time those jobs would take on ``n_jobs`` idle cores (the pool's first-free
-order), an estimate that leaves out what two boosters cost each other (memory bandwidth).
+thread) and the wall time those jobs would take on ``n_jobs`` idle cores (in the pool's start
+order, each to the first core free), an estimate that leaves out what two boosters cost each other (memory bandwidth).
 
     .venv/bin/python benchmarks/lightgbm_jobs.py --jobs 1 2 1
 """
@@ -39,11 +39,12 @@ from relgraph.stages import StageRecorder  # noqa: E402
 
 STAGES = ("features", "current parents", "lightgbm configurations", "refit")
 
-#: Per call of ``in_parallel``: (workers, each job's CPU seconds on its own thread).
+#: Per call of ``in_parallel``: (workers, each job's CPU seconds on its own thread, in the pool's start order).
 POOLS: list[tuple[int, list[float]]] = []
 
 
-def timed_in_parallel(jobs: list[Callable[[], Any]], workers: int, done: Callable[[], None]) -> list[Any]:
+def timed_in_parallel(jobs: list[Callable[[], Any]], workers: int, done: Callable[[], None],
+                      first: list[int] | None = None) -> list[Any]:
     seconds = [0.0] * len(jobs)
 
     def timed(i: int) -> Any:
@@ -53,8 +54,9 @@ def timed_in_parallel(jobs: list[Callable[[], Any]], workers: int, done: Callabl
         finally:
             seconds[i] = time.thread_time() - started
 
-    results = in_parallel([lambda i=i: timed(i) for i in range(len(jobs))], workers, done)
-    POOLS.append((workers, seconds))
+    results = in_parallel([lambda i=i: timed(i) for i in range(len(jobs))], workers, done, first)
+    order = list(first or []) + [i for i in range(len(jobs)) if i not in (first or [])]
+    POOLS.append((workers, [seconds[i] for i in order]))  # in the order the pool starts them
     return results
 
 

@@ -248,12 +248,13 @@ class LightGBMPredictor:
                 x_train, x_val = with_train, with_val
             else:
                 jobs = []
+            builds = list(range(len(jobs))) + [len(jobs) + i for i in binned[id(x_train)].builders(planned)]
             jobs.append(functools.partial(train_one, 0, x_train, x_val))
             if not decided:
                 jobs.append(functools.partial(train_one, 0, with_train, with_val))
             else:
                 jobs += [within_budget(i, x_train, x_val) for i in range(1, len(variants))]
-            firsts = in_parallel(jobs, workers, search.advance)
+            firsts = in_parallel(jobs, workers, search.advance, first=builds if decided else None)
             if current is not None and decided:  # "on": the first without them, then every one with them
                 without, first, rest = firsts[0], firsts[1], firsts[2:]
                 current_choice = _current_choice(current, True, without[0], None)
@@ -268,7 +269,7 @@ class LightGBMPredictor:
                     x_train, x_val = with_train, with_val
                 first = first_with if use else without
                 rest = in_parallel([within_budget(i, x_train, x_val) for i in range(1, len(variants))],
-                                   workers, search.advance)
+                                   workers, search.advance, first=binned[id(x_train)].builders(planned[1:]))
             fitted = [first[:3]]
             trials = [first[3]]
             for result in rest:
@@ -331,7 +332,7 @@ class LightGBMPredictor:
         jobs = [functools.partial(refit_one, p, t["best_iteration"]) for p, t in zip(planned, kept_trials)]
         with stage("refit", rows=int(ok.sum()), total=len(kept_trials), unit="config") as refitting:
             workers = worker_count(self.n_jobs, self.num_threads, len(jobs), int(ok.sum()) * x_all.shape[1])
-            self.refit_boosters_ = in_parallel(jobs, workers, refitting.advance)
+            self.refit_boosters_ = in_parallel(jobs, workers, refitting.advance, first=binned.builders(planned))
         return {"from": known_from.isoformat(), "rows": int(ok.sum()),
                 "rounds": [int(b.current_iteration()) for b in self.refit_boosters_]}
 

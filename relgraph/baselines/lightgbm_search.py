@@ -93,6 +93,18 @@ class Binnings:
                  lgb.Dataset(valid[0], valid[1], reference=train, params=dict(params), free_raw_data=False).construct())
         return train, check
 
+    def builders(self, planned: list[dict[str, Any]]) -> list[int]:
+        """The positions in ``planned`` of each group's first parameters, for groups not built yet:
+        the jobs to start first, so that the groups' Datasets are built side by side rather than
+        a second job of a group waiting for its Dataset while another group's could be built."""
+        seen: set[tuple[str, ...]] = set(self.bins_)
+        out = []
+        for i, params in enumerate(planned):
+            if _group(params) not in seen:
+                seen.add(_group(params))
+                out.append(i)
+        return out
+
 
 def worker_count(n_jobs: int | None, num_threads: int, jobs: int, job_bytes: int = 0) -> int:
     """Configurations trained at once: ``n_jobs``, or (None) the cores this process may use over
@@ -117,18 +129,21 @@ def _free_bytes() -> int:
         return 1 << 62
 
 
-def in_parallel(jobs: list[Callable[[], T]], workers: int, done: Callable[[], None]) -> list[T]:
+def in_parallel(jobs: list[Callable[[], T]], workers: int, done: Callable[[], None],
+                first: list[int] | None = None) -> list[T]:
     """Each job's result, in job order, ``workers`` jobs at a time on threads (``done`` called in
-    this thread as each finishes: a stage's progress bar); one worker or one job: in this thread,
-    one after another."""
+    this thread as each finishes: a stage's progress bar), the jobs numbered in ``first`` started
+    before the others; one worker or one job: in this thread, one after another, in job order."""
     if workers <= 1 or len(jobs) <= 1:
         results = []
         for job in jobs:
             results.append(job())
             done()
         return results
+    order = list(first or []) + [i for i in range(len(jobs)) if i not in (first or [])]
     with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="lightgbm") as pool:
-        futures = [pool.submit(job) for job in jobs]
+        submitted = {i: pool.submit(jobs[i]) for i in order}
+        futures = [submitted[i] for i in range(len(jobs))]
         try:
             for future in as_completed(futures):
                 future.result()  # a job's error, at once

@@ -101,6 +101,9 @@ def test_in_parallel_keeps_the_job_order_and_counts_each_job() -> None:
 
     results = in_parallel([lambda i=i: job(i) for i in range(5)], 2, lambda: done.append(1))
     assert results == [0, 1, 4, 9, 16] and len(done) == 5
+    started: list[int] = []
+    late = in_parallel([lambda i=i: started.append(i) or i for i in range(5)], 2, lambda: None, first=[3, 4])
+    assert late == [0, 1, 2, 3, 4] and started[0] in (3, 4)  # ``first`` started first (two workers), results in job order
     with pytest.raises(ZeroDivisionError):
         in_parallel([lambda: 1, lambda: 1 // 0], 2, lambda: None)
 
@@ -124,3 +127,7 @@ def test_a_group_dataset_is_built_once_with_its_first_planned_parameters() -> No
     got = in_parallel([lambda p=p: binned.dataset(p)[0] for p in reversed(planned * 3)], 4, lambda: None)
     assert len(binned.bins_) == 2 and len({id(d) for d in got}) == 2
     assert binned.dataset(planned[1])[0].params["num_leaves"] == 3
+    fresh = Binnings(x, y, planned)
+    assert fresh.builders(planned) == [0, 2] and fresh.builders(planned[1:]) == [0, 1]
+    fresh.dataset(planned[0])
+    assert fresh.builders(planned[1:]) == [1]  # the first group is built: only the second's first job
