@@ -10,9 +10,11 @@ model plus JSON (no pickle).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.baselines.current_parents import CurrentParents
 from relgraph.baselines.extra_columns import WithColumns, _join, unwrapped
 from relgraph.baselines.label_context import LabelContext, label_horizon
+from relgraph.baselines.lightgbm_search import Binnings, histogram_layout, in_parallel, worker_count
 from relgraph.baselines.sample import MAX_TRAIN_ROWS, training_sample
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
@@ -105,6 +108,11 @@ class LightGBMPredictor:
             validation scores stay out-of-sample.
         search_space: the configurations to try, each a dict over :data:`BASE_PARAMS` (default
             :data:`SEARCH_SPACE`); ``relgraph ask`` gives its one fast configuration.
+        n_jobs: configurations (and refits) trained at once, each on its own thread with
+            ``num_threads`` LightGBM threads (``baselines.lightgbm_search``): the same boosters as
+            one at a time, bit for bit. ``None``: the cores this process may use over
+            ``num_threads`` (fewer when half the free memory cannot hold that many boosters'
+            binned rows); 1: one at a time in the calling thread.
     """
 
     name = "lightgbm"
@@ -124,6 +132,7 @@ class LightGBMPredictor:
         current_parents: str = "auto",
         refit: bool = True,
         search_space: list[dict[str, Any]] | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         if current_parents not in ("auto", "on", "off"):
             raise ModelError(f"current_parents={current_parents!r}: use auto, on or off")
@@ -140,6 +149,7 @@ class LightGBMPredictor:
         self.current_parents = current_parents
         self.refit = refit
         self.search_space = search_space
+        self.n_jobs = n_jobs
         self.boosters_: list[Any] = []
         #: Boosters trained on training + validation rows (``refit``), for rows from ``meta_["refit"]["from"]``.
         self.refit_boosters_: list[Any] = []
@@ -195,53 +205,77 @@ class LightGBMPredictor:
         objective = _objective(task.task_type, classes)
         variants = [v for v in (self.search_space or SEARCH_SPACE) if task.task_type == "binary" or "is_unbalance" not in v][: self.max_configs]
 
-        binned = {id(x_train): Binnings(x_train, y_train)}  # per feature matrix (with or without current parents)
+        planned = [self._params(variant, objective) for variant in variants]
+        binned = {id(x_train): Binnings(x_train, y_train, planned)}  # per feature matrix (with or without current parents)
 
-        def train_one(variant: dict[str, Any], x_tr: pd.DataFrame, x_va: pd.DataFrame) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
-            params = dict(BASE_PARAMS, **variant, **objective, seed=self.seed, num_threads=self.num_threads,
-                          deterministic=True)
-            params.update(histogram_layout(params))
-            train_set, val_set = binned.setdefault(id(x_tr), Binnings(x_tr, y_train)).dataset(params, (x_va, y_val))
+        def train_one(index: int, x_tr: pd.DataFrame, x_va: pd.DataFrame) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
+            params = planned[index]
+            train_set, val_set = binned[id(x_tr)].dataset(params, (x_va, y_val))
             booster = lgb.train(
                 params, train_set, num_boost_round=3000, valid_sets=[val_set],
                 callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
             )
-            val_pred = _raw_predict(booster, x_va)
+            val_pred = _raw_predict(booster, x_va, num_threads=self.num_threads)  # see lightgbm_search: threads
             score = _score(task.task_type, y_val, val_pred, classes)
-            logger.info("lightgbm: configuration %d of %d: validation %.4f (%d rounds)", variants.index(variant) + 1,
+            logger.info("lightgbm: configuration %d of %d: validation %.4f (%d rounds)", index + 1,
                         len(variants), score, booster.best_iteration)
             trial = {"params": {k: v for k, v in params.items() if k not in ("verbose", "num_threads")},
                      "best_iteration": booster.best_iteration, "val_score": score}
             return score, booster, val_pred, trial
 
         search_started = time.perf_counter()
+
+        def within_budget(index: int, x_tr: pd.DataFrame, x_va: pd.DataFrame) -> Callable[[], Any]:
+            """Configuration ``index`` (after the first): started while the time budget lasts, else None."""
+            def job() -> Any:
+                if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
+                    return None
+                return train_one(index, x_tr, x_va)
+            return job
+
         with stage("lightgbm configurations", rows=len(x_train), unit="config",
-                   total=len(variants) + int(current is not None and self.current_parents == "auto")) as search:
+                   total=len(variants) + int(current is not None)) as search:
             current_choice: dict[str, Any] | None = None
             if current is not None:
                 with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
-            first = train_one(variants[0], x_train, x_val)
-            search.advance()
-            if current is not None:
-                first_with = train_one(variants[0], with_train, with_val) if self.current_parents == "auto" else None
-                search.advance()
-                use = first_with is None or first_with[0] > first[0]
-                current_choice = {"parents": [link.parent for link in current.links_], "columns": len(current.columns_),
-                                  "used": use, "val_without": first[0],
-                                  "val_with": None if first_with is None else first_with[0]}
+                binned[id(with_train)] = Binnings(with_train, y_train, planned)
+            decided = current is None or self.current_parents == "on"  # the matrix of every configuration is known
+            workers = worker_count(self.n_jobs, self.num_threads, len(variants) + int(current is not None),
+                                   len(x_train) * (x_train.shape[1] + (0 if current is None else with_train.shape[1])))
+            if current is not None and decided:
+                self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
+                jobs = [functools.partial(train_one, 0, x_train, x_val)]  # without the parents' columns: for the record
+                x_train, x_val = with_train, with_val
+            else:
+                jobs = []
+            builds = list(range(len(jobs))) + [len(jobs) + i for i in binned[id(x_train)].builders(planned)]
+            jobs.append(functools.partial(train_one, 0, x_train, x_val))
+            if not decided:
+                jobs.append(functools.partial(train_one, 0, with_train, with_val))
+            else:
+                jobs += [within_budget(i, x_train, x_val) for i in range(1, len(variants))]
+            firsts = in_parallel(jobs, workers, search.advance, first=builds if decided else None)
+            if current is not None and decided:  # "on": the first without them, then every one with them
+                without, first, rest = firsts[0], firsts[1], firsts[2:]
+                current_choice = _current_choice(current, True, without[0], None)
+            elif current is None:
+                first, rest = firsts[0], firsts[1:]
+            else:  # "auto": the first configuration without and with the parents' columns decides
+                without, first_with = firsts
+                use = first_with[0] > without[0]
+                current_choice = _current_choice(current, use, without[0], first_with[0])
                 if use:
                     self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
                     x_train, x_val = with_train, with_val
-                    first = first_with or train_one(variants[0], x_train, x_val)
+                first = first_with if use else without
+                rest = in_parallel([within_budget(i, x_train, x_val) for i in range(1, len(variants))],
+                                   workers, search.advance, first=binned[id(x_train)].builders(planned[1:]))
             fitted = [first[:3]]
             trials = [first[3]]
-            for variant in variants[1:]:
-                if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
-                    break
-                *result, trial = train_one(variant, x_train, x_val)
-                fitted.append(tuple(result))  # type: ignore[arg-type]
-                trials.append(trial)
-                search.advance()
+            for result in rest:
+                if result is not None:
+                    fitted.append(result[:3])
+                    trials.append(result[3])
         kept = sorted(range(len(fitted)), key=lambda i: -fitted[i][0])[: max(1, self.ensemble)]
         self.boosters_ = [fitted[i][1] for i in kept]
         refit_info = self._refit(task, x_train, y_train, x_val, y_val, [trials[i] for i in kept])
@@ -268,6 +302,12 @@ class LightGBMPredictor:
         self._set_importance()
         return self
 
+    def _params(self, variant: dict[str, Any], objective: dict[str, Any]) -> dict[str, Any]:
+        """LightGBM's parameters for configuration ``variant``."""
+        params = dict(BASE_PARAMS, **variant, **objective, seed=self.seed, num_threads=self.num_threads, deterministic=True)
+        params.update(histogram_layout(params))
+        return params
+
     def _refit(self, task: TaskTables, x_train: pd.DataFrame, y_train: np.ndarray, x_val: pd.DataFrame,
                y_val: np.ndarray, kept_trials: list[dict[str, Any]]) -> dict[str, Any] | None:
         """Refit the kept configurations on training + validation rows (see ``refit``); their record, or None."""
@@ -283,16 +323,16 @@ class LightGBMPredictor:
         x_all = pd.concat([x_train, x_val], ignore_index=True)
         y_all = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_val, dtype=float)])
         ok = ~np.isnan(y_all)
-        binned = Binnings(x_all[ok], y_all[ok])
+        planned = [dict(trial["params"], verbose=-1, num_threads=self.num_threads) for trial in kept_trials]
+        binned = Binnings(x_all[ok], y_all[ok], planned)
 
-        def refit_one(trial: dict[str, Any]) -> Any:
-            params = dict(trial["params"], verbose=-1, num_threads=self.num_threads)
-            return lgb.train(params, binned.dataset(params)[0], num_boost_round=max(1, int(trial["best_iteration"] or 1)))
+        def refit_one(params: dict[str, Any], rounds: int | None) -> Any:
+            return lgb.train(params, binned.dataset(params)[0], num_boost_round=max(1, int(rounds or 1)))
 
+        jobs = [functools.partial(refit_one, p, t["best_iteration"]) for p, t in zip(planned, kept_trials)]
         with stage("refit", rows=int(ok.sum()), total=len(kept_trials), unit="config") as refitting:
-            for trial in kept_trials:
-                self.refit_boosters_.append(refit_one(trial))
-                refitting.advance()
+            workers = worker_count(self.n_jobs, self.num_threads, len(jobs), int(ok.sum()) * x_all.shape[1])
+            self.refit_boosters_ = in_parallel(jobs, workers, refitting.advance, first=binned.builders(planned))
         return {"from": known_from.isoformat(), "rows": int(ok.sum()),
                 "rounds": [int(b.current_iteration()) for b in self.refit_boosters_]}
 
@@ -396,50 +436,10 @@ class LightGBMPredictor:
         return model
 
 
-#: LightGBM parameters that shape a Dataset: its bins and its feature pre-filter (which drops
-#: features that cannot split with ``min_data_in_leaf`` rows).
-DATASET_PARAMS = ("max_bin", "min_data_in_leaf", "min_data_in_bin", "feature_pre_filter", "seed", "data_random_seed",
-                  "bin_construct_sample_cnt", "use_missing", "zero_as_missing", "linear_tree", "max_bin_by_feature",
-                  "categorical_feature")
-
-
-def histogram_layout(params: dict[str, Any]) -> dict[str, bool]:
-    """LightGBM's histogram layout for ``params``: by column when a tree samples at most half the
-    features (the row layout still reads every feature of each row: on rel-f1 driver-dnf's 1,087
-    features the by-column layout boosts ``feature_fraction`` 0.3 twice as fast), else by row.
-    Either layout gives the same trees from the same Dataset (a test compares the model strings)."""
-    if float(params.get("feature_fraction", 1.0)) <= 0.5:
-        return {"force_col_wise": True}
-    return {"force_row_wise": True}
-
-
-class Binnings:
-    """One LightGBM Dataset of a feature matrix per group of configurations that agree on
-    :data:`DATASET_PARAMS`, built once and trained on by every configuration of the group (the
-    7 configurations fall into 2 groups). Building a Dataset (finding the bins of every column,
-    then binning every value) costs as much as a configuration's boosting rounds on wide
-    matrices (rel-f1's driver-dnf features: 13,891 x 1,418); a Dataset is read-only while a
-    booster trains, so the trees are those a Dataset of its own gives (a test compares the
-    model strings). Configurations train one at a time: LightGBM boosters trained side by side
-    on threads crashed the process (SIGSEGV) on a loaded machine."""
-
-    def __init__(self, x: pd.DataFrame, y: np.ndarray) -> None:
-        self.x = x
-        self.y = y
-        self.bins_: dict[tuple[Any, ...], Any] = {}
-
-    def dataset(self, params: dict[str, Any], valid: tuple[pd.DataFrame, np.ndarray] | None = None) -> tuple[Any, Any]:
-        """The constructed Dataset of ``x``, ``y`` for ``params`` (built on the first call of its
-        group), and a new one of ``valid`` (x, y) on its bins (None without ``valid``)."""
-        import lightgbm as lgb
-
-        key = tuple(repr(params.get(name)) for name in DATASET_PARAMS)
-        train = self.bins_.get(key)
-        if train is None:
-            train = self.bins_[key] = lgb.Dataset(self.x, self.y, params=dict(params), free_raw_data=False).construct()
-        check = (None if valid is None else
-                 lgb.Dataset(valid[0], valid[1], reference=train, params=dict(params), free_raw_data=False).construct())
-        return train, check
+def _current_choice(current: CurrentParents, used: bool, without: float, with_them: float | None) -> dict[str, Any]:
+    """The record of the current parents' columns: used or not, and the first configuration's scores."""
+    return {"parents": [link.parent for link in current.links_], "columns": len(current.columns_), "used": used,
+            "val_without": without, "val_with": with_them}
 
 
 def _encode_labels(task: TaskTables) -> tuple[np.ndarray, np.ndarray, list[Any] | None]:

@@ -1,0 +1,155 @@
+"""How LightGBMPredictor's configurations are trained: shared Datasets, histogram layout, and
+several configurations at once on threads.
+
+Configurations (and refits) train side by side, ``workers`` at a time, each on its own thread with
+its own ``num_threads`` LightGBM threads: LightGBM releases the GIL while it trains, and every
+configuration is deterministic, so each booster is bit-for-bit the one it is trained alone.
+
+One rule keeps threads safe: LightGBM's thread count is one process-wide value
+(``LGBM_DEFAULT_NUM_THREADS``), set by every call that takes parameters (a Dataset built, a
+booster made, a prediction), and an unset ``num_threads`` resets it to OpenMP's default (every
+core). A booster training while another thread changes it sizes its buffers for one count and
+runs its loops with another: wrong trees at best, a SIGSEGV at worst (what sank an earlier
+attempt: its Datasets and validation predictions were made without ``num_threads``; reproduced
+with three threads training while a fourth predicted without it: SIGSEGV within 40 s, and none,
+with 42 boosters identical to one trained alone, when it passed ``num_threads=1``). So every
+LightGBM call made while workers run passes the same ``num_threads``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+T = TypeVar("T")
+
+#: LightGBM parameters that shape a Dataset: its bins and its feature pre-filter (which drops
+#: features that cannot split with ``min_data_in_leaf`` rows).
+DATASET_PARAMS = ("max_bin", "min_data_in_leaf", "min_data_in_bin", "feature_pre_filter", "seed", "data_random_seed",
+                  "bin_construct_sample_cnt", "use_missing", "zero_as_missing", "linear_tree", "max_bin_by_feature",
+                  "categorical_feature")
+
+
+def histogram_layout(params: dict[str, Any]) -> dict[str, bool]:
+    """LightGBM's histogram layout for ``params``: by column when a tree samples at most half the
+    features (the row layout still reads every feature of each row: on rel-f1 driver-dnf's 1,087
+    features the by-column layout boosts ``feature_fraction`` 0.3 twice as fast), else by row.
+    Either layout gives the same trees from the same Dataset (a test compares the model strings)."""
+    if float(params.get("feature_fraction", 1.0)) <= 0.5:
+        return {"force_col_wise": True}
+    return {"force_row_wise": True}
+
+
+def _group(params: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(repr(params.get(name)) for name in DATASET_PARAMS)
+
+
+class Binnings:
+    """One LightGBM Dataset of a feature matrix per group of configurations that agree on
+    :data:`DATASET_PARAMS`, built once and trained on by every configuration of the group (the
+    7 configurations fall into 2 groups). Building a Dataset (finding the bins of every column,
+    then binning every value) costs as much as a configuration's boosting rounds on wide
+    matrices (rel-f1's driver-dnf features: 13,891 x 1,418); a Dataset is read-only while a
+    booster trains, so the trees are those a Dataset of its own gives (a test compares the
+    model strings).
+
+    Safe under threads: a group's Dataset is built once (the first thread to need it builds it,
+    the others of its group wait), then shared. ``planned``: the parameters of the
+    configurations in the order one at a time would train them; a group's Dataset is built
+    with the first of its group's parameters, whichever thread gets there first, so the
+    Datasets are those of a sequential search."""
+
+    def __init__(self, x: pd.DataFrame, y: np.ndarray, planned: list[dict[str, Any]] | None = None) -> None:
+        self.x = x
+        self.y = y
+        self.bins_: dict[tuple[str, ...], Any] = {}
+        self._builds: dict[tuple[str, ...], dict[str, Any]] = {}
+        for params in planned or []:
+            self._builds.setdefault(_group(params), dict(params))
+        self._locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def dataset(self, params: dict[str, Any], valid: tuple[pd.DataFrame, np.ndarray] | None = None) -> tuple[Any, Any]:
+        """The constructed Dataset of ``x``, ``y`` for ``params`` (built on the first call of its
+        group), and a new one of ``valid`` (x, y) on its bins (None without ``valid``)."""
+        import lightgbm as lgb
+
+        key = _group(params)
+        with self._lock:
+            group_lock = self._locks.setdefault(key, threading.Lock())
+        with group_lock:  # two groups build side by side; one group once
+            train = self.bins_.get(key)
+            if train is None:
+                given = self._builds.get(key, params)
+                train = lgb.Dataset(self.x, self.y, params=dict(given), free_raw_data=False).construct()
+                self.bins_[key] = train
+        check = (None if valid is None else
+                 lgb.Dataset(valid[0], valid[1], reference=train, params=dict(params), free_raw_data=False).construct())
+        return train, check
+
+    def builders(self, planned: list[dict[str, Any]]) -> list[int]:
+        """The positions in ``planned`` of each group's first parameters, for groups not built yet:
+        the jobs to start first, so that the groups' Datasets are built side by side rather than
+        a second job of a group waiting for its Dataset while another group's could be built."""
+        seen: set[tuple[str, ...]] = set(self.bins_)
+        out = []
+        for i, params in enumerate(planned):
+            if _group(params) not in seen:
+                seen.add(_group(params))
+                out.append(i)
+        return out
+
+
+def worker_count(n_jobs: int | None, num_threads: int, jobs: int, job_bytes: int = 0) -> int:
+    """Configurations trained at once: ``n_jobs``, or (None) the cores this process may use over
+    each booster's ``num_threads``, as many as half the free memory holds at ``job_bytes`` each
+    (a training booster's own copy of the binned rows: rows x columns bytes); at most ``jobs``,
+    at least 1."""
+    if n_jobs is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        n_jobs = cores // max(1, num_threads)
+        if job_bytes > 0:
+            n_jobs = min(n_jobs, _free_bytes() // (2 * job_bytes))
+    return max(1, min(n_jobs, jobs))
+
+
+def _free_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # not on Linux: no cap
+        return 1 << 62
+
+
+def in_parallel(jobs: list[Callable[[], T]], workers: int, done: Callable[[], None],
+                first: list[int] | None = None) -> list[T]:
+    """Each job's result, in job order, ``workers`` jobs at a time on threads (``done`` called in
+    this thread as each finishes: a stage's progress bar), the jobs numbered in ``first`` started
+    before the others; one worker or one job: in this thread, one after another, in job order."""
+    if workers <= 1 or len(jobs) <= 1:
+        results = []
+        for job in jobs:
+            results.append(job())
+            done()
+        return results
+    order = list(first or []) + [i for i in range(len(jobs)) if i not in (first or [])]
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="lightgbm") as pool:
+        submitted = {i: pool.submit(jobs[i]) for i in order}
+        futures = [submitted[i] for i in range(len(jobs))]
+        try:
+            for future in as_completed(futures):
+                future.result()  # a job's error, at once
+                done()
+        except BaseException:
+            for future in futures:  # an error or an interrupt: start no more configurations
+                future.cancel()
+            raise
+        return [f.result() for f in futures]
