@@ -111,7 +111,7 @@ def run(db: relgraph.Database, tasks: dict[str, Any], seeds: list[int], variants
                 print(f"{variant} {name} seed {seed}: {note}", flush=True)
                 if out is not None:
                     out.write_text(json.dumps({"scores": scores, "notes": notes, "test_preds": preds}, default=_plain))
-    return {"scores": scores, "intervals": _intervals(tasks, preds), "notes": notes}
+    return {"scores": scores, "intervals": _intervals(tasks, preds), "notes": notes, "test_preds": preds}
 
 
 def _plain(value: Any) -> Any:
