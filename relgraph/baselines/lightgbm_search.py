@@ -112,14 +112,18 @@ def worker_count(n_jobs: int | None, num_threads: int, jobs: int, job_bytes: int
     (a training booster's own copy of the binned rows: rows x columns bytes); at most ``jobs``,
     at least 1."""
     if n_jobs is None:
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cores = os.cpu_count() or 1
-        n_jobs = cores // max(1, num_threads)
+        n_jobs = usable_cores() // max(1, num_threads)
         if job_bytes > 0:
             n_jobs = min(n_jobs, _free_bytes() // (2 * job_bytes))
     return max(1, min(n_jobs, jobs))
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _free_bytes() -> int:

@@ -32,7 +32,6 @@ from windows that end by ``at``.
 from __future__ import annotations
 
 import copy
-import os
 import time
 import weakref
 from collections.abc import Callable
@@ -54,6 +53,7 @@ from relgraph.baselines.lightgbm_model import (
     _objective,
     _raw_predict,
 )
+from relgraph.baselines.lightgbm_search import usable_cores
 from relgraph.baselines.rules import TrivialBaseline
 from relgraph.database import Database, connect
 from relgraph.errors import QueryError, RelgraphError
@@ -338,14 +338,6 @@ def fit_both(num_threads: int, *fits: Callable[[], Any]) -> None:
     with ThreadPoolExecutor(max_workers=len(fits)) as pool:
         for done in [pool.submit(fit) for fit in fits]:
             done.result()
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def fit_features(db: Database, task: TaskTables) -> tuple[Any, pd.DataFrame]:
