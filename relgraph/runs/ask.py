@@ -34,8 +34,6 @@ from __future__ import annotations
 import copy
 import time
 import weakref
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -53,7 +51,7 @@ from relgraph.baselines.lightgbm_model import (
     _objective,
     _raw_predict,
 )
-from relgraph.baselines.lightgbm_search import usable_cores
+from relgraph.baselines.lightgbm_search import in_parallel, usable_cores
 from relgraph.baselines.rules import TrivialBaseline
 from relgraph.database import Database, connect
 from relgraph.errors import QueryError, RelgraphError
@@ -322,22 +320,11 @@ def _fit_answer(db: Database, query: Query, at: pd.Timestamp, asked: pd.DataFram
     if model is None:
         early.fit(db, early.at_, builder, (x_early, x[0]))  # type: ignore[arg-type]
         return _scored_backtest(db, early, rows, predict_features(early, x[1]), test), None, None  # type: ignore[arg-type]
-    fit_both(num_threads, (lambda: early.fit(db, early.at_, builder, (x_early, x[0]))),  # type: ignore[arg-type]
-             (lambda: model.fit(db, at, builder, (x[2], x[3]))))
+    # Side by side where there are two threads (each model made with half: LightGBM releases the GIL).
+    in_parallel([lambda: early.fit(db, early.at_, builder, (x_early, x[0])),  # type: ignore[arg-type]
+                 lambda: model.fit(db, at, builder, (x[2], x[3]))], 2 if num_threads >= 2 else 1, lambda: None)
     test = _scored_backtest(db, early, rows, predict_features(early, x[1]), test)  # type: ignore[arg-type]
     return test, model, predict_features(model, x[4])
-
-
-def fit_both(num_threads: int, *fits: Callable[[], Any]) -> None:
-    """Run the backtest's and the answer's fits side by side where ``num_threads`` >= 2 (each
-    model was made with ``num_threads // 2`` threads: LightGBM releases the GIL), else in turn."""
-    if num_threads < 2:
-        for fit in fits:
-            fit()
-        return
-    with ThreadPoolExecutor(max_workers=len(fits)) as pool:
-        for done in [pool.submit(fit) for fit in fits]:
-            done.result()
 
 
 def fit_features(db: Database, task: TaskTables) -> tuple[Any, pd.DataFrame]:
