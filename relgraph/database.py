@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import threading
+import weakref
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +23,11 @@ from relgraph.schema.times import is_number_type, parse_datetimes, resolve_row_t
 TIME_COLUMN = "__rg_time"
 
 
+#: Per database, the DuckDB connections of threads other than the first one's (thread-local: a
+#: thread's connection goes with the thread).
+_THREAD_CONNECTIONS: weakref.WeakKeyDictionary[Database, threading.local] = weakref.WeakKeyDictionary()
+
+
 class Database:
     """Tables (Arrow), the schema relgraph uses for them, and each row's time.
 
@@ -35,6 +42,7 @@ class Database:
         self.fingerprint = data.fingerprint
         self.schema = schema
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._con_thread: int | None = None  # the thread ``_con`` belongs to (others get their own)
         #: Where SQL runs (``relgraph.engines``): "duckdb" (embedded) or "spark", and its options.
         self.engine = "duckdb"
         self.engine_options: dict[str, object] = {}
@@ -120,23 +128,40 @@ class Database:
         ``timestamp`` columns stored as integers: epoch numbers, ``YYYYMMDD`` dates, years) appear
         as TIMESTAMP, so SQL over the views sees
         times wherever the schema does. Quote names in SQL (``SELECT * FROM "order"``): tables
-        may be called by reserved words or non-ASCII names. The connection is created once and
-        reused; it reads the Arrow tables in place (no copy, nothing written to the source).
+        may be called by reserved words or non-ASCII names. The connection is created once per
+        thread and reused (a DuckDB connection refuses a second caller while it runs: each
+        thread gets its own, over the same views); it reads the Arrow tables in place (no copy,
+        nothing written to the source).
         """
+        thread = threading.get_ident()
         if self._con is None:
-            # No progress bar: DuckDB draws it on stdout, inside `--json` answers.
-            con = duckdb.connect(":memory:")
-            con.execute("SET enable_progress_bar = false")
-            for name, table in self.tables.items():
-                table = self._with_epoch_times(name, table)
-                times = self.row_times(name)
-                if times is not None:
-                    table = table.append_column(
-                        TIME_COLUMN, pa.array(times, type=pa.timestamp("ns"), from_pandas=True)
-                    )
-                con.register(name, table)
-            self._con = con
-        return self._con
+            self._con, self._con_thread = self._connect(), thread
+        if thread == self._con_thread:
+            return self._con
+        local = _THREAD_CONNECTIONS.setdefault(self, threading.local())
+        if getattr(local, "con", None) is None:
+            local.con = self._connect()
+        return local.con
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        # No progress bar: DuckDB draws it on stdout, inside `--json` answers.
+        con = duckdb.connect(":memory:")
+        con.execute("SET enable_progress_bar = false")
+        for name, table in self._views.items():
+            con.register(name, table)
+        return con
+
+    @cached_property
+    def _views(self) -> dict[str, pa.Table]:
+        """Each table as the SQL views show it (epoch numbers as times, ``__rg_time`` appended)."""
+        views = {}
+        for name, table in self.tables.items():
+            table = self._with_epoch_times(name, table)
+            times = self.row_times(name)
+            if times is not None:
+                table = table.append_column(TIME_COLUMN, pa.array(times, type=pa.timestamp("ns"), from_pandas=True))
+            views[name] = table
+        return views
 
     def _with_epoch_times(self, name: str, table: pa.Table) -> pa.Table:
         """``table`` with its epoch-number time columns replaced by ``timestamp[ns]`` (NULL when implausible)."""

@@ -17,9 +17,10 @@ N_CUSTOMERS = 60
 START = pd.Timestamp("2023-01-01")
 
 
-def shop_database(seed: int = 0) -> Database:
+def shop_database(seed: int = 0, stores: bool = False) -> Database:
     """Customers (static) and their orders over a year, until each customer's random churn day:
-    whether a customer orders next depends on how recently they ordered, not on their history's mean."""
+    whether a customer orders next depends on how recently they ordered, not on their history's mean.
+    ``stores``: each order also names one of three stores (a customer's current parent)."""
     rng = np.random.default_rng(seed)
     segment = np.where(np.arange(N_CUSTOMERS) % 2 == 0, "loyal", "casual")
     rows = []
@@ -34,6 +35,8 @@ def shop_database(seed: int = 0) -> Database:
     orders.insert(0, "order_id", np.arange(len(orders)))
     customers = pd.DataFrame({"customer_id": np.arange(N_CUSTOMERS), "segment": segment,
                               "age": rng.integers(18, 80, N_CUSTOMERS).astype(float)})
+    if stores:
+        orders["store_id"] = rng.integers(0, 3, len(orders))
     tables = {"customers": pa.Table.from_pandas(customers, preserve_index=False),
               "orders": pa.Table.from_pandas(orders, preserve_index=False)}
     schema = Schema({
@@ -51,6 +54,12 @@ def shop_database(seed: int = 0) -> Database:
         ], primary_key="order_id", foreign_keys=[ForeignKey("customer_id", "customers", "customer_id")],
             time=TimeInfo("ordered_at")),
     })
+    if stores:
+        tables["stores"] = pa.table({"store_id": [0, 1, 2], "size": [1.0, 2.0, 4.0]})
+        schema.tables["stores"] = TableSchema("stores", 3, [Column("store_id", "int64", SType.KEY),
+                                                            Column("size", "double", SType.NUMERICAL)], primary_key="store_id")
+        schema["orders"].columns.append(Column("store_id", "int64", SType.KEY))
+        schema["orders"].foreign_keys.append(ForeignKey("store_id", "stores", "store_id"))
     data = SourceData("memory://shop", tables, DeclaredKeys(), f"shop-{seed}")
     return Database(data, schema)
 

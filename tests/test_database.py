@@ -221,3 +221,31 @@ def test_date_and_clock_columns_combine_whatever_the_clock_type(clock):
     assert db.schema["races"].time.time_of_day_column == "time"
     expected = [ns("2009-03-29T06:00"), ns("2009-04-05"), ns("2009-04-19T23:59:59.5")]
     np.testing.assert_array_equal(db.row_times("races"), np.array(expected, dtype="datetime64[ns]"))
+
+
+def test_each_thread_gets_its_own_connection_over_the_same_views() -> None:
+    """A DuckDB connection refuses a second caller while it runs: each thread has its own, which
+    sees the same tables (row times included), and the first thread keeps the first one."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shop_task import shop_database
+
+    from relgraph.engines import engine_for
+
+    db = shop_database()
+    main = db.duckdb()
+    assert db.duckdb() is main and engine_for(db).con is main
+    query = "SELECT count(*), max(__rg_time) FROM orders"
+    expected = main.sql(query).fetchall()
+    barrier = threading.Barrier(2)
+
+    def run() -> tuple[int, list[tuple[object, ...]]]:
+        con = engine_for(db).con
+        barrier.wait()  # both threads hold a connection before either queries
+        return id(con), [con.sql(query).fetchall()[0] for _ in range(20)]
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run(), range(2)))
+    assert len({id(main)} | {r[0] for r in results}) == 3
+    assert all(rows == expected * 20 for _, rows in results)

@@ -52,6 +52,7 @@ class _Stream:
     # come in the order of ``sql``'s (anchor, time, row number) (feature_running.stream_rows).
     unordered: str = ""
     order: list[str] = field(default_factory=list)
+    table: str = ""  # the table whose rows the stream holds (the chain's last)
 
 
 @dataclass
@@ -92,6 +93,14 @@ class _FeaturePlanning:
     categories_: dict[str, dict[str, list[Any]]]
 
     # ------------------------------------------------------------------ structure from the schema
+    def stream_cells(self, db: Database, entity_table: str) -> int:
+        """The work of this builder's event streams for ``entity_table``, before any fit: summed
+        over its streams, the stream table's rows times the value columns the stream carries (what
+        its running arrays and per-column passes scale with)."""
+        planner = _FeaturePlanning()
+        planner.entity_table_, planner.depth = entity_table, self.depth
+        return sum(db.table(s.table).num_rows * (len(s.numeric) + len(s.categorical)) for s in planner._plan(db)[1])
+
     def _plan(self, db: Database) -> tuple[list[_Lookup], list[_Stream]]:
         entity = self.entity_table_
         assert entity is not None
@@ -215,7 +224,7 @@ class _FeaturePlanning:
         unordered = f"SELECT __anchor, __t0 AS __t, __ord_raw{', ' + cols if cols else ''} FROM ({inner}) WHERE __t0 IS NOT NULL"
         order = ["__t", "__ord_raw"] + ([] if last_ts.primary_key else numeric + categorical)
         return _Stream(name, anchor, sql, numeric, categorical, timed=bool(timed), attached=attached,
-                       unordered=unordered, order=order)
+                       unordered=unordered, order=order, table=last_ts.name)
 
 
     def _lookup_sql(self, db: Database, lookups: list[_Lookup], fr_name: str) -> tuple[str, list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import pandas as pd
@@ -9,12 +10,19 @@ import pyarrow as pa
 
 
 class DuckDBEngine:
-    """Runs statements on ``db.duckdb()`` (views over the Arrow tables, no copy)."""
+    """Runs statements on ``db.duckdb()`` (views over the Arrow tables, no copy): the calling
+    thread's connection, so threads may run statements at once."""
 
     name = "duckdb"
 
     def __init__(self, db: Any) -> None:
-        self.con = db.duckdb()
+        self._db = weakref.ref(db)  # the engine registry is keyed by the database: no strong reference back
+        self._first = db.duckdb()  # what an engine kept past its database runs on
+
+    @property
+    def con(self) -> Any:
+        db = self._db()
+        return self._first if db is None else db.duckdb()
 
     def execute(self, sql: str, params: dict[str, Any] | None = None, large: bool = False) -> pa.Table:
         return self.con.sql(sql, params=params or {}).to_arrow_table()

@@ -184,6 +184,7 @@ def copy_for_workers(db: Database) -> Database:
 
     clone = copy.copy(db)
     clone._con = None
+    clone.__dict__.pop("_views", None)  # the SQL views' tables: rebuilt on use, not pickled beside the tables
     clone.tables = {name: table.combine_chunks() for name, table in db.tables.items()}
     return clone
 

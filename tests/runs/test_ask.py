@@ -197,9 +197,9 @@ def test_one_builder_fitted_before_the_backtest_serves_both_models(shop_db: Data
     fitted_on: list[pd.DataFrame] = []
     real = ask_module.fit_features
 
-    def spy(db: Database, task: object) -> object:
+    def spy(db: Database, task: object, workers: int = 1) -> object:
         fitted_on.append(task.train)  # type: ignore[attr-defined]
-        return real(db, task)  # type: ignore[arg-type]
+        return real(db, task, workers)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ask_module, "fit_features", spy)
     back, model, pred = ask_module.fit_answer(shop_db, parse(BUYS), AT, pd.DataFrame({"customer_id": [1, 2], "timestamp": AT}),
@@ -242,3 +242,46 @@ def test_two_fits_side_by_side_give_the_one_thread_answer(shop_db: Database, mon
     assert len(threads) == 2 and threading.current_thread().name not in threads
     assert np.array_equal(one["prediction"].to_numpy(), two["prediction"].to_numpy())
     assert one.attrs["backtest"] == two.attrs["backtest"]
+
+
+def test_builders_fitted_side_by_side_give_the_one_thread_features(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With two workers the aggregates and the current parents are fitted on two threads, each on
+    its own SQL connection: the same features, to the last bit, as one thread fitting them in turn
+    (fresh databases each time, so no cache is shared between the two)."""
+    from shop_task import shop_database
+
+    from relgraph.baselines.current_parents import CurrentParents
+    from relgraph.baselines.extra_columns import WithColumns
+    from relgraph.baselines.feature_small import numpy_path
+
+    threads: list[str] = []
+    fit = CurrentParents.fit
+
+    def recording_fit(self: CurrentParents, *args: object, **kwargs: object) -> CurrentParents:
+        threads.append(threading.current_thread().name)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(CurrentParents, "fit", recording_fit)
+    features = []
+    for workers in (1, 2):
+        db = shop_database(seed=4, stores=True)
+        model = ask_module.AskModel(BUYS).draw(db, AT)
+        assert model.task_ is not None
+        with numpy_path(ask_module.ASK_NUMPY_ROWS):  # as answers compute them
+            builder, x = ask_module.fit_features(db, model.task_, workers)
+        assert isinstance(builder, WithColumns) and any(c.startswith("current_stores.") for c in x.columns)
+        features.append(x)
+    assert threads[0] == threading.current_thread().name and threads[1] != threads[0]
+    pd.testing.assert_frame_equal(features[0], features[1], check_exact=True)
+
+
+def test_ask_depth_follows_the_stream_work(monkeypatch: pytest.MonkeyPatch, shop_db: Database) -> None:
+    """Depth 2 where the depth-2 streams are small; depth 1 past ``ASK_DEPTH2_CELLS``."""
+    from relgraph.baselines.aggregates import TemporalFeatureBuilder
+
+    cells = TemporalFeatureBuilder(depth=2).stream_cells(shop_db, "customers")
+    orders = shop_db.tables["orders"]
+    assert cells == orders.num_rows * 2  # the orders stream: amount, channel
+    assert ask_module.ask_depth(shop_db, "customers") == 2
+    monkeypatch.setattr(ask_module, "ASK_DEPTH2_CELLS", cells - 1)
+    assert ask_module.ask_depth(shop_db, "customers") == 1
