@@ -12,13 +12,18 @@ Each stage closing writes one ``relgraph.stages`` log line (``train.log``: secon
 A stage opened inside another counts its seconds once: the outer stage records its own time
 only, so the stages of a run add up to its wall time without overlap. Without an active recorder a
 stage only times itself (and shows its bar when asked to). Stages opened in other threads see no
-recorder (context variables do not cross threads): only the calling thread's stages are recorded.
+recorder (context variables do not cross threads): only the calling thread's stages are recorded,
+unless that thread runs inside :meth:`StageRecorder.beside` (work running beside the run's own
+stages, e.g. the GNN's epochs while LightGBM trains): those are kept as a lane of their own, whose
+seconds overlap the run's (CPU seconds are the process's, so both lanes count the overlap).
 """
 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +46,7 @@ class StageRecord:
     seconds: float
     rows: int | None = None
     cpu_seconds: float = 0.0
+    beside: str | None = None  # the lane it ran in beside the run's own stages (None: the run's own)
 
 
 class Stage:
@@ -77,6 +83,7 @@ class StageRecorder:
         self.started_cpu = time.process_time()
         self._open: list[Stage] = []
         self._token: contextvars.Token[StageRecorder | None] | None = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> StageRecorder:
         self._token = _ACTIVE.set(self)
@@ -86,6 +93,17 @@ class StageRecorder:
         if self._token is not None:
             _ACTIVE.reset(self._token)
             self._token = None
+
+    @contextmanager
+    def beside(self, lane: str) -> Iterator[StageRecorder]:
+        """In another thread: its stages, recorded as lane ``lane`` running beside this recorder's
+        own stages (kept apart in :meth:`summary`: their seconds overlap the run's)."""
+        with StageRecorder(progress=self.progress) as child:
+            try:
+                yield child
+            finally:
+                with self._lock:
+                    self.records += [dataclasses.replace(r, beside=lane) for r in child.records]
 
     def wall_seconds(self) -> float:
         """Seconds since the recorder was made."""
@@ -97,17 +115,24 @@ class StageRecorder:
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Stage name -> ``{"seconds", "cpu_seconds", "rows", "calls"}`` (a stage that ran several
-        times: summed), in the order each first closed; ``other``: the time no stage covers."""
+        times: summed), in the order each first closed; ``other``: the time no stage covers. A stage
+        of a lane beside the run's (:meth:`beside`) has ``"beside": lane``, and is left out of
+        ``other``: the run's own stages and ``other`` add up to its wall time."""
         out: dict[str, dict[str, Any]] = {}
-        for record in self.records:
+        with self._lock:
+            records = list(self.records)
+        for record in records:
             entry = out.setdefault(record.name, {"seconds": 0.0, "cpu_seconds": 0.0, "rows": None, "calls": 0})
             entry["seconds"] += record.seconds
             entry["cpu_seconds"] += record.cpu_seconds
             entry["calls"] += 1
             if record.rows is not None:
                 entry["rows"] = (entry["rows"] or 0) + int(record.rows)
-        out["other"] = {"seconds": max(0.0, self.wall_seconds() - sum(r.seconds for r in self.records)),
-                        "cpu_seconds": max(0.0, self.cpu_seconds() - sum(r.cpu_seconds for r in self.records)),
+            if record.beside is not None:
+                entry["beside"] = record.beside
+        own = [r for r in records if r.beside is None]
+        out["other"] = {"seconds": max(0.0, self.wall_seconds() - sum(r.seconds for r in own)),
+                        "cpu_seconds": max(0.0, self.cpu_seconds() - sum(r.cpu_seconds for r in own)),
                         "rows": None, "calls": 1}
         for entry in out.values():
             entry["seconds"] = round(entry["seconds"], 3)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from relgraph.baselines.lightgbm_search import usable_cores
 from relgraph.cli.main import main
 from relgraph.demo.generate import make_demo_database
 from relgraph.stages import StageRecorder, active_recorder, stage
@@ -37,6 +38,30 @@ def test_nested_stages_count_once_and_repeats_add_up() -> None:
     total = sum(entry["seconds"] for entry in summary.values())
     # stages + other = wall time: the inner stage's 0.1 s is not counted in the outer one as well
     assert total == pytest.approx(recorder.wall_seconds(), abs=0.01)
+
+
+def test_stages_beside_the_run_are_a_lane_of_their_own() -> None:
+    """A thread's stages inside ``recorder.beside`` are kept, marked with their lane, and left out
+    of ``other``: the run's own stages and ``other`` still add up to its wall time."""
+    import threading
+
+    with StageRecorder() as recorder:
+        def lane() -> None:
+            with recorder.beside("gnn"), stage("epochs", rows=3):
+                time.sleep(0.2)
+
+        thread = threading.Thread(target=lane)
+        thread.start()
+        with stage("configurations", rows=5):
+            time.sleep(0.1)
+        thread.join()
+        with stage("untimed elsewhere"):
+            assert active_recorder() is recorder  # the lane's recorder was this thread's only there
+    summary = recorder.summary()
+    assert summary["epochs"]["beside"] == "gnn" and summary["epochs"]["seconds"] >= 0.2
+    assert "beside" not in summary["configurations"] and summary["configurations"]["rows"] == 5
+    own = sum(e["seconds"] for e in summary.values() if "beside" not in e)
+    assert own == pytest.approx(recorder.wall_seconds(), abs=0.01)
 
 
 def test_without_a_recorder_a_stage_only_logs(caplog: pytest.LogCaptureFixture) -> None:
@@ -73,7 +98,11 @@ def test_every_stage_that_ran_is_in_metrics_and_train_log(auto_run: Path) -> Non
     for name, entry in timings.items():
         assert entry["seconds"] >= 0 and entry["cpu_seconds"] >= 0 and entry["calls"] >= 1, name
     assert timings["lightgbm configurations"]["rows"] > 0 and timings["gnn epochs"]["calls"] == 1
-    assert sum(e["seconds"] for e in timings.values()) == pytest.approx(metrics["seconds"], rel=0.02)
+    # The run's own stages and "other" add up to its wall time; the GNN's trained beside LightGBM.
+    own = [e["seconds"] for e in timings.values() if "beside" not in e]
+    assert sum(own) == pytest.approx(metrics["seconds"], rel=0.02)
+    beside = {name for name, e in timings.items() if "beside" in e}
+    assert beside == ({"gnn fit", "graph", "gnn epochs"} if usable_cores() >= 2 else set())
     log = (auto_run / "train.log").read_text()
     for name in ran - {"other"}:
         assert re.search(rf"stage {re.escape(name)}: \d+\.\d s", log), name

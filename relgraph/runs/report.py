@@ -144,25 +144,29 @@ def _importance(runs: list[ModelRun]) -> str:
 
 
 def _time_spent(timings: dict[str, dict[str, Any]] | None) -> str:
-    """One horizontal bar per stage (its own seconds, longest first), up to the report itself."""
+    """One horizontal bar per stage (its own seconds, longest first), up to the report itself;
+    stages that ran beside the run's own (the GNN's while LightGBM trained) in a second colour."""
     if not timings:
         return "<p>No stage timings recorded.</p>"
-    spent = sorted(((name, float(t["seconds"]), t.get("rows"), int(t.get("calls", 1))) for name, t in timings.items()),
-                   key=lambda item: -item[1])
-    total = sum(seconds for _, seconds, _, _ in spent)
+    spent = sorted(((name, float(t["seconds"]), t.get("rows"), int(t.get("calls", 1)), t.get("beside"))
+                    for name, t in timings.items()), key=lambda item: -item[1])
+    total = sum(seconds for _, seconds, _, _, lane in spent if lane is None)
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(spent) + 1))
-    labels = [f"{name} (x{calls})" if calls > 1 else name for name, _, _, calls in spent][::-1]
+    labels = [name + (f" (x{calls})" if calls > 1 else "") + (f" [beside: {lane}]" if lane else "")
+              for name, _, _, calls, lane in spent][::-1]
     seconds = [item[1] for item in spent][::-1]
-    ax.barh(labels, seconds)
+    ax.barh(labels, seconds, color=["tab:orange" if item[4] else "tab:blue" for item in spent][::-1])
     for y, value in enumerate(seconds):
         ax.text(value, y, f" {value:.1f} s", va="center", fontsize=8)
     ax.set_xlabel("seconds")
-    ax.set_title(f"where the time went: {total:.1f} s before this report")
+    ax.set_title(f"where the time went: {total:.1f} s before this report"
+                 + (" (orange: beside the other stages)" if any(item[4] for item in spent) else ""))
     ax.set_xlim(0, max(seconds) * 1.2 or 1.0)
     rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{sec:.1f}</td><td>{timings[name].get('cpu_seconds', 0.0):.1f}</td>"
-                   f"<td>{'' if rows is None else f'{rows:,}'}</td><td>{calls}</td></tr>" for name, sec, rows, calls in spent)
-    table = (f"<table><tr><th>stage</th><th>seconds</th><th>CPU seconds (all threads)</th><th>rows</th><th>times run</th></tr>"
-             f"{rows}</table>")
+                   f"<td>{'' if rows is None else f'{rows:,}'}</td><td>{calls}</td><td>{html.escape(lane or '')}</td></tr>"
+                   for name, sec, rows, calls, lane in spent)
+    table = (f"<table><tr><th>stage</th><th>seconds</th><th>CPU seconds (all threads)</th><th>rows</th><th>times run</th>"
+             f"<th>beside the run's stages</th></tr>{rows}</table>")
     return _png(fig) + table
 
 

@@ -25,6 +25,7 @@ import dataclasses
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -161,12 +162,9 @@ def train_run(
     runs: list[ModelRun] = []
     fitted: dict[str, Any] = {}
     thresholds: dict[str, float] = {}
+    members = _fit_members(db, task, kinds, seed, quiet, gnn_config, out_dir, label_context)
     for kind in kinds:
-        logger.info("%s: training", kind)
-        started = time.perf_counter()
-        with stage(f"{kind} fit", rows=len(task.train)):
-            predictor = registry.new_model(kind, task.task_type, seed, quiet, gnn_config, out_dir / kind, label_context).fit(db, task)
-        seconds = time.perf_counter() - started
+        predictor, seconds = members[kind]
         fitted[kind] = predictor
         with stage("predictions", rows=len(task.val) + len(task.test)):
             run, thresholds[kind] = _evaluate(kind, predictor, db, task, trivial)
@@ -271,6 +269,63 @@ def train_run(
         metrics["cpu_seconds"] = round(recorder.cpu_seconds(), 3)
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     return metrics
+
+
+def _fit_members(db: Database, task: TaskTables, kinds: list[str], seed: int, quiet: bool, gnn_config: Any,
+                 out_dir: Path, label_context: bool) -> dict[str, tuple[Predictor, float]]:
+    """Each kind's fitted model and its seconds. The GNN and LightGBM of ``auto`` / ``blend`` train
+    side by side where two cores are usable (:func:`gnn_beside_lightgbm`); otherwise one after another."""
+
+    def fit(kind: str, config: Any = gnn_config) -> tuple[Predictor, float]:
+        logger.info("%s: training", kind)
+        started = time.perf_counter()
+        with stage(f"{kind} fit", rows=len(task.train)):
+            predictor = registry.new_model(kind, task.task_type, seed, quiet, config, out_dir / kind, label_context).fit(db, task)
+        return predictor, time.perf_counter() - started
+
+    beside = gnn_beside_lightgbm(kinds, gnn_config)
+    if beside is None:
+        return {kind: fit(kind) for kind in kinds}
+    recorder = active_recorder()
+    assert recorder is not None  # train_run activates one
+    result: dict[str, Any] = {}
+
+    def gnn_lane() -> None:
+        try:
+            with recorder.beside("gnn"):
+                result["gnn"] = fit("gnn", beside)
+        except BaseException as err:  # raised in the run's thread once LightGBM is done
+            result["error"] = err
+
+    lane = threading.Thread(target=gnn_lane, name="relgraph-gnn", daemon=True)
+    lane.start()
+    members = {kind: fit(kind) for kind in kinds if kind != "gnn"}
+    with stage("waiting for the gnn"):  # LightGBM done first: the rest of the GNN's time, on the run's clock
+        while lane.is_alive():
+            lane.join(timeout=0.5)  # in short waits, so Ctrl-C still reaches this thread
+    if "error" in result:
+        raise result["error"]
+    return {kind: result["gnn"] if kind == "gnn" else members[kind] for kind in kinds}
+
+
+def gnn_beside_lightgbm(kinds: list[str], gnn_config: Any) -> Any:
+    """The GNN's settings when it trains beside LightGBM, or None when it trains on its own.
+
+    Side by side where both are members, two cores are usable and the GNN is one process: it
+    then takes half its torch threads (one by default) and LightGBM's single-threaded boosters the
+    other core. Torch's threads spin while they wait, so the GNN alone on two threads used about
+    twice the CPU for the same epochs, and on a busy machine its epochs took 2-3 times as long
+    (rel-f1 driver-dnf ``--model auto``; benchmarks/README.md, issue 25)."""
+    from relgraph.baselines.lightgbm_search import usable_cores
+
+    if "gnn" not in kinds or "lightgbm" not in kinds or usable_cores() < 2:
+        return None
+    from relgraph.gnn import GNNConfig
+
+    config = gnn_config or GNNConfig()
+    if getattr(config, "workers", 1) > 1:  # several training processes: their own plan for the cores
+        return None
+    return dataclasses.replace(config, num_threads=max(1, config.num_threads // 2))
 
 
 def _blend_and_choose(
