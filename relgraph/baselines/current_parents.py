@@ -31,7 +31,7 @@ from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.baselines.extra_columns import SavedAsJson
 from relgraph.baselines.feature_index import _AnchorIndex, _nanoseconds
 from relgraph.baselines.feature_small import numpy_path_active
-from relgraph.baselines.feature_sql import _execute, _locate_sql, _q, registered_positions
+from relgraph.baselines.feature_sql import _execute, _locate_sql, _q, database_cache, registered_positions
 from relgraph.database import TIME_COLUMN, Database
 from relgraph.engines import Engine, engine_for
 from relgraph.errors import ModelError
@@ -42,7 +42,7 @@ CURRENT_FEATURES = r"(last(3|5|10)|mean|share)"
 #: Per database (inside ``numpy_path``): link -> its event rows sorted as :func:`current_parent`
 #: reads them, and their anchor index; every row is kept, a lookup at ``t`` reads none after ``t``.
 _EVENTS: weakref.WeakKeyDictionary[Database, dict[tuple[str, ParentLink], tuple[pa.Table, _AnchorIndex]]] = \
-    weakref.WeakKeyDictionary()
+    database_cache()
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,15 @@ from relgraph.baselines.feature_sql import (
     _locate_sql,
     _q,
     _struct,
+    clear_database_caches,
+    database_cache,
     registered_positions,
 )
 from relgraph.database import Database
 from relgraph.engines import Engine, engine_for
 
 #: Running tables per database: stream SQL -> Arrow table of running columns (see ``_running_table``).
-_RUNNING_CACHE: weakref.WeakKeyDictionary[Database, dict[str, pa.Table]] = weakref.WeakKeyDictionary()
+_RUNNING_CACHE: weakref.WeakKeyDictionary[Database, dict[str, pa.Table]] = database_cache()
 FRAME_CACHE_SIZE = 32
 #: Feature frames larger than this (bytes, as float64) are not remembered.
 FRAME_CACHE_MAX_BYTES = 512 * 2**20
@@ -42,9 +44,9 @@ LARGE_RESULT_ROWS = 100_000
 #: Running tables beyond this many bytes in all are not kept between streams of a chunked frame.
 RUNNING_CACHE_MAX_BYTES = 2 * 2**30
 #: Feature frames per database: builder configuration + frame content -> features (and fitted state).
-_FRAME_CACHE: weakref.WeakKeyDictionary[Database, dict[str, Any]] = weakref.WeakKeyDictionary()
+_FRAME_CACHE: weakref.WeakKeyDictionary[Database, dict[str, Any]] = database_cache()
 #: Prepared small-batch plans per database: builder state -> plan (:mod:`~relgraph.baselines.feature_small`).
-_SMALL_PLANS: weakref.WeakKeyDictionary[Database, dict[str, Any]] = weakref.WeakKeyDictionary()
+_SMALL_PLANS: weakref.WeakKeyDictionary[Database, dict[str, Any]] = database_cache()
 
 
 
@@ -259,10 +261,9 @@ def _as_category(values: pd.Series, categories: list[Any]) -> pd.Series:
 
 
 def clear_feature_cache() -> None:
-    """Forget every cached running table and feature frame (e.g. to time features from cold)."""
-    _RUNNING_CACHE.clear()
-    _FRAME_CACHE.clear()
-    _SMALL_PLANS.clear()
+    """Forget every cached running table, feature frame, small-batch plan, sorted stream and current
+    parents' events (e.g. to time features from cold)."""
+    clear_database_caches()
 
 
 def _stack(chunks: Iterator[pd.DataFrame], rows: int) -> pd.DataFrame:

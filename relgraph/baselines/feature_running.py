@@ -32,14 +32,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from relgraph.baselines.feature_plan import _Stream
-from relgraph.baselines.feature_sql import _execute
+from relgraph.baselines.feature_sql import _execute, database_cache
 from relgraph.database import Database
 from relgraph.engines import Engine
 
 #: Per database: stream SQL -> its rows sorted by (anchor, time, order).
-_STREAM_ROWS: weakref.WeakKeyDictionary[Database, dict[str, pa.Table]] = weakref.WeakKeyDictionary()
+_STREAM_ROWS: weakref.WeakKeyDictionary[Database, dict[str, pa.Table]] = database_cache()
 #: Per database: stream SQL -> its sorted rows prepared for running columns (:class:`_Rows`).
-_PREPARED: weakref.WeakKeyDictionary[Database, dict[str, _Rows]] = weakref.WeakKeyDictionary()
+_PREPARED: weakref.WeakKeyDictionary[Database, dict[str, _Rows]] = database_cache()
 #: Bytes of whole-stream arrays (cumulative values, prefix counts) a stream's rows keep.
 FULL_ARRAYS_MAX_BYTES = 2 * 2**30
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,22 @@ from relgraph.engines import Engine
 from relgraph.schema.model import SType, TableSchema
 
 _DAY_SECONDS = 86400.0
+#: Every per-database cache of the feature code (:func:`database_cache`), which
+#: ``clear_feature_cache`` empties.
+_DATABASE_CACHES: list[weakref.WeakKeyDictionary[Any, Any]] = []
+
+
+def database_cache() -> weakref.WeakKeyDictionary[Any, Any]:
+    """A new cache keyed by the database (gone with it), emptied by ``clear_feature_cache``."""
+    cache: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+    _DATABASE_CACHES.append(cache)
+    return cache
+
+
+def clear_database_caches() -> None:
+    """Empty every cache made by :func:`database_cache`."""
+    for cache in _DATABASE_CACHES:
+        cache.clear()
 
 
 def _q(name: str) -> str:

@@ -103,3 +103,20 @@ def test_lightgbm_with_current_parents_round_trips(tmp_path) -> None:
     off = _small_lightgbm()
     off.current_parents = "off"
     assert off.fit(db, task).meta_["current_parents"] is None
+
+
+def test_clear_feature_cache_forgets_the_sorted_events_too() -> None:
+    """``clear_feature_cache`` (timing from cold) empties every per-database cache of the feature
+    code: the current parents' sorted events and the streams' sorted rows included."""
+    from relgraph.baselines import clear_feature_cache
+    from relgraph.baselines.current_parents import _EVENTS
+    from relgraph.baselines.feature_running import _PREPARED, _STREAM_ROWS
+
+    db = random_shop(np.random.default_rng(0))
+    frame = pd.DataFrame({"customer_id": [0, 1], "timestamp": [d(100), d(200)]})
+    with numpy_path(10_000):
+        current_parent(db, STORE, frame["customer_id"], frame["timestamp"])
+        TemporalFeatureBuilder().fit_transform(db, "customers", frame, "customer_id")
+    assert db in _EVENTS and db in _STREAM_ROWS and db in _PREPARED
+    clear_feature_cache()
+    assert db not in _EVENTS and db not in _STREAM_ROWS and db not in _PREPARED
