@@ -284,6 +284,10 @@ def _scored_backtest(db: Database, model: AskModel, rows: pd.DataFrame, pred: np
                context=model.context_summary())
     out["text"] = (f"backtest at {when:%Y-%m-%d}: {unit} {value:.3f} vs trivial {base:.3f} on {len(rows):,} rows"
                    + (f" ({out['periods']} periods)" if out["periods"] > 1 else ""))
+    higher_better = PRIMARY_METRIC[task_type][1]
+    out["beats_trivial"] = bool(value > base if higher_better else value < base)
+    if not out["beats_trivial"]:  # say so where it is read: these answers are no better than the base rate
+        out["text"] += "; NO BETTER than the trivial baseline: do not act on these answers"
     return out
 
 

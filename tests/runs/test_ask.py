@@ -285,3 +285,17 @@ def test_ask_depth_follows_the_stream_work(monkeypatch: pytest.MonkeyPatch, shop
     assert ask_module.ask_depth(shop_db, "customers") == 2
     monkeypatch.setattr(ask_module, "ASK_DEPTH2_CELLS", cells - 1)
     assert ask_module.ask_depth(shop_db, "customers") == 1
+
+
+def test_a_backtest_no_better_than_trivial_says_so(shop_db: Database) -> None:
+    """The backtest's text warns in words when the answers score no better than the trivial
+    baseline (here: the backtest model's scores turned upside down)."""
+    query = parse(BUYS)
+    rows, record = ask_module._backtest_rows(shop_db, query, AT, 0)
+    early = ask_module.AskModel(query).fit(shop_db, pd.Timestamp(record["at"]))
+    good = early.predict(shop_db, rows)
+    scored = ask_module._scored_backtest(shop_db, early, rows, good, dict(record))
+    assert scored["beats_trivial"] and "NO BETTER" not in scored["text"]
+    worse = ask_module._scored_backtest(shop_db, early, rows, 1 - good, dict(record))
+    assert not worse["beats_trivial"] and worse["value"] < worse["trivial"]
+    assert worse["text"].endswith("NO BETTER than the trivial baseline: do not act on these answers")
