@@ -160,7 +160,7 @@ def _time_spent(timings: dict[str, dict[str, Any]] | None) -> str:
         ax.text(value, y, f" {value:.1f} s", va="center", fontsize=8)
     ax.set_xlabel("seconds")
     ax.set_title(f"where the time went: {total:.1f} s before this report"
-                 + (" (orange: beside the other stages)" if any(item[4] for item in spent) else ""))
+                 + ("\n(orange: ran beside the other stages)" if any(item[4] for item in spent) else ""))
     ax.set_xlim(0, max(seconds) * 1.2 or 1.0)
     rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{sec:.1f}</td><td>{timings[name].get('cpu_seconds', 0.0):.1f}</td>"
                    f"<td>{'' if rows is None else f'{rows:,}'}</td><td>{calls}</td><td>{html.escape(lane or '')}</td></tr>"
