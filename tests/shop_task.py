@@ -64,6 +64,17 @@ def shop_database(seed: int = 0, stores: bool = False) -> Database:
     return Database(data, schema)
 
 
+def with_late_letters(db: Database) -> Database:
+    """``db`` plus a newsletter table whose last letter is sent 90 days after the last order: the
+    database's latest row is not the target's (as Lahman's hall of fame runs past its batting)."""
+    orders_end = pd.Timestamp(db.row_times("orders").max())
+    letters = pa.table({"letter_id": [1, 2], "sent_at": [orders_end - pd.Timedelta(days=200), orders_end + pd.Timedelta(days=90)]})
+    schema = Schema({**db.schema.tables, "letters": TableSchema("letters", 2, [
+        Column("letter_id", "int64", SType.KEY), Column("sent_at", "timestamp[ns]", SType.TIMESTAMP)],
+        primary_key="letter_id", time=TimeInfo("sent_at"))})
+    return Database(SourceData("memory://shop-letters", {**db.tables, "letters": letters}, DeclaredKeys(), "shop-letters"), schema)
+
+
 def shop_task(db: Database, window_days: int = 20) -> TaskTables:
     """Label = the customer orders in (t, t + window]; train/val/test by timestamp."""
     orders = db.tables["orders"].to_pandas()

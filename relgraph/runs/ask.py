@@ -59,7 +59,6 @@ from relgraph.errors import QueryError, RelgraphError
 from relgraph.metrics import PRIMARY_METRIC, choose_threshold, task_metrics
 from relgraph.query import parse, validate
 from relgraph.query.ast import Query
-from relgraph.query.splits import label_events
 from relgraph.query.task import TaskTables
 from relgraph.runs.ask_context import (  # noqa: F401  (re-exported: relgraph.runs.ask's API)
     CONTEXT_ROWS,
@@ -425,13 +424,6 @@ def _boosted(builder: Any, task: TaskTables, x_train: pd.DataFrame, x_val: pd.Da
     return model
 
 
-def target_end(db: Database, query: Query) -> pd.Timestamp:
-    """``ask``'s default time: where the target's own rows end (stray late rows left out, as the
-    training cutoffs do), not the latest row of any table: a database whose hall-of-fame table runs a
-    season past its batting lines would otherwise be asked about a season nobody has batted in yet."""
-    return label_events(db, query).end
-
-
 def ask(
     db: str | Database,
     query: str,
@@ -447,7 +439,7 @@ def ask(
     time_limit_s: float | None = None,
     schema: str | None = None,
 ) -> pd.DataFrame:
-    """Answer ``query`` at ``at`` (default: where the target's table ends, :func:`target_end`) for ``ids``, the ``top`` entities
+    """Answer ``query`` at ``at`` (default: where the target's rows end, ``runs.explain.run.default_at``) for ``ids``, the ``top`` entities
     by score, or (neither) every entity the query selects then; highest scores first unless ``ids``.
 
     Returns the predictions (as ``relgraph predict``: binary ``probability`` / ``prediction``,
@@ -472,7 +464,7 @@ def ask(
         raise QueryError("give ids or top, not both")
     if top is not None and top < 1:
         raise QueryError(f"top={top}: give a positive number of entities")
-    at_ts = check_at(database, parse_at(at, database) if at not in (None, "") else target_end(database, parsed))
+    at_ts = check_at(database, parse_at(at, database, parsed))
     table, key = resolved.entity_table, resolved.entity_key
     if ids is not None:
         keys = check_ids(database, SimpleNamespace(entity_table=table, entity_key=key), list(ids), at_ts)

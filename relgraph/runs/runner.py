@@ -405,19 +405,13 @@ def evaluate_run(db: Database, run_dir: Path) -> dict[str, Any]:
 
 
 def predict_run(db: Database, run_dir: Path, at: object = None) -> pd.DataFrame:
-    """Predictions of the kept model for every selected entity at ``at`` (default: latest time in ``db``)."""
+    """Predictions of the kept model for every selected entity at ``at`` (default: where the query's
+    target rows end, ``runs.explain.run.default_at``; a run on task tables: the latest time in ``db``)."""
+    from relgraph.runs.explain.run import parse_at
+
     config = read_config(run_dir)
-    if at is None:
-        span = db.time_span()
-        if span is None:
-            raise QueryError("the database has no timed rows: pass --at TIMESTAMP")
-        at_ts = pd.Timestamp(span[1])
-    else:
-        try:
-            at_ts = pd.Timestamp(at)
-        except (ValueError, TypeError) as err:
-            raise QueryError(f"--at {at!r} is not a timestamp; use e.g. 2024-01-31 or 2024-01-31T12:00") from err
     source = config["source"]
+    at_ts = parse_at(at, db, source.get("query"))
     rows = prediction_rows(db, source.get("query"), config["entity_table"], config["entity_key"], at_ts)
     model = load_model(Path(run_dir))
     if config["task_type"] == "ranking":

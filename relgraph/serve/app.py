@@ -147,7 +147,7 @@ class Service:
     def predict(self, ids: list[Any], at: str | None) -> dict[str, Any]:
         with self.lock:
             db = self.live.get()
-            at_ts = check_at(db, parse_at(at, db))
+            at_ts = check_at(db, parse_at(at, db, self.run.query))
             keys = check_ids(db, self.run, ids, at_ts)
             frame = self.run.predict_ids(db, keys, at_ts)
         key = self.run.entity_key
@@ -158,7 +158,7 @@ class Service:
     def explain(self, ids: list[Any], at: str | None) -> dict[str, Any]:
         with self.lock:
             db = self.live.get()
-            at_ts = check_at(db, parse_at(at, db))
+            at_ts = check_at(db, parse_at(at, db, self.run.query))
             keys = check_ids(db, self.run, ids, at_ts)
             out = [explain_one(self.run, db, k, at_ts) for k in keys]
         return {"model": self.run.kind, "at": at_ts.isoformat(), "explanations": out}

@@ -65,3 +65,18 @@ def test_the_runs_layer_imports_without_torch() -> None:
 
     code = "import sys, relgraph; relgraph.train; relgraph.load; import relgraph.cli.train; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_predict_and_explain_default_to_where_the_target_rows_end(shop: tuple[Database, TaskTables], tmp_path: Path) -> None:
+    """Without ``at``, a run trained on a query predicts and explains where the target's rows end,
+    not at a later row of another table (where every customer would look gone)."""
+    from shop_task import with_late_letters
+
+    db = with_late_letters(shop[0])
+    orders_end = pd.Timestamp(db.row_times("orders").max())
+    assert pd.Timestamp(db.time_span()[1]) > orders_end + pd.Timedelta(days=89)
+    run = relgraph.train(db, "PREDICT COUNT(orders.*, 0, 20, days) > 0 FOR EACH customers.customer_id", "lightgbm",
+                         out=tmp_path / "run")
+    assert (run.predict(db)["timestamp"] == orders_end).all()
+    (explained,) = relgraph.explain(tmp_path / "run", db, [3])
+    assert pd.Timestamp(explained["at"]) == orders_end

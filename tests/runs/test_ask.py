@@ -7,18 +7,15 @@ import threading
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 import relgraph
-from relgraph.connectors.base import DeclaredKeys, SourceData
 from relgraph.database import Database
 from relgraph.errors import QueryError
 from relgraph.query import make_training_table, parse
 from relgraph.runs import ask as ask_module
 from relgraph.runs import ask_context
 from relgraph.runs.ask import AskTimeoutError, ask, draw_context, known_horizon, stratified_sample
-from relgraph.schema.model import Column, Schema, SType, TableSchema, TimeInfo
 
 BUYS = "PREDICT COUNT(orders.*, 0, 20, days) > 0 FOR EACH customers.customer_id"
 SPEND = "PREDICT SUM(orders.amount, 0, 20, days) FOR EACH customers.customer_id"
@@ -90,13 +87,10 @@ def test_public_api_and_python_defaults(shop_db: Database) -> None:
 def test_default_time_is_where_the_targets_table_ends(shop_db: Database) -> None:
     """Another table running later (a newsletter sent after the last order) does not move the default
     ``at`` past the target's rows, where every customer would look churned."""
+    from shop_task import with_late_letters
+
     orders_end = pd.Timestamp(shop_db.row_times("orders").max())
-    letters = pa.table({"letter_id": [1, 2], "sent_at": [orders_end - pd.Timedelta(days=200), orders_end + pd.Timedelta(days=90)]})
-    tables = {**shop_db.tables, "letters": letters}
-    schema = Schema({**shop_db.schema.tables, "letters": TableSchema("letters", 2, [
-        Column("letter_id", "int64", SType.KEY), Column("sent_at", "timestamp[ns]", SType.TIMESTAMP)],
-        primary_key="letter_id", time=TimeInfo("sent_at"))})
-    db = Database(SourceData("memory://shop-letters", tables, DeclaredKeys(), "shop-letters"), schema)
+    db = with_late_letters(shop_db)
     assert pd.Timestamp(db.time_span()[1]) > orders_end + pd.Timedelta(days=89)
     answer = ask(db, BUYS, top=1, with_backtest=False)
     assert answer["timestamp"].iloc[0] == orders_end

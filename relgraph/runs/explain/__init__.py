@@ -35,7 +35,7 @@ __all__ = ["UnknownIdError", "explain", "explain_one", "check_at", "check_ids", 
 
 
 def explain(run: RunFolder | str | Path, db: Database, ids: list[Any], at: object = None) -> list[dict[str, Any]]:
-    """One explanation dict per id at ``at`` (default: the latest time in ``db``).
+    """One explanation dict per id at ``at`` (default: where the query's target rows end, ``default_at``).
 
     Args:
         run: a run folder (``relgraph train --out``), a :class:`~relgraph.runs.api.Run`
@@ -45,7 +45,7 @@ def explain(run: RunFolder | str | Path, db: Database, ids: list[Any], at: objec
         at: prediction time (text or timestamp).
     """
     loaded = LoadedRun.of(run)
-    at_ts = check_at(db, parse_at(at, db))
+    at_ts = check_at(db, parse_at(at, db, loaded.query))
     keys = check_ids(db, loaded, list(ids), at_ts)
     return [explain_one(loaded, db, key, at_ts) for key in keys]
 

@@ -14,6 +14,8 @@ import pandas as pd
 
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
+from relgraph.query import parse
+from relgraph.query.splits import label_events
 from relgraph.runs.explain.models import blend_parts, kind_of
 from relgraph.runs.explain.neighbourhood import lightgbm_predict
 from relgraph.runs.folder import RunFolder, load_model, prediction_frame
@@ -74,6 +76,22 @@ def _time_span(db: Database) -> Any:
     if "span" not in cache:
         cache["span"] = db.time_span()
     return cache["span"]
+
+
+def default_at(db: Database, query: Any = None) -> pd.Timestamp:
+    """The prediction time when none is given: where the query's target rows end (stray late rows
+    left out, as the training cutoffs do), not the latest row of any table: a database whose
+    hall-of-fame table runs a season past its batting lines would otherwise be asked about a season
+    nobody has batted in yet. Without a query (a run trained on task tables): the latest row time."""
+    if not query:
+        span = _time_span(db)
+        if span is None:
+            raise QueryError("the database has no timed rows: give a prediction time (--at / \"at\")")
+        return pd.Timestamp(span[1])
+    cache = _CACHE.setdefault(db, {})
+    if ("end", str(query)) not in cache:
+        cache[("end", str(query))] = label_events(db, parse(query) if isinstance(query, str) else query).end
+    return cache[("end", str(query))]
 
 
 def check_at(db: Database, at: pd.Timestamp) -> pd.Timestamp:
@@ -157,13 +175,10 @@ def load_run(run_dir: str | Path, kind: str | None = None) -> LoadedRun:
     return LoadedRun(run_dir, kind)
 
 
-def parse_at(at: object, db: Database) -> pd.Timestamp:
-    """The prediction time: ``at`` parsed, or the latest time in ``db`` (as ``relgraph predict``)."""
+def parse_at(at: object, db: Database, query: Any = None) -> pd.Timestamp:
+    """The prediction time: ``at`` parsed, or (none given) :func:`default_at` of ``query``."""
     if at is None or at == "":
-        span = _time_span(db)
-        if span is None:
-            raise QueryError("the database has no timed rows: give a prediction time (--at / \"at\")")
-        return pd.Timestamp(span[1])
+        return default_at(db, query)
     try:
         ts = pd.Timestamp(at)  # type: ignore[arg-type]
     except (ValueError, TypeError, OverflowError) as err:
