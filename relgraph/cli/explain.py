@@ -2,7 +2,7 @@
 
 Explains one prediction per id: the contribution of each table, of the rows that mattered
 (primary key, time, columns) and of each engineered feature (LightGBM), at ``--at`` (default:
-the latest time in SOURCE). Reads SOURCE only; only rows with time <= ``--at`` count.
+where the run's target rows end in SOURCE). Reads SOURCE only; only rows with time <= ``--at`` count.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "explain",
         help="explain a trained model's prediction for an entity",
         description="Load the model in --model DIR and explain its prediction for each --id at --at "
-        "(default: latest time in SOURCE) by table, row and feature.",
+        "(default: where the run's target rows end) by table, row and feature.",
     )
     parser.add_argument("source", help="the database (same schema as at training; other tables are left out)")
     parser.add_argument("--model", required=True, type=Path, help="run folder written by `relgraph train`")
     parser.add_argument("--id", required=True, action="append", dest="ids", metavar="KEY",
                         help="entity key value (repeat for several)")
-    parser.add_argument("--at", help="prediction time (default: the latest time in the database)")
+    parser.add_argument("--at", help="prediction time (default: where the rows the run's target counts end)")
     parser.add_argument("--json", action="store_true", help="print the full explanation as JSON")
     parser.add_argument("--rows", type=int, default=5, help="rows listed in the text output (default 5)")
     parser.add_argument("--schema", metavar="FILE", help="schema file (default: the run's, if it used one)")

@@ -1,7 +1,7 @@
 """``relgraph predict SOURCE --model DIR [--at T] [--out FILE] [--write-table NAME]``.
 
-Predicts for every entity the run's query selects at time ``--at`` (default: the latest time in
-the database). Prints a preview, or writes ``--out`` (.parquet or .csv). Only with
+Predicts for every entity the run's query selects at time ``--at`` (default: where the rows the
+run's target counts end; a run on task tables: the latest time in the database). Prints a preview, or writes ``--out`` (.parquet or .csv). Only with
 ``--write-table`` does relgraph write to the source: a NEW table, never an existing one.
 """
 
@@ -19,11 +19,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="predict with a trained model for every entity at a time",
         description="Load the model in --model DIR (a `relgraph train --out` folder) and predict for "
-        "every entity its query selects at --at (default: latest time in SOURCE).",
+        "every entity its query selects at --at (default: where the run's target rows end).",
     )
     parser.add_argument("source", help="the database to predict on (same schema as at training; other tables are left out)")
     parser.add_argument("--model", required=True, type=Path, help="run folder written by `relgraph train`")
-    parser.add_argument("--at", help="prediction time (default: the latest time in the database)")
+    parser.add_argument("--at", help="prediction time (default: where the rows the run's target counts end)")
     parser.add_argument("--out", type=Path, help="write predictions to FILE (.parquet or .csv)")
     parser.add_argument("--write-table", metavar="NAME", help="create table NAME in SOURCE with the predictions")
     parser.add_argument("--schema", metavar="FILE", help="schema file (default: the run's, if it used one)")
