@@ -222,3 +222,38 @@ def test_blend_without_validation_rows_is_refused_before_training(
     with pytest.raises(ModelError, match="validation table is empty"):
         train_run(db, no_val, tmp_path / "blend", TaskSource(), model="blend", gnn_config=FAST, quiet=True)
     assert not (tmp_path / "blend" / "gnn").exists()
+
+
+def test_the_gnn_beside_lightgbm_trains_on_its_own_thread_and_its_error_reaches_the_run(
+    shop: tuple[Database, TaskTables], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two cores the blend's GNN trains on a thread beside LightGBM's, with half its torch
+    threads; an error there ends the run with that error, once LightGBM is done."""
+    import threading
+
+    from relgraph.runs import runner
+
+    monkeypatch.setattr("relgraph.baselines.lightgbm_search.usable_cores", lambda: 2)
+    db, task = shop
+    seen: dict[str, object] = {}
+    real_fit = GNNPredictor.fit
+
+    def recording_fit(self: GNNPredictor, *args: object) -> GNNPredictor:
+        seen["thread"], seen["threads"] = threading.current_thread().name, self.config.num_threads
+        return real_fit(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GNNPredictor, "fit", recording_fit)
+    two = GNNConfig(**{**FAST.__dict__, "num_threads": 2})
+    assert runner.gnn_beside_lightgbm(["gnn", "lightgbm"], two).num_threads == 1
+    metrics = train_run(db, task, tmp_path / "ok", TaskSource(), model="blend", gnn_config=two, quiet=True)
+    assert seen == {"thread": "relgraph-gnn", "threads": 1}
+    assert metrics["timings"]["gnn epochs"]["beside"] == "gnn" and "beside" not in metrics["timings"]["lightgbm configurations"]
+
+    def failing_fit(self: GNNPredictor, *args: object) -> GNNPredictor:
+        raise ModelError("the GNN failed on purpose")
+
+    monkeypatch.setattr(GNNPredictor, "fit", failing_fit)
+    with pytest.raises(ModelError, match="on purpose"):
+        train_run(db, task, tmp_path / "fails", TaskSource(), model="blend", gnn_config=two, quiet=True)
+    monkeypatch.setattr("relgraph.baselines.lightgbm_search.usable_cores", lambda: 1)  # one core: one after another
+    assert runner.gnn_beside_lightgbm(["gnn", "lightgbm"], two) is None
