@@ -30,7 +30,6 @@ from relgraph.baselines.lightgbm_search import (
     JobPool,
     dataset_group,
     histogram_layout,
-    in_parallel,
     worker_count,
 )
 from relgraph.baselines.sample import MAX_TRAIN_ROWS, training_sample
@@ -192,18 +191,6 @@ class LightGBMPredictor:
         with stage("features", rows=len(task.train) + len(task.val)):
             x_train = self.builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
             x_val = self.builder.transform(db, task.val, key)
-        current = None
-        if self.current_parents != "off":
-            with stage("current parents", rows=len(task.train) + len(task.val)):
-                current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
-                if current.columns_:
-                    extra_train, extra_val = current.columns_for(db, task.train, key), current.columns_for(db, task.val, key)
-                else:
-                    current = None
-        feature_seconds = time.perf_counter() - started
-        # Progress for train.log (and the workspace's Runs view): features, then each configuration.
-        logger.info("lightgbm: %d features for %d training and %d validation rows (%.1f s)", x_train.shape[1],
-                    len(x_train), len(x_val), feature_seconds)
         y_train, y_val, classes = _encode_labels(task)
         val_ok = ~pd.isna(y_val)
         x_val, y_val = x_val[val_ok], y_val[val_ok]
@@ -230,49 +217,75 @@ class LightGBMPredictor:
                      "best_iteration": booster.best_iteration, "val_score": score}
             return score, booster, val_pred, trial
 
-        search_started = time.perf_counter()
-
-        def within_budget(index: int, x_tr: pd.DataFrame, x_va: pd.DataFrame) -> Callable[[], Any]:
-            """Configuration ``index`` (after the first): started while the time budget lasts, else None."""
-            def job() -> Any:
-                if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
-                    return None
-                return train_one(index, x_tr, x_va)
-            return job
-
-        current_choice: dict[str, Any] | None = None
-        if current is not None:
-            with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
-            binned[id(with_train)] = Binnings(with_train, y_train, planned)
-        decided = current is None or self.current_parents == "on"  # the matrix of every configuration is known
-        workers = worker_count(self.n_jobs, self.num_threads, len(variants) + int(current is not None),
-                               len(x_train) * (x_train.shape[1] + (0 if current is None else with_train.shape[1])))
-        # No time budget: which job starts when changes no result, so the slowest configurations
-        # start first and refits start as soon as their configuration is sure to be kept.
+        # No time budget: which job starts when changes no result, so the first configuration on
+        # the features trains while the current parents' columns are computed, the slowest
+        # configurations start first and refits start as soon as their configuration is sure to be kept.
         eager = self.time_budget_s is None
-        with JobPool(workers) as pool:
+        jobs = len(variants) + int(self.current_parents != "off")
+        with JobPool(worker_count(self.n_jobs, self.num_threads, jobs)) as pool:
+            # The first configuration on the features alone: a candidate without current parents,
+            # the one "auto" compares with, the record of "on".
+            early = functools.partial(train_one, 0, x_train, x_val)
+            if eager:
+                pool.submit("early", _timed(early))
+                pool.start()
+            current = None
+            if self.current_parents != "off":
+                with stage("current parents", rows=len(task.train) + len(task.val)):
+                    current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
+                    if current.columns_:
+                        extra_train, extra_val = current.columns_for(db, task.train, key), current.columns_for(db, task.val, key)
+                    else:
+                        current = None
+            feature_seconds = time.perf_counter() - started
+            # Progress for train.log (and the workspace's Runs view): features, then each configuration.
+            logger.info("lightgbm: %d features for %d training and %d validation rows (%.1f s)", x_train.shape[1],
+                        len(x_train), len(x_val), feature_seconds)
+            search_started = time.perf_counter()
+
+            def within_budget(index: int, x_tr: pd.DataFrame, x_va: pd.DataFrame) -> Callable[[], Any]:
+                """Configuration ``index`` (after the first): started while the time budget lasts, else None."""
+                def job() -> Any:
+                    if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
+                        return None
+                    return train_one(index, x_tr, x_va)
+                return job
+
+            current_choice: dict[str, Any] | None = None
+            if current is not None:
+                with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
+                binned[id(with_train)] = Binnings(with_train, y_train, planned)
+            decided = current is None or self.current_parents == "on"  # the matrix of every configuration is known
+            pool.workers = min(pool.workers, worker_count(
+                self.n_jobs, self.num_threads, len(variants) + int(current is not None),
+                len(x_train) * (x_train.shape[1] + (0 if current is None else with_train.shape[1]))))
+            if not eager:
+                pool.submit("early", _timed(early))
             with stage("lightgbm configurations", rows=len(x_train), unit="config",
                        total=len(variants) + int(current is not None)) as search:
-                first: tuple[float, Any, np.ndarray, dict[str, Any]] | None = None
-                record = False  # "on": the first configuration without the parents' columns, for the record
+                outcome: dict[int, Any] = {}
+                seconds: dict[int, float] = {}
+                record = current is not None  # the first configuration without the parents' columns: "on" records it
                 if current is not None and decided:
                     self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
-                    pool.submit("record", functools.partial(train_one, 0, x_train, x_val), order=(0, 0, 0, 0))
-                    record = True
                     x_train, x_val = with_train, with_val
                 elif current is not None:  # "auto": the first configuration without and with the parents' columns decides
-                    without, first_with = in_parallel([functools.partial(train_one, 0, x_train, x_val),
-                                                       functools.partial(train_one, 0, with_train, with_val)],
-                                                      workers, search.advance)
+                    pool.submit("with", _timed(functools.partial(train_one, 0, with_train, with_val)), order=(-1,))
+                    firsts: dict[str, Any] = {}
+                    while len(firsts) < 2:
+                        job_key, firsts[job_key] = pool.next_done()
+                        search.advance()
+                    without, first_with = firsts["early"][1], firsts["with"][1]
+                    record = False
                     use = first_with[0] > without[0]
                     current_choice = _current_choice(current, use, without[0], first_with[0])
                     if use:
                         self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
                         x_train, x_val = with_train, with_val
-                    first = first_with if use else without
+                    seconds[0], outcome[0] = firsts["with" if use else "early"]
                 refits = _Refits(self, task, x_train, y_train, x_val, y_val, planned, pool)
-                outcome: dict[int, Any] = {} if first is None else {0: first}
-                todo = [i for i in range(len(variants)) if i not in outcome]
+                refits.seconds = seconds
+                todo = [i for i in range(1 if current is None else 0, len(variants)) if i not in outcome]
                 builders = {todo[i] for i in binned[id(x_train)].builders([planned[i] for i in todo])}
                 for i in todo:
                     job = functools.partial(train_one, 0, x_train, x_val) if i == 0 else within_budget(i, x_train, x_val)
@@ -280,12 +293,15 @@ class LightGBMPredictor:
                     pool.submit(("config", i), _timed(job), order=(0, int(i not in builders), cost, i))
                 while len(outcome) < len(variants) or record:
                     job_key, result = pool.next_done()
-                    if job_key == "record":
-                        without, record = result, False
-                        current_choice = _current_choice(current, True, without[0], None)  # type: ignore[arg-type]
+                    if job_key == "early" and current is not None:  # "on": the record
+                        without, record = result[1], False
+                        current_choice = _current_choice(current, True, without[0], None)
                         search.advance()
-                    elif job_key[0] == "config":
-                        outcome[job_key[1]], refits.seconds[job_key[1]] = result[1], result[0]
+                        continue
+                    if job_key == "early":
+                        job_key = ("config", 0)
+                    if job_key[0] == "config":
+                        seconds[job_key[1]], outcome[job_key[1]] = result
                         search.advance()
                         if eager:
                             refits.start(_sure_kept(outcome, len(variants), max(1, self.ensemble)), outcome)

@@ -164,8 +164,9 @@ def in_parallel(jobs: list[Callable[[], T]], workers: int, done: Callable[[], No
 class JobPool:
     """Jobs on ``workers`` threads, more submitted while others run (the search submits a
     configuration's refit as soon as the configuration is sure to be kept), each started in order
-    of its ``order`` key (smallest first; ties: submitted first). :meth:`next_done` starts what the
-    free workers can take and returns the first job to finish. One worker: each job runs in the
+    of its ``order`` key (smallest first; ties: submitted first). :meth:`start` starts what the free
+    workers can take (so a job can train while the calling thread does other work);
+    :meth:`next_done` does too, and returns the first job to finish. One worker: each job runs in the
     calling thread when :meth:`next_done` takes it. Which job runs when changes no booster (each is
     deterministic and alone on its LightGBM threads, see the module docstring); only the wall time.
 
@@ -189,14 +190,18 @@ class JobPool:
         """Jobs queued or running."""
         return len(self._pending) + len(self._running)
 
+    def start(self) -> None:
+        """Start the queued jobs the free workers can take now (one worker: none, see :meth:`next_done`)."""
+        while self._pool is not None and self._pending and len(self._running) < self.workers:
+            _, _, key, job = heapq.heappop(self._pending)
+            self._running[self._pool.submit(job)] = key
+
     def next_done(self) -> tuple[Hashable, Any]:
         """``(key, result)`` of the next job to finish (its error, raised here); a job must be queued or running."""
         if self._pool is None:
             _, _, key, job = heapq.heappop(self._pending)
             return key, job()
-        while self._pending and len(self._running) < self.workers:
-            _, _, key, job = heapq.heappop(self._pending)
-            self._running[self._pool.submit(job)] = key
+        self.start()
         done, _ = wait(list(self._running), return_when=FIRST_COMPLETED)
         future = next(iter(done))
         key = self._running.pop(future)
