@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -202,12 +203,14 @@ class LightGBMPredictor:
         planned = [self._params(variant, objective) for variant in variants]
         binned = {id(x_train): Binnings(x_train, y_train, planned)}  # per feature matrix (with or without current parents)
 
-        def train_one(index: int, x_tr: pd.DataFrame, x_va: pd.DataFrame) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
+        def train_one(index: int, x_tr: pd.DataFrame, x_va: pd.DataFrame,
+                      cancel: threading.Event | None = None) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
             params = planned[index]
             train_set, val_set = binned[id(x_tr)].dataset(params, (x_va, y_val))
+            stop = [] if cancel is None else [_cancel_callback(cancel)]
             booster = lgb.train(
                 params, train_set, num_boost_round=3000, valid_sets=[val_set],
-                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False), *stop],
             )
             val_pred = _raw_predict(booster, x_va, num_threads=self.num_threads)  # see lightgbm_search: threads
             score = _score(task.task_type, y_val, val_pred, classes)
@@ -265,16 +268,33 @@ class LightGBMPredictor:
                        total=len(variants) + int(current is not None)) as search:
                 outcome: dict[int, Any] = {}
                 seconds: dict[int, float] = {}
+                spec: int | None = None  # the configuration trained on the parents' columns before the decision
+                speculated: tuple[float, Any] | None = None
                 record = current is not None  # the first configuration without the parents' columns: "on" records it
                 if current is not None and decided:
                     self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
                     x_train, x_val = with_train, with_val
                 elif current is not None:  # "auto": the first configuration without and with the parents' columns decides
                     pool.submit("with", _timed(functools.partial(train_one, 0, with_train, with_val)), order=(-1,))
+                    if eager and pool.workers > 1:
+                        # The worker the first configuration frees would wait for the decision: it
+                        # trains a configuration with the parents' columns (on the Dataset the
+                        # second job builds), cancelled if they are not used.
+                        spec = _speculative(planned, variants)
+                        if spec is not None:
+                            cancel = threading.Event()
+                            pool.submit(("spec", spec), _timed(functools.partial(
+                                _unless_cancelled, functools.partial(train_one, spec, with_train, with_val, cancel), cancel)),
+                                order=(-1,))
+                    pool.start()
                     firsts: dict[str, Any] = {}
                     while len(firsts) < 2:
-                        job_key, firsts[job_key] = pool.next_done()
-                        search.advance()
+                        job_key, result = pool.next_done()
+                        if job_key in ("early", "with"):
+                            firsts[job_key] = result
+                            search.advance()
+                        else:
+                            speculated = result
                     without, first_with = firsts["early"][1], firsts["with"][1]
                     record = False
                     use = first_with[0] > without[0]
@@ -283,9 +303,15 @@ class LightGBMPredictor:
                         self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
                         x_train, x_val = with_train, with_val
                     seconds[0], outcome[0] = firsts["with" if use else "early"]
+                    if spec is not None and not use:
+                        cancel.set()
+                        spec = None
+                    elif spec is not None and speculated is not None:  # finished already: the configuration's result
+                        seconds[spec], outcome[spec] = speculated
+                        search.advance()
                 refits = _Refits(self, task, x_train, y_train, x_val, y_val, planned, pool)
                 refits.seconds = seconds
-                todo = [i for i in range(1 if current is None else 0, len(variants)) if i not in outcome]
+                todo = [i for i in range(1 if current is None else 0, len(variants)) if i not in outcome and i != spec]
                 builders = {todo[i] for i in binned[id(x_train)].builders([planned[i] for i in todo])}
                 for i in todo:
                     job = functools.partial(train_one, 0, x_train, x_val) if i == 0 else within_budget(i, x_train, x_val)
@@ -300,6 +326,10 @@ class LightGBMPredictor:
                         continue
                     if job_key == "early":
                         job_key = ("config", 0)
+                    elif job_key[0] == "spec":  # used: the configuration's result; cancelled: nothing
+                        if job_key[1] != spec:
+                            continue
+                        job_key = ("config", spec)
                     if job_key[0] == "config":
                         seconds[job_key[1]], outcome[job_key[1]] = result
                         search.advance()
@@ -442,6 +472,39 @@ class LightGBMPredictor:
         return model
 
 
+class _Cancelled(Exception):
+    """A speculative configuration no longer needed (see ``LightGBMPredictor.fit``)."""
+
+
+def _cancel_callback(cancel: threading.Event) -> Callable[[Any], None]:
+    """A LightGBM callback that stops training (raising :class:`_Cancelled`) once ``cancel`` is
+    set; until then it does nothing, so the booster is the one trained without it."""
+    def check(env: Any) -> None:
+        if cancel.is_set():
+            raise _Cancelled
+    check.before_iteration = True  # type: ignore[attr-defined]
+    check.order = 0  # type: ignore[attr-defined]
+    return check
+
+
+def _unless_cancelled(job: Callable[[], Any], cancel: threading.Event) -> Any:
+    """``job()``, or None when ``cancel`` is set before or while it runs."""
+    if cancel.is_set():
+        return None
+    try:
+        return job()
+    except _Cancelled:
+        return None
+
+
+def _speculative(planned: list[dict[str, Any]], variants: list[dict[str, Any]]) -> int | None:
+    """The configuration to train before "auto" decides on the current parents' columns: of those
+    after the first that share its Dataset (which the first's job with the columns builds), the
+    one with the most leaves (the longest, as the search orders them)."""
+    same = [i for i in range(1, len(variants)) if dataset_group(planned[i]) == dataset_group(planned[0])]
+    return min(same, key=lambda i: (-int(planned[i].get("num_leaves", 0)), i)) if same else None
+
+
 def _timed(job: Callable[[], Any]) -> Callable[[], tuple[float, Any]]:
     """``job`` returning ``(its thread's CPU seconds, its result)``."""
     def timed() -> tuple[float, Any]:
@@ -531,11 +594,13 @@ class _Refits:
         return lgb.train(params, self.binned.dataset(params)[0], num_boost_round=rounds)
 
     def done(self, key: Any, result: Any) -> bool:
-        """Take a finished build or refit job's result; True for a refit."""
+        """Take a finished build or refit job's result (any other job's is not the refits'); True for a refit."""
         if key[0] == "build":
             self.built.add(key[1])
             for i, outcome in self.waiting.pop(key[1], []):
                 self._submit(i, outcome)
+            return False
+        if key[0] != "refit":  # a cancelled speculative configuration ending late
             return False
         self.boosters[key[1]] = result
         return True

@@ -201,3 +201,52 @@ def test_the_job_pool_starts_by_order_and_takes_jobs_added_while_others_run() ->
     with pytest.raises(ZeroDivisionError), JobPool(2) as pool:
         pool.submit("x", lambda: 1 // 0)
         pool.next_done()
+
+
+@pytest.mark.parametrize("task_type", ["binary", "multiclass"])  # the parents' columns used / not used
+def test_a_configuration_trained_before_the_current_parents_decision_changes_nothing(task_type: str, monkeypatch) -> None:
+    """``current_parents="auto"`` on two workers trains one configuration on the parents' columns
+    while the decision is pending: kept when they are used, cancelled (or dropped) when not; the
+    model is the one-at-a-time model either way."""
+    from relgraph.baselines import lightgbm_model
+
+    speculated: list[Any] = []
+    run = lightgbm_model._unless_cancelled
+
+    def spied(job: Any, cancel: threading.Event) -> Any:
+        speculated.append(run(job, cancel))
+        return speculated[-1]
+
+    monkeypatch.setattr(lightgbm_model, "_unless_cancelled", spied)
+    db, task = _task(task_type)
+    two = _fit(db, task, 2, "auto")
+    assert len(speculated) == 1
+    assert two.meta_["current_parents"]["used"] == (task_type == "binary")
+    if two.meta_["current_parents"]["used"]:
+        assert speculated[0] is not None
+    _same_model(_fit(db, task, 1, "auto"), two, db, task.test)
+
+
+def test_a_cancelled_configuration_stops_at_its_next_round() -> None:
+    import lightgbm as lgb
+
+    from relgraph.baselines.lightgbm_model import _cancel_callback, _Cancelled
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    y = (x[:, 0] > 0).astype(float)
+    params = {"objective": "binary", "num_threads": 1, "verbose": -1, "seed": 0, "deterministic": True}
+    cancel = threading.Event()
+    plain = lgb.train(params, lgb.Dataset(x, y), num_boost_round=20)
+    watched = lgb.train(params, lgb.Dataset(x, y), num_boost_round=20, callbacks=[_cancel_callback(cancel)])
+    assert plain.model_to_string() == watched.model_to_string()  # not set: the same booster
+    rounds: list[int] = []
+
+    def count(env: Any) -> None:
+        rounds.append(env.iteration)
+        if env.iteration == 4:
+            cancel.set()
+
+    with pytest.raises(_Cancelled):
+        lgb.train(params, lgb.Dataset(x, y), num_boost_round=20, callbacks=[_cancel_callback(cancel), count])
+    assert rounds == [0, 1, 2, 3, 4]
