@@ -117,7 +117,8 @@ class LightGBMPredictor:
             :data:`SEARCH_SPACE`); ``relgraph ask`` gives its one fast configuration.
         n_jobs: configurations (and refits) trained at once, each on its own thread with
             ``num_threads`` LightGBM threads (``baselines.lightgbm_search``): the same boosters as
-            one at a time, bit for bit. ``None``: the cores this process may use over
+            one at a time, bit for bit, whichever starts first (without a time budget the longest
+            start first and a refit starts once its configuration is sure to be kept). ``None``: the cores this process may use over
             ``num_threads`` (fewer when half the free memory cannot hold that many boosters'
             binned rows); 1: one at a time in the calling thread.
     """
@@ -227,7 +228,9 @@ class LightGBMPredictor:
         jobs = len(variants) + int(self.current_parents != "off")
         with JobPool(worker_count(self.n_jobs, self.num_threads, jobs)) as pool:
             # The first configuration on the features alone: a candidate without current parents,
-            # the one "auto" compares with, the record of "on".
+            # the one "auto" compares with, the record of "on". It trains while the current
+            # parents' columns are computed, which make no LightGBM call (their builders prune
+            # nothing: see lightgbm_search on threads).
             early = functools.partial(train_one, 0, x_train, x_val)
             if eager:
                 pool.submit("early", _timed(early))

@@ -14,6 +14,11 @@ attempt: its Datasets and validation predictions were made without ``num_threads
 with three threads training while a fourth predicted without it: SIGSEGV within 40 s, and none,
 with 42 boosters identical to one trained alone, when it passed ``num_threads=1``). So every
 LightGBM call made while workers run passes the same ``num_threads``.
+
+``LightGBMPredictor.fit`` runs its configurations and refits in one :class:`JobPool`, so that no
+worker waits on a stage boundary: the first configuration trains while the current parents'
+columns are computed, the longest start first, and refits start during the search's tail (see
+ARCHITECTURE.md). ``relgraph ask`` uses :func:`in_parallel`.
 """
 
 from __future__ import annotations
