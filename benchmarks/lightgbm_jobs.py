@@ -11,6 +11,9 @@ thread) and the wall time those jobs would take on ``n_jobs`` idle cores (in the
 order, each to the first core free), an estimate that leaves out what two boosters cost each other (memory bandwidth).
 
     .venv/bin/python benchmarks/lightgbm_jobs.py --jobs 1 2 1
+
+Since #25 session 12 ``LightGBMPredictor.fit`` trains in a ``lightgbm_search.JobPool``, not
+``in_parallel``: the per-job "pools" lines stay empty; the stages and the identity check still hold.
 """
 
 from __future__ import annotations

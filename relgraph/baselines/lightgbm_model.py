@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,13 @@ from relgraph.baselines.aggregates import TemporalFeatureBuilder
 from relgraph.baselines.current_parents import CurrentParents
 from relgraph.baselines.extra_columns import WithColumns, _join, unwrapped
 from relgraph.baselines.label_context import LabelContext, label_horizon
-from relgraph.baselines.lightgbm_search import Binnings, histogram_layout, in_parallel, worker_count
+from relgraph.baselines.lightgbm_search import (
+    Binnings,
+    JobPool,
+    dataset_group,
+    histogram_layout,
+    worker_count,
+)
 from relgraph.baselines.sample import MAX_TRAIN_ROWS, training_sample
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
@@ -110,7 +117,8 @@ class LightGBMPredictor:
             :data:`SEARCH_SPACE`); ``relgraph ask`` gives its one fast configuration.
         n_jobs: configurations (and refits) trained at once, each on its own thread with
             ``num_threads`` LightGBM threads (``baselines.lightgbm_search``): the same boosters as
-            one at a time, bit for bit. ``None``: the cores this process may use over
+            one at a time, bit for bit, whichever starts first (without a time budget the longest
+            start first and a refit starts once its configuration is sure to be kept). ``None``: the cores this process may use over
             ``num_threads`` (fewer when half the free memory cannot hold that many boosters'
             binned rows); 1: one at a time in the calling thread.
     """
@@ -185,18 +193,6 @@ class LightGBMPredictor:
         with stage("features", rows=len(task.train) + len(task.val)):
             x_train = self.builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
             x_val = self.builder.transform(db, task.val, key)
-        current = None
-        if self.current_parents != "off":
-            with stage("current parents", rows=len(task.train) + len(task.val)):
-                current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
-                if current.columns_:
-                    extra_train, extra_val = current.columns_for(db, task.train, key), current.columns_for(db, task.val, key)
-                else:
-                    current = None
-        feature_seconds = time.perf_counter() - started
-        # Progress for train.log (and the workspace's Runs view): features, then each configuration.
-        logger.info("lightgbm: %d features for %d training and %d validation rows (%.1f s)", x_train.shape[1],
-                    len(x_train), len(x_val), feature_seconds)
         y_train, y_val, classes = _encode_labels(task)
         val_ok = ~pd.isna(y_val)
         x_val, y_val = x_val[val_ok], y_val[val_ok]
@@ -208,12 +204,14 @@ class LightGBMPredictor:
         planned = [self._params(variant, objective) for variant in variants]
         binned = {id(x_train): Binnings(x_train, y_train, planned)}  # per feature matrix (with or without current parents)
 
-        def train_one(index: int, x_tr: pd.DataFrame, x_va: pd.DataFrame) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
+        def train_one(index: int, x_tr: pd.DataFrame, x_va: pd.DataFrame,
+                      cancel: threading.Event | None = None) -> tuple[float, Any, np.ndarray, dict[str, Any]]:
             params = planned[index]
             train_set, val_set = binned[id(x_tr)].dataset(params, (x_va, y_val))
+            stop = [] if cancel is None else [_cancel_callback(cancel)]
             booster = lgb.train(
                 params, train_set, num_boost_round=3000, valid_sets=[val_set],
-                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False), *stop],
             )
             val_pred = _raw_predict(booster, x_va, num_threads=self.num_threads)  # see lightgbm_search: threads
             score = _score(task.task_type, y_val, val_pred, classes)
@@ -223,62 +221,131 @@ class LightGBMPredictor:
                      "best_iteration": booster.best_iteration, "val_score": score}
             return score, booster, val_pred, trial
 
-        search_started = time.perf_counter()
+        # No time budget: which job starts when changes no result, so the first configuration on
+        # the features trains while the current parents' columns are computed, the slowest
+        # configurations start first and refits start as soon as their configuration is sure to be kept.
+        eager = self.time_budget_s is None
+        jobs = len(variants) + int(self.current_parents != "off")
+        with JobPool(worker_count(self.n_jobs, self.num_threads, jobs)) as pool:
+            # The first configuration on the features alone: a candidate without current parents,
+            # the one "auto" compares with, the record of "on". It trains while the current
+            # parents' columns are computed, which make no LightGBM call (their builders prune
+            # nothing: see lightgbm_search on threads).
+            early = functools.partial(train_one, 0, x_train, x_val)
+            if eager:
+                pool.submit("early", _timed(early))
+                pool.start()
+            current = None
+            if self.current_parents != "off":
+                with stage("current parents", rows=len(task.train) + len(task.val)):
+                    current = CurrentParents().fit(db, task.entity_table, task.train, key, task.task_type)
+                    if current.columns_:
+                        extra_train, extra_val = current.columns_for(db, task.train, key), current.columns_for(db, task.val, key)
+                    else:
+                        current = None
+            feature_seconds = time.perf_counter() - started
+            # Progress for train.log (and the workspace's Runs view): features, then each configuration.
+            logger.info("lightgbm: %d features for %d training and %d validation rows (%.1f s)", x_train.shape[1],
+                        len(x_train), len(x_val), feature_seconds)
+            search_started = time.perf_counter()
 
-        def within_budget(index: int, x_tr: pd.DataFrame, x_va: pd.DataFrame) -> Callable[[], Any]:
-            """Configuration ``index`` (after the first): started while the time budget lasts, else None."""
-            def job() -> Any:
-                if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
-                    return None
-                return train_one(index, x_tr, x_va)
-            return job
+            def within_budget(index: int, x_tr: pd.DataFrame, x_va: pd.DataFrame) -> Callable[[], Any]:
+                """Configuration ``index`` (after the first): started while the time budget lasts, else None."""
+                def job() -> Any:
+                    if self.time_budget_s is not None and time.perf_counter() - search_started > self.time_budget_s:
+                        return None
+                    return train_one(index, x_tr, x_va)
+                return job
 
-        with stage("lightgbm configurations", rows=len(x_train), unit="config",
-                   total=len(variants) + int(current is not None)) as search:
             current_choice: dict[str, Any] | None = None
             if current is not None:
                 with_train, with_val = _join(x_train, extra_train), _join(x_val, extra_val[val_ok])
                 binned[id(with_train)] = Binnings(with_train, y_train, planned)
             decided = current is None or self.current_parents == "on"  # the matrix of every configuration is known
-            workers = worker_count(self.n_jobs, self.num_threads, len(variants) + int(current is not None),
-                                   len(x_train) * (x_train.shape[1] + (0 if current is None else with_train.shape[1])))
-            if current is not None and decided:
-                self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
-                jobs = [functools.partial(train_one, 0, x_train, x_val)]  # without the parents' columns: for the record
-                x_train, x_val = with_train, with_val
-            else:
-                jobs = []
-            builds = list(range(len(jobs))) + [len(jobs) + i for i in binned[id(x_train)].builders(planned)]
-            jobs.append(functools.partial(train_one, 0, x_train, x_val))
-            if not decided:
-                jobs.append(functools.partial(train_one, 0, with_train, with_val))
-            else:
-                jobs += [within_budget(i, x_train, x_val) for i in range(1, len(variants))]
-            firsts = in_parallel(jobs, workers, search.advance, first=builds if decided else None)
-            if current is not None and decided:  # "on": the first without them, then every one with them
-                without, first, rest = firsts[0], firsts[1], firsts[2:]
-                current_choice = _current_choice(current, True, without[0], None)
-            elif current is None:
-                first, rest = firsts[0], firsts[1:]
-            else:  # "auto": the first configuration without and with the parents' columns decides
-                without, first_with = firsts
-                use = first_with[0] > without[0]
-                current_choice = _current_choice(current, use, without[0], first_with[0])
-                if use:
+            pool.workers = min(pool.workers, worker_count(
+                self.n_jobs, self.num_threads, len(variants) + int(current is not None),
+                len(x_train) * (x_train.shape[1] + (0 if current is None else with_train.shape[1]))))
+            if not eager:
+                pool.submit("early", _timed(early))
+            with stage("lightgbm configurations", rows=len(x_train), unit="config",
+                       total=len(variants) + int(current is not None)) as search:
+                outcome: dict[int, Any] = {}
+                seconds: dict[int, float] = {}
+                spec: int | None = None  # the configuration trained on the parents' columns before the decision
+                speculated: tuple[float, Any] | None = None
+                record = current is not None  # the first configuration without the parents' columns: "on" records it
+                if current is not None and decided:
                     self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
                     x_train, x_val = with_train, with_val
-                first = first_with if use else without
-                rest = in_parallel([within_budget(i, x_train, x_val) for i in range(1, len(variants))],
-                                   workers, search.advance, first=binned[id(x_train)].builders(planned[1:]))
-            fitted = [first[:3]]
-            trials = [first[3]]
-            for result in rest:
-                if result is not None:
-                    fitted.append(result[:3])
-                    trials.append(result[3])
-        kept = sorted(range(len(fitted)), key=lambda i: -fitted[i][0])[: max(1, self.ensemble)]
-        self.boosters_ = [fitted[i][1] for i in kept]
-        refit_info = self._refit(task, x_train, y_train, x_val, y_val, [trials[i] for i in kept])
+                elif current is not None:  # "auto": the first configuration without and with the parents' columns decides
+                    pool.submit("with", _timed(functools.partial(train_one, 0, with_train, with_val)), order=(-1,))
+                    if eager and pool.workers > 1:
+                        # The worker the first configuration frees would wait for the decision: it
+                        # trains a configuration with the parents' columns (on the Dataset the
+                        # second job builds), cancelled if they are not used.
+                        spec = _speculative(planned, variants)
+                        if spec is not None:
+                            cancel = threading.Event()
+                            pool.submit(("spec", spec), _timed(functools.partial(
+                                _unless_cancelled, functools.partial(train_one, spec, with_train, with_val, cancel), cancel)),
+                                order=(-1,))
+                    pool.start()
+                    firsts: dict[str, Any] = {}
+                    while len(firsts) < 2:
+                        job_key, result = pool.next_done()
+                        if job_key in ("early", "with"):
+                            firsts[job_key] = result
+                            search.advance()
+                        else:
+                            speculated = result
+                    without, first_with = firsts["early"][1], firsts["with"][1]
+                    record = False
+                    use = first_with[0] > without[0]
+                    current_choice = _current_choice(current, use, without[0], first_with[0])
+                    if use:
+                        self.builder = WithColumns(self.builder, current)  # type: ignore[assignment]
+                        x_train, x_val = with_train, with_val
+                    seconds[0], outcome[0] = firsts["with" if use else "early"]
+                    if spec is not None and not use:
+                        cancel.set()
+                        spec = None
+                    elif spec is not None and speculated is not None:  # finished already: the configuration's result
+                        seconds[spec], outcome[spec] = speculated
+                        search.advance()
+                refits = _Refits(self, task, x_train, y_train, x_val, y_val, planned, pool)
+                refits.seconds = seconds
+                todo = [i for i in range(1 if current is None else 0, len(variants)) if i not in outcome and i != spec]
+                builders = {todo[i] for i in binned[id(x_train)].builders([planned[i] for i in todo])}
+                for i in todo:
+                    job = functools.partial(train_one, 0, x_train, x_val) if i == 0 else within_budget(i, x_train, x_val)
+                    cost = -int(planned[i].get("num_leaves", 0)) if eager else 0  # more leaves: longer boosting
+                    pool.submit(("config", i), _timed(job), order=(0, int(i not in builders), cost, i))
+                while len(outcome) < len(variants) or record:
+                    job_key, result = pool.next_done()
+                    if job_key == "early" and current is not None:  # "on": the record
+                        without, record = result[1], False
+                        current_choice = _current_choice(current, True, without[0], None)
+                        search.advance()
+                        continue
+                    if job_key == "early":
+                        job_key = ("config", 0)
+                    elif job_key[0] == "spec":  # used: the configuration's result; cancelled: nothing
+                        if job_key[1] != spec:
+                            continue
+                        job_key = ("config", spec)
+                    if job_key[0] == "config":
+                        seconds[job_key[1]], outcome[job_key[1]] = result
+                        search.advance()
+                        if eager:
+                            refits.start(_sure_kept(outcome, len(variants), max(1, self.ensemble)), outcome)
+                    else:
+                        refits.done(job_key, result)
+            slots = [i for i in range(len(variants)) if outcome[i] is not None]  # a spent time budget: None
+            fitted = [outcome[i][:3] for i in slots]
+            trials = [outcome[i][3] for i in slots]
+            kept = sorted(range(len(fitted)), key=lambda i: -fitted[i][0])[: max(1, self.ensemble)]
+            self.boosters_ = [fitted[i][1] for i in kept]
+            refit_info = refits.finish([slots[i] for i in kept], outcome)
         ensemble_score = _score(task.task_type, y_val, np.mean([fitted[i][2] for i in kept], axis=0), classes)
         metric, higher_better = PRIMARY_METRIC[task.task_type]
         self.meta_ = {
@@ -307,34 +374,6 @@ class LightGBMPredictor:
         params = dict(BASE_PARAMS, **variant, **objective, seed=self.seed, num_threads=self.num_threads, deterministic=True)
         params.update(histogram_layout(params))
         return params
-
-    def _refit(self, task: TaskTables, x_train: pd.DataFrame, y_train: np.ndarray, x_val: pd.DataFrame,
-               y_val: np.ndarray, kept_trials: list[dict[str, Any]]) -> dict[str, Any] | None:
-        """Refit the kept configurations on training + validation rows (see ``refit``); their record, or None."""
-        import lightgbm as lgb
-
-        self.refit_boosters_ = []
-        if not self.refit:
-            return None
-        horizon = self._horizon(task)
-        if horizon is None:
-            return {"skipped": "the label horizon is unknown, so the time every validation label is known is too"}
-        known_from = pd.Timestamp(pd.to_datetime(task.val["timestamp"]).max()) + horizon
-        x_all = pd.concat([x_train, x_val], ignore_index=True)
-        y_all = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_val, dtype=float)])
-        ok = ~np.isnan(y_all)
-        planned = [dict(trial["params"], verbose=-1, num_threads=self.num_threads) for trial in kept_trials]
-        binned = Binnings(x_all[ok], y_all[ok], planned)
-
-        def refit_one(params: dict[str, Any], rounds: int | None) -> Any:
-            return lgb.train(params, binned.dataset(params)[0], num_boost_round=max(1, int(rounds or 1)))
-
-        jobs = [functools.partial(refit_one, p, t["best_iteration"]) for p, t in zip(planned, kept_trials)]
-        with stage("refit", rows=int(ok.sum()), total=len(kept_trials), unit="config") as refitting:
-            workers = worker_count(self.n_jobs, self.num_threads, len(jobs), int(ok.sum()) * x_all.shape[1])
-            self.refit_boosters_ = in_parallel(jobs, workers, refitting.advance, first=binned.builders(planned))
-        return {"from": known_from.isoformat(), "rows": int(ok.sum()),
-                "rounds": [int(b.current_iteration()) for b in self.refit_boosters_]}
 
     def boosters_for(self, timestamps: pd.Series | pd.DatetimeIndex | list[Any]) -> list[tuple[np.ndarray, list[Any], list[int | None]]]:
         """Which boosters score which rows: [(row mask, boosters, iterations)]; refitted boosters
@@ -434,6 +473,157 @@ class LightGBMPredictor:
         model.meta_ = meta
         model._set_importance()
         return model
+
+
+class _Cancelled(Exception):
+    """A speculative configuration no longer needed (see ``LightGBMPredictor.fit``)."""
+
+
+def _cancel_callback(cancel: threading.Event) -> Callable[[Any], None]:
+    """A LightGBM callback that stops training (raising :class:`_Cancelled`) once ``cancel`` is
+    set; until then it does nothing, so the booster is the one trained without it."""
+    def check(env: Any) -> None:
+        if cancel.is_set():
+            raise _Cancelled
+    check.before_iteration = True  # type: ignore[attr-defined]
+    check.order = 0  # type: ignore[attr-defined]
+    return check
+
+
+def _unless_cancelled(job: Callable[[], Any], cancel: threading.Event) -> Any:
+    """``job()``, or None when ``cancel`` is set before or while it runs."""
+    if cancel.is_set():
+        return None
+    try:
+        return job()
+    except _Cancelled:
+        return None
+
+
+def _speculative(planned: list[dict[str, Any]], variants: list[dict[str, Any]]) -> int | None:
+    """The configuration to train before "auto" decides on the current parents' columns: of those
+    after the first that share its Dataset (which the first's job with the columns builds), the
+    one with the most leaves (the longest, as the search orders them)."""
+    same = [i for i in range(1, len(variants)) if dataset_group(planned[i]) == dataset_group(planned[0])]
+    return min(same, key=lambda i: (-int(planned[i].get("num_leaves", 0)), i)) if same else None
+
+
+def _timed(job: Callable[[], Any]) -> Callable[[], tuple[float, Any]]:
+    """``job`` returning ``(its thread's CPU seconds, its result)``."""
+    def timed() -> tuple[float, Any]:
+        started = time.thread_time()
+        result = job()
+        return time.thread_time() - started, result
+    return timed
+
+
+def _sure_kept(outcome: dict[int, Any], candidates: int, keep: int) -> list[int]:
+    """The finished configurations sure to be among the ``keep`` kept whatever the unfinished ones
+    score: fewer than ``keep`` rank above them even if every unfinished one did (ranked as ``fit``
+    keeps them: higher validation score first, ties in search order; a skipped one, None, is not a
+    candidate). None where a score is NaN (``fit``'s sort is then no order to foresee)."""
+    scores = {i: result[0] for i, result in outcome.items() if result is not None}
+    if any(np.isnan(score) for score in scores.values()):
+        return []
+    unfinished = candidates - len(outcome)
+    return [i for i, score in scores.items()
+            if sum(other > score or (other == score and j < i) for j, other in scores.items()) + unfinished < keep]
+
+
+class _Refits:
+    """The refits of the kept configurations on training + validation rows (``LightGBMPredictor``'s
+    ``refit``), trained in the search's pool: each as soon as its configuration is sure to be kept
+    (:meth:`start`, while the search's last configurations train), the others when the search has
+    chosen (:meth:`finish`). Each is the booster a refit after the search gives: the same
+    parameters and rounds on a Dataset of the same rows and bins (one per group of configurations,
+    ``Binnings``, built by a job of its own before its group's refits start, so no worker waits on
+    another's build), its result placed in the kept order."""
+
+    def __init__(self, model: LightGBMPredictor, task: TaskTables, x_train: pd.DataFrame, y_train: np.ndarray,
+                 x_val: pd.DataFrame, y_val: np.ndarray, planned: list[dict[str, Any]], pool: JobPool) -> None:
+        model.refit_boosters_ = []
+        self.model, self.pool = model, pool
+        #: Each configuration's search CPU seconds: with its rounds, the estimate of its refit's.
+        self.seconds: dict[int, float] = {}
+        self.boosters: dict[int, Any] = {}
+        self.started: set[int] = set()
+        self.waiting: dict[tuple[str, ...], list[tuple[int, Any]]] = {}
+        self.built: set[tuple[str, ...]] = set()
+        self.record: dict[str, Any] | None = None
+        self.active = False
+        if not model.refit:
+            return
+        horizon = model._horizon(task)
+        if horizon is None:
+            self.record = {"skipped": "the label horizon is unknown, so the time every validation label is known is too"}
+            return
+        self.active = True
+        self.known_from = pd.Timestamp(pd.to_datetime(task.val["timestamp"]).max()) + horizon
+        x_all = pd.concat([x_train, x_val], ignore_index=True)
+        y_all = np.concatenate([np.asarray(y_train, dtype=float), np.asarray(y_val, dtype=float)])
+        ok = ~np.isnan(y_all)
+        self.rows = int(ok.sum())
+        # A trial's parameters (``fit``'s, less verbose and num_threads) with verbose -1 and the threads.
+        self.params = [dict({k: v for k, v in p.items() if k not in ("verbose", "num_threads")}, verbose=-1,
+                            num_threads=model.num_threads) for p in planned]
+        self.binned = Binnings(x_all[ok], y_all[ok], self.params)
+
+    def start(self, slots: list[int], outcome: dict[int, Any]) -> None:
+        """Queue the refits of configurations ``slots`` (finished, not skipped) not queued yet."""
+        if not self.active:
+            return
+        for i in slots:
+            if i in self.started or outcome.get(i) is None:
+                continue
+            self.started.add(i)
+            group = dataset_group(self.params[i])
+            if group in self.built:
+                self._submit(i, outcome[i])
+                continue
+            if group not in self.waiting:  # the group's Dataset: built first, by a job of its own
+                self.pool.submit(("build", group), functools.partial(self.binned.dataset, self.params[i]),
+                                 order=(0, -1, 0, 0))
+            self.waiting.setdefault(group, []).append((i, outcome[i]))
+
+    def _submit(self, i: int, result: Any) -> None:
+        trial, booster = result[3], result[1]
+        rounds = max(1, int(trial["best_iteration"] or 1))
+        cost = self.seconds.get(i, 0.0) * rounds / max(1, booster.current_iteration())
+        self.pool.submit(("refit", i), functools.partial(self._fit_one, self.params[i], rounds), order=(1, 0, -cost, i))
+
+    def _fit_one(self, params: dict[str, Any], rounds: int) -> Any:
+        import lightgbm as lgb
+
+        return lgb.train(params, self.binned.dataset(params)[0], num_boost_round=rounds)
+
+    def done(self, key: Any, result: Any) -> bool:
+        """Take a finished build or refit job's result (any other job's is not the refits'); True for a refit."""
+        if key[0] == "build":
+            self.built.add(key[1])
+            for i, outcome in self.waiting.pop(key[1], []):
+                self._submit(i, outcome)
+            return False
+        if key[0] != "refit":  # a cancelled speculative configuration ending late
+            return False
+        self.boosters[key[1]] = result
+        return True
+
+    def finish(self, kept: list[int], outcome: dict[int, Any]) -> dict[str, Any] | None:
+        """Refit the kept configurations not refitted yet (stage ``refit``); the refit's record, or None."""
+        if not self.active:
+            return self.record
+        self.start(kept, outcome)
+        with stage("refit", rows=self.rows, total=len(kept), unit="config") as refitting:
+            for i in kept:
+                if i in self.boosters:
+                    refitting.advance()
+            while any(i not in self.boosters for i in kept):
+                key, result = self.pool.next_done()
+                if self.done(key, result) and key[1] in kept:
+                    refitting.advance()
+        self.model.refit_boosters_ = [self.boosters[i] for i in kept]
+        return {"from": self.known_from.isoformat(), "rows": self.rows,
+                "rounds": [int(b.current_iteration()) for b in self.model.refit_boosters_]}
 
 
 def _current_choice(current: CurrentParents, used: bool, without: float, with_them: float | None) -> dict[str, Any]:

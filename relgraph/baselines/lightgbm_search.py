@@ -14,14 +14,20 @@ attempt: its Datasets and validation predictions were made without ``num_threads
 with three threads training while a fourth predicted without it: SIGSEGV within 40 s, and none,
 with 42 boosters identical to one trained alone, when it passed ``num_threads=1``). So every
 LightGBM call made while workers run passes the same ``num_threads``.
+
+``LightGBMPredictor.fit`` runs its configurations and refits in one :class:`JobPool`, so that no
+worker waits on a stage boundary: the first configuration trains while the current parents'
+columns are computed, the longest start first, and refits start during the search's tail (see
+ARCHITECTURE.md). ``relgraph ask`` uses :func:`in_parallel`.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Hashable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from typing import Any, TypeVar
 
 import numpy as np
@@ -46,7 +52,8 @@ def histogram_layout(params: dict[str, Any]) -> dict[str, bool]:
     return {"force_row_wise": True}
 
 
-def _group(params: dict[str, Any]) -> tuple[str, ...]:
+def dataset_group(params: dict[str, Any]) -> tuple[str, ...]:
+    """The group of configurations whose Dataset ``params`` share: their :data:`DATASET_PARAMS`."""
     return tuple(repr(params.get(name)) for name in DATASET_PARAMS)
 
 
@@ -71,7 +78,7 @@ class Binnings:
         self.bins_: dict[tuple[str, ...], Any] = {}
         self._builds: dict[tuple[str, ...], dict[str, Any]] = {}
         for params in planned or []:
-            self._builds.setdefault(_group(params), dict(params))
+            self._builds.setdefault(dataset_group(params), dict(params))
         self._locks: dict[tuple[str, ...], threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -80,7 +87,7 @@ class Binnings:
         group), and a new one of ``valid`` (x, y) on its bins (None without ``valid``)."""
         import lightgbm as lgb
 
-        key = _group(params)
+        key = dataset_group(params)
         with self._lock:
             group_lock = self._locks.setdefault(key, threading.Lock())
         with group_lock:  # two groups build side by side; one group once
@@ -100,8 +107,8 @@ class Binnings:
         seen: set[tuple[str, ...]] = set(self.bins_)
         out = []
         for i, params in enumerate(planned):
-            if _group(params) not in seen:
-                seen.add(_group(params))
+            if dataset_group(params) not in seen:
+                seen.add(dataset_group(params))
                 out.append(i)
         return out
 
@@ -157,3 +164,58 @@ def in_parallel(jobs: list[Callable[[], T]], workers: int, done: Callable[[], No
                 future.cancel()
             raise
         return [f.result() for f in futures]
+
+
+class JobPool:
+    """Jobs on ``workers`` threads, more submitted while others run (the search submits a
+    configuration's refit as soon as the configuration is sure to be kept), each started in order
+    of its ``order`` key (smallest first; ties: submitted first). :meth:`start` starts what the free
+    workers can take (so a job can train while the calling thread does other work);
+    :meth:`next_done` does too, and returns the first job to finish. One worker: each job runs in the
+    calling thread when :meth:`next_done` takes it. Which job runs when changes no booster (each is
+    deterministic and alone on its LightGBM threads, see the module docstring); only the wall time.
+
+    Use as a context manager: leaving it (an error, an interrupt) starts no more jobs and waits for
+    the running ones."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self._pending: list[tuple[Any, int, Hashable, Callable[[], Any]]] = []
+        self._running: dict[Future[Any], Hashable] = {}
+        self._count = 0
+        self._pool = (ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="lightgbm")
+                      if self.workers > 1 else None)
+
+    def submit(self, key: Hashable, job: Callable[[], Any], order: Any = ()) -> None:
+        """Queue ``job`` (its result comes back with ``key``), started before jobs of a larger ``order``."""
+        heapq.heappush(self._pending, (order, self._count, key, job))
+        self._count += 1
+
+    def __len__(self) -> int:
+        """Jobs queued or running."""
+        return len(self._pending) + len(self._running)
+
+    def start(self) -> None:
+        """Start the queued jobs the free workers can take now (one worker: none, see :meth:`next_done`)."""
+        while self._pool is not None and self._pending and len(self._running) < self.workers:
+            _, _, key, job = heapq.heappop(self._pending)
+            self._running[self._pool.submit(job)] = key
+
+    def next_done(self) -> tuple[Hashable, Any]:
+        """``(key, result)`` of the next job to finish (its error, raised here); a job must be queued or running."""
+        if self._pool is None:
+            _, _, key, job = heapq.heappop(self._pending)
+            return key, job()
+        self.start()
+        done, _ = wait(list(self._running), return_when=FIRST_COMPLETED)
+        future = next(iter(done))
+        key = self._running.pop(future)
+        return key, future.result()
+
+    def __enter__(self) -> JobPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

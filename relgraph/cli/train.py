@@ -108,17 +108,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def gnn_config_from_args(args: argparse.Namespace) -> GNNConfig:
     from relgraph.gnn.predictor import GNNConfig
 
+    fanouts = _fanouts(args)
     config = GNNConfig(seed=args.seed)
     for name in ("epochs", "conv", "hidden", "batch_size", "num_threads", "text_encoder", "workers", "graph"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(config, name, value)
-    if getattr(args, "fanouts", None):
-        try:
-            config.fanouts = [int(x) for x in args.fanouts.split(",")]
-        except ValueError as err:
-            raise QueryError(f"--fanouts {args.fanouts!r}: give integers separated by commas, e.g. 16,4") from err
+    if fanouts is not None:
+        config.fanouts = fanouts
     return config
+
+
+def _fanouts(args: argparse.Namespace) -> list[int] | None:
+    """``--fanouts`` as integers (None when not given); checked without importing torch."""
+    if not getattr(args, "fanouts", None):
+        return None
+    try:
+        return [int(x) for x in args.fanouts.split(",")]
+    except ValueError as err:
+        raise QueryError(f"--fanouts {args.fanouts!r}: give integers separated by commas, e.g. 16,4") from err
+
+
+def _gnn_config(args: argparse.Namespace) -> GNNConfig | None:
+    """The GNN settings of the run; None for ``--model lightgbm``, which trains no GNN and ignores
+    them (``runs.out_folder.run_request`` records none, ``runs.registry`` passes none), so that a
+    LightGBM run never imports torch (3-4 s of start-up). ``--fanouts`` is still checked."""
+    if getattr(args, "model", None) == "lightgbm":
+        _fanouts(args)
+        return None
+    return gnn_config_from_args(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             test_cutoff=args.test_cutoff, task_tables=args.task_tables, entity_col=args.entity_col,
             time_col=args.time_col, label_col=args.label_col, label_horizon=args.label_horizon, seed=args.seed,
             quiet=args.quiet,
-            gnn_config=gnn_config_from_args(args), schema=args.schema, label_context=args.label_context,
+            gnn_config=_gnn_config(args), schema=args.schema, label_context=args.label_context,
             overwrite=args.overwrite,
             **connect_options(args),
         )

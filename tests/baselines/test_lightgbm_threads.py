@@ -131,3 +131,122 @@ def test_a_group_dataset_is_built_once_with_its_first_planned_parameters() -> No
     assert fresh.builders(planned) == [0, 2] and fresh.builders(planned[1:]) == [0, 1]
     fresh.dataset(planned[0])
     assert fresh.builders(planned[1:]) == [1]  # the first group is built: only the second's first job
+
+
+def test_refits_started_during_the_search_are_the_refits_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A configuration sure to be kept is refitted while the search's last configurations train:
+    the same boosters, refits and predictions as refits started after the search."""
+    from relgraph.baselines import lightgbm_model
+
+    early: list[list[int]] = []
+    sure_kept = lightgbm_model._sure_kept
+
+    def spied(outcome: dict[int, Any], candidates: int, keep: int) -> list[int]:
+        found = sure_kept(outcome, candidates, keep)
+        if len(outcome) < candidates:
+            early.append(found)
+        return found
+
+    db, task = _task("binary")
+    monkeypatch.setattr(lightgbm_model, "_sure_kept", spied)
+    eager = _fit(db, task, 2, "auto")
+    assert any(early)  # some refit did start before the search ended
+    monkeypatch.setattr(lightgbm_model, "_sure_kept", lambda *args: [])
+    for workers in (1, 2):
+        _same_model(eager, _fit(db, task, workers, "auto"), db, task.test)
+
+
+def test_sure_kept_is_kept_whatever_the_unfinished_configurations_score() -> None:
+    """Brute force over scores with ties: a configuration ``_sure_kept`` names is among the kept
+    (``fit``'s stable sort) for every score the unfinished ones may get, and skipped ones (None) count as none."""
+    import itertools
+
+    from relgraph.baselines.lightgbm_model import _sure_kept
+
+    rng = np.random.default_rng(0)
+    values = [0.1, 0.2, 0.3, None]
+    for _ in range(300):
+        n, keep = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+        finished = sorted(rng.choice(n, size=int(rng.integers(0, n + 1)), replace=False).tolist())
+        outcome = {i: (None if (v := values[int(rng.integers(0, 4))]) is None else (v,)) for i in finished}
+        sure = _sure_kept(outcome, n, keep)
+        assert set(sure) <= {i for i, r in outcome.items() if r is not None}
+        rest = [i for i in range(n) if i not in outcome]
+        for filled in itertools.product(values, repeat=len(rest)):
+            full = {**outcome, **{i: (None if v is None else (v,)) for i, v in zip(rest, filled)}}
+            slots = [i for i in range(n) if full[i] is not None]
+            kept = {slots[j] for j in sorted(range(len(slots)), key=lambda j: -full[slots[j]][0])[:keep]}
+            assert set(sure) <= kept, (outcome, n, keep, filled)
+    assert _sure_kept({0: (0.5,), 1: (0.4,), 2: (0.3,)}, 4, 2) == [0]  # one unfinished: 0 stays in the best two
+    assert _sure_kept({0: (float("nan"),), 1: (0.4,)}, 2, 1) == []
+
+
+def test_the_job_pool_starts_by_order_and_takes_jobs_added_while_others_run() -> None:
+    from relgraph.baselines.lightgbm_search import JobPool
+
+    for workers in (1, 2):
+        started: list[str] = []
+        with JobPool(workers) as pool:
+            for name, order in (("c", 3), ("a", 1), ("b", 2)):
+                pool.submit(name, lambda name=name, log=started: log.append(name) or name.upper(), order=order)
+            got = {}
+            while len(pool):
+                key, result = pool.next_done()
+                got[key] = result
+                if key == "a":
+                    pool.submit("z", lambda log=started: log.append("z") or "Z", order=0)
+        assert got == {"a": "A", "b": "B", "c": "C", "z": "Z"}
+        # one worker: by order, "z" (added once "a" finished) before "b"; two: "a" and "b" first
+        assert started == ["a", "z", "b", "c"] if workers == 1 else set(started[:2]) == {"a", "b"}
+    with pytest.raises(ZeroDivisionError), JobPool(2) as pool:
+        pool.submit("x", lambda: 1 // 0)
+        pool.next_done()
+
+
+@pytest.mark.parametrize("task_type", ["binary", "multiclass"])  # the parents' columns used / not used
+def test_a_configuration_trained_before_the_current_parents_decision_changes_nothing(task_type: str, monkeypatch) -> None:
+    """``current_parents="auto"`` on two workers trains one configuration on the parents' columns
+    while the decision is pending: kept when they are used, cancelled (or dropped) when not; the
+    model is the one-at-a-time model either way."""
+    from relgraph.baselines import lightgbm_model
+
+    speculated: list[Any] = []
+    run = lightgbm_model._unless_cancelled
+
+    def spied(job: Any, cancel: threading.Event) -> Any:
+        speculated.append(run(job, cancel))
+        return speculated[-1]
+
+    monkeypatch.setattr(lightgbm_model, "_unless_cancelled", spied)
+    db, task = _task(task_type)
+    two = _fit(db, task, 2, "auto")
+    assert len(speculated) == 1
+    assert two.meta_["current_parents"]["used"] == (task_type == "binary")
+    if two.meta_["current_parents"]["used"]:
+        assert speculated[0] is not None
+    _same_model(_fit(db, task, 1, "auto"), two, db, task.test)
+
+
+def test_a_cancelled_configuration_stops_at_its_next_round() -> None:
+    import lightgbm as lgb
+
+    from relgraph.baselines.lightgbm_model import _cancel_callback, _Cancelled
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    y = (x[:, 0] > 0).astype(float)
+    params = {"objective": "binary", "num_threads": 1, "verbose": -1, "seed": 0, "deterministic": True}
+    cancel = threading.Event()
+    plain = lgb.train(params, lgb.Dataset(x, y), num_boost_round=20)
+    watched = lgb.train(params, lgb.Dataset(x, y), num_boost_round=20, callbacks=[_cancel_callback(cancel)])
+    assert plain.model_to_string() == watched.model_to_string()  # not set: the same booster
+    rounds: list[int] = []
+
+    def count(env: Any) -> None:
+        rounds.append(env.iteration)
+        if env.iteration == 4:
+            cancel.set()
+
+    with pytest.raises(_Cancelled):
+        lgb.train(params, lgb.Dataset(x, y), num_boost_round=20, callbacks=[_cancel_callback(cancel), count])
+    assert rounds == [0, 1, 2, 3, 4]

@@ -277,3 +277,23 @@ def test_default_cutoffs_survive_a_gap_in_the_data(tmp_path: Path) -> None:
     assert main(["train", source, "--query", RENTAL_CHURN, "--model", "lightgbm", "--out", str(out), "--quiet"]) == 0
     assert "cutoffs: val 2005-" in (out / "train.log").read_text()
     assert "chosen from the task&#x27;s rows" in (out / "report.html").read_text()
+
+
+def test_a_lightgbm_run_imports_no_torch(shop: tuple[Path, Path], tmp_path: Path) -> None:
+    """``--model lightgbm`` trains no GNN, so its start-up pays for no torch (GNN flags are ignored, still checked)."""
+    import os
+    import subprocess
+    import sys
+
+    db_path, _ = shop
+    code = ("import sys; from relgraph.cli.main import main; "
+            f"code = main(['train', 'sqlite:///{db_path}', '--query', {CHURN!r}, '--out', {str(tmp_path / 'run')!r}, "
+            "'--model', 'lightgbm', '--epochs', '2', '--fanouts', '4,2', '--quiet']); "
+            "assert 'torch' not in sys.modules, 'a lightgbm run imported torch'; sys.exit(code)")
+    env = dict(os.environ, PYTHONPATH=f"{Path(__file__).resolve().parents[2]}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    request = json.loads((tmp_path / "run" / "request.json").read_text())
+    assert request["model"] == "lightgbm" and request["gnn"] is None
+    assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--out", str(tmp_path / "bad"), "--model", "lightgbm",
+                 "--fanouts", "4,x", "--quiet"]) == 1
