@@ -161,7 +161,7 @@ def test_sure_kept_is_kept_whatever_the_unfinished_configurations_score() -> Non
     (``fit``'s stable sort) for every score the unfinished ones may get, and skipped ones (None) count as none."""
     import itertools
 
-    from relgraph.baselines.lightgbm_model import _sure_kept
+    from relgraph.baselines.lightgbm_refits import _sure_kept
 
     rng = np.random.default_rng(0)
     values = [0.1, 0.2, 0.3, None]
@@ -230,7 +230,7 @@ def test_a_configuration_trained_before_the_current_parents_decision_changes_not
 def test_a_cancelled_configuration_stops_at_its_next_round() -> None:
     import lightgbm as lgb
 
-    from relgraph.baselines.lightgbm_model import _cancel_callback, _Cancelled
+    from relgraph.baselines.lightgbm_refits import _cancel_callback, _Cancelled
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 4))
