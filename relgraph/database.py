@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -23,8 +24,7 @@ from relgraph.schema.times import is_number_type, parse_datetimes, resolve_row_t
 TIME_COLUMN = "__rg_time"
 
 
-#: Per database, the DuckDB connections of threads other than the first one's (thread-local: a
-#: thread's connection goes with the thread).
+#: Per database, the connection of each thread inside ``Database.own_connection`` (thread-local).
 _THREAD_CONNECTIONS: weakref.WeakKeyDictionary[Database, threading.local] = weakref.WeakKeyDictionary()
 
 
@@ -42,7 +42,6 @@ class Database:
         self.fingerprint = data.fingerprint
         self.schema = schema
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._con_thread: int | None = None  # the thread ``_con`` belongs to (others get their own)
         #: Where SQL runs (``relgraph.engines``): "duckdb" (embedded) or "spark", and its options.
         self.engine = "duckdb"
         self.engine_options: dict[str, object] = {}
@@ -128,20 +127,35 @@ class Database:
         ``timestamp`` columns stored as integers: epoch numbers, ``YYYYMMDD`` dates, years) appear
         as TIMESTAMP, so SQL over the views sees
         times wherever the schema does. Quote names in SQL (``SELECT * FROM "order"``): tables
-        may be called by reserved words or non-ASCII names. The connection is created once per
-        thread and reused (a DuckDB connection refuses a second caller while it runs: each
-        thread gets its own, over the same views); it reads the Arrow tables in place (no copy,
-        nothing written to the source).
+        may be called by reserved words or non-ASCII names. The connection is created once and
+        reused (inside :meth:`own_connection`, the thread's own); it reads the Arrow tables in place
+        (no copy, nothing written to the source).
         """
-        thread = threading.get_ident()
+        local = _THREAD_CONNECTIONS.get(self)
+        own = getattr(local, "con", None) if local is not None else None
+        return own if own is not None else self.shared_connection()
+
+    def shared_connection(self) -> duckdb.DuckDBPyConnection:
+        """The connection every thread outside :meth:`own_connection` shares (created on first use)."""
         if self._con is None:
-            self._con, self._con_thread = self._connect(), thread
-        if thread == self._con_thread:
-            return self._con
+            self._con = self._connect()
+        return self._con
+
+    @contextlib.contextmanager
+    def own_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """In the block, this thread's SQL (:meth:`duckdb`) runs on a connection of its own over the
+        same views, closed at the end: a DuckDB connection refuses a second caller while it runs, so
+        threads that run SQL at once (ask's two feature builders, the GNN beside LightGBM) each take one."""
         local = _THREAD_CONNECTIONS.setdefault(self, threading.local())
-        if getattr(local, "con", None) is None:
-            local.con = self._connect()
-        return local.con
+        if getattr(local, "con", None) is not None:  # nested: the thread's connection already
+            yield local.con
+            return
+        local.con = self._connect()
+        try:
+            yield local.con
+        finally:
+            local.con.close()
+            local.con = None
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         # No progress bar: DuckDB draws it on stdout, inside `--json` answers.

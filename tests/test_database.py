@@ -223,9 +223,10 @@ def test_date_and_clock_columns_combine_whatever_the_clock_type(clock):
     np.testing.assert_array_equal(db.row_times("races"), np.array(expected, dtype="datetime64[ns]"))
 
 
-def test_each_thread_gets_its_own_connection_over_the_same_views() -> None:
-    """A DuckDB connection refuses a second caller while it runs: each thread has its own, which
-    sees the same tables (row times included), and the first thread keeps the first one."""
+def test_threads_inside_own_connection_run_sql_at_once_over_the_same_views() -> None:
+    """A DuckDB connection refuses a second caller while it runs: inside ``own_connection`` a
+    thread has its own, which sees the same tables (row times included) and is closed at the end;
+    outside it every thread shares one."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -234,18 +235,21 @@ def test_each_thread_gets_its_own_connection_over_the_same_views() -> None:
     from relgraph.engines import engine_for
 
     db = shop_database()
-    main = db.duckdb()
-    assert db.duckdb() is main and engine_for(db).con is main
+    shared = db.duckdb()
+    assert db.duckdb() is shared and engine_for(db).con is shared
     query = "SELECT count(*), max(__rg_time) FROM orders"
-    expected = main.sql(query).fetchall()
+    expected = shared.sql(query).fetchall()
     barrier = threading.Barrier(2)
 
-    def run() -> tuple[int, list[tuple[object, ...]]]:
-        con = engine_for(db).con
-        barrier.wait()  # both threads hold a connection before either queries
-        return id(con), [con.sql(query).fetchall()[0] for _ in range(20)]
+    def run() -> tuple[int, list[tuple[object, ...]], bool]:
+        outside = db.duckdb() is shared
+        with db.own_connection() as con:
+            assert engine_for(db).con is con and db.duckdb() is con
+            barrier.wait()  # both threads hold a connection before either queries
+            rows = [con.sql(query).fetchall()[0] for _ in range(20)]
+        return id(con), rows, outside and db.duckdb() is shared
 
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: run(), range(2)))
-    assert len({id(main)} | {r[0] for r in results}) == 3
-    assert all(rows == expected * 20 for _, rows in results)
+    assert len({id(shared)} | {r[0] for r in results}) == 3
+    assert all(rows == expected * 20 and back for _, rows, back in results)

@@ -10,14 +10,14 @@ import pyarrow as pa
 
 
 class DuckDBEngine:
-    """Runs statements on ``db.duckdb()`` (views over the Arrow tables, no copy): the calling
-    thread's connection, so threads may run statements at once."""
+    """Runs statements on ``db.duckdb()`` (views over the Arrow tables, no copy), looked up at each
+    call: inside ``db.own_connection()`` the calling thread's own."""
 
     name = "duckdb"
 
     def __init__(self, db: Any) -> None:
         self._db = weakref.ref(db)  # the engine registry is keyed by the database: no strong reference back
-        self._first = db.duckdb()  # what an engine kept past its database runs on
+        self._first = db.shared_connection()  # what an engine kept past its database runs on
 
     @property
     def con(self) -> Any:

@@ -344,19 +344,24 @@ def fit_features(db: Database, task: TaskTables, workers: int = 1) -> tuple[Any,
     key = task.entity_key
     builder: Any = TemporalFeatureBuilder(**{"depth": ask_depth(db, task.entity_table), **ASK_FEATURES})
     current = CurrentParents()
-    jobs = [_in_context(lambda: builder.fit_transform(db, task.entity_table, task.train, key, task.task_type))]
+    jobs = [_in_context(db, lambda: builder.fit_transform(db, task.entity_table, task.train, key, task.task_type))]
     if ASK_CURRENT_PARENTS:
-        jobs.append(_in_context(lambda: current.fit(db, task.entity_table, task.train, key, task.task_type)))
+        jobs.append(_in_context(db, lambda: current.fit(db, task.entity_table, task.train, key, task.task_type)))
     x = in_parallel(jobs, workers, lambda: None)[0]
     if not ASK_CURRENT_PARENTS or not current.columns_:
         return builder, x
     return WithColumns(builder, current), _join(x, current.columns_for(db, task.train, key))
 
 
-def _in_context(job: Any) -> Any:
-    """``job`` run in a copy of this thread's context (the NumPy feature path's setting goes with it)."""
+def _in_context(db: Database, job: Any) -> Any:
+    """``job`` run in a copy of this thread's context (the NumPy feature path's setting goes with it),
+    on a SQL connection of its own (``Database.own_connection``: another job may run SQL at once)."""
     context = contextvars.copy_context()
-    return lambda: context.run(job)
+
+    def run() -> Any:
+        with db.own_connection():
+            return job()
+    return lambda: context.run(run)
 
 
 def ask_depth(db: Database, entity_table: str) -> int:

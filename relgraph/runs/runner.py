@@ -292,7 +292,7 @@ def _fit_members(db: Database, task: TaskTables, kinds: list[str], seed: int, qu
 
     def gnn_lane() -> None:
         try:
-            with recorder.beside("gnn"):
+            with recorder.beside("gnn"), db.own_connection():  # LightGBM runs SQL at the same time
                 result["gnn"] = fit("gnn", beside)
         except BaseException as err:  # raised in the run's thread once LightGBM is done
             result["error"] = err
@@ -313,9 +313,10 @@ def gnn_beside_lightgbm(kinds: list[str], gnn_config: Any) -> Any:
 
     Side by side where both are members, two cores are usable and the GNN is one process: it
     then takes half its torch threads (one by default) and LightGBM's single-threaded boosters the
-    other core. Torch's threads spin while they wait, so the GNN alone on two threads used about
-    twice the CPU for the same epochs, and on a busy machine its epochs took 2-3 times as long
-    (rel-f1 driver-dnf ``--model auto``; benchmarks/README.md, issue 25)."""
+    other core. On an idle machine two torch threads took the GNN's epochs from about 40 to 27 s
+    for 54 CPU s instead of 40 (their threads spin while they wait), and while anything else ran
+    they took 2-3 times as long: the run is the shortest when both cores do useful work (rel-f1
+    driver-dnf ``--model auto``; benchmarks/README.md, issue 25)."""
     from relgraph.baselines.lightgbm_search import usable_cores
 
     if "gnn" not in kinds or "lightgbm" not in kinds or usable_cores() < 2:
