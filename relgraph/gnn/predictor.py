@@ -204,7 +204,7 @@ class GNNPredictor:
         feats, rel_time, seed_time, edge_index = self._batch_tensors(batch, inputs)
         degree = self._true_degree(batch)
         return (module or self.model)(feats, rel_time, seed_time, edge_index, self.entity_table,
-                                      int(batch.batch_size), degree)
+                                      int(batch.batch_size), degree, _hops(batch))
 
     def _true_degree(self, batch: Any) -> dict[Any, torch.Tensor] | None:
         """The sampler's eligible neighbour counts per edge type (``config.true_degree``), else None."""
@@ -592,3 +592,11 @@ class GNNPredictor:
             ) from err
         self.model.eval()
         return self
+
+
+def _hops(batch: Any) -> tuple[dict, dict] | None:
+    """The batch's per-hop node and edge counts when it is a sampled tree (the sampler's batches), so
+    the layers skip what no later layer reads; None for other batches (explanations' unions)."""
+    nodes = getattr(batch, "num_sampled_nodes_dict", None)
+    edges = getattr(batch, "num_sampled_edges_dict", None)
+    return None if nodes is None or edges is None else (nodes, edges)

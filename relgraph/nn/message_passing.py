@@ -15,11 +15,24 @@ self-transform, so every type is updated. No pyg-lib / torch-sparse needed: aggr
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 EdgeType = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class LayerKeep:
+    """What one layer must compute on a hop-ordered sampled tree (nodes and edges numbered hop by
+    hop, hop 0 = the seeds): the first ``nodes[nt]`` nodes of each type are updated and the first
+    ``edges[et]`` edges of each type carry messages. The layer ``l`` of ``L`` needs only the nodes
+    within ``L - 1 - l`` hops of the seeds: what lies further out is never read again. The seeds'
+    outputs are those of the whole layer up to float rounding (PyG's ``trim_to_layer`` idea)."""
+
+    nodes: dict[str, int]
+    edges: dict[EdgeType, int]
 
 
 def edge_key(edge_type: EdgeType) -> str:
@@ -68,14 +81,25 @@ class _HeteroLayer(nn.Module):
             degree = like.new_zeros(n_dst).index_add_(0, dst_index, like.new_ones(dst_index.shape[0]))
         return self.degree_lin[key](torch.log1p(degree).unsqueeze(1))
 
-    def _combine(self, x: dict[str, Tensor], messages: dict[str, Tensor]) -> dict[str, Tensor]:
+    def _combine(self, x: dict[str, Tensor], messages: dict[str, Tensor], keep: LayerKeep | None = None) -> dict[str, Tensor]:
         out = {}
         for nt, h in x.items():
+            if keep is not None:
+                if not keep.nodes.get(nt, 0):
+                    continue  # no node of this type is read by a later layer
+                h = h[: keep.nodes[nt]]
             z = self.self_lin[nt](h)
             if nt in messages:
                 z = z + messages[nt]
             out[nt] = h + self.dropout(torch.relu(self.norm[nt](z)))
         return out
+
+    @staticmethod
+    def _trim(ei: Tensor, et: EdgeType, n_dst: int, keep: LayerKeep | None) -> tuple[Tensor, int]:
+        """The edges and destination count this layer computes (all of them without ``keep``)."""
+        if keep is None:
+            return ei, n_dst
+        return ei[:, : keep.edges.get(et, 0)], keep.nodes.get(et[2], 0)
 
 
 class HeteroSAGELayer(_HeteroLayer):
@@ -96,23 +120,27 @@ class HeteroSAGELayer(_HeteroLayer):
         self.edge_lin = nn.ModuleDict({edge_key(et): nn.Linear(hidden, hidden, bias=False) for et in edge_types})
 
     def forward(self, x: dict[str, Tensor], edge_index: dict[EdgeType, Tensor],
-                degree: dict[EdgeType, Tensor] | None = None) -> dict[str, Tensor]:
-        """``degree``: optional true in-degree per edge type [n_dst] (see ``_HeteroLayer._degree_term``)."""
+                degree: dict[EdgeType, Tensor] | None = None, keep: LayerKeep | None = None) -> dict[str, Tensor]:
+        """``degree``: optional true in-degree per edge type [n_dst] (see ``_HeteroLayer._degree_term``);
+        ``keep``: compute only what later layers read (see :class:`LayerKeep`)."""
         messages: dict[str, Tensor] = {}
         for et, ei in edge_index.items():
             src, _, dst = et
             key = edge_key(et)
-            if key not in self.edge_lin or ei.shape[1] == 0 or src not in x or dst not in x:
+            if key not in self.edge_lin or src not in x or dst not in x:
+                continue
+            ei, n_dst = self._trim(ei, et, x[dst].shape[0], keep)
+            if ei.shape[1] == 0:
                 continue
             values = self.edge_lin[key](x[src])[ei[0]]
-            n_dst = x[dst].shape[0]
             if self.aggr == "mean":
                 agg = scatter_mean(values, ei[1], n_dst)
             else:
                 agg = values.new_zeros(n_dst, values.shape[1]).index_add_(0, ei[1], values)
-            agg = agg + self._degree_term(key, ei[1], n_dst, values, (degree or {}).get(et))
+            true = (degree or {}).get(et)
+            agg = agg + self._degree_term(key, ei[1], n_dst, values, None if true is None else true[:n_dst])
             messages[dst] = messages[dst] + agg if dst in messages else agg
-        return self._combine(x, messages)
+        return self._combine(x, messages, keep)
 
 
 class HeteroTimeAttentionLayer(_HeteroLayer):
@@ -149,16 +177,19 @@ class HeteroTimeAttentionLayer(_HeteroLayer):
         edge_index: dict[EdgeType, Tensor],
         rel_time_features: dict[str, Tensor],
         degree: dict[EdgeType, Tensor] | None = None,
+        keep: LayerKeep | None = None,
     ) -> dict[str, Tensor]:
         messages: dict[str, Tensor] = {}
         for et, ei in edge_index.items():
             src, _, dst = et
             key = edge_key(et)
-            if key not in self.query or ei.shape[1] == 0 or src not in x or dst not in x:
+            if key not in self.query or src not in x or dst not in x:
                 continue
-            n_dst = x[dst].shape[0]
+            ei, n_dst = self._trim(ei, et, x[dst].shape[0], keep)
+            if ei.shape[1] == 0:
+                continue
             s, d = ei[0], ei[1]
-            q = self.query[key](x[dst]).view(-1, self.heads, self.head_dim)[d]
+            q = self.query[key](x[dst][:n_dst]).view(-1, self.heads, self.head_dim)[d]
             k = self.key[key](x[src]).view(-1, self.heads, self.head_dim)[s]
             v = self.value[key](x[src]).view(-1, self.heads, self.head_dim)[s]
             scores = (q * k).sum(-1) / math.sqrt(self.head_dim)
@@ -166,6 +197,7 @@ class HeteroTimeAttentionLayer(_HeteroLayer):
             alpha = scatter_softmax(scores, d, n_dst)
             weighted = (alpha.unsqueeze(-1) * v).reshape(-1, self.heads * self.head_dim)
             agg = weighted.new_zeros(n_dst, weighted.shape[1]).index_add_(0, d, weighted)
-            agg = agg + self._degree_term(key, d, n_dst, weighted, (degree or {}).get(et))
+            true = (degree or {}).get(et)
+            agg = agg + self._degree_term(key, d, n_dst, weighted, None if true is None else true[:n_dst])
             messages[dst] = messages[dst] + agg if dst in messages else agg
-        return self._combine(x, messages)
+        return self._combine(x, messages, keep)

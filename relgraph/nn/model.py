@@ -8,7 +8,11 @@
 - ``edge_index[et]``: int64 [2, E] local ids,
 - the first ``batch_size`` nodes of ``seed_type`` are the seeds,
 - optional ``degree[et]``: int64 [n_dst] the true (eligible, not fanout-capped) in-degree of each
-  node, used by the layers' degree term and the recent-history counts instead of sampled edges.
+  node, used by the layers' degree term and the recent-history counts instead of sampled edges,
+- optional ``hops``: (nodes per hop per node type, edges per hop per edge type) of a hop-ordered
+  sampled tree (the sampler's ``num_sampled_nodes`` / ``num_sampled_edges``): each layer then
+  computes only the nodes a later layer reads (the last one: the seeds), the same outputs for
+  a fraction of the work.
 
 It returns the head's raw output for the seeds ([B] or [B, C]); ``head.predict`` turns it
 into probabilities or values.
@@ -21,9 +25,28 @@ from torch import Tensor, nn
 from relgraph.nn.encoders import RelativeTimeEncoder, TableEncoder, TableInputs, TableSpec
 from relgraph.nn.heads import TaskHead
 from relgraph.nn.history import RecentHistory
-from relgraph.nn.message_passing import EdgeType, HeteroSAGELayer, HeteroTimeAttentionLayer
+from relgraph.nn.message_passing import EdgeType, HeteroSAGELayer, HeteroTimeAttentionLayer, LayerKeep
 
 CONVS = ("sage", "attention")
+
+#: Per-hop counts of a sampled batch: (nodes added at each hop per node type, edges per edge type).
+Hops = tuple[dict[str, list[int]], dict[EdgeType, list[int]]]
+
+
+def layer_keeps(hops: Hops | None, sizes: dict[str, int], num_layers: int) -> list[LayerKeep | None]:
+    """What each of ``num_layers`` layers computes on a batch with these per-hop counts (``sizes``:
+    the nodes per type at the first layer); all of it (None) unless the batch has one hop per layer."""
+    if hops is None:
+        return [None] * num_layers
+    nodes, edges = hops
+    if any(len(c) != num_layers + 1 for c in nodes.values()) or any(len(c) != num_layers for c in edges.values()):
+        return [None] * num_layers
+    keeps: list[LayerKeep | None] = []
+    for layer in range(num_layers):
+        reach = num_layers - layer  # hops 0 .. reach - 1 are updated, edges of those hops carry messages
+        keeps.append(LayerKeep({nt: sum(nodes[nt][:reach]) for nt in sizes if nt in nodes},
+                               {et: sum(c[:reach]) for et, c in edges.items()}))
+    return keeps
 
 
 class RelGNN(nn.Module):
@@ -80,8 +103,10 @@ class RelGNN(nn.Module):
         seed_time: dict[str, Tensor],
         edge_index: dict[EdgeType, Tensor],
         degree: dict[EdgeType, Tensor] | None = None,
+        hops: Hops | None = None,
     ) -> dict[str, Tensor]:
-        """Node embeddings after message passing, per node type [n_t, hidden]."""
+        """Node embeddings after message passing, per node type [n_t, hidden] (with ``hops``: only
+        the seeds', [B, hidden] for the seed type, the first B rows)."""
         x = {}
         time_feats = {}
         for nt, enc in self.encoders.items():
@@ -89,8 +114,13 @@ class RelGNN(nn.Module):
                 continue
             time_feats[nt] = self.time_encoder.features(rel_time[nt])
             x[nt] = enc(inputs[nt], seed_time[nt]) + self.time_encoder.linear(time_feats[nt])
-        for layer in self.layers:
-            x = layer(x, edge_index, degree=degree) if self.conv == "sage" else layer(x, edge_index, time_feats, degree)
+        keeps = layer_keeps(hops, {nt: v.shape[0] for nt, v in x.items()}, len(self.layers))
+        for layer, keep in zip(self.layers, keeps):
+            if self.conv == "sage":
+                x = layer(x, edge_index, degree=degree, keep=keep)
+            else:
+                x = layer(x, edge_index, time_feats, degree, keep=keep)
+                time_feats = time_feats if keep is None else {nt: f[: keep.nodes.get(nt, 0)] for nt, f in time_feats.items()}
         return x
 
     def forward(
@@ -102,8 +132,9 @@ class RelGNN(nn.Module):
         seed_type: str,
         batch_size: int,
         degree: dict[EdgeType, Tensor] | None = None,
+        hops: Hops | None = None,
     ) -> Tensor:
-        x = self.embed(inputs, rel_time, seed_time, edge_index, degree)
+        x = self.embed(inputs, rel_time, seed_time, edge_index, degree, hops)
         seeds = x[seed_type][:batch_size]
         if self.history is not None:
             seeds = seeds + self.history(inputs, rel_time, edge_index, batch_size, degree)
