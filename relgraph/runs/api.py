@@ -119,7 +119,7 @@ def train(
     if workers != 1:
         import dataclasses
 
-        from relgraph.gnn import GNNConfig
+        from relgraph.gnn.config import GNNConfig
 
         gnn_config = dataclasses.replace(gnn_config or GNNConfig(), workers=workers)
     source = TaskSource(

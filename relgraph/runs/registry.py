@@ -68,7 +68,7 @@ def new_model(kind: str, task_type: str | None, seed: int = 0, quiet: bool = Fal
         return cls(seed=seed, **context)
     if kind == "hybrid":
         return cls(seed=seed, gnn_config=gnn_config, quiet=quiet, model_dir=model_dir, lightgbm=context)
-    from relgraph.gnn import GNNConfig, RankingGNNConfig
+    from relgraph.gnn.config import GNNConfig, RankingGNNConfig
 
     if task_family(task_type) == "node":
         config = dataclasses.replace(gnn_config or GNNConfig(), seed=seed)

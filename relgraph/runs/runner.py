@@ -321,7 +321,7 @@ def gnn_beside_lightgbm(kinds: list[str], gnn_config: Any) -> Any:
 
     if "gnn" not in kinds or "lightgbm" not in kinds or usable_cores() < 2:
         return None
-    from relgraph.gnn import GNNConfig
+    from relgraph.gnn.config import GNNConfig
 
     config = gnn_config or GNNConfig()
     if getattr(config, "workers", 1) > 1:  # several training processes: their own plan for the cores

@@ -297,3 +297,31 @@ def test_a_lightgbm_run_imports_no_torch(shop: tuple[Path, Path], tmp_path: Path
     assert request["model"] == "lightgbm" and request["gnn"] is None
     assert main(["train", f"sqlite:///{db_path}", "--query", CHURN, "--out", str(tmp_path / "bad"), "--model", "lightgbm",
                  "--fanouts", "4,x", "--quiet"]) == 1
+
+
+def test_an_auto_run_loads_torch_in_the_gnn_lane(shop: tuple[Path, Path], tmp_path: Path) -> None:
+    """Where the GNN trains beside LightGBM, torch (seconds of start-up) is first imported on the GNN's
+    own thread, while LightGBM's features are computed, not before the run starts."""
+    import os
+    import subprocess
+    import sys
+
+    from relgraph.baselines.lightgbm_search import usable_cores
+
+    if usable_cores() < 2:
+        pytest.skip("one usable core: the GNN trains after LightGBM, not beside it")
+    db_path, _ = shop
+    code = ("import sys, threading, importlib.abc\n"
+            "first = []\n"
+            "class Watch(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'torch' and not first: first.append(threading.current_thread().name)\n"
+            "sys.meta_path.insert(0, Watch())\n"
+            "from relgraph.cli.main import main\n"
+            f"code = main(['train', 'sqlite:///{db_path}', '--query', {CHURN!r}, '--out', {str(tmp_path / 'run')!r}, "
+            "'--model', 'auto', '--epochs', '1', '--fanouts', '4,2', '--quiet'])\n"
+            "assert first == ['relgraph-gnn'], first\n"
+            "sys.exit(code)")
+    env = dict(os.environ, PYTHONPATH=f"{Path(__file__).resolve().parents[2]}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
