@@ -545,6 +545,7 @@ class GNNPredictor:
 def _hops(batch: Any) -> tuple[dict, dict] | None:
     """The batch's per-hop node and edge counts when it is a sampled tree (the sampler's batches), so
     the layers skip what no later layer reads; None for other batches (explanations' unions)."""
-    nodes = getattr(batch, "num_sampled_nodes_dict", None)
-    edges = getattr(batch, "num_sampled_edges_dict", None)
-    return None if nodes is None or edges is None else (nodes, edges)
+    try:  # HeteroData collects "<name>_dict" from its stores: KeyError when none has it
+        return batch.num_sampled_nodes_dict, batch.num_sampled_edges_dict
+    except (AttributeError, KeyError):
+        return None
