@@ -4,9 +4,9 @@ and the sign that makes every primary metric higher-is-better. Torch-free: every
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
-from sklearn import metrics as skm
 
 TASK_TYPES = ("binary", "regression", "multiclass", "ranking")
 
@@ -19,7 +19,16 @@ PRIMARY_METRIC = {
 }
 
 
+def sklearn_metrics() -> ModuleType:
+    """``sklearn.metrics``, imported on first use: with SciPy it costs about a second of start-up,
+    which a run overlaps with its first SQL (``relgraph.runs.runner`` loads it on a side thread)."""
+    from sklearn import metrics
+
+    return metrics
+
+
 def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    skm = sklearn_metrics()
     y_true = np.asarray(y_true).astype(int)
     prob = np.asarray(prob, dtype=float)
     out = {"accuracy": float(skm.accuracy_score(y_true, prob >= threshold)), "threshold": float(threshold)}
@@ -33,6 +42,7 @@ def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5)
 
 
 def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    skm = sklearn_metrics()
     y_true = np.asarray(y_true, dtype=float)
     pred = np.asarray(pred, dtype=float)
     return {
@@ -44,6 +54,7 @@ def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]
 
 def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence) -> dict[str, float]:
     """``proba`` is [n, n_classes] in the order of ``classes``."""
+    skm = sklearn_metrics()
     pred = np.asarray(classes)[np.asarray(proba).argmax(axis=1)]
     return {
         "accuracy": float(skm.accuracy_score(y_true, pred)),

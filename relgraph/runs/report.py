@@ -15,15 +15,27 @@ import html
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
+from relgraph.metrics import sklearn_metrics
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def pyplot() -> ModuleType:
+    """``matplotlib.pyplot`` on the file-only Agg backend, imported on first use (half a second of
+    start-up that a run overlaps with its first SQL: ``relgraph.runs.runner``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 @dataclass
@@ -42,7 +54,8 @@ class ModelRun:
     text: str | None = None
 
 
-def _png(fig: plt.Figure) -> str:
+def _png(fig: Figure) -> str:
+    plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -51,6 +64,7 @@ def _png(fig: plt.Figure) -> str:
 
 def label_over_time(task_type: str, splits: dict[str, pd.DataFrame]) -> str:
     """The label rate (binary), mean (regression) or row count per prediction time, per split, as an <img>."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3))
     for name, frame in splits.items():
         if not len(frame):
@@ -69,6 +83,7 @@ def label_over_time(task_type: str, splits: dict[str, pd.DataFrame]) -> str:
 
 
 def _learning_curves(runs: list[ModelRun], primary: str) -> str:
+    plt = pyplot()
     curves = [r for r in runs if r.history]
     if not curves:
         return "<p>No model here records per-epoch history.</p>"
@@ -86,6 +101,8 @@ def _learning_curves(runs: list[ModelRun], primary: str) -> str:
 
 
 def _outcome_plots(task_type: str, y_true: pd.Series, runs: list[ModelRun], classes: list[Any]) -> str:
+    plt = pyplot()
+    skm = sklearn_metrics()
     scored = [r for r in runs if r.test_pred is not None and len(r.test_pred) == len(y_true)]
     if not scored or not len(y_true):
         return "<p>No test predictions to plot.</p>"
@@ -131,6 +148,7 @@ def _outcome_plots(task_type: str, y_true: pd.Series, runs: list[ModelRun], clas
 
 
 def _importance(runs: list[ModelRun]) -> str:
+    plt = pyplot()
     parts = []
     for run in runs:
         if run.feature_importance is None or not len(run.feature_importance):
@@ -146,6 +164,7 @@ def _importance(runs: list[ModelRun]) -> str:
 def _time_spent(timings: dict[str, dict[str, Any]] | None) -> str:
     """One horizontal bar per stage (its own seconds, longest first), up to the report itself;
     stages that ran beside the run's own (the GNN's while LightGBM trained) in a second colour."""
+    plt = pyplot()
     if not timings:
         return "<p>No stage timings recorded.</p>"
     spent = sorted(((name, float(t["seconds"]), t.get("rows"), int(t.get("calls", 1)), t.get("beside"))
