@@ -116,13 +116,17 @@ class StageRecorder:
     def summary(self) -> dict[str, dict[str, Any]]:
         """Stage name -> ``{"seconds", "cpu_seconds", "rows", "calls"}`` (a stage that ran several
         times: summed), in the order each first closed; ``other``: the time no stage covers. A stage
-        of a lane beside the run's (:meth:`beside`) has ``"beside": lane``, and is left out of
+        of a lane beside the run's (:meth:`beside`) has ``"beside": lane`` (and the name
+        ``"<name> (<lane>)"`` where the run has a stage of its own by that name), and is left out of
         ``other``: the run's own stages and ``other`` add up to its wall time."""
         out: dict[str, dict[str, Any]] = {}
         with self._lock:
             records = list(self.records)
+        own_names = {r.name for r in records if r.beside is None}
         for record in records:
-            entry = out.setdefault(record.name, {"seconds": 0.0, "cpu_seconds": 0.0, "rows": None, "calls": 0})
+            # A lane's stage named as one of the run's own ("features" of the report's explanations) stays apart.
+            name = f"{record.name} ({record.beside})" if record.beside is not None and record.name in own_names else record.name
+            entry = out.setdefault(name, {"seconds": 0.0, "cpu_seconds": 0.0, "rows": None, "calls": 0})
             entry["seconds"] += record.seconds
             entry["cpu_seconds"] += record.cpu_seconds
             entry["calls"] += 1
