@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,12 +164,17 @@ def train_run(
     runs: list[ModelRun] = []
     fitted: dict[str, Any] = {}
     thresholds: dict[str, float] = {}
-    members = _fit_members(db, task, kinds, seed, quiet, gnn_config, out_dir, label_context)
+    evaluated: dict[str, tuple[ModelRun, float]] = {}  # the GNN's, made on its own lane where it trained beside LightGBM
+    members = _fit_members(db, task, kinds, seed, quiet, gnn_config, out_dir, label_context,
+                           lambda kind, predictor: evaluated.setdefault(kind, _evaluate(kind, predictor, db, task, trivial)))
     for kind in kinds:
         predictor, seconds = members[kind]
         fitted[kind] = predictor
-        with stage("predictions", rows=len(task.val) + len(task.test)):
-            run, thresholds[kind] = _evaluate(kind, predictor, db, task, trivial)
+        if kind in evaluated:
+            run, thresholds[kind] = evaluated[kind]
+        else:
+            with stage("predictions", rows=len(task.val) + len(task.test)):
+                run, thresholds[kind] = _evaluate(kind, predictor, db, task, trivial)
         run.seconds = seconds
         run.history = list(predictor.history_)
         run.feature_importance = predictor.feature_importance_
@@ -293,9 +299,12 @@ def import_in_background() -> threading.Thread:
 
 
 def _fit_members(db: Database, task: TaskTables, kinds: list[str], seed: int, quiet: bool, gnn_config: Any,
-                 out_dir: Path, label_context: bool) -> dict[str, tuple[Predictor, float]]:
+                 out_dir: Path, label_context: bool, evaluate: Callable[[str, Predictor], Any] | None = None,
+                 ) -> dict[str, tuple[Predictor, float]]:
     """Each kind's fitted model and its seconds. The GNN and LightGBM of ``auto`` / ``blend`` train
-    side by side where two cores are usable (:func:`gnn_beside_lightgbm`); otherwise one after another."""
+    side by side where two cores are usable (:func:`gnn_beside_lightgbm`); otherwise one after another.
+    Side by side, the GNN's lane then also makes its validation and test predictions (``evaluate``)
+    while LightGBM may still train."""
 
     def fit(kind: str, config: Any = gnn_config) -> tuple[Predictor, float]:
         logger.info("%s: training", kind)
@@ -315,6 +324,9 @@ def _fit_members(db: Database, task: TaskTables, kinds: list[str], seed: int, qu
         try:
             with recorder.beside("gnn"), db.own_connection():  # LightGBM runs SQL at the same time
                 result["gnn"] = fit("gnn", beside)
+                if evaluate is not None:
+                    with stage("predictions", rows=len(task.val) + len(task.test)):
+                        evaluate("gnn", result["gnn"][0])
         except BaseException as err:  # raised in the run's thread once LightGBM is done
             result["error"] = err
 
