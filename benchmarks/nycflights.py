@@ -21,6 +21,13 @@ share of late arrivals over the past 30 days). Wall time: the whole ``train`` pr
 
     .venv/bin/python benchmarks/nycflights.py [--seeds 0 1 2] [--tasks delay ...] [--schema-file] [--json F]
     .venv/bin/python benchmarks/nycflights.py --merge seed0.json seeds12.json   # one table
+    .venv/bin/python benchmarks/nycflights.py --models gnn --gnn-config '{"unseen_static": true}' ...
+
+``--models gnn`` (or ``lightgbm``, ``blend``, ``hybrid``) is the ``relgraph train --model`` of every run
+(default ``auto``: the GNN, LightGBM and their blend); the kept model's validation metrics are stored
+beside its test metrics. ``--gnn-config`` (JSON) is merged into the run's ``GNNConfig`` after the
+command line's GNN settings (``relgraph train`` has no such option: the run goes through
+:data:`CHILD`, which wraps ``relgraph.cli.train.gnn_config_from_args``).
 """
 
 from __future__ import annotations
@@ -53,10 +60,20 @@ PRIMARY = {"binary": ("auroc", 100.0, "AUROC ×100"), "regression": ("mae", 1.0,
 MODELS = ("gnn", "lightgbm", "blend", "trivial", "rule", "history")
 # Modest GNN settings for a shared 2-core CPU: large batches, few epochs.
 TRAIN_ARGS = ["--epochs", "4", "--batch-size", "1024", "--threads", "1"]
-def train_cli(source: Path, schema: Path | None, query: str, seed: int, out: Path) -> tuple[dict[str, Any], float]:
-    """One ``relgraph train --model auto`` process: its metrics.json and wall seconds."""
-    command = [sys.executable, "-m", "relgraph.cli.main", "train", str(source), "--query", query,
-               "--model", "auto", "--seed", str(seed), "--out", str(out), "--quiet",
+#: ``relgraph train`` with the GNN settings of ``sys.argv[1]`` (JSON) merged into the command line's.
+CHILD = ("import dataclasses, json, sys; import relgraph.cli.train as t; from relgraph.cli.main import main; "
+         "flags = json.loads(sys.argv[1]); base = t.gnn_config_from_args; "
+         "t.gnn_config_from_args = lambda args: dataclasses.replace(base(args), **flags); "
+         "sys.exit(main(sys.argv[2:]))")
+
+
+def train_cli(source: Path, schema: Path | None, query: str, seed: int, out: Path, model: str = "auto",
+              gnn_flags: dict[str, Any] | None = None) -> tuple[dict[str, Any], float]:
+    """One ``relgraph train --model MODEL`` process (``gnn_flags``: through :data:`CHILD`): its
+    metrics.json and wall seconds."""
+    entry = ["-c", CHILD, json.dumps(gnn_flags)] if gnn_flags else ["-m", "relgraph.cli.main"]
+    command = [sys.executable, *entry, "train", str(source), "--query", query,
+               "--model", model, "--seed", str(seed), "--out", str(out), "--quiet",
                "--val-cutoff", VAL_CUTOFF, "--test-cutoff", TEST_CUTOFF, *TRAIN_ARGS]
     if schema is not None:
         command += ["--schema", str(schema)]
@@ -91,7 +108,8 @@ def rule_baseline(source: Path, schema: Path | None, query: str) -> tuple[dict[s
     return {"test": test, "rows": rows, "task_type": task.task_type}, seconds
 
 
-def run(tasks: list[str], seeds: list[int], data: Path, schema: Path | None) -> dict[str, Any]:
+def run(tasks: list[str], seeds: list[int], data: Path, schema: Path | None, model: str = "auto",
+        gnn_flags: dict[str, Any] | None = None) -> dict[str, Any]:
     source = data
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="relgraph-nycflights-runs-") as runs_dir:
@@ -111,16 +129,19 @@ def run(tasks: list[str], seeds: list[int], data: Path, schema: Path | None) -> 
             print(f"{name}: {metrics['task_type']}, rows {metrics['rows']}", flush=True)
             for seed in seeds:
                 try:
-                    metrics, seconds = train_cli(source, schema, query, seed, Path(runs_dir) / f"{name}-{seed}")
+                    metrics, seconds = train_cli(source, schema, query, seed, Path(runs_dir) / f"{name}-{seed}",
+                                                 model, gnn_flags)
                 except RuntimeError as err:
                     print(f"  seed {seed}: relgraph train failed: {err}", flush=True)
                     continue
                 results[name]["task_type"] = metrics["task"]
                 per_model = {metrics["model"]: metrics["test"], **{k: v["test"] for k, v in metrics["baselines"].items()}}
+                per_val = {metrics["model"]: metrics["val"],
+                           **{k: v.get("val", {}) for k, v in metrics["baselines"].items()}}
                 for kind, test in per_model.items():
                     # The run's own "rule" is the one fitted above (same candidates): recorded once.
                     if kind in models and kind != "rule" and (kind in ("gnn", "lightgbm", "blend") or seed == seeds[0]):
-                        models[kind].append({"seed": seed, "seconds": seconds, "test": test})
+                        models[kind].append({"seed": seed, "seconds": seconds, "test": test, "val": per_val[kind]})
                 metric = PRIMARY[metrics["task"]][0]
                 shown = ", ".join(f"{k} {v.get(metric, float('nan')):.4f}" for k, v in per_model.items())
                 print(f"  seed {seed}: kept {metrics['model']}; test {metric}: {shown} ({seconds:.0f} s)", flush=True)
@@ -168,6 +189,9 @@ def main() -> None:
     parser.add_argument("--schema-file", action="store_true",
                         help=f"declare keys and times with {SCHEMA.name} instead of relgraph's inference")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--models", default="auto", choices=("auto", "gnn", "lightgbm", "blend", "hybrid"),
+                        help="relgraph train --model of every run (default auto)")
+    parser.add_argument("--gnn-config", default="{}", help='GNN settings as JSON, e.g. \'{"unseen_static": true}\'')
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                         help="print the table of earlier --json results (runs of other seeds) together; train nothing")
     args = parser.parse_args()
@@ -178,7 +202,7 @@ def main() -> None:
         raise SystemExit(f"nycflights13 not found at {args.data}")
     schema = SCHEMA if args.schema_file else None
     started = time.perf_counter()
-    results = run(args.tasks, args.seeds, args.data, schema)
+    results = run(args.tasks, args.seeds, args.data, schema, args.models, json.loads(args.gnn_config))
     print()
     print(f"nycflights13, val from {VAL_CUTOFF}, test from {TEST_CUTOFF}; seeds {args.seeds}; "
           f"schema {'inferred only' if schema is None else SCHEMA.name}; mean ± std over seeds")

@@ -31,7 +31,12 @@ fixed seed) of the primary metric's difference between the GNN and each LightGBM
 test predictions averaged over seeds; printed as ``gnn - lightgbm: +x.xx [lo, hi] (95% CI)``
 (AUROC ×100; MAE: negative favours the GNN) and stored under ``"bootstrap"`` in ``--json``.
 
-    .venv/bin/python benchmarks/stack.py [--seeds 0 1 2] [--tasks user-badge ...]
+    .venv/bin/python benchmarks/stack.py [--seeds 0 1 2] [--tasks user-badge ...] [--models gnn,lightgbm]
+        [--gnn-config '{"unseen_static": true}']
+
+``--models`` fits only the named families (``blend`` and ``auto`` need ``gnn`` and ``lightgbm``);
+``--gnn-config`` is merged into every task's ``GNNConfig`` after the task's own ``GNN_OVERRIDES``
+(ranking tasks: into ``RankingGNNConfig``), as ``benchmarks/rel_f1.py`` does.
 """
 
 from __future__ import annotations
@@ -90,6 +95,8 @@ BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 1000, 0
 # Per-task GNN settings picked by validation AUROC (3 seeds): user-engagement has 654 training rows,
 # so heavier dropout and weight decay keep it from overfitting in the first epochs.
 GNN_OVERRIDES: dict[str, dict[str, Any]] = {"user-engagement": {"dropout": 0.5, "weight_decay": 5e-2}}
+#: ``--gnn-config`` JSON: GNN settings for every task, applied after ``GNN_OVERRIDES``.
+GNN_FLAGS: dict[str, Any] = {}
 
 
 def make_model(kind: str, task: TaskTables, seed: int, cache: str, name: str = "") -> Any:
@@ -97,13 +104,14 @@ def make_model(kind: str, task: TaskTables, seed: int, cache: str, name: str = "
     ``name`` (a ``TASKS`` key) selects the task's ``GNN_OVERRIDES``."""
     if task.task_type == "ranking":
         return {
-            "gnn": lambda: RankingGNNPredictor(RankingGNNConfig(seed=seed, graph_cache_dir=cache), quiet=True),
+            "gnn": lambda: RankingGNNPredictor(RankingGNNConfig(seed=seed, graph_cache_dir=cache, **GNN_FLAGS),
+                                               quiet=True),
             "lightgbm": lambda: LightGBMRanker(seed=seed, num_threads=1),
             "trivial": PopularityRanker,
             "rule": lambda: HistoryRanker("frequency"),
         }[kind]()
     gnn_config = GNNConfig(seed=seed, num_threads=1, graph_cache_dir=cache, epochs=10, max_steps_per_epoch=20,
-                           conv="sage", aggr="sum", **GNN_OVERRIDES.get(name, {}))
+                           conv="sage", aggr="sum", **{**GNN_OVERRIDES.get(name, {}), **GNN_FLAGS})
     return {
         # SAGE with sum aggregation keeps activity counts (mean / attention average them away);
         # it scored higher than the attention default on user-badge and user-engagement (seed 0).
@@ -168,7 +176,7 @@ def recommendable_share(db: Any, task: TaskTables) -> float:
     return float((log.target_time[positions] <= times).mean()) if len(positions) else float("nan")
 
 
-def run(tasks: list[str], seeds: list[int], data: Path = DATA) -> dict[str, Any]:
+def run(tasks: list[str], seeds: list[int], data: Path = DATA, models: tuple[str, ...] = MODELS) -> dict[str, Any]:
     db = relgraph.connect(data)
     cache = tempfile.mkdtemp(prefix="relgraph-stack-")
     results: dict[str, Any] = {}
@@ -187,7 +195,7 @@ def run(tasks: list[str], seeds: list[int], data: Path = DATA) -> dict[str, Any]
         members: dict[int, dict[str, Any]] = {}  # seed -> fitted GNN and LightGBM
         # (kind, seed) -> (fit+predict seconds, predictions per split)
         fitted: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
-        for kind in MODELS:
+        for kind in (m for m in MODELS if m in models):
             runs = []
             if kind in ("lightgbm-entity", "blend", "auto", "hybrid") and task.task_type == "ranking":
                 results[name]["models"][kind] = runs  # shown as n/a
@@ -275,17 +283,28 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated families (default all: {','.join(MODELS)}); "
+                        "blend and auto need gnn and lightgbm")
+    parser.add_argument("--gnn-config", default="{}", help='GNN settings as JSON, e.g. \'{"unseen_static": true}\'')
     parser.add_argument("--data", type=Path, default=DATA,
                         help="a Stack Exchange dump folder (default: the shared bicycles.meta dump); "
                         "the cutoffs and windows stay as set in this script")
     args = parser.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"Stack Exchange dump not found at {args.data}")
+    models = tuple(m for m in args.models.split(",") if m)
+    unknown = set(models) - set(MODELS)
+    if unknown:
+        raise SystemExit(f"unknown --models {sorted(unknown)}; choose from {','.join(MODELS)}")
+    if {"blend", "auto"} & set(models) and not {"gnn", "lightgbm"} <= set(models):
+        raise SystemExit("--models blend / auto need gnn and lightgbm too")
+    GNN_FLAGS.update(json.loads(args.gnn_config))
     started = time.perf_counter()
-    results = run(args.tasks, args.seeds, args.data)
+    results = run(args.tasks, args.seeds, args.data, models)
     print()
     print(f"rel-stack tasks on {args.data.name}, 180-day windows, val from {VAL_CUTOFF}, test from {TEST_CUTOFF}; "
-          f"seeds {args.seeds}; mean ± std (mean fit+predict seconds)")
+          f"seeds {args.seeds}; GNN settings {GNN_FLAGS or 'default'}; mean ± std (mean fit+predict seconds)")
     print(summary_table(results))
     for kind, note in MODEL_NOTES.items():
         print(f"{kind}: {note}")

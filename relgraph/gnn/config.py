@@ -47,8 +47,11 @@ class GNNConfig:
     # A third hop into the entity's parents' own event tables, this many latest rows each (0: off;
     # sampling.fanouts: driver -> results -> constructor -> the constructor's results and standings).
     parent_hop: int = 0
-    # Issue 27 inputs, each measurable alone. Static rows no timed row references by the training
-    # cutoff are unseen (new categories -> unseen bucket, text zeroed; text dropout trains that).
+    # Issue 27 inputs, each measurable alone; all off by default (benchmarks/README.md, issue 27
+    # session 13: unseen_static worsens nycflights13 mean-delay validation on 3 of 3 seeds, item 2
+    # rel-f1 driver-dnf validation; on the demo and Stack neither changes a digit).
+    # Static rows no timed row references by the training cutoff are unseen (new categories ->
+    # unseen bucket, text zeroed; text dropout on those dated static tables trains that).
     unseen_static: bool = False
     # An "equals the dominant value" 0/1 input per numerical column that has one (statusId == 1).
     code_indicators: bool = False

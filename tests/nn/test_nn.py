@@ -82,6 +82,24 @@ def test_unseen_dropout_only_in_training() -> None:
     assert not torch.allclose(evaluated[0], evaluated[1])
 
 
+def test_text_dropout_only_on_tables_dated_by_seen_from() -> None:
+    """Text dropout (``unseen_static``) teaches what the zeroed text of an unseen static row means, so
+    it applies only to inputs that carry ``seen_from``; a timed table's text is never dropped."""
+    enc = TableEncoder(TableSpec(text_dim=4), hidden=8)
+    enc.text_dropout = 1.0
+    text = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    dated = TableInputs(text=text, seen_from=torch.zeros(2, dtype=torch.int64))
+    seed = torch.zeros(2, dtype=torch.float64)
+    enc.train()
+    timed_out = enc(TableInputs(text=text), seed)
+    assert not torch.allclose(timed_out[0], timed_out[1])  # no seen_from: the text is kept
+    dated_out = enc(dated, seed)
+    assert torch.allclose(dated_out[0], dated_out[1])  # every row's text dropped
+    enc.eval()
+    evaluated = enc(dated, seed)
+    assert not torch.allclose(evaluated[0], evaluated[1])
+
+
 def test_encoder_timestamp_age_is_relative_to_seed() -> None:
     enc = TableEncoder(TableSpec(num_timestamp=1), hidden=8)
     ts = torch.tensor([[100 * DAY], [100 * DAY]], dtype=torch.float64)
