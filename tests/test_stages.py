@@ -104,8 +104,7 @@ def test_every_stage_that_ran_is_in_metrics_and_train_log(auto_run: Path) -> Non
     beside = {name for name, e in timings.items() if e.get("beside") == "gnn"}
     # Beside LightGBM, the GNN's lane also makes its validation and test predictions.
     assert beside == ({"gnn fit", "graph", "gnn epochs", "predictions (gnn)"} if usable_cores() >= 2 else set())
-    # The report's explanations run on a thread of their own: their feature SQL is a lane too.
-    assert {e["beside"] for e in timings.values() if "beside" in e} <= {"gnn", "explanations"}
+    assert {e["beside"] for e in timings.values() if "beside" in e} <= {"gnn"}
     log = (auto_run / "train.log").read_text()
     for name in ran - {"other"}:
         assert re.search(rf"stage {re.escape(name)}: \d+\.\d s", log), name

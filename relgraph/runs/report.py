@@ -11,12 +11,8 @@ where the time went (seconds per stage, ``relgraph.stages``).
 from __future__ import annotations
 
 import base64
-import contextlib
-import contextvars
 import html
 import io
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -26,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from relgraph.metrics import sklearn_metrics
-from relgraph.stages import active_recorder
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -212,30 +207,13 @@ def _metric_table(runs: list[ModelRun], chosen: str) -> str:
     return f"<table><tr><th>model</th>{head}<th>fit seconds</th></tr>{''.join(rows)}</table>{notes}"
 
 
-def _explanations(run_dir: Path, db: Any = None) -> Callable[[], str]:
-    """The explanations section (relgraph.runs.explain.report), started on a thread of its own and
-    returned by the function given back: its SQL and TreeSHAP run while this thread draws the plots
-    (the run's other work is done, so both cores are free). It reads the run folder this report
-    completes, on a SQL connection of its own, and never fails the report."""
+def _explanations(run_dir: Path, db: Any = None) -> str:
+    """The explanations section (relgraph.runs.explain.report), imported here lazily: it reads the run
+    folder this report completes, and never fails the report. (On a thread of its own beside the
+    plots it made the report slower: both are mostly Python, one interpreter lock.)"""
     from relgraph.runs.explain.report import explanation_section
 
-    context = contextvars.copy_context()  # the feature code's settings go with it
-    section: list[str] = []
-
-    def run() -> None:
-        recorder = active_recorder()  # its stages (feature SQL) are a lane beside the report's own
-        with (recorder.beside("explanations") if recorder is not None else contextlib.nullcontext(),
-              db.own_connection() if hasattr(db, "own_connection") else contextlib.nullcontext()):
-            section.append(explanation_section(run_dir, db))
-
-    worker = threading.Thread(target=context.run, args=(run,), name="relgraph-explanations", daemon=True)
-    worker.start()
-
-    def wait() -> str:
-        worker.join()
-        return section[0] if section else "<p>explanations unavailable: see train.log</p>"
-
-    return wait
+    return explanation_section(run_dir, db)
 
 
 def write_report(
@@ -262,7 +240,6 @@ def write_report(
             "where the time went" section.
         db: the run's database, for the explanations (default: reopened from the run's source).
     """
-    explanations = _explanations(Path(path).parent, db)
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()
     )
@@ -277,7 +254,7 @@ img{{max-width:100%}}</style></head><body>
 <h2>Learning curves</h2>{_learning_curves(runs, primary)}
 <h2>Test outcomes</h2>{_outcome_plots(str(summary.get("task type", "")), splits["test"]["label"], runs, classes or [])}
 <h2>Feature importance</h2>{_importance(runs) or "<p>No model in this run reports feature importance.</p>"}
-<h2>Explanations</h2>{explanations()}
+<h2>Explanations</h2>{_explanations(Path(path).parent, db)}
 <h2>Where the time went</h2>{_time_spent(timings)}
 </body></html>"""
     Path(path).write_text(body, encoding="utf-8")
