@@ -20,8 +20,8 @@ PRIMARY_METRIC = {
 
 
 def sklearn_metrics() -> ModuleType:
-    """``sklearn.metrics``, imported on first use: with SciPy it costs about a second of start-up,
-    which a run overlaps with its first SQL (``relgraph.runs.runner`` loads it on a side thread)."""
+    """``sklearn.metrics``, imported on first use: with SciPy it costs about a second of start-up
+    that commands which score nothing (``relgraph query``, ``schema``) need not pay."""
     from sklearn import metrics
 
     return metrics

@@ -198,7 +198,7 @@ class LightGBMPredictor:
         with stage("features", rows=len(task.train) + len(task.val)):
             x_train = self.builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
             x_val = self.builder.transform(db, task.val, key)
-        import lightgbm as lgb  # after the features: a run loads it on a side thread meanwhile (runs.runner)
+        import lightgbm as lgb
 
         y_train, y_val, classes = _encode_labels(task)
         val_ok = ~pd.isna(y_val)

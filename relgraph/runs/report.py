@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 def pyplot() -> ModuleType:
     """``matplotlib.pyplot`` on the file-only Agg backend, imported on first use (half a second of
-    start-up that a run overlaps with its first SQL: ``relgraph.runs.runner``)."""
+    start-up that only a report needs)."""
     import matplotlib
 
     matplotlib.use("Agg")

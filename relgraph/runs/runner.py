@@ -39,13 +39,13 @@ from relgraph.baselines.ranking import HistoryRanker, PopularityRanker
 from relgraph.baselines.rules import WINDOW_PATTERN, RecentFormRule, TrivialBaseline, candidate_builder
 from relgraph.database import Database
 from relgraph.errors import ModelError, QueryError
-from relgraph.metrics import PRIMARY_METRIC, choose_threshold, primary_score, sklearn_metrics, task_metrics
+from relgraph.metrics import PRIMARY_METRIC, choose_threshold, primary_score, task_metrics
 from relgraph.predictor import Predictor
 from relgraph.query.task import TaskTables
 from relgraph.runs import registry
 from relgraph.runs.blend import MEMBERS, BlendPredictor
 from relgraph.runs.folder import CONFIG_FILE, load_model, prediction_frame, read_config
-from relgraph.runs.report import ModelRun, pyplot, write_report
+from relgraph.runs.report import ModelRun, write_report
 from relgraph.runs.selection import choose_on_validation
 from relgraph.runs.tasks import SPLITS, TaskSource, build_run_task, cutoffs_text, prediction_rows
 from relgraph.schema.io import write_schema
@@ -157,7 +157,6 @@ def train_run(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     primary = PRIMARY_METRIC[task.task_type][0]
-    import_in_background()
 
     with stage("trivial"):
         trivial = TrivialBaseline(labels="training").fit(db, task) if task.task_type != "ranking" else None
@@ -276,26 +275,6 @@ def train_run(
         metrics["cpu_seconds"] = round(recorder.cpu_seconds(), 3)
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     return metrics
-
-
-def import_in_background() -> threading.Thread:
-    """Import LightGBM (with scikit-learn and SciPy) and matplotlib on a side thread: about two
-    seconds of start-up that the run needs only once its features are computed (to train, score and
-    draw), spent while DuckDB computes them. A caller that needs a module first waits for it
-    (Python's per-module import lock), so nothing changes but when the seconds are spent."""
-
-    def load() -> None:
-        try:
-            import lightgbm  # noqa: F401  (imports scikit-learn and SciPy)
-
-            sklearn_metrics()
-            pyplot()
-        except Exception as err:  # noqa: BLE001 - the caller's own import reports the problem
-            logger.debug("background imports: %s", err)
-
-    thread = threading.Thread(target=load, name="relgraph-imports", daemon=True)
-    thread.start()
-    return thread
 
 
 def _fit_members(db: Database, task: TaskTables, kinds: list[str], seed: int, quiet: bool, gnn_config: Any,
