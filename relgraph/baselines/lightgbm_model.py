@@ -184,6 +184,8 @@ class LightGBMPredictor:
     # ------------------------------------------------------------------ training
     def fit(self, db: Database, task: TaskTables) -> LightGBMPredictor:
         """Build features, try configurations with early stopping on ``task.val``, keep the best few."""
+        import lightgbm as lgb
+
         if task.task_type not in ("binary", "regression", "multiclass"):
             raise QueryError(f"LightGBMPredictor handles binary, regression and multiclass tasks, not {task.task_type!r}")
         started = time.perf_counter()
@@ -198,8 +200,6 @@ class LightGBMPredictor:
         with stage("features", rows=len(task.train) + len(task.val)):
             x_train = self.builder.fit_transform(db, task.entity_table, task.train, key, task.task_type)
             x_val = self.builder.transform(db, task.val, key)
-        import lightgbm as lgb
-
         y_train, y_val, classes = _encode_labels(task)
         val_ok = ~pd.isna(y_val)
         x_val, y_val = x_val[val_ok], y_val[val_ok]

@@ -209,8 +209,8 @@ def _metric_table(runs: list[ModelRun], chosen: str) -> str:
 
 def _explanations(run_dir: Path, db: Any = None) -> str:
     """The explanations section (relgraph.runs.explain.report), imported here lazily: it reads the run
-    folder this report completes, and never fails the report. (On a thread of its own beside the
-    plots it made the report slower: both are mostly Python, one interpreter lock.)"""
+    folder this report completes, and never fails the report. (Not on a thread beside the plots: that
+    made the report slower, both being mostly Python under one interpreter lock.)"""
     from relgraph.runs.explain.report import explanation_section
 
     return explanation_section(run_dir, db)
