@@ -124,7 +124,7 @@ class StageRecorder:
             records = list(self.records)
         own_names = {r.name for r in records if r.beside is None}
         for record in records:
-            # A lane's stage named as one of the run's own ("features" of the report's explanations) stays apart.
+            # A lane's stage named as one of the run's own (the GNN lane's "predictions") stays apart.
             name = f"{record.name} ({record.beside})" if record.beside is not None and record.name in own_names else record.name
             entry = out.setdefault(name, {"seconds": 0.0, "cpu_seconds": 0.0, "rows": None, "calls": 0})
             entry["seconds"] += record.seconds

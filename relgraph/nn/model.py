@@ -33,9 +33,9 @@ CONVS = ("sage", "attention")
 Hops = tuple[dict[str, list[int]], dict[EdgeType, list[int]]]
 
 
-def layer_keeps(hops: Hops | None, sizes: dict[str, int], num_layers: int) -> list[LayerKeep | None]:
-    """What each of ``num_layers`` layers computes on a batch with these per-hop counts (``sizes``:
-    the nodes per type at the first layer); all of it (None) unless the batch has one hop per layer."""
+def layer_keeps(hops: Hops | None, num_layers: int) -> list[LayerKeep | None]:
+    """What each of ``num_layers`` layers computes on a batch with these per-hop counts; all of it
+    (None) unless the batch has one hop per layer."""
     if hops is None:
         return [None] * num_layers
     nodes, edges = hops
@@ -44,7 +44,7 @@ def layer_keeps(hops: Hops | None, sizes: dict[str, int], num_layers: int) -> li
     keeps: list[LayerKeep | None] = []
     for layer in range(num_layers):
         reach = num_layers - layer  # hops 0 .. reach - 1 are updated, edges of those hops carry messages
-        keeps.append(LayerKeep({nt: sum(nodes[nt][:reach]) for nt in sizes if nt in nodes},
+        keeps.append(LayerKeep({nt: sum(c[:reach]) for nt, c in nodes.items()},
                                {et: sum(c[:reach]) for et, c in edges.items()}))
     return keeps
 
@@ -114,7 +114,7 @@ class RelGNN(nn.Module):
                 continue
             time_feats[nt] = self.time_encoder.features(rel_time[nt])
             x[nt] = enc(inputs[nt], seed_time[nt]) + self.time_encoder.linear(time_feats[nt])
-        keeps = layer_keeps(hops, {nt: v.shape[0] for nt, v in x.items()}, len(self.layers))
+        keeps = layer_keeps(hops, len(self.layers))
         for layer, keep in zip(self.layers, keeps):
             if self.conv == "sage":
                 x = layer(x, edge_index, degree=degree, keep=keep)

@@ -59,7 +59,7 @@ def test_trimmed_layers_give_the_seeds_the_same_outputs_and_gradients(case, conv
                    conv=conv, heads=2, dropout=0.0)
     features = {nt: torch.randn(graph.num_nodes[nt], 2) for nt in graph.node_types}
     hops = (batch.num_sampled_nodes_dict, batch.num_sampled_edges_dict)
-    assert all(k is not None for k in layer_keeps(hops, {nt: 1 for nt in graph.node_types}, num_layers))
+    assert all(k is not None for k in layer_keeps(hops, num_layers))
     grads = []
     outputs = []
     for with_hops in (None, hops):
@@ -79,13 +79,13 @@ def test_trimming_skips_what_no_later_layer_reads() -> None:
     nodes = {"driver": [4, 0, 9], "result": [0, 9, 0], "race": [0, 0, 9]}
     edges = {("result", "driverId", "driver"): [9, 0], ("race", "rev", "result"): [0, 9],
              ("driver", "rev", "result"): [0, 9]}
-    first, last = layer_keeps((nodes, edges), {nt: sum(c) for nt, c in nodes.items()}, 2)
+    first, last = layer_keeps((nodes, edges), 2)
     assert first.nodes == {"driver": 4, "result": 9, "race": 0}
     assert first.edges == {et: 9 for et in edges}
     assert last.nodes == {"driver": 4, "result": 0, "race": 0}
     assert last.edges[("result", "driverId", "driver")] == 9 and last.edges[("race", "rev", "result")] == 0
-    assert layer_keeps((nodes, edges), {}, 3) == [None, None, None]
-    assert layer_keeps(None, {}, 2) == [None, None]
+    assert layer_keeps((nodes, edges), 3) == [None, None, None]
+    assert layer_keeps(None, 2) == [None, None]
 
 
 @pytest.mark.parametrize("conv", ["sage", "attention"])
