@@ -29,6 +29,9 @@ class GNNConfig:
     patience: int = 3
     history_windows: list[int] = dataclasses.field(default_factory=lambda: [1, 3, 10])  # [] turns it off
     max_steps_per_epoch: int | None = None
+    # Training rows per epoch at most (None: all): larger tables validate, and can stop, every this
+    # many rows, each epoch a different share of them (benchmarks/README.md, #25 session 14).
+    max_rows_per_epoch: int | None = None
     eval_batch_size: int = 1024
     seed: int = 0
     num_threads: int = 2

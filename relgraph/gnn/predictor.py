@@ -288,6 +288,8 @@ class GNNPredictor:
         steps = len(loader)  # the same on every worker: all take each optimiser step together
         if cfg.max_steps_per_epoch:
             steps = min(steps, cfg.max_steps_per_epoch)
+        if cfg.max_rows_per_epoch:
+            steps = min(steps, max(1, -(-cfg.max_rows_per_epoch // batch_size)))
         clock = {"sample": 0.0}
 
         def batches(epoch: int) -> Iterator[Any]:

@@ -147,3 +147,29 @@ def test_multiclass_gives_class_probabilities(shop) -> None:
     assert proba.shape == (len(multi.test), 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     assert {"accuracy", "macro_f1"} <= set(task_metrics("multiclass", multi.test["label"], proba, model.classes))
+
+
+def test_an_epoch_trains_on_at_most_max_rows_per_epoch_rows_a_different_share_each_epoch(shop, monkeypatch) -> None:
+    import torch
+
+    db, task = shop
+    batches: list[tuple[int, np.ndarray]] = []  # (epoch, seed rows) of each training step
+    forward = GNNPredictor._forward
+
+    def spied(self: GNNPredictor, batch, inputs, module=None):
+        if torch.is_grad_enabled():
+            batches.append((len(self.history_), batch.input_id.numpy().copy()))
+        return forward(self, batch, inputs, module)
+
+    monkeypatch.setattr(GNNPredictor, "_forward", spied)
+    whole = dataclasses.replace(FAST, epochs=2, patience=99)
+    GNNPredictor(whole, quiet=True).fit(db, task)
+    rows_whole = [sum(len(ids) for e, ids in batches if e == epoch) for epoch in (0, 1)]
+    assert rows_whole == [len(task.train)] * 2
+    batch_size = len(batches[0][1])
+    batches.clear()
+    GNNPredictor(dataclasses.replace(whole, max_rows_per_epoch=2 * batch_size - 1), quiet=True).fit(db, task)
+    per_epoch = [[ids for e, ids in batches if e == epoch] for epoch in (0, 1)]
+    assert [len(steps) for steps in per_epoch] == [2, 2]  # ceil((2 x batch - 1) / batch) steps
+    first, second = (set(np.concatenate(steps).tolist()) for steps in per_epoch)
+    assert len(first) == 2 * batch_size and first != second  # each epoch a different share of the rows
