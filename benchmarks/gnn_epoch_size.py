@@ -19,19 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from lightgbm_patience import tasks as named_tasks  # noqa: E402
-from lightgbm_rate import scale_task, test_score  # noqa: E402
+from lightgbm_rate import cpu_and_wall, means, scale_task, test_score  # noqa: E402
 
 from relgraph.gnn.config import GNNConfig  # noqa: E402
 from relgraph.metrics import PRIMARY_METRIC  # noqa: E402
@@ -58,10 +54,7 @@ def main() -> None:
             for variant, overrides in variants.items():
                 for seed in args.seeds:
                     config = GNNConfig(**{**base, **overrides, "seed": seed, "graph_cache_dir": str(args.scale_data / "cache")})
-                    cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-                    model = GNNPredictor(config).fit(db, task)
-                    cpu1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall0
-                    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+                    model, cpu, wall = cpu_and_wall(GNNPredictor(config).fit, db, task)
                     history = model.history_
                     scale = 100 if task.task_type == "binary" else 1
                     val = scale * max(r[f"val_{metric}"] for r in history) if task.task_type == "binary" \
@@ -77,9 +70,7 @@ def main() -> None:
             print(f"\n{name}: mean over seeds (val, test, epochs, CPU s)")
             for variant in variants:
                 sel = [r for r in rows if r["task"] == name and r["variant"] == variant]
-                print(f"  {variant}: val {np.mean([r['val'] for r in sel]):.3f}, test {np.mean([r['test'] for r in sel]):.3f}, "
-                      f"epochs {np.mean([r['epochs'] for r in sel]):.1f}, CPU {np.mean([r['cpu_s'] for r in sel]):.0f} s",
-                      flush=True)
+                print(f"  {variant}: " + means(sel, {"val": ".3f", "test": ".3f", "epochs": ".1f", "cpu_s": ".0f"}), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -95,6 +95,23 @@ def test_score(task: Any, pred: np.ndarray) -> float:
     return regression_metrics(y[ok].astype(float), pred[ok])[metric]
 
 
+def cpu_and_wall(fit: Any, *args: Any) -> tuple[Any, float, float]:
+    """``fit(*args)``'s result, this process's CPU seconds over it (every thread's) and its wall seconds."""
+    cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    result = fit(*args)
+    cpu1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall0
+    return result, (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime), wall
+
+
+def means(rows: list[dict[str, Any]], fields: dict[str, str]) -> str:
+    """``rows``' mean (± std) of each field, as ``label mean ± std`` (``fields``: key -> format)."""
+    out = []
+    for key, fmt in fields.items():
+        values = [r[key] for r in rows]
+        out.append(f"{key} {np.mean(values):{fmt}} ± {np.std(values):{fmt}}")
+    return ", ".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", nargs="+", default=["nycflights"], help="rel-f1, demo, f1, nycflights, scale-1M")
@@ -117,10 +134,8 @@ def main() -> None:
             print(f"{name}: features in {time.perf_counter() - started:.0f} s", flush=True)
             for scale in args.scales:
                 for seed in args.seeds:
-                    cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-                    model = LightGBMPredictor(seed=seed, builder=features, search_space=scaled_space(scale)).fit(db, task)
-                    cpu1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall0
-                    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+                    model, cpu, wall = cpu_and_wall(LightGBMPredictor(
+                        seed=seed, builder=features, search_space=scaled_space(scale)).fit, db, task)
                     meta = model.meta_
                     val = 100 * meta["val_value"] if task.task_type == "binary" else abs(meta["val_value"])
                     test = test_score(task, model.predict(db, task.test))
@@ -135,9 +150,7 @@ def main() -> None:
             print(f"\n{name}: mean over seeds (val, test, kept rounds, fit CPU s)")
             for scale in args.scales:
                 sel = [r for r in rows if r["task"] == name and r["scale"] == scale]
-                print(f"  lr x{scale:.3g}: val {np.mean([r['val'] for r in sel]):.3f} ± {np.std([r['val'] for r in sel]):.3f}, "
-                      f"test {np.mean([r['test'] for r in sel]):.3f} ± {np.std([r['test'] for r in sel]):.3f}, "
-                      f"rounds {np.mean([r['rounds_kept'] for r in sel]):.0f}, CPU {np.mean([r['cpu_s'] for r in sel]):.0f} s",
+                print(f"  lr x{scale:.3g}: " + means(sel, {"val": ".3f", "test": ".3f", "rounds_kept": ".0f", "cpu_s": ".0f"}),
                       flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
