@@ -57,8 +57,7 @@ def main() -> None:
                     model, cpu, wall = cpu_and_wall(GNNPredictor(config).fit, db, task)
                     history = model.history_
                     scale = 100 if task.task_type == "binary" else 1
-                    val = scale * max(r[f"val_{metric}"] for r in history) if task.task_type == "binary" \
-                        else min(r[f"val_{metric}"] for r in history)
+                    val = scale * next(r for r in history if r["epoch"] == model.best_epoch())[f"val_{metric}"]
                     test = test_score(task, model.predict(db, task.test))
                     row = {"task": name, "variant": variant, "seed": seed, "val": val, "test": test,
                            "epochs": len(history), "best_epoch": model.best_epoch(), "cpu_s": cpu, "wall_s": wall,

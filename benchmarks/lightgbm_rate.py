@@ -73,15 +73,13 @@ def scaled_space(scale: float) -> list[dict[str, Any]]:
 
 def scale_task(size: str, folder: Path) -> dict[str, Any]:
     """The demo shop at ``size`` event rows (written once under ``folder``), churn."""
+    from scale import scale_data
+
     import relgraph
-    from relgraph.demo.scale import make_scale_database, parse_rows
     from relgraph.demo.train_step import CHURN_QUERY
     from relgraph.query import build_task
 
-    path = folder / size
-    if not path.exists():
-        make_scale_database(path, parse_rows(size), seed=0)
-    db = relgraph.connect(str(path))
+    db = relgraph.connect(str(scale_data(folder, size)))
     return {f"scale-{size}-churn": (db, build_task(db, CHURN_QUERY))}
 
 

@@ -76,6 +76,19 @@ def _reset_peak() -> bool:
         return False
 
 
+def scale_data(data: Path, size: str) -> Path:
+    """The demo shop at ``size`` event rows in ``data / size``, written there unless a complete one is
+    (its last table, support_tickets, written last)."""
+    from relgraph.demo.scale import make_scale_database, parse_rows
+
+    folder = data / size
+    if not (folder / "support_tickets.parquet").exists():
+        started = time.perf_counter()
+        make_scale_database(folder, parse_rows(size))
+        print(f"generated {size} in {time.perf_counter() - started:.1f} s -> {folder}", flush=True)
+    return folder
+
+
 def _connect(folder: str, engine: str) -> Any:
     import importlib.util
 
@@ -282,7 +295,7 @@ def main() -> None:
         run_stage(args)
         return
 
-    from relgraph.demo.scale import make_scale_database, parse_rows
+    from relgraph.demo.scale import parse_rows
 
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
@@ -290,11 +303,7 @@ def main() -> None:
     report: dict[str, Any] = {"sizes": {}, "load": os.getloadavg(), "cpus": os.cpu_count()}
     for size in sizes:
         rows = parse_rows(size)
-        folder = Path(args.data) / size
-        if not (folder / "support_tickets.parquet").exists():
-            started = time.perf_counter()
-            make_scale_database(folder, rows)
-            print(f"generated {size} in {time.perf_counter() - started:.1f} s -> {folder}", flush=True)
+        folder = scale_data(Path(args.data), size)
         per_engine: dict[str, dict[str, Any]] = {}
         for e, engine in enumerate(engines):
             results: dict[str, Any] = {}
