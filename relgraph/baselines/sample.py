@@ -2,7 +2,9 @@
 
 Their features are a dense matrix in memory (rows x a few hundred float64 columns: ~2.3 GiB per
 million rows at the demo's 290 features), and boosting gains little from millions more rows of the
-same task, so past ``MAX_TRAIN_ROWS`` they fit on a sample, as RelBench's LightGBM scripts do.
+same task, so past ``MAX_TRAIN_ROWS`` they fit on a sample, as RelBench's LightGBM scripts do (with
+50,000 rows by default). 500,000 keeps a 10M-row database's run within half an hour on 2 cores
+(benchmarks/README.md, #25 session 15).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from relgraph.errors import QueryError
 logger = logging.getLogger(__name__)
 
 #: Training rows the tabular models use at most by default (``None`` in their ``max_train_rows``: all).
-MAX_TRAIN_ROWS = 2_000_000
+MAX_TRAIN_ROWS = 500_000
 
 
 def training_sample(train: pd.DataFrame, max_rows: int | None, seed: int = 0) -> pd.DataFrame:

@@ -27,11 +27,15 @@ class GNNConfig:
     # Epochs without a validation gain before stopping: 3 rather than 4 gave the same best epoch in 34 of
     # 35 rel-f1 fits (benchmarks/README.md, #25) for 15 % less epoch CPU.
     patience: int = 3
+    # Also stop after this many training rows without a validation gain (None: epochs only): large
+    # epochs stop after two epochs without a gain (the 1M demo: 155k rows an epoch; #25 session 15).
+    patience_rows: int | None = 250_000
     history_windows: list[int] = dataclasses.field(default_factory=lambda: [1, 3, 10])  # [] turns it off
     max_steps_per_epoch: int | None = None
     # Training rows per epoch at most (None: all): larger tables validate, and can stop, every this
-    # many rows, each epoch a different share of them (benchmarks/README.md, #25 session 14).
-    max_rows_per_epoch: int | None = None
+    # many rows, each epoch a different share of them. Above the 1M demo's 156k rows only: 10M's
+    # 1.56M-row epochs would take 6 minutes each (benchmarks/README.md, #25 sessions 14-15).
+    max_rows_per_epoch: int | None = 200_000
     eval_batch_size: int = 1024
     seed: int = 0
     num_threads: int = 2

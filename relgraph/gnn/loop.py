@@ -41,6 +41,7 @@ class EpochPlan:
         progress: (bar description, postfix name, record key shown under it).
         group: the workers training together (``relgraph.gnn.distributed``); None in one process.
         rows: training rows, for the stage record (``relgraph.stages``).
+        epoch_rows: training rows one epoch trains on (``GNNConfig.patience_rows`` counts them).
         model: the model trained (None: ``predictor.model``).
         epochs: epochs to run (None: ``predictor.config.epochs``).
         refit: a refit (``GNNPredictor.refit_model_``): exactly ``epochs`` epochs, no early stopping,
@@ -53,6 +54,7 @@ class EpochPlan:
     progress: tuple[str, str, str]
     group: WorkerGroup | None = None
     rows: int | None = None
+    epoch_rows: int | None = None
     model: torch.nn.Module | None = None
     epochs: int | None = None
     refit: bool = False
@@ -116,7 +118,8 @@ def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan
                 bad_epochs += 1
             if main:
                 predictor._save_checkpoint(optimizer, epoch + 1, best_score, best_state, bad_epochs)
-            if bad_epochs >= cfg.patience:
+            if bad_epochs >= cfg.patience or (plan.epoch_rows and cfg.patience_rows
+                                               and bad_epochs * plan.epoch_rows >= cfg.patience_rows):
                 logger.info("early stop after epoch %d (no validation gain for %d epochs)", epoch + 1, bad_epochs)
                 break
     if not plan.refit:

@@ -306,7 +306,8 @@ class GNNPredictor:
         def loss(batch: Any) -> torch.Tensor:
             return model.head.loss(self._forward(batch, inputs, module), labels[batch.input_id])
 
-        return EpochPlan(batches, loss, None, ("gnn", "train_loss", "train_loss"), group, rows=len(rows), model=model), clock
+        return EpochPlan(batches, loss, None, ("gnn", "train_loss", "train_loss"), group, rows=len(rows),
+                         epoch_rows=min(len(rows), steps * batch_size), model=model), clock
 
     def best_epoch(self) -> int:
         """The epoch early stopping kept (the first with the best validation primary metric; the
