@@ -120,6 +120,20 @@ def rule_baseline(db: Database, task: TaskTables, fitted: TemporalFeatureBuilder
     return rule, rule.describe()
 
 
+def _rule_run(db: Database, task: TaskTables, fitted: dict[str, Any], trivial: Any) -> tuple[ModelRun | None, str]:
+    """The one-line rule's run (None without a rule) and its text, with a fitted LightGBM's features."""
+    started = time.perf_counter()
+    with stage("rule", rows=len(task.train) + len(task.val) + len(task.test)):
+        rule, rule_note = rule_baseline(db, task, _fitted_builder(fitted))
+        if rule is None:
+            logger.info("no rule baseline: %s", rule_note)
+            return None, rule_note
+        rule_run, _ = _evaluate("rule", rule, db, task, trivial)
+    rule_run.text, rule_run.seconds = rule_note, time.perf_counter() - started
+    logger.info("rule (%s): val %s, test %s (%.1f s)", rule_note, rule_run.val, rule_run.test, rule_run.seconds)
+    return rule_run, rule_note
+
+
 def train_run(
     db: Database,
     task: TaskTables,
@@ -164,8 +178,20 @@ def train_run(
     fitted: dict[str, Any] = {}
     thresholds: dict[str, float] = {}
     evaluated: dict[str, tuple[ModelRun, float]] = {}  # the GNN's, made on its own lane where it trained beside LightGBM
-    members = _fit_members(db, task, kinds, seed, quiet, gnn_config, out_dir, label_context,
-                           lambda kind, predictor: evaluated.setdefault(kind, _evaluate(kind, predictor, db, task, trivial)))
+    rule_result: list[tuple[ModelRun | None, str]] = []
+
+    def evaluate(kind: str, predictor: Predictor) -> None:
+        evaluated.setdefault(kind, _evaluate(kind, predictor, db, task, trivial))
+
+    def before_waiting(done: dict[str, Predictor]) -> None:
+        # LightGBM's lane is done while the GNN's trains: its predictions and the rule need not wait
+        for kind, predictor in done.items():
+            with stage("predictions", rows=len(task.val) + len(task.test)):
+                evaluate(kind, predictor)
+        if trivial is not None:
+            rule_result.append(_rule_run(db, task, done, trivial))
+
+    members = _fit_members(db, task, kinds, seed, quiet, gnn_config, out_dir, label_context, evaluate, before_waiting)
     for kind in kinds:
         predictor, seconds = members[kind]
         fitted[kind] = predictor
@@ -186,17 +212,9 @@ def train_run(
         trivial_run, _ = _evaluate("trivial", trivial, db, task, trivial)
         trivial_run.text = BASELINE_TEXT["trivial"][task.task_type]
         runs.append(trivial_run)
-        started = time.perf_counter()
-        with stage("rule", rows=len(task.train) + len(task.val) + len(task.test)):
-            rule, rule_note = rule_baseline(db, task, _fitted_builder(fitted))
-            if rule is not None:
-                rule_run, _ = _evaluate("rule", rule, db, task, trivial)
-        if rule is not None:
-            rule_run.text, rule_run.seconds = rule_note, time.perf_counter() - started
+        rule_run, rule_note = rule_result[0] if rule_result else _rule_run(db, task, fitted, trivial)
+        if rule_run is not None:
             runs.append(rule_run)
-            logger.info("rule (%s): val %s, test %s (%.1f s)", rule_note, rule_run.val, rule_run.test, rule_run.seconds)
-        else:
-            logger.info("no rule baseline: %s", rule_note)
     if task.task_type == "ranking":
         with stage("ranking baselines", rows=len(task.val) + len(task.test)):
             for name, base in ranking_baselines(db, task):
@@ -279,11 +297,13 @@ def train_run(
 
 def _fit_members(db: Database, task: TaskTables, kinds: list[str], seed: int, quiet: bool, gnn_config: Any,
                  out_dir: Path, label_context: bool, evaluate: Callable[[str, Predictor], Any] | None = None,
+                 before_waiting: Callable[[dict[str, Predictor]], Any] | None = None,
                  ) -> dict[str, tuple[Predictor, float]]:
     """Each kind's fitted model and its seconds. The GNN and LightGBM of ``auto`` / ``blend`` train
     side by side where two cores are usable (:func:`gnn_beside_lightgbm`); otherwise one after another.
     Side by side, the GNN's lane then also makes its validation and test predictions (``evaluate``)
-    while LightGBM may still train."""
+    while LightGBM may still train, and once the other members are fitted, ``before_waiting`` gets
+    them (kind -> model) while the GNN may still train."""
 
     def fit(kind: str, config: Any = gnn_config) -> tuple[Predictor, float]:
         logger.info("%s: training", kind)
@@ -312,6 +332,8 @@ def _fit_members(db: Database, task: TaskTables, kinds: list[str], seed: int, qu
     lane = threading.Thread(target=gnn_lane, name="relgraph-gnn", daemon=True)
     lane.start()
     members = {kind: fit(kind) for kind in kinds if kind != "gnn"}
+    if before_waiting is not None:
+        before_waiting({kind: predictor for kind, (predictor, _) in members.items()})
     with stage("waiting for the gnn"):  # LightGBM done first: the rest of the GNN's time, on the run's clock
         while lane.is_alive():
             lane.join(timeout=0.5)  # in short waits, so Ctrl-C still reaches this thread

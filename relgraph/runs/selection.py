@@ -38,22 +38,24 @@ def weighted_auroc(y: np.ndarray, score: np.ndarray, counts: np.ndarray) -> np.n
     """
     order = np.argsort(score, kind="stable")
     s, pos = np.asarray(score)[order], np.asarray(y)[order].astype(bool)
-    w = counts[:, order].astype(float)
+    # Integer counts throughout: the sums are exact, as they were in float64, at a quarter of the memory traffic.
+    pos_w = counts[:, order].astype(np.int32, copy=False)
+    neg_w = pos_w * ~pos
+    pos_w *= pos
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # first position of each tie group
-    pos_g = np.add.reduceat(np.where(pos, w, 0.0), starts, axis=1)
-    neg_g = np.add.reduceat(np.where(pos, 0.0, w), starts, axis=1)
-    below = np.cumsum(neg_g, axis=1) - neg_g  # negatives scored strictly lower than each group
-    wins = (pos_g * (below + 0.5 * neg_g)).sum(axis=1)
+    if len(starts) < len(s):
+        pos_w, neg_w = np.add.reduceat(pos_w, starts, axis=1), np.add.reduceat(neg_w, starts, axis=1)
+    below = np.cumsum(neg_w, axis=1, dtype=np.int64) - neg_w  # negatives scored strictly lower than each group
+    twice_wins = (pos_w * (2 * below + neg_w)).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return wins / (pos_g.sum(axis=1) * neg_g.sum(axis=1))
+        return 0.5 * twice_wins / (pos_w.sum(axis=1, dtype=np.int64) * neg_w.sum(axis=1, dtype=np.int64))
 
 
 def resample_counts(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
     """[resamples + 1, n] row multiplicities: row 0 the rows themselves, then bootstrap draws."""
     rows = np.random.default_rng(seed).integers(0, n, (resamples, n))
-    counts = np.zeros((resamples, n), dtype=np.int64)
-    np.add.at(counts, (np.arange(resamples)[:, None], rows), 1)
-    return np.vstack([np.ones((1, n), dtype=np.int64), counts])
+    counts = np.bincount((rows + n * np.arange(resamples)[:, None]).ravel(), minlength=resamples * n)
+    return np.vstack([np.ones((1, n), dtype=np.int32), counts.reshape(resamples, n).astype(np.int32)])
 
 
 def bootstrap_scores(task_type: str, y: np.ndarray, pred: np.ndarray, counts: np.ndarray,

@@ -299,9 +299,10 @@ def test_a_lightgbm_run_imports_no_torch(shop: tuple[Path, Path], tmp_path: Path
                  "--fanouts", "4,x", "--quiet"]) == 1
 
 
-def test_an_auto_run_loads_torch_in_the_gnn_lane(shop: tuple[Path, Path], tmp_path: Path) -> None:
+def test_an_auto_run_loads_torch_in_the_gnn_lane_and_fits_the_rule_before_waiting_for_it(shop: tuple[Path, Path], tmp_path: Path) -> None:
     """Where the GNN trains beside LightGBM, torch (seconds of start-up) is first imported on the GNN's
-    own thread, while LightGBM's features are computed, not before the run starts."""
+    own thread, while LightGBM's features are computed, not before the run starts; and LightGBM's lane
+    makes its predictions and the one-line rule before it waits for the GNN's."""
     import os
     import subprocess
     import sys
@@ -325,3 +326,5 @@ def test_an_auto_run_loads_torch_in_the_gnn_lane(shop: tuple[Path, Path], tmp_pa
     env = dict(os.environ, PYTHONPATH=f"{Path(__file__).resolve().parents[2]}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert log.index("stage rule:") < log.index("stage waiting for the gnn:")
