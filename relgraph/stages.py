@@ -8,7 +8,8 @@ marks its work with :func:`stage`, without the recorder being passed down::
             ...
             st.advance()
 
-Each stage closing writes one ``relgraph.stages`` log line (``train.log``: seconds and rows).
+Each stage closing writes one ``relgraph.stages`` log line (``train.log``: seconds, rows and the
+process's peak memory so far: the first stage whose peak is the run's is where the memory went).
 A stage opened inside another counts its seconds once: the outer stage records its own time
 only, so the stages of a run add up to its wall time without overlap. Without an active recorder a
 stage only times itself (and shows its bar when asked to). Stages opened in other threads see no
@@ -23,6 +24,8 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
+import resource
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -47,6 +50,13 @@ class StageRecord:
     rows: int | None = None
     cpu_seconds: float = 0.0
     beside: str | None = None  # the lane it ran in beside the run's own stages (None: the run's own)
+    peak_gib: float = 0.0  # the process's peak resident memory when it closed (every lane's)
+
+
+def peak_gib() -> float:
+    """The process's peak resident memory so far, GiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
 
 
 class Stage:
@@ -114,8 +124,8 @@ class StageRecorder:
         return time.process_time() - self.started_cpu
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Stage name -> ``{"seconds", "cpu_seconds", "rows", "calls"}`` (a stage that ran several
-        times: summed), in the order each first closed; ``other``: the time no stage covers. A stage
+        """Stage name -> ``{"seconds", "cpu_seconds", "rows", "calls", "peak_gib"}`` (a stage that ran
+        several times: summed; its largest peak), in the order each first closed; ``other``: the time no stage covers. A stage
         of a lane beside the run's (:meth:`beside`) has ``"beside": lane`` (and the name
         ``"<name> (<lane>)"`` where the run has a stage of its own by that name), and is left out of
         ``other``: the run's own stages and ``other`` add up to its wall time."""
@@ -126,7 +136,8 @@ class StageRecorder:
         for record in records:
             # A lane's stage named as one of the run's own (the GNN lane's "predictions") stays apart.
             name = f"{record.name} ({record.beside})" if record.beside is not None and record.name in own_names else record.name
-            entry = out.setdefault(name, {"seconds": 0.0, "cpu_seconds": 0.0, "rows": None, "calls": 0})
+            entry = out.setdefault(name, {"seconds": 0.0, "cpu_seconds": 0.0, "rows": None, "calls": 0, "peak_gib": 0.0})
+            entry["peak_gib"] = max(entry["peak_gib"], round(record.peak_gib, 3))
             entry["seconds"] += record.seconds
             entry["cpu_seconds"] += record.cpu_seconds
             entry["calls"] += 1
@@ -137,7 +148,7 @@ class StageRecorder:
         own = [r for r in records if r.beside is None]
         out["other"] = {"seconds": max(0.0, self.wall_seconds() - sum(r.seconds for r in own)),
                         "cpu_seconds": max(0.0, self.cpu_seconds() - sum(r.cpu_seconds for r in own)),
-                        "rows": None, "calls": 1}
+                        "rows": None, "calls": 1, "peak_gib": round(peak_gib(), 3)}
         for entry in out.values():
             entry["seconds"] = round(entry["seconds"], 3)
             entry["cpu_seconds"] = round(entry["cpu_seconds"], 3)
@@ -179,6 +190,7 @@ def stage(name: str, rows: int | None = None, total: int | None = None, unit: st
         elapsed_cpu = time.process_time() - current.started_cpu
         own = max(0.0, elapsed - current.nested_seconds)
         own_cpu = max(0.0, elapsed_cpu - current.nested_cpu)
+        peak = peak_gib()
         if bar is not None:
             bar.close()
         if recorder is not None:
@@ -186,7 +198,7 @@ def stage(name: str, rows: int | None = None, total: int | None = None, unit: st
             if recorder._open:
                 recorder._open[-1].nested_seconds += elapsed
                 recorder._open[-1].nested_cpu += elapsed_cpu
-            recorder.records.append(StageRecord(name, own, current.rows, own_cpu))
+            recorder.records.append(StageRecord(name, own, current.rows, own_cpu, peak_gib=peak))
         rows_text = f", {current.rows:,} rows" if current.rows is not None else ""
         nested_text = f"; {elapsed:.1f} s with the stages inside it" if current.nested_seconds else ""
-        logger.info("stage %s: %.1f s (CPU %.1f s%s)%s", name, own, own_cpu, nested_text, rows_text)
+        logger.info("stage %s: %.1f s (CPU %.1f s%s)%s, peak %.2f GiB", name, own, own_cpu, nested_text, rows_text, peak)

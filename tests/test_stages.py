@@ -40,6 +40,24 @@ def test_nested_stages_count_once_and_repeats_add_up() -> None:
     assert total == pytest.approx(recorder.wall_seconds(), abs=0.01)
 
 
+def test_a_stage_records_the_process_peak_memory_by_its_end() -> None:
+    import numpy as np
+
+    def resident_gib() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**30
+
+    if not Path("/proc/self/statm").exists():
+        pytest.skip("no /proc: the resident size cannot be read here")
+    with StageRecorder() as recorder:
+        with stage("allocates"):
+            block = np.ones(300 * 2**20 // 8)  # 300 MiB, written so it is resident
+            during = resident_gib()
+        del block
+    summary = recorder.summary()
+    assert summary["allocates"]["peak_gib"] >= during - 0.01
+    assert summary["other"]["peak_gib"] >= summary["allocates"]["peak_gib"]
+
+
 def test_stages_beside_the_run_are_a_lane_of_their_own() -> None:
     """A thread's stages inside ``recorder.beside`` are kept, marked with their lane, and left out
     of ``other``: the run's own stages and ``other`` still add up to its wall time."""
@@ -96,7 +114,7 @@ def test_every_stage_that_ran_is_in_metrics_and_train_log(auto_run: Path) -> Non
            "save models", "report", "other"}
     assert ran <= set(timings), ran - set(timings)
     for name, entry in timings.items():
-        assert entry["seconds"] >= 0 and entry["cpu_seconds"] >= 0 and entry["calls"] >= 1, name
+        assert entry["seconds"] >= 0 and entry["cpu_seconds"] >= 0 and entry["calls"] >= 1 and entry["peak_gib"] > 0, name
     assert timings["lightgbm configurations"]["rows"] > 0 and timings["gnn epochs"]["calls"] == 1
     # The run's own stages and "other" add up to its wall time; the GNN's trained beside LightGBM.
     own = [e["seconds"] for e in timings.values() if "beside" not in e]
@@ -108,7 +126,7 @@ def test_every_stage_that_ran_is_in_metrics_and_train_log(auto_run: Path) -> Non
     log = (auto_run / "train.log").read_text()
     for name in ran - {"other"}:
         assert re.search(rf"stage {re.escape(name)}: \d+\.\d s", log), name
-    assert re.search(r"stage lightgbm configurations: \d+\.\d s \(CPU \d+\.\d s\), [\d,]+ rows", log)
+    assert re.search(r"stage lightgbm configurations: \d+\.\d s \(CPU \d+\.\d s\), [\d,]+ rows, peak \d+\.\d\d GiB", log)
     report = (auto_run / "report.html").read_text()
     section = report.split("<h2>Where the time went</h2>")[1]
     assert section.startswith("<img") and "<td>lightgbm configurations</td>" in section

@@ -182,10 +182,11 @@ def _time_spent(timings: dict[str, dict[str, Any]] | None) -> str:
                  + ("\n(orange: ran beside the other stages)" if any(item[4] for item in spent) else ""))
     ax.set_xlim(0, max(seconds) * 1.2 or 1.0)
     rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{sec:.1f}</td><td>{timings[name].get('cpu_seconds', 0.0):.1f}</td>"
-                   f"<td>{'' if rows is None else f'{rows:,}'}</td><td>{calls}</td><td>{html.escape(lane or '')}</td></tr>"
+                   f"<td>{'' if rows is None else f'{rows:,}'}</td><td>{calls}</td><td>{html.escape(lane or '')}</td>"
+                   f"<td>{timings[name].get('peak_gib', float('nan')):.2f}</td></tr>"
                    for name, sec, rows, calls, lane in spent)
     table = (f"<table><tr><th>stage</th><th>seconds</th><th>CPU seconds (all threads)</th><th>rows</th><th>times run</th>"
-             f"<th>beside the run's stages</th></tr>{rows}</table>")
+             f"<th>beside the run's stages</th><th>process peak memory by its end, GiB</th></tr>{rows}</table>")
     return _png(fig) + table
 
 

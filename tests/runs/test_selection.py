@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score, mean_absolute_error, roc_auc_score
 
-from relgraph.runs.selection import bootstrap_scores, choose_on_validation, resample_counts, weighted_auroc
+from relgraph.runs.selection import (
+    bootstrap_scores,
+    choose_on_validation,
+    resample_count_blocks,
+    resample_counts,
+    weighted_auroc,
+)
 
 
 def _binary(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -120,3 +126,14 @@ def test_ties_thresholds_and_degenerate_validation() -> None:
     assert unlabelled.chosen == unlabelled.reference == "lightgbm" and unlabelled.evidence == {}
     counts = resample_counts(5, 200, 1)
     assert (counts[1:].sum(axis=0) > 0).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 60), resamples=st.integers(1, 30), max_cells=st.integers(1, 400), seed=st.integers(0, 5))
+def test_resample_blocks_are_the_draws_of_one_generator_at_once(n: int, resamples: int, max_cells: int, seed: int) -> None:
+    rows = np.random.default_rng(seed).integers(0, n, (resamples, n))
+    expected = np.vstack([np.ones(n, dtype=int)] + [np.bincount(r, minlength=n) for r in rows])
+    blocks = list(resample_count_blocks(n, resamples, seed, max_cells=max_cells))
+    assert all(len(b) <= max(1, max_cells // n) for b in blocks[1:])
+    np.testing.assert_array_equal(np.vstack(blocks), expected)
+    np.testing.assert_array_equal(resample_counts(n, resamples, seed), expected)
