@@ -60,6 +60,12 @@ class EpochPlan:
     refit: bool = False
 
 
+def adamw(parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """The GNNs' optimiser: AdamW as one fused kernel per step; the per-tensor loop's Python was about a
+    tenth of a CPU step (the 1M demo's GNN steps 0.88x the time; benchmarks/README.md, #25 session 15)."""
+    return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=True)
+
+
 def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan: EpochPlan) -> float:
     """Run ``predictor.config.epochs`` epochs (resuming from its checkpoint), append one record per
     epoch to ``predictor.history_`` and leave the best epoch's weights in ``predictor.model`` (a

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from relgraph.database import Database
 from relgraph.errors import ModelError
 from relgraph.gnn.config import GNNConfig
-from relgraph.gnn.loop import EpochPlan, train_epochs
+from relgraph.gnn.loop import EpochPlan, adamw, train_epochs
 from relgraph.gnn.tensors import FeatureStore
 from relgraph.graph import TemporalGraph
 from relgraph.graph.mmap import graph_for
@@ -244,7 +244,7 @@ class GNNPredictor:
 
         train_rows = self._seed_rows(db, train)
         train_y = torch.from_numpy(np.array(self._encode_labels(train["label"])))
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = adamw(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         module = group.wrap(self.model) if group is not None else self.model
         primary = PRIMARY_METRIC[self.task_type][0]
 
@@ -334,7 +334,7 @@ class GNNPredictor:
         frame, labels = frame[keep], labels[keep]
         torch.manual_seed(self.config.seed)
         model = self._build_model()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        optimizer = adamw(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
         seeds = (self._seed_rows(db, frame), to_seconds(frame["timestamp"]), torch.from_numpy(np.array(labels)))
         plan, _ = self._epoch_plan(graph, inputs, seeds, model, group.wrap(model) if group is not None else model, group)
         plan.progress, plan.epochs, plan.refit = ("gnn refit", "train_loss", "train_loss"), self.best_epoch(), True

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from relgraph.database import Database
 from relgraph.errors import ModelError
 from relgraph.gnn.config import RankingGNNConfig
-from relgraph.gnn.loop import EpochPlan, train_epochs
+from relgraph.gnn.loop import EpochPlan, adamw, train_epochs
 from relgraph.gnn.predictor import GNNPredictor
 from relgraph.gnn.tensors import FeatureStore
 from relgraph.graph.mmap import graph_for
@@ -241,7 +241,7 @@ class RankingGNNPredictor(GNNPredictor):
         assert train.labels is not None
         self.timing_["prepare_seconds"] = time.perf_counter() - started
 
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = adamw(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         batches = self._batches(train.seconds, cfg.batch_size)
         spec = self.spec
 
