@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
-import resource
 import sys
 import threading
 import time
@@ -54,7 +53,12 @@ class StageRecord:
 
 
 def peak_gib() -> float:
-    """The process's peak resident memory so far, GiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    """The process's peak resident memory so far, GiB (``ru_maxrss``: KiB on Linux, bytes on macOS;
+    0 where the platform has no ``resource`` module)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
 
