@@ -39,7 +39,7 @@ from relgraph.metrics import PRIMARY_METRIC, primary_score, signed, task_metrics
 from relgraph.nn import RecentHistory, RelGNN, TableInputs, TaskHead
 from relgraph.query.horizon import labels_known_from
 from relgraph.query.task import TaskTables
-from relgraph.sampling import TemporalNeighborLoader, TemporalSampler
+from relgraph.sampling import SampledBatch, TemporalNeighborLoader, TemporalSampler
 from relgraph.sampling.fanouts import parent_event_edges
 from relgraph.schema.io import schema_to_dict
 from relgraph.schema.times import to_seconds
@@ -284,7 +284,7 @@ class GNNPredictor:
         # Batches as the trainer always drew them: permutation by (seed, epoch), sampler RNG by (seed, epoch, step).
         loader = TemporalNeighborLoader(graph, self.entity_table, rows, seconds, self._fanouts(),
                                         batch_size=-(-batch_size // count), shuffle=True, seed=cfg.seed,
-                                        strategy=cfg.strategy, shard=(rank, count))
+                                        strategy=cfg.strategy, shard=(rank, count), hetero_data=False)
         steps = len(loader)  # the same on every worker: all take each optimiser step together
         if cfg.max_steps_per_epoch:
             steps = min(steps, cfg.max_steps_per_epoch)
@@ -444,7 +444,7 @@ class GNNPredictor:
         outputs = []
         size = self.config.eval_batch_size
         for i, start in enumerate(range(0, len(rows), size)):
-            batch = sampler.sample(
+            batch = sampler.sample_batch(
                 self.entity_table, rows[start : start + size], seconds[start : start + size],
                 np.random.default_rng([self.config.seed, 1_000_003, i]),
             )
@@ -548,6 +548,10 @@ class GNNPredictor:
 def _hops(batch: Any) -> tuple[dict, dict] | None:
     """The batch's per-hop node and edge counts when it is a sampled tree (the sampler's batches), so
     the layers skip what no later layer reads; None for other batches (explanations' unions)."""
+    if isinstance(batch, SampledBatch):
+        if batch.num_sampled_nodes_dict is None or batch.num_sampled_edges_dict is None:
+            return None
+        return batch.num_sampled_nodes_dict, batch.num_sampled_edges_dict
     try:  # HeteroData collects "<name>_dict" from its stores: KeyError when none has it
         return batch.num_sampled_nodes_dict, batch.num_sampled_edges_dict
     except (AttributeError, KeyError):

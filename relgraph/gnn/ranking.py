@@ -136,7 +136,7 @@ class RankingGNNPredictor(GNNPredictor):
                seconds: np.ndarray, rng: np.random.Generator) -> tuple[Tensor, Any]:
         """GNN embeddings [len(rows), H] of ``table`` rows seeded at ``seconds``, and the sampled batch."""
         assert self.model is not None
-        batch = sampler.sample(table, rows, seconds, rng)
+        batch = sampler.sample_batch(table, rows, seconds, rng)
         feats, rel_time, seed_time, edge_index = self._batch_tensors(batch, inputs)
         return self.model.gnn.embed(feats, rel_time, seed_time, edge_index)[table][: len(rows)], batch
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torch_geometric.data import HeteroData
 
 from relgraph.errors import QueryError, RelgraphError
 from relgraph.graph.temporal_graph import TemporalGraph
+from relgraph.sampling.batch import SampledBatch
 from relgraph.sampling.sampler import Fanouts, SampledSubgraphs, Strategy, TemporalSampler
+
+if TYPE_CHECKING:  # imported on use (relgraph.sampling.batch)
+    from torch_geometric.data import HeteroData
 
 
 class _BatchSampling(Dataset):
@@ -68,8 +72,10 @@ class TemporalNeighborLoader:
         shard: ``(rank, count)``: this worker's share when ``count`` workers train together
             (``relgraph.gnn.distributed``); see :func:`shard_batches`. ``batch_size`` is then
             the seeds per batch of one worker.
+        hetero_data: yield PyG ``HeteroData`` (the default); False: the same tensors as
+            :class:`~relgraph.sampling.batch.SampledBatch`, without importing ``torch_geometric``.
 
-    Each batch is the sampler's ``HeteroData`` plus ``input_id`` (int64 [B]): the positions of its
+    Each batch is the sampler's ``HeteroData`` (or ``SampledBatch``) plus ``input_id`` (int64 [B]): the positions of its
     seeds in ``seeds`` / ``seed_times``, to align labels.
     """
 
@@ -87,6 +93,7 @@ class TemporalNeighborLoader:
         strategy: Strategy = "recent",
         replace: bool = False,
         shard: tuple[int, int] = (0, 1),
+        hetero_data: bool = True,
     ) -> None:
         if batch_size < 1:
             raise RelgraphError(f"batch_size is {batch_size}; use a positive number of seeds per batch")
@@ -111,12 +118,13 @@ class TemporalNeighborLoader:
         if count < 1 or not 0 <= rank < count:
             raise RelgraphError(f"shard {shard}: use (rank, count) with 0 <= rank < count")
         self.shard = (rank, count)
+        self.hetero_data = hetero_data
 
     def __len__(self) -> int:
         per_worker = -(-len(self.seeds) // self.shard[1])
         return -(-per_worker // self.batch_size)
 
-    def __iter__(self) -> Iterator[HeteroData]:
+    def __iter__(self) -> Iterator[HeteroData | SampledBatch]:
         epoch = self.epoch
         if self.shuffle:
             self.epoch += 1
@@ -136,9 +144,9 @@ class TemporalNeighborLoader:
                 dataset, batch_size=None, shuffle=False, num_workers=self.num_workers, collate_fn=_identity
             )
         for positions, sampled in items:
-            batch = sampled.to_hetero_data()
+            batch = sampled.to_batch()
             batch.input_id = torch.from_numpy(positions)
-            yield batch
+            yield batch.to_hetero_data() if self.hetero_data else batch
 
 
 def shard_batches(order: np.ndarray, batch_size: int, rank: int = 0, count: int = 1) -> list[np.ndarray]:

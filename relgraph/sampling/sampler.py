@@ -18,14 +18,17 @@ segment, found for all frontier nodes at once by a vectorised binary search insi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from torch_geometric.data import HeteroData
 
 from relgraph.errors import QueryError, RelgraphError, SchemaError
 from relgraph.graph.temporal_graph import NEVER, EdgeType, TemporalGraph
+from relgraph.sampling.batch import SampledBatch
+
+if TYPE_CHECKING:  # imported on use: torch_geometric loads torch._dynamo (relgraph.sampling.batch)
+    from torch_geometric.data import HeteroData
 
 Strategy = Literal["uniform", "recent"]
 Fanouts = list[int] | dict[EdgeType, list[int]]
@@ -195,7 +198,7 @@ def _floyd_subsets(
 
 @dataclass
 class SampledSubgraphs:
-    """One sampled mini-batch as NumPy arrays; :meth:`to_hetero_data` gives the PyG view.
+    """One sampled mini-batch as NumPy arrays; :meth:`to_batch` gives torch tensors, :meth:`to_hetero_data` the PyG view.
 
     Attributes:
         seed_type: node type of the seeds; batch_size: B.
@@ -216,22 +219,23 @@ class SampledSubgraphs:
     num_sampled_edges: dict[EdgeType, list[int]]
     eligible: dict[EdgeType, np.ndarray] = field(default_factory=dict)
 
-    def to_hetero_data(self) -> HeteroData:
-        """The batch as ``HeteroData``; tensors share memory with the arrays."""
-        data = HeteroData()
-        # stores are filled through their mapping: PyG's per-attribute __setattr__ costs ~5 us each
+    def to_batch(self) -> SampledBatch:
+        """The batch as torch tensors (:class:`~relgraph.sampling.batch.SampledBatch`); tensors share
+        memory with the arrays."""
+        batch = SampledBatch(self.seed_type, self.batch_size, num_sampled_nodes_dict=self.num_sampled_nodes,
+                             num_sampled_edges_dict=self.num_sampled_edges)
         for node_type, arrays in self.nodes.items():
-            mapping = {name: torch.from_numpy(values) for name, values in arrays.items()}
-            data[node_type]._mapping.update(mapping, num_nodes=len(arrays["n_id"]))
+            tensors = {name: torch.from_numpy(values) for name, values in arrays.items()}
+            batch.add_node_type(node_type, {**tensors, "num_nodes": len(arrays["n_id"])})
         for edge_type, edge_index in self.edge_index.items():
-            data[edge_type]._mapping["edge_index"] = torch.from_numpy(edge_index)
+            batch.edge_store(edge_type)["edge_index"] = torch.from_numpy(edge_index)
         for edge_type, counts in self.eligible.items():  # per dst node, not per edge
-            data[edge_type]._mapping["eligible"] = torch.from_numpy(counts)
-        data.seed_type = self.seed_type
-        data.batch_size = self.batch_size
-        data.num_sampled_nodes_dict = self.num_sampled_nodes
-        data.num_sampled_edges_dict = self.num_sampled_edges
-        return data
+            batch.edge_store(edge_type)["eligible"] = torch.from_numpy(counts)
+        return batch
+
+    def to_hetero_data(self) -> HeteroData:
+        """The batch as PyG's ``HeteroData`` (imports ``torch_geometric``); tensors share memory with the arrays."""
+        return self.to_batch().to_hetero_data()
 
 
 class TemporalSampler:
@@ -303,6 +307,17 @@ class TemporalSampler:
             Every node type and edge type of the graph is present, empty when not reached.
         """
         return self.sample_arrays(seed_type, seed_nodes, seed_times, rng).to_hetero_data()
+
+    def sample_batch(
+        self,
+        seed_type: str,
+        seed_nodes: np.ndarray,
+        seed_times: np.ndarray,
+        rng: RngLike = None,
+    ) -> SampledBatch:
+        """Like :meth:`sample`, the same tensors as a :class:`~relgraph.sampling.batch.SampledBatch`
+        (no ``torch_geometric`` import: what the GNNs train and predict on)."""
+        return self.sample_arrays(seed_type, seed_nodes, seed_times, rng).to_batch()
 
     def sample_arrays(
         self,

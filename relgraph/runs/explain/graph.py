@@ -40,7 +40,7 @@ COLUMNS_PER_ROW = 8
 class Subgraph:
     """One entity's sampled subgraph and what occlusion needs of it."""
 
-    batch: Any  # HeteroData with batch_size 1
+    batch: Any  # SampledBatch with batch_size 1
     node_types: list[str]
     seed_type: str
     hops: dict[str, np.ndarray]  # node type -> hop of each local node
@@ -55,7 +55,7 @@ def sample_subgraph(model: Any, db: Database, key: Any, at: pd.Timestamp) -> tup
     frame = pd.DataFrame({model.entity_key: [key], "timestamp": [pd.Timestamp(at)]})
     rows = gnn_seed_rows(model, db, frame)
     seconds = to_seconds(frame["timestamp"])
-    batch = parts.sampler.sample(parts.entity_table, rows, seconds, np.random.default_rng(parts.seed_rng))
+    batch = parts.sampler.sample_batch(parts.entity_table, rows, seconds, np.random.default_rng(parts.seed_rng))
     hops, global_rows = {}, {}
     for nt in batch.node_types:
         counts = np.asarray(batch.num_sampled_nodes_dict.get(nt, [batch[nt].n_id.shape[0]]))
@@ -92,14 +92,15 @@ def _units(parts: GNNParts, raw: Any) -> np.ndarray:
 
 
 def _union(sub: Subgraph, copies: list[dict[str, np.ndarray]]) -> Any:
-    """A HeteroData holding ``len(copies)`` disjoint copies of the subgraph, seeds first, each
-    copy without the edges of its removed nodes."""
+    """A batch holding ``len(copies)`` disjoint copies of the subgraph, seeds first, each copy
+    without the edges of its removed nodes."""
     import torch
-    from torch_geometric.data import HeteroData
+
+    from relgraph.sampling import SampledBatch
 
     batch = sub.batch
     c = len(copies)
-    out = HeteroData()
+    out = SampledBatch(sub.seed_type, c)
     index: dict[str, np.ndarray] = {}  # node type -> [c, n_t] new local index
     for nt in sub.node_types:
         n = int(batch[nt].n_id.shape[0])
@@ -113,12 +114,11 @@ def _union(sub: Subgraph, copies: list[dict[str, np.ndarray]]) -> Any:
         index[nt] = idx
         order = np.argsort(idx.reshape(-1), kind="stable")
         src_local = np.tile(np.arange(n), c)[order]
-        store = out[nt]
+        store = out.add_node_type(nt, {"num_nodes": n * c})
         for attr in ("n_id", "rel_time", "seed_time", "seed"):
             value = getattr(batch[nt], attr, None)
             if value is not None:
-                setattr(store, attr, value[torch.from_numpy(src_local)])
-        store.num_nodes = n * c
+                store[attr] = value[torch.from_numpy(src_local)]
     for et in batch.edge_types:
         src_t, _, dst_t = et
         ei = batch[et].edge_index.numpy()
@@ -131,9 +131,7 @@ def _union(sub: Subgraph, copies: list[dict[str, np.ndarray]]) -> Any:
                 keep &= ~np.isin(ei[1], removed[dst_t])
             pieces.append(np.stack([index[src_t][k][ei[0][keep]], index[dst_t][k][ei[1][keep]]]))
         merged = np.concatenate(pieces, axis=1) if pieces else np.zeros((2, 0), dtype=np.int64)
-        out[et].edge_index = torch.from_numpy(merged.astype(np.int64))
-    out.batch_size = c
-    out.seed_type = sub.seed_type
+        out.edge_store(et)["edge_index"] = torch.from_numpy(merged.astype(np.int64))
     return out
 
 
