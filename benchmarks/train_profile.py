@@ -39,7 +39,7 @@ from pathlib import Path
 import relgraph
 from relgraph.demo.generate import make_demo_database
 from relgraph.demo.train_step import CHURN_QUERY
-from relgraph.gnn.predictor import GNNConfig
+from relgraph.gnn.config import GNNConfig  # torch-free, as the demo's own step: torch loads on the GNN's lane
 out = Path(sys.argv[1])
 path = make_demo_database(out.parent / "demo.db", seed=0)
 config = GNNConfig(seed=0, hidden=32, fanouts=[6, 3], epochs=5, batch_size=512, max_steps_per_epoch=25,
