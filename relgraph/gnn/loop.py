@@ -46,6 +46,8 @@ class EpochPlan:
         epochs: epochs to run (None: ``predictor.config.epochs``).
         refit: a refit (``GNNPredictor.refit_model_``): exactly ``epochs`` epochs, no early stopping,
             the last weights kept, no checkpoint, records into ``predictor.refit_history_``.
+        on_best: called when an epoch becomes the best so far, right after its validation (the
+            weights kept are then those ``validate`` just scored).
     """
 
     batches: Callable[[int], Iterable[Any]]
@@ -58,6 +60,7 @@ class EpochPlan:
     model: torch.nn.Module | None = None
     epochs: int | None = None
     refit: bool = False
+    on_best: Callable[[], None] | None = None
 
 
 def adamw(parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -120,6 +123,8 @@ def train_epochs(predictor: GNNPredictor, optimizer: torch.optim.Optimizer, plan
             if score > best_score or best_state is None:
                 best_score, bad_epochs = score, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                if plan.on_best is not None:
+                    plan.on_best()
             else:
                 bad_epochs += 1
             if main:

@@ -89,6 +89,9 @@ class GNNPredictor:
         self._graph_cache: tuple[weakref.ref, TemporalGraph, dict[str, TableInputs], TemporalSampler] | None = None
         #: Torch threads while one of several workers (None: ``config.num_threads``).
         self._threads: int | None = None
+        #: (database, validation frame, predictions) of the epoch kept, made by its validation: the
+        #: run's validation predictions reuse them (the same weights and sampling: the same values).
+        self._kept_validation: tuple[weakref.ref, pd.DataFrame, np.ndarray] | None = None
 
     # ---- data plumbing -------------------------------------------------------------------------
     def _prepare(
@@ -248,9 +251,12 @@ class GNNPredictor:
         module = group.wrap(self.model) if group is not None else self.model
         primary = PRIMARY_METRIC[self.task_type][0]
 
+        self._kept_validation = None
+        scored: dict[str, np.ndarray] = {}  # the last validation's predictions, then the kept epoch's
+
         def validate() -> tuple[dict[str, float], float]:
             if group is None:
-                pred = self.predict(db, val)
+                pred = scored["val"] = self.predict(db, val)
             else:  # each worker predicts every count-th row; all gather the whole
                 mine = np.arange(rank, len(val), count)
                 pred = group.gather_rows(len(val), mine, self.predict(db, val.iloc[mine]))
@@ -261,7 +267,11 @@ class GNNPredictor:
         plan, clock = self._epoch_plan(graph, inputs, (train_rows, train_seconds, train_y), self.model, module, group)
         plan.validate = validate if len(val) else None
         plan.progress = ("gnn", f"val_{primary}", f"val_{primary}")
+        if group is None and plan.validate is not None:
+            plan.on_best = lambda: scored.__setitem__("kept", scored["val"])
         total_seconds = train_epochs(self, optimizer, plan)
+        if "kept" in scored:  # not when the kept epoch was validated before a resume
+            self._kept_validation = (weakref.ref(db), val, scored["kept"])
         self.timing_.update(
             sample_seconds=clock["sample"],
             train_seconds=total_seconds,
@@ -417,6 +427,9 @@ class GNNPredictor:
         from ``refit_["from"]`` on are scored by ``refit_model_`` when there is one."""
         if self.model is None:
             raise ModelError("the model is not trained: call fit or load first")
+        kept = self._kept_validation
+        if kept is not None and kept[0]() is db and kept[1] is frame and self.refit_model_ is None:
+            return kept[2].copy()  # the validation rows, as the kept epoch's validation scored them
         torch.set_num_threads(self._threads or self.config.num_threads)
         _, inputs, sampler = self._prepare(db)
         rows = self._seed_rows(db, frame)

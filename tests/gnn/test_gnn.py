@@ -50,6 +50,24 @@ def test_save_load_round_trip(shop, trained, tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.predict(db, task.test), trained.predict(db, task.test), rtol=1e-6)
 
 
+def test_validation_predictions_are_those_the_kept_epoch_was_chosen_by(shop, trained, monkeypatch) -> None:
+    db, task = shop
+    fresh = trained.predict(db, task.val.copy())  # another frame: predicted by the kept weights
+    best = next(r for r in trained.history if r["epoch"] == trained.best_epoch())
+    assert task_metrics("binary", task.val["label"], fresh)["auroc"] == best["val_auroc"]
+
+    def no_prediction(*args, **kwargs):
+        raise AssertionError("predicted the validation rows again")
+
+    monkeypatch.setattr(trained, "_predict_rows", no_prediction)
+    kept = trained.predict(db, task.val)  # the frame fit validated on: its kept epoch's predictions
+    np.testing.assert_array_equal(kept, fresh)
+    kept[:] = 0  # the caller's copy
+    np.testing.assert_array_equal(trained.predict(db, task.val), fresh)
+    with pytest.raises(AssertionError, match="again"):
+        trained.predict(db, task.test)
+
+
 def test_resume_from_checkpoint_matches_uninterrupted_run(shop, tmp_path: Path) -> None:
     db, task = shop
     full = GNNPredictor(dataclasses.replace(FAST, patience=99), quiet=True).fit(db, task)
