@@ -208,13 +208,13 @@ def _metric_table(runs: list[ModelRun], chosen: str) -> str:
     return f"<table><tr><th>model</th>{head}<th>fit seconds</th></tr>{''.join(rows)}</table>{notes}"
 
 
-def _explanations(run_dir: Path, db: Any = None) -> str:
+def _explanations(run_dir: Path, db: Any = None, lightgbm_tables: dict[str, float] | None = None) -> str:
     """The explanations section (relgraph.runs.explain.report), imported here lazily: it reads the run
     folder this report completes, and never fails the report. (Not on a thread beside the plots: that
     made the report slower, both being mostly Python under one interpreter lock.)"""
     from relgraph.runs.explain.report import explanation_section
 
-    return explanation_section(run_dir, db)
+    return explanation_section(run_dir, db, lightgbm_tables)
 
 
 def write_report(
@@ -227,6 +227,7 @@ def write_report(
     classes: list[Any] | None = None,
     timings: dict[str, dict[str, Any]] | None = None,
     db: Any = None,
+    lightgbm_tables: dict[str, float] | None = None,
 ) -> None:
     """Write the self-contained HTML report to ``path``.
 
@@ -240,6 +241,8 @@ def write_report(
         timings: stage -> ``{"seconds", "rows", "calls"}`` (``StageRecorder.summary``), for the
             "where the time went" section.
         db: the run's database, for the explanations (default: reopened from the run's source).
+        lightgbm_tables: the LightGBM part of the explanations, already computed
+            (``relgraph.runs.explain.report.lightgbm_table_contributions``).
     """
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items()
@@ -255,7 +258,7 @@ img{{max-width:100%}}</style></head><body>
 <h2>Learning curves</h2>{_learning_curves(runs, primary)}
 <h2>Test outcomes</h2>{_outcome_plots(str(summary.get("task type", "")), splits["test"]["label"], runs, classes or [])}
 <h2>Feature importance</h2>{_importance(runs) or "<p>No model in this run reports feature importance.</p>"}
-<h2>Explanations</h2>{_explanations(Path(path).parent, db)}
+<h2>Explanations</h2>{_explanations(Path(path).parent, db, lightgbm_tables)}
 <h2>Where the time went</h2>{_time_spent(timings)}
 </body></html>"""
     Path(path).write_text(body, encoding="utf-8")

@@ -179,17 +179,22 @@ def train_run(
     thresholds: dict[str, float] = {}
     evaluated: dict[str, tuple[ModelRun, float]] = {}  # the GNN's, made on its own lane where it trained beside LightGBM
     rule_result: list[tuple[ModelRun | None, str]] = []
+    lightgbm_tables: dict[str, dict[str, float] | None] = {}  # the report's LightGBM explanations, made early
 
     def evaluate(kind: str, predictor: Predictor) -> None:
         evaluated.setdefault(kind, _evaluate(kind, predictor, db, task, trivial))
 
-    def before_waiting(done: dict[str, Predictor]) -> None:
+    def before_waiting(done: dict[str, Predictor], gnn_training: bool) -> None:
         # LightGBM's lane is done while the GNN's trains: its predictions and the rule need not wait
         for kind, predictor in done.items():
             with stage("predictions", rows=len(task.val) + len(task.test)):
                 evaluate(kind, predictor)
         if trivial is not None:
             rule_result.append(_rule_run(db, task, done, trivial))
+        if gnn_training and "lightgbm" in done and task.task_type != "ranking":
+            # nor the report's LightGBM explanations (LightGBM or the blend is kept in most runs)
+            with stage("lightgbm explanations", rows=len(task.test)):
+                lightgbm_tables["tables"] = _lightgbm_tables(done["lightgbm"], db, task)
 
     members = _fit_members(db, task, kinds, seed, quiet, gnn_config, out_dir, label_context, evaluate, before_waiting)
     for kind in kinds:
@@ -286,7 +291,8 @@ def train_run(
     recorder = active_recorder()
     with stage("report", rows=len(task.test)):
         write_report(out_dir / "report.html", summary, {s: task.split(s) for s in SPLITS}, runs, chosen, primary, classes,
-                     timings=recorder.summary() if recorder is not None else None, db=db)
+                     timings=recorder.summary() if recorder is not None else None, db=db,
+                     lightgbm_tables=lightgbm_tables.get("tables") if chosen in ("lightgbm", "blend") else None)
     if recorder is not None:  # every stage closed now, the report's included
         metrics["timings"] = recorder.summary()
         metrics["seconds"] = round(recorder.wall_seconds(), 3)
@@ -297,13 +303,13 @@ def train_run(
 
 def _fit_members(db: Database, task: TaskTables, kinds: list[str], seed: int, quiet: bool, gnn_config: Any,
                  out_dir: Path, label_context: bool, evaluate: Callable[[str, Predictor], Any] | None = None,
-                 before_waiting: Callable[[dict[str, Predictor]], Any] | None = None,
+                 before_waiting: Callable[[dict[str, Predictor], bool], Any] | None = None,
                  ) -> dict[str, tuple[Predictor, float]]:
     """Each kind's fitted model and its seconds. The GNN and LightGBM of ``auto`` / ``blend`` train
     side by side where two cores are usable (:func:`gnn_beside_lightgbm`); otherwise one after another.
     Side by side, the GNN's lane then also makes its validation and test predictions (``evaluate``)
     while LightGBM may still train, and once the other members are fitted, ``before_waiting`` gets
-    them (kind -> model) while the GNN may still train."""
+    them (kind -> model) and whether the GNN still trains."""
 
     def fit(kind: str, config: Any = gnn_config) -> tuple[Predictor, float]:
         logger.info("%s: training", kind)
@@ -333,13 +339,25 @@ def _fit_members(db: Database, task: TaskTables, kinds: list[str], seed: int, qu
     lane.start()
     members = {kind: fit(kind) for kind in kinds if kind != "gnn"}
     if before_waiting is not None:
-        before_waiting({kind: predictor for kind, (predictor, _) in members.items()})
+        before_waiting({kind: predictor for kind, (predictor, _) in members.items()}, lane.is_alive())
     with stage("waiting for the gnn"):  # LightGBM done first: the rest of the GNN's time, on the run's clock
         while lane.is_alive():
             lane.join(timeout=0.5)  # in short waits, so Ctrl-C still reaches this thread
     if "error" in result:
         raise result["error"]
     return {kind: result["gnn"] if kind == "gnn" else members[kind] for kind in kinds}
+
+
+def _lightgbm_tables(model: Predictor, db: Database, task: TaskTables) -> dict[str, float] | None:
+    """The report's per-table LightGBM contributions (``explain.report.lightgbm_table_contributions``);
+    None when they cannot be made (the report then tries again and says why in its section)."""
+    from relgraph.runs.explain.report import lightgbm_table_contributions
+
+    try:
+        return lightgbm_table_contributions(model, db, task.test, task.entity_key)
+    except Exception as err:  # noqa: BLE001 - explanations never fail the training run
+        logger.info("LightGBM explanations before the wait skipped: %s", err)
+        return None
 
 
 def gnn_beside_lightgbm(kinds: list[str], gnn_config: Any) -> Any:

@@ -32,8 +32,10 @@ MAX_SHAP_ROWS = 500
 MAX_GNN_ROWS = 20
 
 
-def explanation_section(run_dir: Path, db: Any = None) -> str:
-    """HTML of the section for the run in ``run_dir`` (``db``: the database, else reopened)."""
+def explanation_section(run_dir: Path, db: Any = None, lightgbm_tables: dict[str, float] | None = None) -> str:
+    """HTML of the section for the run in ``run_dir`` (``db``: the database, else reopened;
+    ``lightgbm_tables``: :func:`lightgbm_table_contributions` of the run's LightGBM, made while the
+    run waited for its GNN, used when the kept model is LightGBM or the blend)."""
     try:
         run = load_run(run_dir)
         if db is None:
@@ -41,7 +43,7 @@ def explanation_section(run_dir: Path, db: Any = None) -> str:
             if not source or source.startswith("memory://"):
                 return _note("the run's database cannot be reopened, so no explanations here; use relgraph explain")
             db = run.connect(source, str(run_dir / "schema.toml") if run.config.get("schema_file") else None)
-        return _section(run, db)
+        return _section(run, db, lightgbm_tables)
     except Exception as err:  # noqa: BLE001 - the report must be written whatever happens here
         logger.info("explanations section skipped: %s", err)
         return _note(f"explanations unavailable: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
@@ -51,14 +53,14 @@ def _note(text: str) -> str:
     return f"<p>{html.escape(text)}</p>"
 
 
-def _section(run: LoadedRun, db: Any) -> str:
+def _section(run: LoadedRun, db: Any, lightgbm_tables: dict[str, float] | None = None) -> str:
     preds_path = run.run_dir / "predictions.parquet"
     if not preds_path.exists():
         return _note("no test predictions in the run")
     preds = pd.read_parquet(preds_path)
     parts = []
     if run.task_type != "ranking":
-        tables, hops = global_contributions(run, db, preds)
+        tables, hops = global_contributions(run, db, preds, lightgbm_tables)
         if tables:
             rows = "".join(f"<tr><td>{html.escape(t)}</td><td>{v:.4f}</td></tr>" for t, v in tables)
             parts.append(f"<h3>Contribution per table</h3><p>Mean |contribution| over test rows ({html.escape(_units(run))}).</p>"
@@ -106,8 +108,10 @@ def examples(run: LoadedRun, preds: pd.DataFrame) -> list[tuple[str, pd.Series]]
     return out
 
 
-def global_contributions(run: LoadedRun, db: Any, preds: pd.DataFrame) -> tuple[list[tuple[str, float]], list[tuple[int, float]]]:
-    """Mean |contribution| per table and per hop over test rows, weighted as the model weights its parts."""
+def global_contributions(run: LoadedRun, db: Any, preds: pd.DataFrame, lightgbm_tables: dict[str, float] | None = None,
+                         ) -> tuple[list[tuple[str, float]], list[tuple[int, float]]]:
+    """Mean |contribution| per table and per hop over test rows, weighted as the model weights its parts
+    (``lightgbm_tables``: the LightGBM part's, already computed)."""
     models = dict(blend_parts(run.model)[0]) if run.kind == "blend" else {run.kind: run.model}
     weights = ({"gnn": blend_parts(run.model)[1], "lightgbm": 1 - blend_parts(run.model)[1]} if run.kind == "blend"
                else {run.kind: 1.0})
@@ -115,8 +119,9 @@ def global_contributions(run: LoadedRun, db: Any, preds: pd.DataFrame) -> tuple[
     tables: dict[str, float] = {}
     hops: dict[int, float] = {}
     if "lightgbm" in models:
-        shap_rows = frame.sample(MAX_SHAP_ROWS, random_state=0).reset_index(drop=True) if len(frame) > MAX_SHAP_ROWS else frame
-        for t, v in _shap_tables(models["lightgbm"], db, shap_rows).items():
+        if lightgbm_tables is None:
+            lightgbm_tables = _shap_tables(models["lightgbm"], db, _shap_rows(frame))
+        for t, v in lightgbm_tables.items():
             tables[t] = tables.get(t, 0.0) + weights["lightgbm"] * v
     if "gnn" in models:
         from relgraph.runs.explain.graph import explain_gnn
@@ -137,8 +142,22 @@ def global_contributions(run: LoadedRun, db: Any, preds: pd.DataFrame) -> tuple[
     return sorted(tables.items(), key=lambda kv: -kv[1]), sorted(hops.items())
 
 
-def _shap_tables(model: Any, db: Any, frame: pd.DataFrame) -> dict[str, float]:
-    """Mean |TreeSHAP contribution| per table over ``frame``'s rows (features summed per table first)."""
+def lightgbm_table_contributions(model: Any, db: Any, test: pd.DataFrame, entity_key: str) -> dict[str, float]:
+    """What :func:`global_contributions` computes for a LightGBM model, from the run's test table (the
+    rows of its ``predictions.parquet``, in order), on one LightGBM thread: ``relgraph train`` makes it
+    while its GNN still trains on the other core, so the report does not wait for it afterwards."""
+    frame = test[[entity_key, "timestamp"]].reset_index(drop=True)
+    return _shap_tables(model, db, _shap_rows(frame), threads=1)
+
+
+def _shap_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The test rows TreeSHAP explains: a seeded sample of :data:`MAX_SHAP_ROWS`, all when fewer."""
+    return frame.sample(MAX_SHAP_ROWS, random_state=0).reset_index(drop=True) if len(frame) > MAX_SHAP_ROWS else frame
+
+
+def _shap_tables(model: Any, db: Any, frame: pd.DataFrame, threads: int | None = None) -> dict[str, float]:
+    """Mean |TreeSHAP contribution| per table over ``frame``'s rows (features summed per table first);
+    ``threads``: LightGBM's (default: every core this process may use)."""
     from relgraph.runs.explain.tabular import feature_sources
 
     _, _, builder, meta = lightgbm_parts(model)
@@ -146,7 +165,7 @@ def _shap_tables(model: Any, db: Any, frame: pd.DataFrame) -> dict[str, float]:
         return {}
     from relgraph.baselines.lightgbm_search import usable_cores
 
-    threads = usable_cores()  # the run's other work is done: every core (LightGBM keeps one pool per process)
+    threads = threads or usable_cores()  # the run's other work is done: every core (LightGBM keeps one pool per process)
     x = builder.transform(db, frame, meta["entity_key"])
     n = x.shape[1]
     contrib = np.zeros((len(x), n))
