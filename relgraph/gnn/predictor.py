@@ -138,7 +138,7 @@ class GNNPredictor:
             )
         return rows.astype(np.int64)
 
-    def _batch_tensors(self, batch: Any, inputs: dict[str, TableInputs]) -> tuple[dict, dict, dict, dict]:
+    def _batch_tensors(self, batch: SampledBatch, inputs: dict[str, TableInputs]) -> tuple[dict, dict, dict, dict]:
         feats, rel_time, seed_time, edge_index = {}, {}, {}, {}
         for nt in batch.node_types:
             store = batch[nt]
@@ -149,7 +149,7 @@ class GNNPredictor:
             edge_index[et] = batch[et].edge_index
         return feats, rel_time, seed_time, edge_index
 
-    def _forward(self, batch: Any, inputs: dict[str, TableInputs], module: torch.nn.Module | None = None) -> torch.Tensor:
+    def _forward(self, batch: SampledBatch, inputs: dict[str, TableInputs], module: torch.nn.Module | None = None) -> torch.Tensor:
         """The model's output for ``batch``; through ``module`` (the model wrapped in DDP) when given."""
         assert self.model is not None
         feats, rel_time, seed_time, edge_index = self._batch_tensors(batch, inputs)
@@ -157,7 +157,7 @@ class GNNPredictor:
         return (module or self.model)(feats, rel_time, seed_time, edge_index, self.entity_table,
                                       int(batch.batch_size), degree, _hops(batch))
 
-    def _true_degree(self, batch: Any) -> dict[Any, torch.Tensor] | None:
+    def _true_degree(self, batch: SampledBatch) -> dict[Any, torch.Tensor] | None:
         """The sampler's eligible neighbour counts per edge type (``config.true_degree``), else None."""
         if not getattr(self.config, "true_degree", False):
             return None
@@ -558,14 +558,9 @@ class GNNPredictor:
         return self
 
 
-def _hops(batch: Any) -> tuple[dict, dict] | None:
+def _hops(batch: SampledBatch) -> tuple[dict, dict] | None:
     """The batch's per-hop node and edge counts when it is a sampled tree (the sampler's batches), so
     the layers skip what no later layer reads; None for other batches (explanations' unions)."""
-    if isinstance(batch, SampledBatch):
-        if batch.num_sampled_nodes_dict is None or batch.num_sampled_edges_dict is None:
-            return None
-        return batch.num_sampled_nodes_dict, batch.num_sampled_edges_dict
-    try:  # HeteroData collects "<name>_dict" from its stores: KeyError when none has it
-        return batch.num_sampled_nodes_dict, batch.num_sampled_edges_dict
-    except (AttributeError, KeyError):
+    if batch.num_sampled_nodes_dict is None or batch.num_sampled_edges_dict is None:
         return None
+    return batch.num_sampled_nodes_dict, batch.num_sampled_edges_dict
