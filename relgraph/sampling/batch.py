@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
+from relgraph.graph.temporal_graph import EdgeType
+
 if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
-
-EdgeType = tuple[str, str, str]
 
 
 class TensorStore(dict):
@@ -29,9 +29,6 @@ class TensorStore(dict):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
 
 
 @dataclass
